@@ -1,0 +1,50 @@
+//! The Tickwire wire protocol: message types and the v1 JSON codec, shared by `feed-server`,
+//! `terminal` and any Rust client.
+//!
+//! # Layout
+//! - [`types`]: every message in both directions ([`ClientMessage`], [`ServerMessage`]).
+//! - [`decimal`]: how prices and sizes travel exactly (strings out; strings or numbers in).
+//! - [`codec`]: encoding, decoding (single objects and batch arrays) and batch framing.
+//! - [`error`]: [`DecodeError`], which maps onto the `error` reply codes.
+//!
+//! `PROTOCOL.md` beside this crate is the contract; its examples are parsed by the tests.
+
+pub mod codec;
+pub mod decimal;
+pub mod error;
+pub mod types;
+
+pub use codec::{Decoder, encode_batch, encode_client, encode_server};
+pub use error::DecodeError;
+pub use rust_decimal::Decimal;
+pub use types::*;
+
+/// The v1 JSON subprotocol; also what the server speaks when a client offers none.
+pub const SUBPROTOCOL_JSON: &str = "tickwire.v1.json";
+
+/// Reserved for a later binary encoding; not served yet.
+pub const SUBPROTOCOL_BIN: &str = "tickwire.v1.bin";
+
+/// The largest client message a server accepts by default (64 KiB); a bigger one closes with 1009.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// WebSocket close codes (RFC 6455 section 7.4.1) and when Tickwire uses them.
+pub mod close_code {
+    /// The client or server is done.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A limit or rule was broken: a stuck slow consumer, a missed heartbeat, a flood.
+    pub const POLICY: u16 = 1008;
+    /// A message was over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed internally.
+    pub const INTERNAL: u16 = 1011;
+}
+
+/// Wall-clock nanoseconds since the Unix epoch, the unit of every `ts_ns` and `sent_ns`.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

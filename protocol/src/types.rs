@@ -1,0 +1,326 @@
+//! Every message of the v1 protocol, in both directions.
+//!
+//! Field names and `type` tags are a contract with outside clients: see `PROTOCOL.md`. Prices and
+//! sizes are [`Decimal`]s written as JSON strings; see [`crate::decimal`] for what input accepts.
+
+use compact_str::CompactString;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A ticker symbol such as `AAPL`. Inline for up to 24 bytes, so decoding a quote does not allocate
+/// for it.
+pub type Symbol = CompactString;
+
+/// A client's order id: unique per connection, chosen by the client.
+pub type OrderId = CompactString;
+
+/// The symbol wildcard in `subscribe` and `unsubscribe`: every symbol the server has.
+pub const ALL_SYMBOLS: &str = "*";
+
+/// A message from a client to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Subscribe(Subscribe),
+    Unsubscribe(Unsubscribe),
+    Order(Order),
+    Cancel(Cancel),
+    Ping(Ping),
+}
+
+/// Start receiving a snapshot and then live events for these symbols (`*` = all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribe {
+    pub symbols: Vec<Symbol>,
+}
+
+/// Stop receiving events for these symbols (`*` = all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsubscribe {
+    pub symbols: Vec<Symbol>,
+}
+
+/// Which way an order trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    /// The side that trades against this one.
+    pub fn opposite(self) -> Self {
+        match self {
+            Self::Buy => Self::Sell,
+            Self::Sell => Self::Buy,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buy => "buy",
+            Self::Sell => "sell",
+        }
+    }
+}
+
+/// A new order. No `price` means a market order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub symbol: Symbol,
+    pub side: Side,
+    #[serde(with = "crate::decimal")]
+    pub qty: Decimal,
+    #[serde(
+        default,
+        with = "crate::decimal::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub price: Option<Decimal>,
+    /// The client's clock, echoed verbatim in the `ack` or `reject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ns: Option<u64>,
+}
+
+/// Cancel a resting order by the client's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancel {
+    pub id: OrderId,
+    /// Echoed verbatim in a `reject`, if the cancel fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ns: Option<u64>,
+}
+
+/// An application-level round trip; answered by `pong`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    pub sent_ns: u64,
+}
+
+/// A message from the server to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Hello(Hello),
+    Snapshot(Snapshot),
+    Quote(Quote),
+    Trade(Trade),
+    Ack(Ack),
+    Reject(Reject),
+    Fill(Fill),
+    Canceled(Canceled),
+    Pong(Pong),
+    Error(ErrorReply),
+}
+
+impl ServerMessage {
+    /// The symbol and `seq` of a market-data event, for gap detection.
+    pub fn market_seq(&self) -> Option<(&str, u64)> {
+        match self {
+            Self::Quote(q) => Some((&q.symbol, q.seq)),
+            Self::Trade(t) => Some((&t.symbol, t.seq)),
+            Self::Snapshot(s) => Some((&s.symbol, s.seq)),
+            _ => None,
+        }
+    }
+}
+
+/// The server's name and version, in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// The first message on every connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The subprotocol in use, e.g. `tickwire.v1.json`.
+    pub protocol: String,
+    pub server: ServerInfo,
+    /// Every symbol the server can stream.
+    pub symbols: Vec<Symbol>,
+    /// How often the server sends WebSocket pings; answer them or be closed after two intervals.
+    pub heartbeat_ms: u64,
+    pub ts_ns: u64,
+}
+
+/// The full state of one symbol, sent on subscribe and after a re-sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub symbol: Symbol,
+    /// The `seq` of the last event included; live events continue at `seq + 1`.
+    pub seq: u64,
+    #[serde(with = "crate::decimal")]
+    pub bid: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub bid_size: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub ask: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub ask_size: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub last: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub last_size: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub volume: Decimal,
+    /// Session open, high and low of traded prices, and the previous close the change is measured
+    /// from.
+    #[serde(with = "crate::decimal")]
+    pub open: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub high: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub low: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub prev_close: Decimal,
+    /// The price grid: order prices must be a multiple of it.
+    #[serde(with = "crate::decimal")]
+    pub tick_size: Decimal,
+    pub ts_ns: u64,
+}
+
+/// A change of the best bid or ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub symbol: Symbol,
+    pub seq: u64,
+    #[serde(with = "crate::decimal")]
+    pub bid: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub bid_size: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub ask: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub ask_size: Decimal,
+    /// When the source scheduled this event (ns since the Unix epoch).
+    pub ts_ns: u64,
+}
+
+/// A trade printed in the market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub symbol: Symbol,
+    pub seq: u64,
+    #[serde(with = "crate::decimal")]
+    pub price: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub size: Decimal,
+    /// When the source scheduled this event (ns since the Unix epoch).
+    pub ts_ns: u64,
+}
+
+/// The order was accepted; fills may follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The client's order id.
+    pub id: OrderId,
+    /// The server's order id.
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ns: Option<u64>,
+    pub ts_ns: u64,
+}
+
+/// Why an order or cancel was refused, for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    /// The symbol is not traded here.
+    UnknownSymbol,
+    /// The quantity is zero, negative, fractional or above the per-order maximum.
+    BadQuantity,
+    /// The limit price is not positive or not on the symbol's tick grid.
+    BadPrice,
+    /// The client reused the id of one of its orders.
+    DuplicateId,
+    /// The connection has too many resting orders.
+    TooManyOpenOrders,
+    /// The connection sent orders faster than its limit.
+    RateLimited,
+    /// No open order with that id (never sent, already filled or already canceled).
+    UnknownOrder,
+    /// A market order found no liquidity.
+    NoLiquidity,
+    /// A code this client version does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// The order or cancel was refused; nothing else follows for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub id: OrderId,
+    pub code: RejectCode,
+    /// For people.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ns: Option<u64>,
+    pub ts_ns: u64,
+}
+
+/// All or part of an order traded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fill {
+    pub id: OrderId,
+    pub order_id: String,
+    #[serde(with = "crate::decimal")]
+    pub price: Decimal,
+    #[serde(with = "crate::decimal")]
+    pub qty: Decimal,
+    /// Quantity still open; zero means the order is done.
+    #[serde(with = "crate::decimal")]
+    pub leaves: Decimal,
+    pub ts_ns: u64,
+}
+
+/// A resting order was removed at the client's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canceled {
+    pub id: OrderId,
+    pub order_id: String,
+    /// Quantity that was still open and is now canceled.
+    #[serde(with = "crate::decimal")]
+    pub leaves: Decimal,
+    pub ts_ns: u64,
+}
+
+/// The answer to `ping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    pub sent_ns: u64,
+    pub ts_ns: u64,
+}
+
+/// What was wrong with a client message, for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not UTF-8, a missing field or a field of the wrong type.
+    BadRequest,
+    /// A `type` the server does not know.
+    UnknownType,
+    /// One or more symbols in a subscribe or unsubscribe are not served.
+    UnknownSymbol,
+    /// The message was binary; this subprotocol speaks text frames.
+    UnsupportedFrame,
+    /// The client sends faster than its limit.
+    RateLimited,
+    /// A code this client version does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// A client message failed; the connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub code: ErrorCode,
+    /// For people: names what was wrong.
+    pub message: String,
+    /// The symbols a request named that the server does not have (only for `unknown_symbol`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<Symbol>,
+}
