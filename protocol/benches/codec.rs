@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("order", |b| b.iter(|| encode_client(black_box(&o))));
     g.finish();
 
-    for (name, backend) in [("serde_json", Backend::Serde), ("simd_json", Backend::Simd)] {
+    for (name, backend) in [("serde_json", Backend::Serde), ("simd_json", Backend::Simd), ("auto", Backend::Auto)] {
         let mut g = c.benchmark_group(format!("decode/{name}"));
         let mut d = Decoder::with_backend(backend);
         let mut out = Vec::with_capacity(32);

@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod decimal;
 pub mod error;
+mod tagged;
 pub mod types;
 
 pub use codec::{Decoder, encode_batch, encode_client, encode_server};

@@ -18,7 +18,7 @@ pub type OrderId = CompactString;
 pub const ALL_SYMBOLS: &str = "*";
 
 /// A message from a client to the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     Subscribe(Subscribe),
@@ -27,6 +27,14 @@ pub enum ClientMessage {
     Cancel(Cancel),
     Ping(Ping),
 }
+
+crate::tagged::tagged_enum!(ClientMessage, "a client message object with a `type`", {
+    "subscribe" => Subscribe,
+    "unsubscribe" => Unsubscribe,
+    "order" => Order,
+    "cancel" => Cancel,
+    "ping" => Ping,
+});
 
 /// Start receiving a snapshot and then live events for these symbols (`*` = all).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +108,7 @@ pub struct Ping {
 }
 
 /// A message from the server to a client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Hello(Hello),
@@ -114,6 +122,19 @@ pub enum ServerMessage {
     Pong(Pong),
     Error(ErrorReply),
 }
+
+crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type`", {
+    "hello" => Hello,
+    "snapshot" => Snapshot,
+    "quote" => Quote,
+    "trade" => Trade,
+    "ack" => Ack,
+    "reject" => Reject,
+    "fill" => Fill,
+    "canceled" => Canceled,
+    "pong" => Pong,
+    "error" => Error,
+});
 
 impl ServerMessage {
     /// The symbol and `seq` of a market-data event, for gap detection.

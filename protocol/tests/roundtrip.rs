@@ -1,0 +1,145 @@
+//! Property tests: every message survives encode then decode unchanged, with either back end, and
+//! no input makes the decoder panic.
+
+use proptest::prelude::*;
+use protocol::codec::Backend;
+use protocol::*;
+
+fn decimal() -> impl Strategy<Value = Decimal> {
+    (any::<i64>(), 0u32..=12).prop_map(|(m, scale)| Decimal::new(m, scale))
+}
+
+fn symbol() -> impl Strategy<Value = Symbol> {
+    "[A-Z.]{1,8}|\\*".prop_map(Symbol::from)
+}
+
+fn text() -> impl Strategy<Value = String> {
+    // Any Unicode, including quotes and control characters that must be escaped.
+    any::<String>()
+}
+
+fn client() -> impl Strategy<Value = ClientMessage> {
+    prop_oneof![
+        prop::collection::vec(symbol(), 0..5).prop_map(|symbols| ClientMessage::Subscribe(Subscribe { symbols })),
+        prop::collection::vec(symbol(), 0..5).prop_map(|symbols| ClientMessage::Unsubscribe(Unsubscribe { symbols })),
+        (text(), symbol(), any::<bool>(), decimal(), prop::option::of(decimal()), prop::option::of(any::<u64>())).prop_map(
+            |(id, symbol, buy, qty, price, sent_ns)| ClientMessage::Order(Order {
+                id: id.into(),
+                symbol,
+                side: if buy { Side::Buy } else { Side::Sell },
+                qty,
+                price,
+                sent_ns,
+            })
+        ),
+        (text(), prop::option::of(any::<u64>())).prop_map(|(id, sent_ns)| ClientMessage::Cancel(Cancel { id: id.into(), sent_ns })),
+        any::<u64>().prop_map(|sent_ns| ClientMessage::Ping(Ping { sent_ns })),
+    ]
+}
+
+fn server() -> impl Strategy<Value = ServerMessage> {
+    let d = decimal;
+    prop_oneof![
+        (text(), prop::collection::vec(symbol(), 0..4), any::<u64>(), any::<u64>()).prop_map(|(protocol, symbols, heartbeat_ms, ts_ns)| {
+            ServerMessage::Hello(Hello {
+                protocol,
+                server: ServerInfo { name: "n".into(), version: "v".into() },
+                symbols,
+                heartbeat_ms,
+                ts_ns,
+            })
+        }),
+        (symbol(), any::<u64>(), [d(), d(), d(), d(), d(), d(), d(), d(), d(), d(), d(), d()], any::<u64>()).prop_map(
+            |(symbol, seq, v, ts_ns)| ServerMessage::Snapshot(Snapshot {
+                symbol,
+                seq,
+                bid: v[0],
+                bid_size: v[1],
+                ask: v[2],
+                ask_size: v[3],
+                last: v[4],
+                last_size: v[5],
+                volume: v[6],
+                open: v[7],
+                high: v[8],
+                low: v[9],
+                prev_close: v[10],
+                tick_size: v[11],
+                ts_ns,
+            })
+        ),
+        (symbol(), any::<u64>(), d(), d(), d(), d(), any::<u64>()).prop_map(|(symbol, seq, bid, bid_size, ask, ask_size, ts_ns)| {
+            ServerMessage::Quote(Quote { symbol, seq, bid, bid_size, ask, ask_size, ts_ns })
+        }),
+        (symbol(), any::<u64>(), d(), d(), any::<u64>())
+            .prop_map(|(symbol, seq, price, size, ts_ns)| ServerMessage::Trade(Trade { symbol, seq, price, size, ts_ns })),
+        (text(), text(), prop::option::of(any::<u64>()), any::<u64>())
+            .prop_map(|(id, order_id, sent_ns, ts_ns)| ServerMessage::Ack(Ack { id: id.into(), order_id, sent_ns, ts_ns })),
+        (text(), text(), prop::option::of(any::<u64>()), any::<u64>()).prop_map(|(id, reason, sent_ns, ts_ns)| {
+            ServerMessage::Reject(Reject { id: id.into(), code: RejectCode::BadPrice, reason, sent_ns, ts_ns })
+        }),
+        (text(), text(), d(), d(), d(), any::<u64>()).prop_map(|(id, order_id, price, qty, leaves, ts_ns)| {
+            ServerMessage::Fill(Fill { id: id.into(), order_id, price, qty, leaves, ts_ns })
+        }),
+        (text(), text(), d(), any::<u64>())
+            .prop_map(|(id, order_id, leaves, ts_ns)| ServerMessage::Canceled(Canceled { id: id.into(), order_id, leaves, ts_ns })),
+        (any::<u64>(), any::<u64>()).prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
+        (text(), prop::collection::vec(symbol(), 0..3)).prop_map(|(message, symbols)| ServerMessage::Error(ErrorReply {
+            code: ErrorCode::UnknownSymbol,
+            message,
+            symbols,
+        })),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn client_messages_round_trip(m in client()) {
+        let text = encode_client(&m);
+        for backend in [Backend::Serde, Backend::Simd] {
+            prop_assert_eq!(&Decoder::with_backend(backend).client(text.as_bytes()).unwrap(), &m);
+        }
+    }
+
+    #[test]
+    fn server_messages_round_trip_alone_and_in_batches(ms in prop::collection::vec(server(), 1..6)) {
+        let parts: Vec<String> = ms.iter().map(encode_server).collect();
+        let frame = encode_batch(parts.iter().map(String::as_str));
+        for backend in [Backend::Serde, Backend::Simd] {
+            prop_assert_eq!(&Decoder::with_backend(backend).server(frame.as_bytes()).unwrap(), &ms);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        for backend in [Backend::Serde, Backend::Simd] {
+            let mut d = Decoder::with_backend(backend);
+            let _ = d.client(&bytes);
+            let _ = d.server(&bytes);
+        }
+    }
+
+    #[test]
+    fn mangled_valid_messages_never_panic(m in client(), cut in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = encode_client(&m).into_bytes();
+        let i = cut.index(bytes.len());
+        bytes[i] = byte;
+        for backend in [Backend::Serde, Backend::Simd] {
+            let mut d = Decoder::with_backend(backend);
+            let _ = d.client(&bytes);
+            let _ = d.client(&bytes[..i]);
+        }
+    }
+
+    #[test]
+    fn decimal_numbers_with_up_to_15_digits_arrive_exact(m in 1i64..999_999_999_999_999, scale in 0u32..15) {
+        let value = Decimal::new(m, scale);
+        let text = format!(r#"{{"type":"order","id":"x","symbol":"A","side":"buy","qty":{value}}}"#);
+        for backend in [Backend::Serde, Backend::Simd] {
+            let ClientMessage::Order(o) = Decoder::with_backend(backend).client(text.as_bytes()).unwrap() else { panic!() };
+            prop_assert_eq!(o.qty, value);
+        }
+    }
+}
