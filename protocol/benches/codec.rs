@@ -7,7 +7,10 @@ use std::str::FromStr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use protocol::codec::Backend;
-use protocol::{ClientMessage, Decimal, Decoder, Order, Quote, ServerMessage, Side, encode_batch, encode_client, encode_server};
+use protocol::{
+    ClientMessage, Decimal, Decoder, Order, Quote, ServerMessage, Side, encode_batch,
+    encode_client, encode_server,
+};
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap_or_default()
@@ -46,27 +49,37 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("encode");
     g.bench_function("quote", |b| b.iter(|| encode_server(black_box(&q))));
-    g.bench_function("batch32_join", |b| b.iter(|| encode_batch(black_box(&parts).iter().map(String::as_str))));
+    g.bench_function("batch32_join", |b| {
+        b.iter(|| encode_batch(black_box(&parts).iter().map(String::as_str)));
+    });
     g.bench_function("order", |b| b.iter(|| encode_client(black_box(&o))));
     g.finish();
 
-    for (name, backend) in [("serde_json", Backend::Serde), ("simd_json", Backend::Simd), ("auto", Backend::Auto)] {
+    for (name, backend) in [
+        ("serde_json", Backend::Serde),
+        ("simd_json", Backend::Simd),
+        ("auto", Backend::Auto),
+    ] {
         let mut g = c.benchmark_group(format!("decode/{name}"));
         let mut d = Decoder::with_backend(backend);
         let mut out = Vec::with_capacity(32);
         g.bench_function("quote", |b| {
             b.iter(|| {
                 out.clear();
-                d.server_frame(black_box(quote_text.as_bytes()), &mut out).ok();
+                d.server_frame(black_box(quote_text.as_bytes()), &mut out)
+                    .ok();
             });
         });
         g.bench_function("batch32", |b| {
             b.iter(|| {
                 out.clear();
-                d.server_frame(black_box(batch_text.as_bytes()), &mut out).ok();
+                d.server_frame(black_box(batch_text.as_bytes()), &mut out)
+                    .ok();
             });
         });
-        g.bench_function("order", |b| b.iter(|| d.client(black_box(order_text.as_bytes())).ok()));
+        g.bench_function("order", |b| {
+            b.iter(|| d.client(black_box(order_text.as_bytes())).ok());
+        });
         g.finish();
     }
 }

@@ -115,11 +115,16 @@ impl Decoder {
     /// Decodes one client message.
     pub fn client(&mut self, bytes: &[u8]) -> Result<ClientMessage, DecodeError> {
         check_size(bytes, self.max_client)?;
-        self.parse::<ClientMessage>(bytes).map_err(|e| classify(bytes, e, CLIENT_TYPES))
+        self.parse::<ClientMessage>(bytes)
+            .map_err(|e| classify(bytes, e, CLIENT_TYPES))
     }
 
     /// Decodes a server frame, one object or an array of them, appending the messages to `out`.
-    pub fn server_frame(&mut self, bytes: &[u8], out: &mut Vec<ServerMessage>) -> Result<(), DecodeError> {
+    pub fn server_frame(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<ServerMessage>,
+    ) -> Result<(), DecodeError> {
         check_size(bytes, self.max_server)?;
         if first_non_space(bytes) == Some(b'[') {
             let batch = self
@@ -149,11 +154,14 @@ impl Decoder {
             chosen => chosen,
         };
         match backend {
-            Backend::Serde | Backend::Auto => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Backend::Serde | Backend::Auto => {
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())
+            }
             Backend::Simd => {
                 self.scratch.clear();
                 self.scratch.extend_from_slice(bytes);
-                let result = simd_json::serde::from_slice(&mut self.scratch).map_err(|e| e.to_string());
+                let result =
+                    simd_json::serde::from_slice(&mut self.scratch).map_err(|e| e.to_string());
                 // Do not keep a huge buffer alive because of one big frame.
                 if self.scratch.capacity() > 1 << 20 {
                     self.scratch = Vec::new();
@@ -169,7 +177,10 @@ const SERVER_TYPES: &[&str] = <ServerMessage as Tagged>::TYPES;
 
 fn check_size(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
     if bytes.len() > limit {
-        return Err(DecodeError::TooLarge { size: bytes.len(), limit });
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
     }
     Ok(())
 }
@@ -191,9 +202,14 @@ fn classify(bytes: &[u8], parser_error: String, known: &[&str]) -> DecodeError {
     match serde_json::from_slice::<TypeProbe>(bytes) {
         Err(e) if e.is_syntax() || e.is_eof() => DecodeError::Syntax(e.to_string()),
         Err(_) => DecodeError::Syntax("expected a JSON object".to_owned()),
-        Ok(TypeProbe { kind: Some(serde_json::Value::String(kind)) }) => {
+        Ok(TypeProbe {
+            kind: Some(serde_json::Value::String(kind)),
+        }) => {
             if known.contains(&kind.as_str()) {
-                DecodeError::Invalid { kind, detail: parser_error }
+                DecodeError::Invalid {
+                    kind,
+                    detail: parser_error,
+                }
             } else {
                 DecodeError::UnknownType(kind.chars().take(64).collect())
             }
@@ -208,7 +224,10 @@ fn classify_batch(bytes: &[u8], parser_error: String) -> DecodeError {
     }
     match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
         Err(e) => DecodeError::Syntax(e.to_string()),
-        Ok(_) => DecodeError::Invalid { kind: "batch".to_owned(), detail: parser_error },
+        Ok(_) => DecodeError::Invalid {
+            kind: "batch".to_owned(),
+            detail: parser_error,
+        },
     }
 }
 
@@ -224,7 +243,10 @@ mod tests {
     }
 
     fn both() -> [Decoder; 2] {
-        [Decoder::with_backend(Backend::Serde), Decoder::with_backend(Backend::Simd)]
+        [
+            Decoder::with_backend(Backend::Serde),
+            Decoder::with_backend(Backend::Simd),
+        ]
     }
 
     fn quote() -> ServerMessage {
@@ -251,13 +273,22 @@ mod tests {
     #[test]
     fn a_batch_frame_decodes_to_every_message_in_order() {
         let one = encode_server(&quote());
-        let pong = encode_server(&ServerMessage::Pong(Pong { sent_ns: 1, ts_ns: 2 }));
+        let pong = encode_server(&ServerMessage::Pong(Pong {
+            sent_ns: 1,
+            ts_ns: 2,
+        }));
         let frame = encode_batch([one.as_str(), pong.as_str(), one.as_str()]);
         assert!(frame.starts_with('[') && frame.ends_with(']'));
         for mut d in both() {
             let got = d.server(frame.as_bytes()).unwrap();
             assert_eq!(got.len(), 3);
-            assert_eq!(got[1], ServerMessage::Pong(Pong { sent_ns: 1, ts_ns: 2 }));
+            assert_eq!(
+                got[1],
+                ServerMessage::Pong(Pong {
+                    sent_ns: 1,
+                    ts_ns: 2
+                })
+            );
         }
     }
 
@@ -269,9 +300,12 @@ mod tests {
 
     #[test]
     fn numbers_are_accepted_for_decimals_and_arrive_exact() {
-        let text = br#"{"type":"order","id":"c-1","symbol":"AAPL","side":"buy","qty":100,"price":0.1}"#;
+        let text =
+            br#"{"type":"order","id":"c-1","symbol":"AAPL","side":"buy","qty":100,"price":0.1}"#;
         for mut d in both() {
-            let ClientMessage::Order(order) = d.client(text).unwrap() else { panic!("not an order") };
+            let ClientMessage::Order(order) = d.client(text).unwrap() else {
+                panic!("not an order")
+            };
             assert_eq!(order.price, Some(dec("0.1")));
             assert_eq!(order.price.unwrap().to_string(), "0.1");
             assert_eq!(order.qty, dec("100"));
@@ -283,7 +317,10 @@ mod tests {
     fn the_type_may_come_anywhere_in_the_object() {
         let text = br#"{"sent_ns":7,"extra":{"a":[1,2]},"type":"ping"}"#;
         for mut d in both() {
-            assert_eq!(d.client(text).unwrap(), ClientMessage::Ping(Ping { sent_ns: 7 }));
+            assert_eq!(
+                d.client(text).unwrap(),
+                ClientMessage::Ping(Ping { sent_ns: 7 })
+            );
         }
         let quote_late = br#"[{"symbol":"AAPL","seq":42,"bid":"187.25","bid_size":"300","ask":187.26,"ask_size":"200","ts_ns":1732400000000000000,"type":"quote"}]"#;
         for mut d in both() {
@@ -293,15 +330,19 @@ mod tests {
 
     #[test]
     fn a_market_order_has_no_price() {
-        let text = br#"{"type":"order","id":"m","symbol":"AAPL","side":"sell","qty":"5","price":null}"#;
-        let ClientMessage::Order(order) = Decoder::new().client(text).unwrap() else { panic!() };
+        let text =
+            br#"{"type":"order","id":"m","symbol":"AAPL","side":"sell","qty":"5","price":null}"#;
+        let ClientMessage::Order(order) = Decoder::new().client(text).unwrap() else {
+            panic!()
+        };
         assert_eq!(order.price, None);
         assert_eq!(order.side, Side::Sell);
     }
 
     #[test]
     fn bad_input_gives_typed_errors() {
-        let cases: &[(&[u8], fn(&DecodeError) -> bool)] = &[
+        type Check = fn(&DecodeError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
             (b"{\"type\":\"ping\",\"sent_ns\":", |e| matches!(e, DecodeError::Syntax(_))),
             (b"{\"type\":\"launch\"}", |e| matches!(e, DecodeError::UnknownType(t) if t == "launch")),
             (b"{\"symbols\":[]}", |e| matches!(e, DecodeError::MissingType)),
@@ -323,7 +364,11 @@ mod tests {
         for (input, check) in cases {
             for mut d in both() {
                 let err = d.client(input).expect_err(&String::from_utf8_lossy(input));
-                assert!(check(&err), "{:?} gave {err:?}", String::from_utf8_lossy(input));
+                assert!(
+                    check(&err),
+                    "{:?} gave {err:?}",
+                    String::from_utf8_lossy(input)
+                );
                 assert!(!err.to_string().is_empty());
             }
         }
@@ -335,7 +380,13 @@ mod tests {
         text.extend(std::iter::repeat_n(b'A', 10 * 1024 * 1024));
         text.extend_from_slice(br#""]}"#);
         let err = Decoder::new().client(&text).unwrap_err();
-        assert!(matches!(err, DecodeError::TooLarge { limit: MAX_CLIENT_MESSAGE_BYTES, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::TooLarge {
+                limit: MAX_CLIENT_MESSAGE_BYTES,
+                ..
+            }
+        ));
         assert_eq!(err.code(), crate::ErrorCode::BadRequest);
     }
 

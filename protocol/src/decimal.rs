@@ -30,7 +30,9 @@ pub fn parse(text: &str) -> Result<Decimal, String> {
         return Err("empty decimal".to_owned());
     }
     let body = trimmed.strip_prefix(['-', '+']).unwrap_or(trimmed);
-    if !body.bytes().all(|b| b.is_ascii_digit() || b == b'.') || body.bytes().filter(|&b| b == b'.').count() > 1 {
+    if !body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || body.bytes().filter(|&b| b == b'.').count() > 1
+    {
         return Err(format!("`{}` is not a plain decimal number", clip(trimmed)));
     }
     Decimal::from_str_exact(trimmed)
@@ -46,7 +48,7 @@ fn clip(text: &str) -> &str {
 
 struct DecimalVisitor;
 
-impl<'de> Visitor<'de> for DecimalVisitor {
+impl Visitor<'_> for DecimalVisitor {
     type Value = Decimal;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -81,14 +83,19 @@ pub mod option {
     use rust_decimal::Decimal;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Option<Decimal>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        value: &Option<Decimal>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(d) => serializer.collect_str(d),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Decimal>, D::Error> {
         #[derive(Deserialize)]
         struct Exact(#[serde(with = "super")] Decimal);
         Ok(Option::<Exact>::deserialize(deserializer)?.map(|Exact(d)| d))

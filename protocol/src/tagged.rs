@@ -37,7 +37,11 @@ impl<'de> Deserialize<'de> for FirstKey {
                 f.write_str("an object key")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<FirstKey, E> {
-                Ok(if v == "type" { FirstKey::Type } else { FirstKey::Other(v.to_owned()) })
+                Ok(if v == "type" {
+                    FirstKey::Type
+                } else {
+                    FirstKey::Other(v.to_owned())
+                })
             }
         }
         deserializer.deserialize_identifier(KeyVisitor)
@@ -64,7 +68,9 @@ impl<'de> Deserialize<'de> for Tag {
 }
 
 /// Deserializes any [`Tagged`] type from a JSON object.
-pub(crate) fn deserialize<'de, T: Tagged, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+pub(crate) fn deserialize<'de, T: Tagged, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
     deserializer.deserialize_map(TaggedVisitor(PhantomData))
 }
 

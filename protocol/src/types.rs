@@ -58,6 +58,7 @@ pub enum Side {
 
 impl Side {
     /// The side that trades against this one.
+    #[must_use]
     pub fn opposite(self) -> Self {
         match self {
             Self::Buy => Self::Sell,

@@ -21,7 +21,7 @@ fn blocks() -> Vec<(String, String, String)> {
             }
             out.push((info.trim().to_owned(), body, previous_text.clone()));
         } else if !line.trim().is_empty() {
-            previous_text = line.to_owned();
+            line.clone_into(&mut previous_text);
         }
     }
     out
@@ -31,8 +31,12 @@ fn blocks() -> Vec<(String, String, String)> {
 fn every_client_example_decodes_and_round_trips() {
     let mut seen = 0;
     for (info, body, _) in blocks().into_iter().filter(|(i, ..)| i == "json client") {
-        let message = Decoder::new().client(body.trim().as_bytes()).unwrap_or_else(|e| panic!("{info}: {body}: {e}"));
-        let again: ClientMessage = Decoder::new().client(encode_client(&message).as_bytes()).unwrap();
+        let message = Decoder::new()
+            .client(body.trim().as_bytes())
+            .unwrap_or_else(|e| panic!("{info}: {body}: {e}"));
+        let again: ClientMessage = Decoder::new()
+            .client(encode_client(&message).as_bytes())
+            .unwrap();
         assert_eq!(message, again);
         seen += 1;
     }
@@ -44,7 +48,9 @@ fn every_server_example_decodes_and_round_trips() {
     let mut seen = 0;
     let mut types = std::collections::BTreeSet::new();
     for (_, body, _) in blocks().into_iter().filter(|(i, ..)| i == "json server") {
-        let messages = Decoder::new().server(body.trim().as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        let messages = Decoder::new()
+            .server(body.trim().as_bytes())
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
         for m in messages {
             let text = encode_server(&m);
             types.insert(text.split('"').nth(3).unwrap_or_default().to_owned());
@@ -52,7 +58,9 @@ fn every_server_example_decodes_and_round_trips() {
             seen += 1;
         }
     }
-    for t in ["hello", "snapshot", "quote", "trade", "ack", "reject", "fill", "canceled", "pong", "error"] {
+    for t in [
+        "hello", "snapshot", "quote", "trade", "ack", "reject", "fill", "canceled", "pong", "error",
+    ] {
         assert!(types.contains(t), "PROTOCOL.md has no `{t}` example");
     }
     assert!(seen >= 11);
@@ -62,11 +70,16 @@ fn every_server_example_decodes_and_round_trips() {
 fn every_invalid_example_fails_with_the_code_named_above_it() {
     let mut seen = 0;
     for (_, body, before) in blocks().into_iter().filter(|(i, ..)| i == "json invalid") {
-        let err = Decoder::new().client(body.trim().as_bytes()).expect_err(&body);
+        let err = Decoder::new()
+            .client(body.trim().as_bytes())
+            .expect_err(&body);
         let expected = if before.starts_with("`unknown_type`") {
             ErrorCode::UnknownType
         } else {
-            assert!(before.starts_with("`bad_request`"), "no code named before {body}");
+            assert!(
+                before.starts_with("`bad_request`"),
+                "no code named before {body}"
+            );
             ErrorCode::BadRequest
         };
         assert_eq!(err.code(), expected, "{body}: {err}");
@@ -79,8 +92,18 @@ fn every_invalid_example_fails_with_the_code_named_above_it() {
 fn every_error_and_reject_code_in_the_tables_is_a_real_code() {
     let doc = include_str!("../PROTOCOL.md");
     for (section, kind) in [("## Error codes", "error"), ("## Reject codes", "reject")] {
-        let table = doc.split(section).nth(1).unwrap().split("\n## ").next().unwrap();
-        let codes: Vec<&str> = table.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
+        let table = doc
+            .split(section)
+            .nth(1)
+            .unwrap()
+            .split("\n## ")
+            .next()
+            .unwrap();
+        let codes: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
         assert!(codes.len() >= 5, "{section}");
         for code in codes {
             let text = if kind == "error" {
@@ -89,7 +112,10 @@ fn every_error_and_reject_code_in_the_tables_is_a_real_code() {
                 format!(r#"{{"type":"reject","id":"x","code":"{code}","reason":"r","ts_ns":1}}"#)
             };
             let m = Decoder::new().server(text.as_bytes()).unwrap();
-            assert!(!format!("{m:?}").contains("Other"), "`{code}` in {section} is not a code the crate knows");
+            assert!(
+                !format!("{m:?}").contains("Other"),
+                "`{code}` in {section} is not a code the crate knows"
+            );
         }
     }
 }

@@ -20,19 +20,34 @@ fn text() -> impl Strategy<Value = String> {
 
 fn client() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
-        prop::collection::vec(symbol(), 0..5).prop_map(|symbols| ClientMessage::Subscribe(Subscribe { symbols })),
-        prop::collection::vec(symbol(), 0..5).prop_map(|symbols| ClientMessage::Unsubscribe(Unsubscribe { symbols })),
-        (text(), symbol(), any::<bool>(), decimal(), prop::option::of(decimal()), prop::option::of(any::<u64>())).prop_map(
-            |(id, symbol, buy, qty, price, sent_ns)| ClientMessage::Order(Order {
+        prop::collection::vec(symbol(), 0..5)
+            .prop_map(|symbols| ClientMessage::Subscribe(Subscribe { symbols })),
+        prop::collection::vec(symbol(), 0..5)
+            .prop_map(|symbols| ClientMessage::Unsubscribe(Unsubscribe { symbols })),
+        (
+            text(),
+            symbol(),
+            any::<bool>(),
+            decimal(),
+            prop::option::of(decimal()),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(
+                |(id, symbol, buy, qty, price, sent_ns)| ClientMessage::Order(Order {
+                    id: id.into(),
+                    symbol,
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    qty,
+                    price,
+                    sent_ns,
+                })
+            ),
+        (text(), prop::option::of(any::<u64>())).prop_map(|(id, sent_ns)| ClientMessage::Cancel(
+            Cancel {
                 id: id.into(),
-                symbol,
-                side: if buy { Side::Buy } else { Side::Sell },
-                qty,
-                price,
-                sent_ns,
-            })
-        ),
-        (text(), prop::option::of(any::<u64>())).prop_map(|(id, sent_ns)| ClientMessage::Cancel(Cancel { id: id.into(), sent_ns })),
+                sent_ns
+            }
+        )),
         any::<u64>().prop_map(|sent_ns| ClientMessage::Ping(Ping { sent_ns })),
     ]
 }
@@ -40,17 +55,31 @@ fn client() -> impl Strategy<Value = ClientMessage> {
 fn server() -> impl Strategy<Value = ServerMessage> {
     let d = decimal;
     prop_oneof![
-        (text(), prop::collection::vec(symbol(), 0..4), any::<u64>(), any::<u64>()).prop_map(|(protocol, symbols, heartbeat_ms, ts_ns)| {
-            ServerMessage::Hello(Hello {
-                protocol,
-                server: ServerInfo { name: "n".into(), version: "v".into() },
-                symbols,
-                heartbeat_ms,
-                ts_ns,
-            })
-        }),
-        (symbol(), any::<u64>(), [d(), d(), d(), d(), d(), d(), d(), d(), d(), d(), d(), d()], any::<u64>()).prop_map(
-            |(symbol, seq, v, ts_ns)| ServerMessage::Snapshot(Snapshot {
+        (
+            text(),
+            prop::collection::vec(symbol(), 0..4),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(protocol, symbols, heartbeat_ms, ts_ns)| {
+                ServerMessage::Hello(Hello {
+                    protocol,
+                    server: ServerInfo {
+                        name: "n".into(),
+                        version: "v".into(),
+                    },
+                    symbols,
+                    heartbeat_ms,
+                    ts_ns,
+                })
+            }),
+        (
+            symbol(),
+            any::<u64>(),
+            [d(), d(), d(), d(), d(), d(), d(), d(), d(), d(), d(), d()],
+            any::<u64>()
+        )
+            .prop_map(|(symbol, seq, v, ts_ns)| ServerMessage::Snapshot(Snapshot {
                 symbol,
                 seq,
                 bid: v[0],
@@ -66,29 +95,77 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                 prev_close: v[10],
                 tick_size: v[11],
                 ts_ns,
+            })),
+        (symbol(), any::<u64>(), d(), d(), d(), d(), any::<u64>()).prop_map(
+            |(symbol, seq, bid, bid_size, ask, ask_size, ts_ns)| {
+                ServerMessage::Quote(Quote {
+                    symbol,
+                    seq,
+                    bid,
+                    bid_size,
+                    ask,
+                    ask_size,
+                    ts_ns,
+                })
+            }
+        ),
+        (symbol(), any::<u64>(), d(), d(), any::<u64>()).prop_map(
+            |(symbol, seq, price, size, ts_ns)| ServerMessage::Trade(Trade {
+                symbol,
+                seq,
+                price,
+                size,
+                ts_ns
             })
         ),
-        (symbol(), any::<u64>(), d(), d(), d(), d(), any::<u64>()).prop_map(|(symbol, seq, bid, bid_size, ask, ask_size, ts_ns)| {
-            ServerMessage::Quote(Quote { symbol, seq, bid, bid_size, ask, ask_size, ts_ns })
+        (text(), text(), prop::option::of(any::<u64>()), any::<u64>()).prop_map(
+            |(id, order_id, sent_ns, ts_ns)| ServerMessage::Ack(Ack {
+                id: id.into(),
+                order_id,
+                sent_ns,
+                ts_ns
+            })
+        ),
+        (text(), text(), prop::option::of(any::<u64>()), any::<u64>()).prop_map(
+            |(id, reason, sent_ns, ts_ns)| {
+                ServerMessage::Reject(Reject {
+                    id: id.into(),
+                    code: RejectCode::BadPrice,
+                    reason,
+                    sent_ns,
+                    ts_ns,
+                })
+            }
+        ),
+        (text(), text(), d(), d(), d(), any::<u64>()).prop_map(
+            |(id, order_id, price, qty, leaves, ts_ns)| {
+                ServerMessage::Fill(Fill {
+                    id: id.into(),
+                    order_id,
+                    price,
+                    qty,
+                    leaves,
+                    ts_ns,
+                })
+            }
+        ),
+        (text(), text(), d(), any::<u64>()).prop_map(|(id, order_id, leaves, ts_ns)| {
+            ServerMessage::Canceled(Canceled {
+                id: id.into(),
+                order_id,
+                leaves,
+                ts_ns,
+            })
         }),
-        (symbol(), any::<u64>(), d(), d(), any::<u64>())
-            .prop_map(|(symbol, seq, price, size, ts_ns)| ServerMessage::Trade(Trade { symbol, seq, price, size, ts_ns })),
-        (text(), text(), prop::option::of(any::<u64>()), any::<u64>())
-            .prop_map(|(id, order_id, sent_ns, ts_ns)| ServerMessage::Ack(Ack { id: id.into(), order_id, sent_ns, ts_ns })),
-        (text(), text(), prop::option::of(any::<u64>()), any::<u64>()).prop_map(|(id, reason, sent_ns, ts_ns)| {
-            ServerMessage::Reject(Reject { id: id.into(), code: RejectCode::BadPrice, reason, sent_ns, ts_ns })
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
+        (text(), prop::collection::vec(symbol(), 0..3)).prop_map(|(message, symbols)| {
+            ServerMessage::Error(ErrorReply {
+                code: ErrorCode::UnknownSymbol,
+                message,
+                symbols,
+            })
         }),
-        (text(), text(), d(), d(), d(), any::<u64>()).prop_map(|(id, order_id, price, qty, leaves, ts_ns)| {
-            ServerMessage::Fill(Fill { id: id.into(), order_id, price, qty, leaves, ts_ns })
-        }),
-        (text(), text(), d(), any::<u64>())
-            .prop_map(|(id, order_id, leaves, ts_ns)| ServerMessage::Canceled(Canceled { id: id.into(), order_id, leaves, ts_ns })),
-        (any::<u64>(), any::<u64>()).prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
-        (text(), prop::collection::vec(symbol(), 0..3)).prop_map(|(message, symbols)| ServerMessage::Error(ErrorReply {
-            code: ErrorCode::UnknownSymbol,
-            message,
-            symbols,
-        })),
     ]
 }
 
