@@ -1,0 +1,181 @@
+//! Server settings: the command line of `feed-server`, also used by the terminal's embedded server.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Which symbols to serve: a list of tickers, or a count of generated ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SymbolChoice {
+    /// The 20 default US large caps.
+    Default,
+    /// These tickers; well-known ones get their usual price, others a generated one.
+    List(Vec<String>),
+    /// N generated symbols (`S0001`, `S0002`, ...).
+    Generated(usize),
+}
+
+impl FromStr for SymbolChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<usize>() {
+            return if (1..=100_000).contains(&n) {
+                Ok(Self::Generated(n))
+            } else {
+                Err(format!("symbol count {n} is out of range 1..=100000"))
+            };
+        }
+        let list: Vec<String> = s
+            .split(',')
+            .map(|t| t.trim().to_ascii_uppercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if list.is_empty() {
+            return Err("give a comma-separated list of symbols or a count".to_owned());
+        }
+        if let Some(bad) = list.iter().find(|t| {
+            t.len() > 12
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        }) {
+            return Err(format!(
+                "`{bad}` is not a valid symbol (letters, digits, `.` and `-`, at most 12)"
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = list.iter().find(|t| !seen.insert(t.as_str())) {
+            return Err(format!("`{dup}` is listed twice"));
+        }
+        Ok(Self::List(list))
+    }
+}
+
+/// Every setting of a feed server. `feed-server --help` shows each with its default.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the ready line prints the real one).
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    pub listen: SocketAddr,
+
+    /// Symbols to serve: a list (`AAPL,MSFT`) or a count of generated symbols (`500`).
+    /// Default: 20 well-known US tickers.
+    #[arg(long, default_value = "default", value_parser = parse_symbols)]
+    pub symbols: SymbolChoice,
+
+    /// Events (quotes and trades) per second, all symbols together, spread evenly in time.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub rate: u64,
+
+    /// Random seed: the same seed gives the same sequence of events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Most WebSocket connections at once; more are refused with HTTP 503.
+    #[arg(long, default_value_t = 4_096)]
+    pub max_connections: usize,
+
+    /// Interval of WebSocket pings; a client silent for two intervals is closed (1008).
+    #[arg(long, default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub heartbeat_ms: u64,
+
+    /// Accept browser handshakes only from this Origin (repeatable); others get HTTP 403.
+    /// Without it every Origin is accepted.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+
+    /// A client that has not finished the WebSocket handshake after this long is dropped.
+    #[arg(long, default_value_t = 5_000)]
+    pub handshake_timeout_ms: u64,
+
+    /// A client whose socket accepts nothing for this long is closed (1008).
+    #[arg(long, default_value_t = 10_000)]
+    pub stall_timeout_ms: u64,
+
+    /// Frames a client may have queued before it is switched to conflation.
+    #[arg(long, default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub queue_frames: u64,
+
+    /// How often the hub gathers due events and writes them to clients (one frame per client per
+    /// pass). Shorter is lower latency, longer is cheaper per event.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
+    pub batch_us: u64,
+
+    /// Largest order quantity accepted.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_order_qty: u64,
+
+    /// Most resting orders per connection.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_open_orders: usize,
+
+    /// Most orders (and cancels) per second per connection; bursts up to the same number.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_order_rate: u32,
+}
+
+fn parse_symbols(s: &str) -> Result<SymbolChoice, String> {
+    if s == "default" {
+        Ok(SymbolChoice::Default)
+    } else {
+        s.parse()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
+            symbols: SymbolChoice::Default,
+            rate: 2_000,
+            seed: 1,
+            max_connections: 4_096,
+            heartbeat_ms: 15_000,
+            allow_origin: Vec::new(),
+            handshake_timeout_ms: 5_000,
+            stall_timeout_ms: 10_000,
+            queue_frames: 1_024,
+            batch_us: 1_000,
+            max_order_qty: 1_000_000,
+            max_open_orders: 1_000,
+            max_order_rate: 1_000,
+        }
+    }
+}
+
+impl Config {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.stall_timeout_ms)
+    }
+    pub fn batch_interval(&self) -> Duration {
+        Duration::from_micros(self.batch_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_parse_as_a_list_or_a_count() {
+        assert_eq!(
+            "aapl, MSFT".parse(),
+            Ok(SymbolChoice::List(vec!["AAPL".into(), "MSFT".into()]))
+        );
+        assert_eq!("50".parse(), Ok(SymbolChoice::Generated(50)));
+        assert!("0".parse::<SymbolChoice>().is_err());
+        assert!("A,A".parse::<SymbolChoice>().is_err());
+        assert!("A B".parse::<SymbolChoice>().is_err());
+        assert!(",".parse::<SymbolChoice>().is_err());
+    }
+}

@@ -1,0 +1,358 @@
+//! One WebSocket connection: a single task that reads client messages, writes what the hub queues,
+//! and keeps the heartbeat.
+//!
+//! Reading and writing share one task (no split, no lock): each turn it takes everything queued,
+//! feeds it to the socket and flushes once, so a client costs one socket write per hub pass. A
+//! flush that makes no progress for `--stall-timeout-ms` closes the client with 1008; the hub
+//! meanwhile conflates it, so no other client waits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{
+    ALL_SYMBOLS, ClientMessage, Decoder, ErrorCode, ErrorReply, Hello, Pong, SUBPROTOCOL_JSON,
+    ServerInfo, ServerMessage, Symbol, close_code, encode_server, now_ns,
+};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use crate::hub::Command;
+use crate::matching::ConnId;
+use crate::server::Shared;
+
+/// Replies to one client's orders that may wait in its queue.
+const CTRL_QUEUE: usize = 4_096;
+/// How long a closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The same for a client closed for not reading: its socket first has to drain what is queued.
+const STALLED_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Why a connection ended, for the log line.
+#[derive(Debug)]
+struct Ending {
+    code: u16,
+    reason: String,
+    by_client: bool,
+}
+
+impl Ending {
+    fn server(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+            by_client: false,
+        }
+    }
+}
+
+/// Serves one accepted WebSocket until it closes. Errors are logged here, never returned.
+pub async fn serve(mut ws: Ws, shared: Arc<Shared>, id: ConnId, peer: SocketAddr) {
+    let (data_tx, mut data_rx) =
+        mpsc::channel(usize::try_from(shared.config.queue_frames).unwrap_or(1024));
+    let (ctrl_tx, mut ctrl_rx) = mpsc::channel(CTRL_QUEUE);
+    if shared
+        .hub
+        .send(Command::Connect {
+            id,
+            data: data_tx,
+            ctrl: ctrl_tx,
+        })
+        .await
+        .is_err()
+    {
+        close(
+            &mut ws,
+            close_code::GOING_AWAY,
+            "server shutting down",
+            CLOSE_TIMEOUT,
+        )
+        .await;
+        return;
+    }
+    tracing::info!(%peer, conn = id, "connected");
+
+    let stall = shared.config.stall_timeout();
+    let heartbeat = shared.config.heartbeat();
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let mut decoder = Decoder::new().max_client_bytes(shared.max_message);
+    let mut queued: Vec<Utf8Bytes> = Vec::with_capacity(256);
+    let mut ctrl_buf: Vec<Utf8Bytes> = Vec::with_capacity(64);
+    let mut out: Vec<Utf8Bytes> = Vec::with_capacity(8);
+    let mut session = Session {
+        shared: &shared,
+        id,
+    };
+
+    let hello = session.hello();
+    let mut ending = write(&mut ws, std::slice::from_ref(&hello), stall)
+        .await
+        .err();
+
+    while ending.is_none() {
+        tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => ending = Some(Ending::server(close_code::GOING_AWAY, "server shutting down")),
+            n = ctrl_rx.recv_many(&mut ctrl_buf, 64) => {
+                if n == 0 {
+                    ending = Some(Ending::server(close_code::POLICY, "dropped by the server: replies not read"));
+                    break;
+                }
+                // Market data queued behind the replies goes out in the same write.
+                while ctrl_buf.len() < 256 && data_rx.try_recv().map(|f| ctrl_buf.push(f)).is_ok() {}
+                ending = write(&mut ws, &ctrl_buf, stall).await.err();
+                ctrl_buf.clear();
+            }
+            n = data_rx.recv_many(&mut queued, 256) => {
+                if n == 0 {
+                    ending = Some(Ending::server(close_code::POLICY, "dropped by the server: too slow"));
+                    break;
+                }
+                while queued.len() < 512 && ctrl_rx.try_recv().map(|f| queued.push(f)).is_ok() {}
+                ending = write(&mut ws, &queued, stall).await.err();
+                queued.clear();
+            }
+            inbound = ws.next() => {
+                last_heard = Instant::now();
+                ending = match inbound {
+                    None => Some(Ending { code: 1006, reason: "connection dropped".into(), by_client: true }),
+                    Some(Ok(message)) => session.on_message(message, &mut decoder, &mut out).await,
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => Some(Ending::server(
+                        close_code::TOO_BIG,
+                        format!("message of {size} bytes is over the limit of {max_size}"),
+                    )),
+                    Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                        Some(Ending { code: 1006, reason: "connection closed".into(), by_client: true })
+                    }
+                    Some(Err(e)) => Some(Ending::server(1002, format!("protocol error: {e}"))),
+                };
+                if ending.is_none() && !out.is_empty() {
+                    ending = write(&mut ws, &out, stall).await.err();
+                    out.clear();
+                }
+            }
+            _ = ticker.tick() => {
+                if last_heard.elapsed() > heartbeat * 2 {
+                    ending = Some(Ending::server(close_code::POLICY, format!("no answer to pings for {} ms", last_heard.elapsed().as_millis())));
+                } else {
+                    ending = ping(&mut ws, stall).await.err();
+                }
+            }
+        }
+    }
+    let _ = shared.hub.try_send(Command::Disconnect { id });
+    let ending = ending.unwrap_or_else(|| Ending::server(close_code::NORMAL, ""));
+    if !ending.by_client && ending.code != 1006 {
+        let patience = if ending.code == close_code::POLICY {
+            STALLED_CLOSE_TIMEOUT
+        } else {
+            CLOSE_TIMEOUT
+        };
+        close(&mut ws, ending.code, &ending.reason, patience).await;
+    }
+    tracing::info!(%peer, conn = id, code = ending.code, reason = %ending.reason, by_client = ending.by_client, "disconnected");
+}
+
+/// Per-connection request handling.
+struct Session<'a> {
+    shared: &'a Shared,
+    id: ConnId,
+}
+
+impl Session<'_> {
+    fn hello(&self) -> Utf8Bytes {
+        Utf8Bytes::from(encode_server(&ServerMessage::Hello(Hello {
+            protocol: SUBPROTOCOL_JSON.to_owned(),
+            server: ServerInfo {
+                name: crate::SERVER_NAME.to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            symbols: self.shared.universe.symbols().cloned().collect(),
+            heartbeat_ms: self.shared.config.heartbeat_ms,
+            ts_ns: now_ns(),
+        })))
+    }
+
+    /// Handles one inbound frame; replies it writes itself go to `out`.
+    async fn on_message(
+        &mut self,
+        message: Message,
+        decoder: &mut Decoder,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Option<Ending> {
+        match message {
+            Message::Text(text) => match decoder.client(text.as_bytes()) {
+                Ok(request) => return self.on_request(request, out).await,
+                Err(e) => out.push(error(e.code(), e.to_string(), Vec::new())),
+            },
+            Message::Binary(_) => out.push(error(
+                ErrorCode::UnsupportedFrame,
+                format!("binary frames are not part of {SUBPROTOCOL_JSON}; send JSON text frames"),
+                Vec::new(),
+            )),
+            Message::Close(frame) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                return Some(Ending {
+                    code,
+                    reason,
+                    by_client: true,
+                });
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+        None
+    }
+
+    async fn on_request(
+        &mut self,
+        request: ClientMessage,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Option<Ending> {
+        let command = match request {
+            ClientMessage::Ping(p) => {
+                out.push(Utf8Bytes::from(encode_server(&ServerMessage::Pong(Pong {
+                    sent_ns: p.sent_ns,
+                    ts_ns: now_ns(),
+                }))));
+                return None;
+            }
+            ClientMessage::Subscribe(s) => match self.resolve(&s.symbols, out) {
+                Some(symbols) => Command::Subscribe {
+                    id: self.id,
+                    symbols,
+                },
+                None => return None,
+            },
+            ClientMessage::Unsubscribe(s) => match self.resolve(&s.symbols, out) {
+                Some(symbols) => Command::Unsubscribe {
+                    id: self.id,
+                    symbols,
+                },
+                None => return None,
+            },
+            ClientMessage::Order(order) => Command::Order { id: self.id, order },
+            ClientMessage::Cancel(cancel) => Command::Cancel {
+                id: self.id,
+                cancel,
+            },
+        };
+        match self.shared.hub.send(command).await {
+            Ok(()) => None,
+            Err(_) => Some(Ending::server(
+                close_code::GOING_AWAY,
+                "server shutting down",
+            )),
+        }
+    }
+
+    /// Maps symbols to indices; unknown ones get an `error` naming them, the rest still apply.
+    fn resolve(&self, symbols: &[Symbol], out: &mut Vec<Utf8Bytes>) -> Option<Vec<usize>> {
+        let universe = &self.shared.universe;
+        if symbols.is_empty() {
+            out.push(error(
+                ErrorCode::BadRequest,
+                "`symbols` is empty: name symbols or \"*\"".to_owned(),
+                Vec::new(),
+            ));
+            return None;
+        }
+        if symbols.iter().any(|s| s == ALL_SYMBOLS) {
+            return Some((0..universe.len()).collect());
+        }
+        let mut known = Vec::with_capacity(symbols.len());
+        let mut unknown = Vec::new();
+        for s in symbols {
+            match universe.find(s) {
+                Some(i) => known.push(i),
+                None => unknown.push(s.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            let list = unknown
+                .iter()
+                .map(Symbol::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(error(
+                ErrorCode::UnknownSymbol,
+                format!("unknown symbols: {list}"),
+                unknown,
+            ));
+        }
+        (!known.is_empty()).then_some(known)
+    }
+}
+
+fn error(code: ErrorCode, message: String, symbols: Vec<Symbol>) -> Utf8Bytes {
+    Utf8Bytes::from(encode_server(&ServerMessage::Error(ErrorReply {
+        code,
+        message,
+        symbols,
+    })))
+}
+
+/// Feeds every frame and flushes once; a socket that takes nothing for `stall` ends the client.
+async fn write(ws: &mut Ws, frames: &[Utf8Bytes], stall: Duration) -> Result<(), Ending> {
+    let work = async {
+        for frame in frames {
+            ws.feed(Message::Text(frame.clone())).await?;
+        }
+        ws.flush().await
+    };
+    match tokio::time::timeout(stall, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Ending {
+            code: 1006,
+            reason: format!("write failed: {e}"),
+            by_client: true,
+        }),
+        Err(_) => Err(Ending::server(
+            close_code::POLICY,
+            format!(
+                "client not reading: nothing sent for {} ms",
+                stall.as_millis()
+            ),
+        )),
+    }
+}
+
+async fn ping(ws: &mut Ws, stall: Duration) -> Result<(), Ending> {
+    match tokio::time::timeout(stall, ws.send(Message::Ping(bytes_empty()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Ending {
+            code: 1006,
+            reason: format!("write failed: {e}"),
+            by_client: true,
+        }),
+        Err(_) => Err(Ending::server(close_code::POLICY, "client not reading")),
+    }
+}
+
+fn bytes_empty() -> tokio_tungstenite::tungstenite::Bytes {
+    tokio_tungstenite::tungstenite::Bytes::new()
+}
+
+/// Sends a close frame and waits briefly for the client's answer.
+pub async fn close(ws: &mut Ws, code: u16, reason: &str, patience: Duration) {
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(patience, async {
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}

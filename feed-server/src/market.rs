@@ -1,0 +1,164 @@
+//! Per-symbol market state: the current quote, last trade, session statistics and `seq`.
+//!
+//! The hub owns one [`Market`] per symbol. Applying a synthesized event stamps the next `seq` and
+//! returns the protocol message for it; [`Market::snapshot`] describes the state so far.
+
+use protocol::{Decimal, Quote, ServerMessage, Snapshot, Trade};
+
+use crate::synth::SynthEvent;
+use crate::universe::Instrument;
+
+/// The live state of one symbol. Prices are in ticks, sizes in shares.
+#[derive(Debug, Clone)]
+pub struct Market {
+    pub instrument: Instrument,
+    /// `seq` of the last event produced; the next one is `seq + 1`.
+    pub seq: u64,
+    pub bid: i64,
+    pub bid_size: i64,
+    pub ask: i64,
+    pub ask_size: i64,
+    pub last: i64,
+    pub last_size: i64,
+    pub volume: i64,
+    pub open: Option<i64>,
+    pub high: i64,
+    pub low: i64,
+    pub ts_ns: u64,
+}
+
+impl Market {
+    pub fn new(instrument: Instrument, (bid, ask): (i64, i64), ts_ns: u64) -> Self {
+        let reference = instrument.reference_ticks;
+        Self {
+            instrument,
+            seq: 0,
+            bid,
+            bid_size: 100,
+            ask,
+            ask_size: 100,
+            last: reference,
+            last_size: 0,
+            volume: 0,
+            open: None,
+            high: reference,
+            low: reference,
+            ts_ns,
+        }
+    }
+
+    /// A price in ticks as an exact decimal.
+    pub fn price(&self, ticks: i64) -> Decimal {
+        Decimal::from(ticks) * self.instrument.tick_size
+    }
+
+    /// Applies an event scheduled for `ts_ns`, stamps its `seq` and returns its message.
+    pub fn apply(&mut self, event: &SynthEvent, ts_ns: u64) -> ServerMessage {
+        self.seq += 1;
+        self.ts_ns = ts_ns;
+        match *event {
+            SynthEvent::Quote {
+                bid,
+                bid_size,
+                ask,
+                ask_size,
+                ..
+            } => {
+                (self.bid, self.bid_size, self.ask, self.ask_size) = (bid, bid_size, ask, ask_size);
+                ServerMessage::Quote(Quote {
+                    symbol: self.instrument.symbol.clone(),
+                    seq: self.seq,
+                    bid: self.price(bid),
+                    bid_size: Decimal::from(bid_size),
+                    ask: self.price(ask),
+                    ask_size: Decimal::from(ask_size),
+                    ts_ns,
+                })
+            }
+            SynthEvent::Trade { price, size, .. } => {
+                self.last = price;
+                self.last_size = size;
+                self.volume += size;
+                if self.open.is_none() {
+                    self.open = Some(price);
+                    (self.high, self.low) = (price, price);
+                }
+                self.high = self.high.max(price);
+                self.low = self.low.min(price);
+                ServerMessage::Trade(Trade {
+                    symbol: self.instrument.symbol.clone(),
+                    seq: self.seq,
+                    price: self.price(price),
+                    size: Decimal::from(size),
+                    ts_ns,
+                })
+            }
+        }
+    }
+
+    /// The full state, as sent on subscribe and after conflation.
+    pub fn snapshot(&self) -> ServerMessage {
+        let reference = self.instrument.reference_ticks;
+        ServerMessage::Snapshot(Snapshot {
+            symbol: self.instrument.symbol.clone(),
+            seq: self.seq,
+            bid: self.price(self.bid),
+            bid_size: Decimal::from(self.bid_size),
+            ask: self.price(self.ask),
+            ask_size: Decimal::from(self.ask_size),
+            last: self.price(self.last),
+            last_size: Decimal::from(self.last_size),
+            volume: Decimal::from(self.volume),
+            open: self.price(self.open.unwrap_or(reference)),
+            high: self.price(self.high),
+            low: self.price(self.low),
+            prev_close: self.price(reference),
+            tick_size: self.instrument.tick_size,
+            ts_ns: self.ts_ns,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SymbolChoice;
+    use crate::universe::Universe;
+
+    #[test]
+    fn events_stamp_consecutive_seqs_and_update_the_session() {
+        let u = Universe::new(&SymbolChoice::Default, 1);
+        let mut m = Market::new(u.instruments[0].clone(), (22_986, 22_987), 5);
+        let q = m.apply(
+            &SynthEvent::Quote {
+                symbol: 0,
+                bid: 22_990,
+                bid_size: 300,
+                ask: 22_991,
+                ask_size: 200,
+            },
+            10,
+        );
+        let t = m.apply(
+            &SynthEvent::Trade {
+                symbol: 0,
+                price: 22_991,
+                size: 50,
+            },
+            11,
+        );
+        assert_eq!(q.market_seq(), Some(("AAPL", 1)));
+        assert_eq!(t.market_seq(), Some(("AAPL", 2)));
+        let ServerMessage::Quote(q) = q else { panic!() };
+        assert_eq!(q.bid.to_string(), "229.90");
+        let ServerMessage::Snapshot(s) = m.snapshot() else {
+            panic!()
+        };
+        assert_eq!(
+            (s.seq, s.volume, s.last.to_string(), s.open.to_string()),
+            (2, Decimal::from(50), "229.91".into(), "229.91".into())
+        );
+        assert_eq!(s.prev_close.to_string(), "229.87");
+        assert_eq!(s.ts_ns, 11);
+    }
+}

@@ -1,0 +1,584 @@
+//! The order simulator: validation, per-connection limits and fills against the synthetic book.
+//!
+//! The synthetic book shows only the top of book; below it the simulator assumes depth of the same
+//! size growing by one lot per tick level, so a large market order walks the book and fills in
+//! parts at worse prices. A limit order that crosses fills the same way up to its limit and rests
+//! with the remainder; a resting order fills in full at its limit price once the market touches it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use protocol::{
+    Ack, Cancel, Canceled, Decimal, Fill, Order, OrderId, Reject, RejectCode, ServerMessage, Side,
+};
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::market::Market;
+
+/// Identifies a connection inside the hub.
+pub type ConnId = u64;
+
+/// How many price levels a sweeping order may walk before its remainder is canceled.
+const MAX_SWEEP_LEVELS: i64 = 50;
+/// How many past order ids per connection are remembered to refuse duplicates.
+const REMEMBERED_IDS: usize = 10_000;
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_qty: i64,
+    pub max_open: usize,
+    pub max_rate: u32,
+}
+
+/// A connection's trading state: its open orders, recent ids and rate budget.
+#[derive(Debug)]
+pub struct Account {
+    open: HashMap<OrderId, usize>,
+    recent: VecDeque<OrderId>,
+    recent_set: HashSet<OrderId>,
+    tokens: f64,
+    refilled_ns: u64,
+}
+
+impl Account {
+    pub fn new(limits: Limits, now_ns: u64) -> Self {
+        Self {
+            open: HashMap::new(),
+            recent: VecDeque::new(),
+            recent_set: HashSet::new(),
+            tokens: f64::from(limits.max_rate),
+            refilled_ns: now_ns,
+        }
+    }
+
+    pub fn open_orders(&self) -> usize {
+        self.open.len()
+    }
+
+    fn take_token(&mut self, limits: Limits, now_ns: u64) -> bool {
+        let rate = f64::from(limits.max_rate);
+        let elapsed = now_ns.saturating_sub(self.refilled_ns) as f64 / 1e9;
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.refilled_ns = now_ns;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn remember(&mut self, id: &OrderId) {
+        if self.recent_set.insert(id.clone()) {
+            self.recent.push_back(id.clone());
+            if self.recent.len() > REMEMBERED_IDS
+                && let Some(old) = self.recent.pop_front()
+            {
+                self.recent_set.remove(&old);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Resting {
+    conn: ConnId,
+    id: OrderId,
+    order_id: String,
+    side: Side,
+    limit: i64,
+    leaves: i64,
+}
+
+/// Resting orders of every symbol and the server's order id counter.
+#[derive(Debug)]
+pub struct Matching {
+    books: Vec<Vec<Resting>>,
+    next_order_id: u64,
+    pub limits: Limits,
+}
+
+fn reject(
+    order_id: &OrderId,
+    code: RejectCode,
+    reason: String,
+    sent_ns: Option<u64>,
+    now: u64,
+) -> ServerMessage {
+    ServerMessage::Reject(Reject {
+        id: order_id.clone(),
+        code,
+        reason,
+        sent_ns,
+        ts_ns: now,
+    })
+}
+
+impl Matching {
+    pub fn new(symbols: usize, limits: Limits) -> Self {
+        Self {
+            books: vec![Vec::new(); symbols],
+            next_order_id: 0,
+            limits,
+        }
+    }
+
+    /// Handles a new order; the first message returned is always its `ack` or `reject`.
+    pub fn submit(
+        &mut self,
+        conn: ConnId,
+        account: &mut Account,
+        symbol: Option<usize>,
+        markets: &[Market],
+        order: &Order,
+        now: u64,
+    ) -> Vec<ServerMessage> {
+        let r = |code, reason: String| vec![reject(&order.id, code, reason, order.sent_ns, now)];
+        if !account.take_token(self.limits, now) {
+            return r(
+                RejectCode::RateLimited,
+                format!("more than {} orders per second", self.limits.max_rate),
+            );
+        }
+        let Some(symbol) = symbol else {
+            return r(
+                RejectCode::UnknownSymbol,
+                format!("unknown symbol `{}`", order.symbol),
+            );
+        };
+        let market = &markets[symbol];
+        let qty = match whole_shares(order.qty, self.limits.max_qty) {
+            Ok(q) => q,
+            Err(why) => return r(RejectCode::BadQuantity, why),
+        };
+        let limit = match order.price {
+            None => None,
+            Some(price) => match on_grid(price, market.instrument.tick_size) {
+                Ok(ticks) => Some(ticks),
+                Err(why) => return r(RejectCode::BadPrice, why),
+            },
+        };
+        if account.open.contains_key(&order.id) || account.recent_set.contains(&order.id) {
+            return r(
+                RejectCode::DuplicateId,
+                format!(
+                    "order id `{}` was already used on this connection",
+                    order.id
+                ),
+            );
+        }
+        if limit.is_some() && account.open.len() >= self.limits.max_open {
+            return r(
+                RejectCode::TooManyOpenOrders,
+                format!(
+                    "{} orders already open (the limit per connection)",
+                    account.open.len()
+                ),
+            );
+        }
+        account.remember(&order.id);
+        self.next_order_id += 1;
+        let order_id = format!("o-{}", self.next_order_id);
+        let mut out = vec![ServerMessage::Ack(Ack {
+            id: order.id.clone(),
+            order_id: order_id.clone(),
+            sent_ns: order.sent_ns,
+            ts_ns: now,
+        })];
+        let mut leaves = qty;
+        sweep(
+            market,
+            order.side,
+            limit,
+            &mut leaves,
+            |price, filled, leaves| {
+                out.push(ServerMessage::Fill(Fill {
+                    id: order.id.clone(),
+                    order_id: order_id.clone(),
+                    price: market.price(price),
+                    qty: Decimal::from(filled),
+                    leaves: Decimal::from(leaves),
+                    ts_ns: now,
+                }));
+            },
+        );
+        if leaves > 0 {
+            match limit {
+                Some(limit) => {
+                    account.open.insert(order.id.clone(), symbol);
+                    self.books[symbol].push(Resting {
+                        conn,
+                        id: order.id.clone(),
+                        order_id,
+                        side: order.side,
+                        limit,
+                        leaves,
+                    });
+                }
+                // A market order that walked the whole synthetic depth: the rest is canceled.
+                None => out.push(ServerMessage::Canceled(Canceled {
+                    id: order.id.clone(),
+                    order_id,
+                    leaves: Decimal::from(leaves),
+                    ts_ns: now,
+                })),
+            }
+        }
+        out
+    }
+
+    /// Cancels a resting order of this connection.
+    pub fn cancel(
+        &mut self,
+        conn: ConnId,
+        account: &mut Account,
+        cancel: &Cancel,
+        now: u64,
+    ) -> ServerMessage {
+        if !account.take_token(self.limits, now) {
+            return reject(
+                &cancel.id,
+                RejectCode::RateLimited,
+                format!("more than {} orders per second", self.limits.max_rate),
+                cancel.sent_ns,
+                now,
+            );
+        }
+        let Some(symbol) = account.open.remove(&cancel.id) else {
+            return reject(
+                &cancel.id,
+                RejectCode::UnknownOrder,
+                format!(
+                    "no open order `{}` (never sent, filled or canceled)",
+                    cancel.id
+                ),
+                cancel.sent_ns,
+                now,
+            );
+        };
+        let book = &mut self.books[symbol];
+        match book
+            .iter()
+            .position(|r| r.conn == conn && r.id == cancel.id)
+        {
+            Some(i) => {
+                let r = book.swap_remove(i);
+                ServerMessage::Canceled(Canceled {
+                    id: r.id,
+                    order_id: r.order_id,
+                    leaves: Decimal::from(r.leaves),
+                    ts_ns: now,
+                })
+            }
+            None => reject(
+                &cancel.id,
+                RejectCode::UnknownOrder,
+                format!("no open order `{}`", cancel.id),
+                cancel.sent_ns,
+                now,
+            ),
+        }
+    }
+
+    /// Fills resting orders that the market has reached after an event on `symbol`.
+    pub fn on_market(
+        &mut self,
+        symbol: usize,
+        market: &Market,
+        traded: Option<i64>,
+        now: u64,
+        mut fill: impl FnMut(ConnId, &OrderId, ServerMessage),
+    ) {
+        let book = &mut self.books[symbol];
+        if book.is_empty() {
+            return;
+        }
+        book.retain(|r| {
+            let touched = match r.side {
+                Side::Buy => market.ask <= r.limit || traded.is_some_and(|p| p <= r.limit),
+                Side::Sell => market.bid >= r.limit || traded.is_some_and(|p| p >= r.limit),
+            };
+            if touched {
+                let message = ServerMessage::Fill(Fill {
+                    id: r.id.clone(),
+                    order_id: r.order_id.clone(),
+                    price: market.price(r.limit),
+                    qty: Decimal::from(r.leaves),
+                    leaves: Decimal::ZERO,
+                    ts_ns: now,
+                });
+                fill(r.conn, &r.id, message);
+            }
+            !touched
+        });
+    }
+
+    /// Forgets the resting orders of a connection that went away.
+    pub fn drop_connection(&mut self, conn: ConnId, account: &Account) {
+        for &symbol in account.open.values() {
+            self.books[symbol].retain(|r| r.conn != conn);
+        }
+    }
+
+    /// Marks a resting order filled in its connection's account.
+    pub fn filled(account: &mut Account, id: &OrderId) {
+        account.open.remove(id);
+    }
+}
+
+/// Walks the synthetic depth on the side opposite `side`, calling `on_fill(price, qty, leaves)`
+/// per level.
+fn sweep(
+    market: &Market,
+    side: Side,
+    limit: Option<i64>,
+    leaves: &mut i64,
+    mut on_fill: impl FnMut(i64, i64, i64),
+) {
+    let (best, size) = match side {
+        Side::Buy => (market.ask, market.ask_size),
+        Side::Sell => (market.bid, market.bid_size),
+    };
+    for level in 0..MAX_SWEEP_LEVELS {
+        if *leaves == 0 {
+            break;
+        }
+        let price = match side {
+            Side::Buy => best + level,
+            Side::Sell => best - level,
+        };
+        let within = match (side, limit) {
+            (_, None) => price > 0,
+            (Side::Buy, Some(l)) => price <= l,
+            (Side::Sell, Some(l)) => price >= l && price > 0,
+        };
+        if !within {
+            break;
+        }
+        let available = size.max(100) * (level + 1);
+        let filled = available.min(*leaves);
+        *leaves -= filled;
+        on_fill(price, filled, *leaves);
+    }
+}
+
+fn whole_shares(qty: Decimal, max: i64) -> Result<i64, String> {
+    if qty <= Decimal::ZERO {
+        return Err(format!("quantity {qty} must be positive"));
+    }
+    if !qty.fract().is_zero() {
+        return Err(format!("quantity {qty} must be a whole number of shares"));
+    }
+    match qty.to_i64() {
+        Some(q) if q <= max => Ok(q),
+        _ => Err(format!("quantity {qty} is over the limit of {max}")),
+    }
+}
+
+fn on_grid(price: Decimal, tick: Decimal) -> Result<i64, String> {
+    if price <= Decimal::ZERO {
+        return Err(format!("price {price} must be positive"));
+    }
+    let ticks = price / tick;
+    if !ticks.fract().is_zero() {
+        return Err(format!(
+            "price {price} is not a multiple of the tick size {tick}"
+        ));
+    }
+    ticks
+        .to_i64()
+        .ok_or_else(|| format!("price {price} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SymbolChoice;
+    use crate::universe::Universe;
+    use std::str::FromStr;
+
+    const LIMITS: Limits = Limits {
+        max_qty: 10_000,
+        max_open: 2,
+        max_rate: 5,
+    };
+
+    fn setup() -> (Matching, Account, Vec<Market>) {
+        let u = Universe::new(&SymbolChoice::Default, 1);
+        let mut m = Market::new(u.instruments[0].clone(), (10_000, 10_001), 0);
+        m.bid_size = 100;
+        m.ask_size = 200;
+        (Matching::new(1, LIMITS), Account::new(LIMITS, 0), vec![m])
+    }
+
+    fn order(id: &str, side: Side, qty: &str, price: Option<&str>) -> Order {
+        Order {
+            id: id.into(),
+            symbol: "AAPL".into(),
+            side,
+            qty: Decimal::from_str(qty).unwrap(),
+            price: price.map(|p| Decimal::from_str(p).unwrap()),
+            sent_ns: Some(42),
+        }
+    }
+
+    fn code(m: &ServerMessage) -> Option<RejectCode> {
+        if let ServerMessage::Reject(r) = m {
+            Some(r.code)
+        } else {
+            None
+        }
+    }
+
+    #[test]
+    fn a_market_buy_walks_the_synthetic_depth() {
+        let (mut x, mut a, m) = setup();
+        let out = x.submit(
+            1,
+            &mut a,
+            Some(0),
+            &m,
+            &order("c1", Side::Buy, "500", None),
+            1,
+        );
+        assert!(matches!(&out[0], ServerMessage::Ack(ack) if ack.sent_ns == Some(42)));
+        let fills: Vec<(String, String, String)> = out[1..]
+            .iter()
+            .map(|f| match f {
+                ServerMessage::Fill(f) => {
+                    (f.price.to_string(), f.qty.to_string(), f.leaves.to_string())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            fills,
+            [
+                ("100.01".into(), "200".into(), "300".into()),
+                ("100.02".into(), "300".into(), "0".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_passive_limit_rests_then_fills_at_its_price_when_touched() {
+        let (mut x, mut a, mut m) = setup();
+        let out = x.submit(
+            1,
+            &mut a,
+            Some(0),
+            &m,
+            &order("c1", Side::Buy, "100", Some("99.50")),
+            1,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(a.open_orders(), 1);
+        let mut fills = Vec::new();
+        x.on_market(0, &m[0], None, 2, |c, id, f| fills.push((c, id.clone(), f)));
+        assert!(fills.is_empty());
+        m[0].ask = 9_950;
+        x.on_market(0, &m[0], None, 3, |c, id, f| fills.push((c, id.clone(), f)));
+        assert_eq!(fills.len(), 1);
+        let ServerMessage::Fill(f) = &fills[0].2 else {
+            panic!()
+        };
+        assert_eq!(
+            (f.price.to_string(), f.leaves),
+            ("99.50".to_string(), Decimal::ZERO)
+        );
+    }
+
+    #[test]
+    fn cancel_removes_a_resting_order_once() {
+        let (mut x, mut a, m) = setup();
+        x.submit(
+            1,
+            &mut a,
+            Some(0),
+            &m,
+            &order("c1", Side::Sell, "100", Some("101.00")),
+            1,
+        );
+        let c = Cancel {
+            id: "c1".into(),
+            sent_ns: None,
+        };
+        assert!(
+            matches!(x.cancel(1, &mut a, &c, 2), ServerMessage::Canceled(c) if c.leaves == Decimal::from(100))
+        );
+        assert_eq!(
+            code(&x.cancel(1, &mut a, &c, 3)),
+            Some(RejectCode::UnknownOrder)
+        );
+    }
+
+    #[test]
+    fn every_rule_has_its_reject() {
+        let (mut x, mut a, m) = setup();
+        let mut go = |o: Order, sym: Option<usize>| code(&x.submit(1, &mut a, sym, &m, &o, 1)[0]);
+        assert_eq!(
+            go(order("a", Side::Buy, "1", None), None),
+            Some(RejectCode::UnknownSymbol)
+        );
+        assert_eq!(
+            go(order("b", Side::Buy, "0", None), Some(0)),
+            Some(RejectCode::BadQuantity)
+        );
+        assert_eq!(
+            go(order("c", Side::Buy, "1.5", None), Some(0)),
+            Some(RejectCode::BadQuantity)
+        );
+        assert_eq!(
+            go(order("d", Side::Buy, "10001", None), Some(0)),
+            Some(RejectCode::BadQuantity)
+        );
+        assert_eq!(
+            go(order("e", Side::Buy, "1", Some("99.995")), Some(0)),
+            Some(RejectCode::BadPrice)
+        );
+        assert_eq!(
+            go(order("f", Side::Buy, "1", None), Some(0)),
+            Some(RejectCode::RateLimited)
+        );
+        let (mut x, mut a, m) = setup();
+        let mut go = |o: Order| code(&x.submit(1, &mut a, Some(0), &m, &o, 1)[0]);
+        assert_eq!(
+            go(order("e", Side::Buy, "1", Some("99.995"))),
+            Some(RejectCode::BadPrice)
+        );
+        assert_eq!(
+            go(order("f", Side::Buy, "1", Some("-1"))),
+            Some(RejectCode::BadPrice)
+        );
+        assert_eq!(go(order("g", Side::Buy, "1", Some("90.00"))), None);
+        assert_eq!(
+            go(order("g", Side::Buy, "1", Some("90.00"))),
+            Some(RejectCode::DuplicateId)
+        );
+        assert_eq!(go(order("h", Side::Buy, "1", Some("90.00"))), None);
+        let (mut x, mut a, m) = setup();
+        for id in ["1", "2"] {
+            x.submit(
+                1,
+                &mut a,
+                Some(0),
+                &m,
+                &order(id, Side::Buy, "1", Some("90.00")),
+                1,
+            );
+        }
+        assert_eq!(
+            code(
+                &x.submit(
+                    1,
+                    &mut a,
+                    Some(0),
+                    &m,
+                    &order("3", Side::Buy, "1", Some("90.00")),
+                    1
+                )[0]
+            ),
+            Some(RejectCode::TooManyOpenOrders)
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The instruments a server streams: their symbols, tick sizes, starting prices and volatility.
+
+use std::collections::HashMap;
+
+use protocol::{Decimal, Symbol};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::SymbolChoice;
+
+/// One tradable instrument and how its synthetic price behaves.
+#[derive(Debug, Clone)]
+pub struct Instrument {
+    pub symbol: Symbol,
+    /// The price grid; quotes, trades and order prices are multiples of it.
+    pub tick_size: Decimal,
+    /// Previous close, in ticks: where the walk starts and what it reverts to.
+    pub reference_ticks: i64,
+    /// Standard deviation of the log mid price per quote event.
+    pub sigma: f64,
+}
+
+/// The 20 default tickers with typical prices in cents (US equities trade on a one-cent grid).
+const DEFAULT_UNIVERSE: &[(&str, i64)] = &[
+    ("AAPL", 22987),
+    ("MSFT", 41700),
+    ("NVDA", 14195),
+    ("AMZN", 19712),
+    ("GOOGL", 16476),
+    ("META", 55914),
+    ("TSLA", 33964),
+    ("BRK.B", 47293),
+    ("JPM", 24855),
+    ("V", 31097),
+    ("UNH", 59809),
+    ("XOM", 12176),
+    ("JNJ", 15543),
+    ("WMT", 8949),
+    ("MA", 52031),
+    ("PG", 17638),
+    ("HD", 41871),
+    ("KO", 6372),
+    ("AMD", 13820),
+    ("NFLX", 89779),
+];
+
+/// All instruments of a server, with a symbol index for lookups.
+#[derive(Debug)]
+pub struct Universe {
+    pub instruments: Vec<Instrument>,
+    index: HashMap<Symbol, usize>,
+}
+
+impl Universe {
+    /// Builds the universe for a symbol choice; generated prices depend only on `seed`.
+    pub fn new(choice: &SymbolChoice, seed: u64) -> Self {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_u64);
+        let cent = Decimal::new(1, 2);
+        let mut make = |symbol: &str, known_cents: Option<i64>| Instrument {
+            symbol: Symbol::from(symbol),
+            tick_size: cent,
+            reference_ticks: known_cents.unwrap_or_else(|| rng.random_range(1_000..=60_000)),
+            sigma: rng.random_range(0.00008..0.00025),
+        };
+        let instruments: Vec<Instrument> = match choice {
+            SymbolChoice::Default => DEFAULT_UNIVERSE
+                .iter()
+                .map(|&(s, cents)| make(s, Some(cents)))
+                .collect(),
+            SymbolChoice::List(list) => list
+                .iter()
+                .map(|s| {
+                    make(
+                        s,
+                        DEFAULT_UNIVERSE
+                            .iter()
+                            .find(|(d, _)| d == s)
+                            .map(|&(_, cents)| cents),
+                    )
+                })
+                .collect(),
+            SymbolChoice::Generated(n) => {
+                (1..=*n).map(|i| make(&format!("S{i:04}"), None)).collect()
+            }
+        };
+        let index = instruments
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| (inst.symbol.clone(), i))
+            .collect();
+        Self { instruments, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.instruments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.instruments.is_empty()
+    }
+
+    /// The index of a symbol, if served.
+    pub fn find(&self, symbol: &str) -> Option<usize> {
+        self.index.get(symbol).copied()
+    }
+
+    pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
+        self.instruments.iter().map(|i| &i.symbol)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_universe_has_twenty_known_tickers_on_a_cent_grid() {
+        let u = Universe::new(&SymbolChoice::Default, 1);
+        assert_eq!(u.len(), 20);
+        assert_eq!(u.find("AAPL"), Some(0));
+        assert_eq!(u.instruments[0].reference_ticks, 22_987);
+        assert!(
+            u.instruments
+                .iter()
+                .all(|i| i.tick_size == Decimal::new(1, 2))
+        );
+    }
+
+    #[test]
+    fn generated_symbols_are_numbered_and_seeded() {
+        let a = Universe::new(&SymbolChoice::Generated(3), 9);
+        let b = Universe::new(&SymbolChoice::Generated(3), 9);
+        assert_eq!(
+            a.symbols().cloned().collect::<Vec<_>>(),
+            ["S0001", "S0002", "S0003"]
+        );
+        assert_eq!(
+            a.instruments[2].reference_ticks,
+            b.instruments[2].reference_ticks
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Limits and refusals over real sockets: handshake rules, slow consumers, stuck clients.
+#![allow(clippy::unwrap_used)] // Helpers fail the test loudly, which is what a test wants.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use protocol::*;
+use support::{Client, End, WAIT, config, start};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// Attempts a handshake with extra headers; returns the HTTP status and body of a refusal, or the
+/// selected subprotocol of an accepted one.
+async fn handshake(url: &str, headers: &[(&str, &str)]) -> Result<Option<String>, (u16, String)> {
+    let mut request = url.into_client_request().unwrap();
+    for &(k, v) in headers {
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        request
+            .headers_mut()
+            .insert(name, HeaderValue::from_str(v).unwrap());
+    }
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
+    {
+        Ok((_, response)) => Ok(response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap().to_owned())),
+        Err(WsError::Http(response)) => {
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err((response.status().as_u16(), body))
+        }
+        Err(e) => panic!("unexpected handshake error {e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_json_subprotocol_is_selected_when_offered_and_json_is_spoken_when_none_is() {
+    let server = start(config()).await;
+    let url = server.url();
+    assert_eq!(
+        handshake(&url, &[("sec-websocket-protocol", "tickwire.v1.json")]).await,
+        Ok(Some("tickwire.v1.json".into()))
+    );
+    assert_eq!(
+        handshake(
+            &url,
+            &[("sec-websocket-protocol", "other, tickwire.v1.json")]
+        )
+        .await,
+        Ok(Some("tickwire.v1.json".into()))
+    );
+    assert_eq!(handshake(&url, &[]).await, Ok(None));
+    let (status, body) = handshake(&url, &[("sec-websocket-protocol", "tickwire.v1.bin, mqtt")])
+        .await
+        .unwrap_err();
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("tickwire.v1.json") && body.contains("mqtt"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn other_paths_are_not_found() {
+    let server = start(config()).await;
+    let url = format!("ws://{}/feed", server.addr);
+    assert_eq!(handshake(&url, &[]).await.unwrap_err().0, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_allow_origin_other_browser_origins_are_refused_with_403() {
+    let server = start(feed_server::Config {
+        allow_origin: vec!["https://desk.example".into()],
+        ..config()
+    })
+    .await;
+    let url = server.url();
+    assert!(
+        handshake(&url, &[("origin", "https://desk.example")])
+            .await
+            .is_ok()
+    );
+    assert!(
+        handshake(&url, &[]).await.is_ok(),
+        "non-browser clients send no Origin"
+    );
+    let (status, body) = handshake(&url, &[("origin", "https://evil.example")])
+        .await
+        .unwrap_err();
+    assert_eq!(status, 403);
+    assert!(body.contains("evil.example"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_handshakes_are_refused_with_503() {
+    let server = start(feed_server::Config {
+        max_connections: 2,
+        ..config()
+    })
+    .await;
+    let mut a = Client::connect(&server).await;
+    let _b = Client::connect(&server).await;
+    a.next().await;
+    let (status, body) = handshake(&server.url(), &[]).await.unwrap_err();
+    assert_eq!(status, 503);
+    assert!(body.contains("limit"));
+    // A slot frees when a client leaves.
+    a.ws.close(None).await.unwrap();
+    let _ = a.drain().await;
+    let mut admitted = false;
+    for _ in 0..100 {
+        if handshake(&server.url(), &[]).await.is_ok() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "a freed slot is reused");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_dropped() {
+    let server = start(feed_server::Config {
+        handshake_timeout_ms: 200,
+        ..config()
+    })
+    .await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // The server must hang up on its own: read returns end of stream well before our wait ends.
+    let read = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+        .await
+        .expect("server hangs up");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    server.stop().await;
+}
+
+/// A client whose socket receive buffer is tiny and that stops reading.
+async fn stalled_client(server: &feed_server::ServerHandle) -> Client {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        server.url(),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap();
+    Client::from_ws(ws)
+}
+
+/// Reads for `period`, checking that every symbol's `seq` increases by exactly one; returns the
+/// number of live events seen.
+async fn read_without_gaps(client: &mut Client, period: Duration) -> u64 {
+    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut events = 0u64;
+    let deadline = tokio::time::Instant::now() + period;
+    while tokio::time::Instant::now() < deadline {
+        let m = client.next().await;
+        match (&m, m.market_seq()) {
+            (ServerMessage::Snapshot(_), Some((symbol, seq))) => {
+                last.insert(symbol.to_owned(), seq);
+            }
+            (_, Some((symbol, seq))) => {
+                let previous = last.get_mut(symbol).expect("snapshot first");
+                assert_eq!(
+                    seq,
+                    *previous + 1,
+                    "the fast client missed an event of {symbol}"
+                );
+                *previous = seq;
+                events += 1;
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+/// Counts `seq` jumps per symbol in what a client received.
+fn jumps(seen: &[ServerMessage]) -> usize {
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    seen.iter()
+        .filter_map(ServerMessage::market_seq)
+        .filter(|&(symbol, seq)| {
+            last.insert(symbol, seq)
+                .is_some_and(|previous| seq > previous + 1)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_conflated_then_closed_while_a_fast_one_misses_nothing() {
+    let server = start(feed_server::Config {
+        rate: 50_000,
+        queue_frames: 8,
+        stall_timeout_ms: 2_000,
+        ..config()
+    })
+    .await;
+    let all = ClientMessage::Subscribe(Subscribe {
+        symbols: vec!["*".into()],
+    });
+    let mut fast = Client::connect(&server).await;
+    fast.send(&all).await;
+    let fast =
+        tokio::spawn(async move { read_without_gaps(&mut fast, Duration::from_secs(7)).await });
+
+    let mut slow = stalled_client(&server).await;
+    slow.send(&all).await;
+    let mut seen = Vec::new();
+    // Keep up briefly, fall behind for 1.5 s (less than the stall limit), then catch up.
+    let phase = |ms| tokio::time::Instant::now() + Duration::from_millis(ms);
+    let until = phase(100);
+    while tokio::time::Instant::now() < until {
+        seen.push(slow.next().await);
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let until = phase(1_500);
+    while tokio::time::Instant::now() < until {
+        seen.push(slow.next().await);
+    }
+    assert!(
+        jumps(&seen) > 0,
+        "falling behind must show as seq jumps ({} messages)",
+        seen.len()
+    );
+    assert!(
+        seen.iter()
+            .skip(20)
+            .any(|m| matches!(m, ServerMessage::Snapshot(_))),
+        "catching up comes with fresh snapshots"
+    );
+
+    // Now stop reading for longer than the stall limit: the server closes it with 1008.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let (end, _) = slow.drain().await;
+    assert!(
+        matches!(&end, End::Closed(1008, reason) if reason.contains("not reading")),
+        "{end:?}"
+    );
+
+    let events = fast.await.unwrap();
+    assert!(
+        events > 50_000,
+        "the fast client got only {events} events in 7 s"
+    );
+    server.stop().await;
+}

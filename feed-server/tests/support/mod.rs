@@ -1,0 +1,126 @@
+//! Test support: start a real server on 127.0.0.1:0 and talk to it over real WebSockets.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use feed_server::{Config, ServerHandle};
+use futures_util::{SinkExt, StreamExt};
+use protocol::{ClientMessage, Decoder, ServerMessage, encode_client};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A config for tests: a free loopback port and otherwise the defaults.
+pub fn config() -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    }
+}
+
+/// Starts a server; the one way every test gets one.
+pub async fn start(config: Config) -> ServerHandle {
+    feed_server::spawn(config).await.expect("server starts")
+}
+
+/// What ended a connection, as seen by a client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    Closed(u16, String),
+    Dropped,
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    decoder: Decoder,
+    pending: VecDeque<ServerMessage>,
+}
+
+impl Client {
+    pub async fn connect(server: &ServerHandle) -> Self {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(server.url()))
+            .await
+            .unwrap()
+            .unwrap();
+        Self::from_ws(ws)
+    }
+
+    pub fn from_ws(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self {
+            ws,
+            decoder: Decoder::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub async fn send(&mut self, message: &ClientMessage) {
+        self.raw(&encode_client(message)).await;
+    }
+
+    pub async fn raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next server message, failing the test on close, error or timeout.
+    pub async fn next(&mut self) -> ServerMessage {
+        match self.try_next().await {
+            Ok(m) => m,
+            Err(end) => panic!("connection ended: {end:?}"),
+        }
+    }
+
+    /// The next server message, or how the connection ended.
+    pub async fn try_next(&mut self) -> Result<ServerMessage, End> {
+        loop {
+            if let Some(m) = self.pending.pop_front() {
+                return Ok(m);
+            }
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a message within the wait");
+            match frame {
+                Some(Ok(Message::Text(t))) => {
+                    let batch = self
+                        .decoder
+                        .server(t.as_bytes())
+                        .expect("server frames decode");
+                    self.pending.extend(batch);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame
+                        .map_or((1005, String::new()), |CloseFrame { code, reason }| {
+                            (u16::from(code), reason.to_string())
+                        });
+                    return Err(End::Closed(code, reason));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Err(End::Dropped),
+            }
+        }
+    }
+
+    /// Skips messages until one matches.
+    pub async fn until<T>(&mut self, mut pick: impl FnMut(ServerMessage) -> Option<T>) -> T {
+        loop {
+            if let Some(t) = pick(self.next().await) {
+                return t;
+            }
+        }
+    }
+
+    /// Reads until the connection ends, returning how, and the messages seen before.
+    pub async fn drain(&mut self) -> (End, Vec<ServerMessage>) {
+        let mut seen = Vec::new();
+        loop {
+            match self.try_next().await {
+                Ok(m) => seen.push(m),
+                Err(end) => return (end, seen),
+            }
+        }
+    }
+}
