@@ -1,1 +1,105 @@
-fn main() {}
+//! `terminal`: parse flags and settings, start logging (to a file), start the embedded feed server
+//! when no `--url` is given, and run the TUI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::Context;
+use clap::Parser;
+use protocol::Decimal;
+use terminal::state::State;
+
+/// Tickwire terminal: live quotes, orders and latency over WebSocket. Without --url it starts an
+/// embedded feed server on a free loopback port and connects to it.
+///
+/// Settings file (TOML): ~/.config/tickwire/terminal.toml, with `watchlist = ["AAPL", ...]`,
+/// `default_qty = "100"` and `url = "ws://..."`; flags override it.
+///
+/// Keys: Up/Down or j/k select, Tab switches pane, b/s order, c cancel, a/d add/remove symbol,
+/// ? help, q quit.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Feed server to connect to, e.g. ws://127.0.0.1:9001/ws. Default: an embedded server.
+    #[arg(long)]
+    url: Option<String>,
+
+    /// Watchlist: comma-separated symbols, or `*` for every symbol the server has.
+    #[arg(long)]
+    symbols: Option<String>,
+
+    /// Settings file [default: ~/.config/tickwire/terminal.toml].
+    #[arg(long)]
+    config: Option<PathBuf>,
+
+    /// Default order quantity [default: 100].
+    #[arg(long)]
+    qty: Option<String>,
+
+    /// Log file [default: $TMPDIR/tickwire-terminal.log]. Level from RUST_LOG (default info).
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+}
+
+/// Symbols watched when neither flags nor settings name any.
+const DEFAULT_WATCHLIST: &[&str] = &["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "KO"];
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("terminal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = path.unwrap_or_else(|| std::env::temp_dir().join("tickwire-terminal.log"));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open log file {}", path.display()))?;
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    Ok(path)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let log = init_logging(cli.log_file)?;
+    let settings = terminal::config::load(cli.config.as_deref())?;
+    let qty_text = cli.qty.or(settings.default_qty).unwrap_or_else(|| "100".to_owned());
+    let default_qty = Decimal::from_str(&qty_text).ok().filter(|q| *q > Decimal::ZERO).with_context(|| format!("default quantity `{qty_text}` is not a positive number"))?;
+
+    // The embedded server lives on its own thread and runtime; dropping it shuts it down.
+    let (url, _embedded) = match cli.url.or(settings.url) {
+        Some(url) => (url, None),
+        None => {
+            let config = feed_server::Config { listen: "127.0.0.1:0".parse()?, ..feed_server::Config::default() };
+            let server = feed_server::ThreadedServer::start(config).context("cannot start the embedded feed server")?;
+            (server.url(), Some(server))
+        }
+    };
+    let watchlist: Vec<String> = match cli.symbols.as_deref() {
+        Some("*") => feed_server::universe::Universe::new(&feed_server::SymbolChoice::Default, 1).symbols().map(ToString::to_string).collect(),
+        Some(list) => list.split(',').map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect(),
+        None => settings.watchlist.unwrap_or_else(|| DEFAULT_WATCHLIST.iter().map(|s| (*s).to_owned()).collect()),
+    };
+    tracing::info!(%url, log = %log.display(), "terminal starting");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let state = State::new(url.clone(), &watchlist, default_qty);
+        let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
+        let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
+        let net = tokio::spawn(terminal::net::run(url, state.watchlist(), command_rx, event_tx));
+        // ratatui::init restores the terminal on panic as well.
+        let mut tui = ratatui::init();
+        let result = terminal::app::run(&mut tui, state, command_tx, event_rx).await;
+        ratatui::restore();
+        net.abort();
+        result
+    })
+}

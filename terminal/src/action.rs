@@ -1,0 +1,30 @@
+//! Every user intent, decoupled from the keys that trigger it.
+
+use protocol::Side;
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    ToggleHelp,
+    /// Move the selection in the focused pane.
+    Up,
+    Down,
+    /// Switch focus between the watchlist and the orders.
+    SwitchFocus,
+    /// Open the order form for the selected symbol.
+    OpenOrder(Side),
+    /// Cancel the selected open order.
+    CancelOrder,
+    /// Open the prompt to add a symbol to the watchlist.
+    AddSymbol,
+    /// Remove the selected symbol from the watchlist.
+    RemoveSymbol,
+    /// Text typed into the open form or prompt.
+    Input(char),
+    Backspace,
+    /// Next field of the order form.
+    NextField,
+    Submit,
+    Escape,
+}

@@ -1,0 +1,109 @@
+//! The application loop: terminal input, network events and a capped frame rate.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use futures_util::StreamExt;
+use protocol::{ClientMessage, Side};
+use ratatui::DefaultTerminal;
+use tokio::sync::mpsc;
+
+use crate::action::Action;
+use crate::state::{NetEvent, State};
+
+/// Frames per second at most.
+pub const FPS: u32 = 30;
+/// Network events applied per turn at most, so input is never starved.
+const EVENTS_PER_TURN: usize = 4_096;
+
+/// Maps a key to an action; forms and prompts take text.
+pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    let typing = state.form.is_some() || state.prompt.is_some();
+    Some(match key.code {
+        KeyCode::Esc => Action::Escape,
+        KeyCode::Enter => Action::Submit,
+        KeyCode::Tab | KeyCode::BackTab => {
+            if typing { Action::NextField } else { Action::SwitchFocus }
+        }
+        KeyCode::Backspace => Action::Backspace,
+        KeyCode::Up => Action::Up,
+        KeyCode::Down => Action::Down,
+        KeyCode::Char(c) if typing => Action::Input(c),
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('k') => Action::Up,
+        KeyCode::Char('j') => Action::Down,
+        KeyCode::Char('b') => Action::OpenOrder(Side::Buy),
+        KeyCode::Char('s') => Action::OpenOrder(Side::Sell),
+        KeyCode::Char('c') => Action::CancelOrder,
+        KeyCode::Char('a') => Action::AddSymbol,
+        KeyCode::Char('d') => Action::RemoveSymbol,
+        _ => return None,
+    })
+}
+
+fn send(commands: &mpsc::Sender<ClientMessage>, messages: Vec<ClientMessage>) {
+    for m in messages {
+        if commands.try_send(m).is_err() {
+            tracing::warn!("network command queue full; message dropped");
+        }
+    }
+}
+
+/// Runs until the user quits.
+pub async fn run(terminal: &mut DefaultTerminal, mut state: State, commands: mpsc::Sender<ClientMessage>, mut events: mpsc::Receiver<NetEvent>) -> anyhow::Result<()> {
+    let mut input = EventStream::new();
+    let mut frame_tick = tokio::time::interval(Duration::from_secs(1) / FPS);
+    frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    while !state.quit {
+        tokio::select! {
+            biased;
+            key = input.next() => match key {
+                Some(Ok(Event::Key(key))) => {
+                    if let Some(action) = keymap(key, &state) {
+                        let out = state.handle(action);
+                        send(&commands, out);
+                        dirty = true;
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            _ = frame_tick.tick() => {
+                if dirty {
+                    let now = Instant::now();
+                    terminal.draw(|frame| crate::ui::draw(frame, &state, now))?;
+                    dirty = false;
+                }
+                // Status countdowns and flashes move without events.
+                dirty |= !matches!(state.connection, crate::state::Connection::Connected) || state.rows.iter().any(|r| state.flashing(r, Instant::now()));
+            }
+            event = events.recv() => match event {
+                Some(event) => {
+                    let out = state.apply(event);
+                    send(&commands, out);
+                    // Apply everything pending before the next frame.
+                    let mut n = 0;
+                    while n < EVENTS_PER_TURN {
+                        let Ok(event) = events.try_recv() else { break };
+                        let out = state.apply(event);
+                        send(&commands, out);
+                        n += 1;
+                    }
+                    dirty = true;
+                }
+                None => break,
+            },
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Latency statistics: a whole-session histogram and a sliding 10-second window.
+
+use hdrhistogram::Histogram;
+
+/// Seconds the recent window covers.
+pub const WINDOW_SECS: u64 = 10;
+
+/// Percentiles of one histogram, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns to 1 hour at 3 significant digits.
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("constant histogram bounds are valid")
+}
+
+fn summarize(h: &Histogram<u64>) -> Summary {
+    if h.is_empty() {
+        return Summary::default();
+    }
+    Summary {
+        count: h.len(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+    }
+}
+
+/// Session and last-10-s statistics of one kind of latency.
+#[derive(Debug)]
+pub struct LatencyStats {
+    session: Histogram<u64>,
+    /// One histogram per second, indexed by `second % WINDOW_SECS`.
+    slots: Vec<(u64, Histogram<u64>)>,
+}
+
+impl Default for LatencyStats {
+    fn default() -> Self {
+        Self { session: histogram(), slots: (0..WINDOW_SECS).map(|_| (u64::MAX, histogram())).collect() }
+    }
+}
+
+impl LatencyStats {
+    /// Records a latency (ns) observed at `now_s` (any monotonic seconds count).
+    pub fn record(&mut self, now_s: u64, latency_ns: u64) {
+        let value = latency_ns.max(1);
+        self.session.saturating_record(value);
+        let slot = &mut self.slots[(now_s % WINDOW_SECS) as usize];
+        if slot.0 != now_s {
+            slot.0 = now_s;
+            slot.1.reset();
+        }
+        slot.1.saturating_record(value);
+    }
+
+    pub fn session(&self) -> Summary {
+        summarize(&self.session)
+    }
+
+    /// The last `WINDOW_SECS` seconds up to `now_s`.
+    pub fn recent(&self, now_s: u64) -> Summary {
+        let mut merged = histogram();
+        for (second, h) in &self.slots {
+            if *second != u64::MAX && *second + WINDOW_SECS > now_s && *second <= now_s {
+                let _ = merged.add(h);
+            }
+        }
+        summarize(&merged)
+    }
+}
+
+/// Events per second over the last few seconds.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    slots: [(u64, u64); 4],
+}
+
+impl RateMeter {
+    pub fn add(&mut self, now_s: u64, n: u64) {
+        let slot = &mut self.slots[(now_s % 4) as usize];
+        if slot.0 != now_s {
+            *slot = (now_s, 0);
+        }
+        slot.1 += n;
+    }
+
+    /// The rate over the last three complete seconds.
+    pub fn per_second(&self, now_s: u64) -> u64 {
+        let total: u64 = self.slots.iter().filter(|(s, _)| *s < now_s && *s + 4 > now_s).map(|(_, n)| n).sum();
+        total / 3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_cover_the_session_and_the_window_forgets_old_seconds() {
+        let mut s = LatencyStats::default();
+        for i in 1..=100 {
+            s.record(0, i * 1_000);
+        }
+        s.record(12, 5_000_000);
+        let all = s.session();
+        assert_eq!(all.count, 101);
+        assert!((49_000..=52_000).contains(&all.p50), "{all:?}");
+        assert!(all.max >= 5_000_000 && all.max < 5_010_000);
+        let recent = s.recent(12);
+        assert_eq!(recent.count, 1, "second 0 is outside the last 10 s at second 12");
+        assert_eq!(s.recent(30).count, 0);
+    }
+
+    #[test]
+    fn the_rate_meter_averages_complete_seconds() {
+        let mut r = RateMeter::default();
+        for s in 10..14 {
+            r.add(s, 300);
+        }
+        assert_eq!(r.per_second(14), 300);
+        assert_eq!(r.per_second(40), 0);
+    }
+}

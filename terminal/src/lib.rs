@@ -1,0 +1,19 @@
+//! The Tickwire terminal: live quotes, order entry and latency percentiles in a TUI.
+//!
+//! # Layout
+//! - [`app`]: the loop over terminal input, network events and the frame tick; the key map.
+//! - [`action`]: every user intent.
+//! - [`state`]: application state and the pure update functions (`apply`, `handle`).
+//! - [`net`]: the network task: connect, reconnect with backoff, resubscribe, decode.
+//! - [`latency`]: session and 10-second latency histograms, message rates.
+//! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles.
+//! - [`config`]: the TOML settings file.
+
+pub mod action;
+pub mod app;
+pub mod config;
+pub mod latency;
+pub mod net;
+pub mod state;
+pub mod theme;
+pub mod ui;

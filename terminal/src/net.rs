@@ -1,0 +1,152 @@
+//! The network task: connects, keeps the subscriptions, reconnects with backoff and jitter, and
+//! turns frames into [`NetEvent`]s for the app.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{ClientMessage, Decoder, SUBPROTOCOL_JSON, Subscribe, Symbol, encode_client, now_ns};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::state::NetEvent;
+
+/// First retry delay and the cap of the exponential backoff.
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+
+/// The delay before reconnect attempt `attempt` (0-based): doubling, capped, with up to 50% jitter
+/// taken off so that many clients do not reconnect in step.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base = BACKOFF_START.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
+    base.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// Runs until `commands` closes (the app quit) or `events` closes.
+pub async fn run(url: String, initial: Vec<Symbol>, mut commands: mpsc::Receiver<ClientMessage>, events: mpsc::Sender<NetEvent>) {
+    let mut subscriptions: BTreeSet<Symbol> = initial.into_iter().collect();
+    let mut attempt = 0u32;
+    let mut decoder = Decoder::new();
+    loop {
+        if events.send(NetEvent::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        let (code, reason) = match connect(&url).await {
+            Err(e) => (None, e),
+            Ok(mut ws) => {
+                attempt = 0;
+                let _ = events.send(NetEvent::Connected { protocol: SUBPROTOCOL_JSON.to_owned() }).await;
+                if !subscriptions.is_empty() {
+                    let message = ClientMessage::Subscribe(Subscribe { symbols: subscriptions.iter().cloned().collect() });
+                    let _ = ws.send(Message::text(encode_client(&message))).await;
+                }
+                let ended = loop {
+                    tokio::select! {
+                        frame = ws.next() => match frame {
+                            Some(Ok(Message::Text(text))) => {
+                                let received_ns = now_ns();
+                                match decoder.server(text.as_bytes()) {
+                                    Ok(messages) => {
+                                        if events.send(NetEvent::Frame { messages, received_ns }).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Err(e) => tracing::warn!("undecodable frame: {e}"),
+                                }
+                            }
+                            Some(Ok(Message::Close(frame))) => {
+                                break frame.map_or((Some(1005), "closed without a reason".to_owned()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => break (None, format!("connection lost: {e}")),
+                            None => break (None, "connection lost".to_owned()),
+                        },
+                        command = commands.recv() => match command {
+                            None => {
+                                let _ = ws.close(None).await;
+                                return;
+                            }
+                            Some(message) => {
+                                track(&mut subscriptions, &message);
+                                if let Err(e) = ws.send(Message::text(encode_client(&message))).await {
+                                    let _ = events.send(NetEvent::NotSent(message)).await;
+                                    break (None, format!("send failed: {e}"));
+                                }
+                            }
+                        },
+                    }
+                };
+                ended
+            }
+        };
+        let retry_in = backoff(attempt, rand::rng().random::<f64>());
+        attempt = attempt.saturating_add(1);
+        tracing::info!(?code, %reason, retry_in_ms = retry_in.as_millis(), "disconnected");
+        if events.send(NetEvent::Disconnected { code, reason, retry_in }).await.is_err() {
+            return;
+        }
+        // Wait out the backoff; what the user does meanwhile still updates the subscriptions.
+        let wake = tokio::time::Instant::now() + retry_in;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => break,
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(message) => {
+                        track(&mut subscriptions, &message);
+                        if matches!(message, ClientMessage::Order(_) | ClientMessage::Cancel(_)) {
+                            let _ = events.send(NetEvent::NotSent(message)).await;
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn track(subscriptions: &mut BTreeSet<Symbol>, message: &ClientMessage) {
+    match message {
+        ClientMessage::Subscribe(s) => subscriptions.extend(s.symbols.iter().cloned()),
+        ClientMessage::Unsubscribe(u) => {
+            for s in &u.symbols {
+                subscriptions.remove(s);
+            }
+        }
+        _ => {}
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Result<Ws, String> {
+    let mut request = url.into_client_request().map_err(|e| format!("bad URL {url}: {e}"))?;
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL_JSON));
+    let connecting = tokio_tungstenite::connect_async(request);
+    match tokio::time::timeout(Duration::from_secs(5), connecting).await {
+        Err(_) => Err("connect timed out after 5 s".to_owned()),
+        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+        Ok(Ok((ws, _))) => {
+            if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+                let _ = tcp.set_nodelay(true);
+            }
+            Ok(ws)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap_and_jitter_only_shortens_it() {
+        assert_eq!(backoff(0, 0.0), Duration::from_millis(250));
+        assert_eq!(backoff(3, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(30, 0.0), BACKOFF_CAP);
+        assert_eq!(backoff(30, 1.0), BACKOFF_CAP / 2);
+        assert!(backoff(2, 0.3) < backoff(2, 0.0));
+    }
+}

@@ -1,0 +1,74 @@
+//! The watchlist table.
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Text;
+use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+
+use crate::state::{Focus, State};
+use crate::theme;
+
+fn num(value: String) -> Cell<'static> {
+    Cell::from(Text::from(value).right_aligned())
+}
+
+fn volume(v: protocol::Decimal) -> String {
+    let v: u64 = v.trunc().to_string().parse().unwrap_or(0);
+    match v {
+        v if v >= 10_000_000 => format!("{:.1}M", v as f64 / 1e6),
+        v if v >= 10_000 => format!("{:.0}K", v as f64 / 1e3),
+        v => v.to_string(),
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
+    let header = Row::new(["Symbol", "Bid", "Ask", "Last", "Chg", "Chg%", "Volume", "Sprd"].map(|h| {
+        if h == "Symbol" { Cell::from(h) } else { Cell::from(Text::from(h).right_aligned()) }
+    }))
+    .style(theme::header());
+    let rows = state.rows.iter().map(|r| {
+        if r.seq.is_none() {
+            return Row::new([Cell::from(r.symbol.to_string()), num("…".into())]).style(theme::dim());
+        }
+        let change = r.change();
+        let dir_style = theme::direction(if change.is_sign_negative() && !change.is_zero() {
+            crate::state::Direction::Down
+        } else if change.is_zero() {
+            crate::state::Direction::Flat
+        } else {
+            crate::state::Direction::Up
+        });
+        let last_style = if state.flashing(r, now) { theme::flash(r.direction) } else { theme::direction(r.direction) };
+        let sign = if change.is_sign_positive() && !change.is_zero() { "+" } else { "" };
+        Row::new([
+            Cell::from(r.symbol.to_string()),
+            num(r.bid.to_string()),
+            num(r.ask.to_string()),
+            num(r.last.to_string()).style(last_style),
+            num(format!("{sign}{change}")).style(dir_style),
+            num(format!("{sign}{}%", r.change_pct())).style(dir_style),
+            num(volume(r.volume)),
+            num(r.spread().to_string()),
+        ])
+    });
+    let widths = [
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(5),
+    ];
+    let focused = state.focus == Focus::Watchlist;
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(theme::selected())
+        .block(Block::bordered().title(" Watchlist ").border_style(theme::border(focused)));
+    let mut table_state = TableState::default().with_selected((!state.rows.is_empty()).then_some(state.selected));
+    frame.render_stateful_widget(table, area, &mut table_state);
+}
