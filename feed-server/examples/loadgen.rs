@@ -56,21 +56,36 @@ fn field<'a>(text: &'a str, key: &str) -> Option<(&'a str, &'a str)> {
 }
 
 async fn client(url: String, measure_from: Instant, until: Instant) -> Tally {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
-    ws.send(Message::text(r#"{"type":"subscribe","symbols":["*"]}"#)).await.unwrap();
-    let mut tally = Tally { latency: Some(Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap()), ..Tally::default() };
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"type":"subscribe","symbols":["*"]}"#))
+        .await
+        .unwrap();
+    let mut tally = Tally {
+        latency: Some(Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap()),
+        ..Tally::default()
+    };
     let mut last: HashMap<String, u64> = HashMap::new();
     while let Ok(Some(Ok(message))) = tokio::time::timeout_at(until.into(), ws.next()).await {
-        let Message::Text(text) = message else { continue };
+        let Message::Text(text) = message else {
+            continue;
+        };
         let now = protocol::now_ns();
         let measuring = Instant::now() >= measure_from;
         tally.frames += u64::from(measuring);
         let mut rest = text.as_str();
         while let Some((symbol, after)) = field(rest, "\"symbol\":\"") {
-            let Some((seq, after)) = field(after, "\"seq\":") else { break };
-            let Some((ts, after)) = field(after, "\"ts_ns\":") else { break };
+            let Some((seq, after)) = field(after, "\"seq\":") else {
+                break;
+            };
+            let Some((ts, after)) = field(after, "\"ts_ns\":") else {
+                break;
+            };
             rest = after;
-            let (Ok(seq), Ok(ts)) = (seq.parse::<u64>(), ts.parse::<u64>()) else { continue };
+            let (Ok(seq), Ok(ts)) = (seq.parse::<u64>(), ts.parse::<u64>()) else {
+                continue;
+            };
             let previous = last.insert(symbol.to_owned(), seq);
             if measuring {
                 tally.deliveries += 1;
@@ -89,7 +104,10 @@ async fn client(url: String, measure_from: Instant, until: Instant) -> Tally {
 
 fn main() {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let start = Instant::now();
         let measure_from = start + Duration::from_secs(1);

@@ -17,6 +17,7 @@ pub const FPS: u32 = 30;
 const EVENTS_PER_TURN: usize = 4_096;
 
 /// Maps a key to an action; forms and prompts take text.
+#[allow(clippy::match_same_arms)] // Arrows and vim keys agree, but letters are text in forms.
 pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
@@ -29,7 +30,11 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
         KeyCode::Esc => Action::Escape,
         KeyCode::Enter => Action::Submit,
         KeyCode::Tab | KeyCode::BackTab => {
-            if typing { Action::NextField } else { Action::SwitchFocus }
+            if typing {
+                Action::NextField
+            } else {
+                Action::SwitchFocus
+            }
         }
         KeyCode::Backspace => Action::Backspace,
         KeyCode::Up => Action::Up,
@@ -57,7 +62,12 @@ fn send(commands: &mpsc::Sender<ClientMessage>, messages: Vec<ClientMessage>) {
 }
 
 /// Runs until the user quits.
-pub async fn run(terminal: &mut DefaultTerminal, mut state: State, commands: mpsc::Sender<ClientMessage>, mut events: mpsc::Receiver<NetEvent>) -> anyhow::Result<()> {
+pub async fn run(
+    terminal: &mut DefaultTerminal,
+    mut state: State,
+    commands: mpsc::Sender<ClientMessage>,
+    mut events: mpsc::Receiver<NetEvent>,
+) -> anyhow::Result<()> {
     let mut input = EventStream::new();
     let mut frame_tick = tokio::time::interval(Duration::from_secs(1) / FPS);
     frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

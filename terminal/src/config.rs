@@ -20,7 +20,9 @@ pub struct FileConfig {
 
 /// Where the settings file lives unless `--config` says otherwise.
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some(base.join("tickwire").join("terminal.toml"))
 }
 
@@ -35,8 +37,12 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
         },
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("invalid settings in {}", path.display())),
-        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("invalid settings in {}", path.display()))
+        }
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(FileConfig::default())
+        }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
@@ -50,7 +56,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tickwire-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.toml");
-        std::fs::write(&good, "watchlist = [\"AAPL\", \"KO\"]\ndefault_qty = \"25\"\n").unwrap();
+        std::fs::write(
+            &good,
+            "watchlist = [\"AAPL\", \"KO\"]\ndefault_qty = \"25\"\n",
+        )
+        .unwrap();
         let c = load(Some(&good)).unwrap();
         assert_eq!(c.watchlist.unwrap(), ["AAPL", "KO"]);
         assert_eq!(c.default_qty.as_deref(), Some("25"));

@@ -18,7 +18,8 @@ pub struct Summary {
 
 fn histogram() -> Histogram<u64> {
     // 1 ns to 1 hour at 3 significant digits.
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("constant histogram bounds are valid")
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+        .expect("constant histogram bounds are valid")
 }
 
 fn summarize(h: &Histogram<u64>) -> Summary {
@@ -45,7 +46,10 @@ pub struct LatencyStats {
 
 impl Default for LatencyStats {
     fn default() -> Self {
-        Self { session: histogram(), slots: (0..WINDOW_SECS).map(|_| (u64::MAX, histogram())).collect() }
+        Self {
+            session: histogram(),
+            slots: (0..WINDOW_SECS).map(|_| (u64::MAX, histogram())).collect(),
+        }
     }
 }
 
@@ -95,7 +99,12 @@ impl RateMeter {
 
     /// The rate over the last three complete seconds.
     pub fn per_second(&self, now_s: u64) -> u64 {
-        let total: u64 = self.slots.iter().filter(|(s, _)| *s < now_s && *s + 4 > now_s).map(|(_, n)| n).sum();
+        let total: u64 = self
+            .slots
+            .iter()
+            .filter(|(s, _)| *s < now_s && *s + 4 > now_s)
+            .map(|(_, n)| n)
+            .sum();
         total / 3
     }
 }
@@ -116,7 +125,10 @@ mod tests {
         assert!((49_000..=52_000).contains(&all.p50), "{all:?}");
         assert!(all.max >= 5_000_000 && all.max < 5_010_000);
         let recent = s.recent(12);
-        assert_eq!(recent.count, 1, "second 0 is outside the last 10 s at second 12");
+        assert_eq!(
+            recent.count, 1,
+            "second 0 is outside the last 10 s at second 12"
+        );
         assert_eq!(s.recent(30).count, 0);
     }
 

@@ -43,7 +43,9 @@ struct Cli {
 }
 
 /// Symbols watched when neither flags nor settings name any.
-const DEFAULT_WATCHLIST: &[&str] = &["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "KO"];
+const DEFAULT_WATCHLIST: &[&str] = &[
+    "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "KO",
+];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,11 +60,17 @@ fn main() -> ExitCode {
 
 fn init_logging(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let path = path.unwrap_or_else(|| std::env::temp_dir().join("tickwire-terminal.log"));
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open log file {}", path.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open log file {}", path.display()))?;
     tracing_subscriber::fmt()
         .with_writer(std::sync::Mutex::new(file))
         .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     Ok(path)
 }
@@ -70,31 +78,58 @@ fn init_logging(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let log = init_logging(cli.log_file)?;
     let settings = terminal::config::load(cli.config.as_deref())?;
-    let qty_text = cli.qty.or(settings.default_qty).unwrap_or_else(|| "100".to_owned());
-    let default_qty = Decimal::from_str(&qty_text).ok().filter(|q| *q > Decimal::ZERO).with_context(|| format!("default quantity `{qty_text}` is not a positive number"))?;
+    let qty_text = cli
+        .qty
+        .or(settings.default_qty)
+        .unwrap_or_else(|| "100".to_owned());
+    let default_qty = Decimal::from_str(&qty_text)
+        .ok()
+        .filter(|q| *q > Decimal::ZERO)
+        .with_context(|| format!("default quantity `{qty_text}` is not a positive number"))?;
 
     // The embedded server lives on its own thread and runtime; dropping it shuts it down.
-    let (url, _embedded) = match cli.url.or(settings.url) {
-        Some(url) => (url, None),
-        None => {
-            let config = feed_server::Config { listen: "127.0.0.1:0".parse()?, ..feed_server::Config::default() };
-            let server = feed_server::ThreadedServer::start(config).context("cannot start the embedded feed server")?;
+    let (url, _embedded) = if let Some(url) = cli.url.or(settings.url) {
+        (url, None)
+    } else {
+        let config = feed_server::Config { listen: "127.0.0.1:0".parse()?, ..feed_server::Config::default() };
+        let server = feed_server::ThreadedServer::start(config).context("cannot start the embedded feed server")?;
+        (server.url(), Some(server))
+    };
+            let server = feed_server::ThreadedServer::start(config)
+                .context("cannot start the embedded feed server")?;
             (server.url(), Some(server))
         }
     };
     let watchlist: Vec<String> = match cli.symbols.as_deref() {
-        Some("*") => feed_server::universe::Universe::new(&feed_server::SymbolChoice::Default, 1).symbols().map(ToString::to_string).collect(),
-        Some(list) => list.split(',').map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect(),
-        None => settings.watchlist.unwrap_or_else(|| DEFAULT_WATCHLIST.iter().map(|s| (*s).to_owned()).collect()),
+        Some("*") => feed_server::universe::Universe::new(&feed_server::SymbolChoice::Default, 1)
+            .symbols()
+            .map(ToString::to_string)
+            .collect(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => settings
+            .watchlist
+            .unwrap_or_else(|| DEFAULT_WATCHLIST.iter().map(|s| (*s).to_owned()).collect()),
     };
     tracing::info!(%url, log = %log.display(), "terminal starting");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let state = State::new(url.clone(), &watchlist, default_qty);
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
-        let net = tokio::spawn(terminal::net::run(url, state.watchlist(), command_rx, event_tx));
+        let net = tokio::spawn(terminal::net::run(
+            url,
+            state.watchlist(),
+            command_rx,
+            event_tx,
+        ));
         // ratatui::init restores the terminal on panic as well.
         let mut tui = ratatui::init();
         let result = terminal::app::run(&mut tui, state, command_tx, event_rx).await;

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use protocol::{ClientMessage, Decoder, SUBPROTOCOL_JSON, Subscribe, Symbol, encode_client, now_ns};
+use protocol::{
+    ClientMessage, Decoder, SUBPROTOCOL_JSON, Subscribe, Symbol, encode_client, now_ns,
+};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -21,12 +23,19 @@ const BACKOFF_CAP: Duration = Duration::from_secs(10);
 /// The delay before reconnect attempt `attempt` (0-based): doubling, capped, with up to 50% jitter
 /// taken off so that many clients do not reconnect in step.
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base = BACKOFF_START.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
+    let base = BACKOFF_START
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_CAP);
     base.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0))
 }
 
 /// Runs until `commands` closes (the app quit) or `events` closes.
-pub async fn run(url: String, initial: Vec<Symbol>, mut commands: mpsc::Receiver<ClientMessage>, events: mpsc::Sender<NetEvent>) {
+pub async fn run(
+    url: String,
+    initial: Vec<Symbol>,
+    mut commands: mpsc::Receiver<ClientMessage>,
+    events: mpsc::Sender<NetEvent>,
+) {
     let mut subscriptions: BTreeSet<Symbol> = initial.into_iter().collect();
     let mut attempt = 0u32;
     let mut decoder = Decoder::new();
@@ -38,12 +47,18 @@ pub async fn run(url: String, initial: Vec<Symbol>, mut commands: mpsc::Receiver
             Err(e) => (None, e),
             Ok(mut ws) => {
                 attempt = 0;
-                let _ = events.send(NetEvent::Connected { protocol: SUBPROTOCOL_JSON.to_owned() }).await;
+                let _ = events
+                    .send(NetEvent::Connected {
+                        protocol: SUBPROTOCOL_JSON.to_owned(),
+                    })
+                    .await;
                 if !subscriptions.is_empty() {
-                    let message = ClientMessage::Subscribe(Subscribe { symbols: subscriptions.iter().cloned().collect() });
+                    let message = ClientMessage::Subscribe(Subscribe {
+                        symbols: subscriptions.iter().cloned().collect(),
+                    });
                     let _ = ws.send(Message::text(encode_client(&message))).await;
                 }
-                let ended = loop {
+                loop {
                     tokio::select! {
                         frame = ws.next() => match frame {
                             Some(Ok(Message::Text(text))) => {
@@ -78,14 +93,21 @@ pub async fn run(url: String, initial: Vec<Symbol>, mut commands: mpsc::Receiver
                             }
                         },
                     }
-                };
-                ended
+                }
             }
         };
         let retry_in = backoff(attempt, rand::rng().random::<f64>());
         attempt = attempt.saturating_add(1);
         tracing::info!(?code, %reason, retry_in_ms = retry_in.as_millis(), "disconnected");
-        if events.send(NetEvent::Disconnected { code, reason, retry_in }).await.is_err() {
+        if events
+            .send(NetEvent::Disconnected {
+                code,
+                reason,
+                retry_in,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         // Wait out the backoff; what the user does meanwhile still updates the subscriptions.
@@ -119,11 +141,17 @@ fn track(subscriptions: &mut BTreeSet<Symbol>, message: &ClientMessage) {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str) -> Result<Ws, String> {
-    let mut request = url.into_client_request().map_err(|e| format!("bad URL {url}: {e}"))?;
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL_JSON));
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("bad URL {url}: {e}"))?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(SUBPROTOCOL_JSON),
+    );
     let connecting = tokio_tungstenite::connect_async(request);
     match tokio::time::timeout(Duration::from_secs(5), connecting).await {
         Err(_) => Err("connect timed out after 5 s".to_owned()),

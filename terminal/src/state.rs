@@ -7,7 +7,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use protocol::{Cancel, ClientMessage, Decimal, Order, ServerMessage, Side, Subscribe, Symbol, Unsubscribe, now_ns};
+use protocol::{
+    Cancel, ClientMessage, Decimal, Order, ServerMessage, Side, Subscribe, Symbol, Unsubscribe,
+    now_ns,
+};
 
 use crate::action::Action;
 use crate::latency::{LatencyStats, RateMeter};
@@ -20,11 +23,22 @@ pub const FLASH: Duration = Duration::from_millis(400);
 /// What the network task reports.
 #[derive(Debug, Clone)]
 pub enum NetEvent {
-    Connecting { attempt: u32 },
-    Connected { protocol: String },
-    Disconnected { code: Option<u16>, reason: String, retry_in: Duration },
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        protocol: String,
+    },
+    Disconnected {
+        code: Option<u16>,
+        reason: String,
+        retry_in: Duration,
+    },
     /// The messages of one frame and when it arrived (ns since the epoch).
-    Frame { messages: Vec<ServerMessage>, received_ns: u64 },
+    Frame {
+        messages: Vec<ServerMessage>,
+        received_ns: u64,
+    },
     /// A message could not be sent (not connected).
     NotSent(ClientMessage),
 }
@@ -32,9 +46,15 @@ pub enum NetEvent {
 /// The connection as the status bar shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     Connected,
-    Reconnecting { at: Instant, code: Option<u16>, reason: String },
+    Reconnecting {
+        at: Instant,
+        code: Option<u16>,
+        reason: String,
+    },
 }
 
 /// Direction of the last change, for colours.
@@ -87,11 +107,19 @@ impl Row {
     }
 
     pub fn change(&self) -> Decimal {
-        if self.prev_close.is_zero() { Decimal::ZERO } else { self.last - self.prev_close }
+        if self.prev_close.is_zero() {
+            Decimal::ZERO
+        } else {
+            self.last - self.prev_close
+        }
     }
 
     pub fn change_pct(&self) -> Decimal {
-        if self.prev_close.is_zero() { Decimal::ZERO } else { (self.change() / self.prev_close * Decimal::ONE_HUNDRED).round_dp(2) }
+        if self.prev_close.is_zero() {
+            Decimal::ZERO
+        } else {
+            (self.change() / self.prev_close * Decimal::ONE_HUNDRED).round_dp(2)
+        }
     }
 
     pub fn spread(&self) -> Decimal {
@@ -248,7 +276,12 @@ impl State {
     }
 
     fn reindex(&mut self) {
-        self.index = self.rows.iter().enumerate().map(|(i, r)| (r.symbol.clone(), i)).collect();
+        self.index = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.symbol.clone(), i))
+            .collect();
     }
 
     /// The symbols to subscribe to (the watchlist).
@@ -268,7 +301,9 @@ impl State {
     pub fn apply(&mut self, event: NetEvent) -> Vec<ClientMessage> {
         let mut out = Vec::new();
         match event {
-            NetEvent::Connecting { attempt } => self.connection = Connection::Connecting { attempt },
+            NetEvent::Connecting { attempt } => {
+                self.connection = Connection::Connecting { attempt }
+            }
             NetEvent::Connected { protocol } => {
                 self.connection = Connection::Connected;
                 self.protocol = Some(protocol);
@@ -277,11 +312,20 @@ impl State {
                     row.resyncing = false;
                 }
             }
-            NetEvent::Disconnected { code, reason, retry_in } => {
-                self.connection = Connection::Reconnecting { at: Instant::now() + retry_in, code, reason };
+            NetEvent::Disconnected {
+                code,
+                reason,
+                retry_in,
+            } => {
+                self.connection = Connection::Reconnecting {
+                    at: Instant::now() + retry_in,
+                    code,
+                    reason,
+                };
                 for order in &mut self.orders {
                     if order.status == OrderStatus::Sent {
-                        order.status = OrderStatus::Rejected("connection lost before the ack".into());
+                        order.status =
+                            OrderStatus::Rejected("connection lost before the ack".into());
                     }
                 }
             }
@@ -291,7 +335,10 @@ impl State {
                 }
             }
             NetEvent::NotSent(_) => {}
-            NetEvent::Frame { messages, received_ns } => {
+            NetEvent::Frame {
+                messages,
+                received_ns,
+            } => {
                 let now_s = self.elapsed_s();
                 self.messages.add(now_s, messages.len() as u64);
                 for m in messages {
@@ -302,30 +349,47 @@ impl State {
         out
     }
 
-    fn on_message(&mut self, message: ServerMessage, received_ns: u64, now_s: u64, out: &mut Vec<ClientMessage>) {
+    fn on_message(
+        &mut self,
+        message: ServerMessage,
+        received_ns: u64,
+        now_s: u64,
+        out: &mut Vec<ClientMessage>,
+    ) {
         let t = self.started.elapsed().as_secs_f64();
         match message {
             ServerMessage::Hello(h) => self.available = h.symbols,
             ServerMessage::Snapshot(s) => {
-                let Some(&i) = self.index.get(&s.symbol) else { return };
+                let Some(&i) = self.index.get(&s.symbol) else {
+                    return;
+                };
                 let row = &mut self.rows[i];
                 if row.seq.is_some_and(|seq| s.seq < seq) {
                     return;
                 }
-                (row.bid, row.ask, row.last, row.prev_close, row.volume, row.tick_size) = (s.bid, s.ask, s.last, s.prev_close, s.volume, s.tick_size);
+                (
+                    row.bid,
+                    row.ask,
+                    row.last,
+                    row.prev_close,
+                    row.volume,
+                    row.tick_size,
+                ) = (s.bid, s.ask, s.last, s.prev_close, s.volume, s.tick_size);
                 row.seq = Some(s.seq);
                 row.resyncing = false;
                 row.push_price(t, s.last);
             }
             ServerMessage::Quote(q) => {
-                self.tick_latency.record(now_s, received_ns.saturating_sub(q.ts_ns));
+                self.tick_latency
+                    .record(now_s, received_ns.saturating_sub(q.ts_ns));
                 if let Some(row) = self.sequenced(&q.symbol, q.seq, out) {
                     row.bid = q.bid;
                     row.ask = q.ask;
                 }
             }
             ServerMessage::Trade(tr) => {
-                self.tick_latency.record(now_s, received_ns.saturating_sub(tr.ts_ns));
+                self.tick_latency
+                    .record(now_s, received_ns.saturating_sub(tr.ts_ns));
                 if let Some(row) = self.sequenced(&tr.symbol, tr.seq, out) {
                     row.direction = match tr.price.cmp(&row.last) {
                         std::cmp::Ordering::Greater => Direction::Up,
@@ -351,11 +415,11 @@ impl State {
             ServerMessage::Reject(r) => {
                 let reason = format!("{:?}: {}", r.code, r.reason);
                 let rtt = r.sent_ns.map(|s| received_ns.saturating_sub(s));
-                if let Some(o) = self.order_mut(&r.id) {
-                    if o.status == OrderStatus::Sent {
-                        o.status = OrderStatus::Rejected(reason.clone());
-                        o.rtt = rtt.map(Duration::from_nanos);
-                    }
+                if let Some(o) = self.order_mut(&r.id)
+                    && o.status == OrderStatus::Sent
+                {
+                    o.status = OrderStatus::Rejected(reason.clone());
+                    o.rtt = rtt.map(Duration::from_nanos);
                 }
                 self.notice = Some(format!("order {} rejected: {reason}", r.id));
             }
@@ -363,7 +427,11 @@ impl State {
                 if let Some(o) = self.order_mut(&f.id) {
                     o.filled += f.qty;
                     o.notional += f.qty * f.price;
-                    o.status = if f.leaves.is_zero() { OrderStatus::Filled } else { OrderStatus::PartiallyFilled };
+                    o.status = if f.leaves.is_zero() {
+                        OrderStatus::Filled
+                    } else {
+                        OrderStatus::PartiallyFilled
+                    };
                 }
             }
             ServerMessage::Canceled(c) => {
@@ -378,7 +446,12 @@ impl State {
 
     /// Checks `seq` for a market event: the row to update, or `None` for stale events and gaps
     /// (a gap counts, and asks for a fresh snapshot once).
-    fn sequenced(&mut self, symbol: &str, seq: u64, out: &mut Vec<ClientMessage>) -> Option<&mut Row> {
+    fn sequenced(
+        &mut self,
+        symbol: &str,
+        seq: u64,
+        out: &mut Vec<ClientMessage>,
+    ) -> Option<&mut Row> {
         let &i = self.index.get(symbol)?;
         let row = &mut self.rows[i];
         let last = row.seq?;
@@ -390,7 +463,9 @@ impl State {
                 row.gaps += 1;
                 self.gaps += 1;
                 row.resyncing = true;
-                out.push(ClientMessage::Subscribe(Subscribe { symbols: vec![row.symbol.clone()] }));
+                out.push(ClientMessage::Subscribe(Subscribe {
+                    symbols: vec![row.symbol.clone()],
+                }));
             }
             return None;
         }
@@ -429,11 +504,19 @@ impl State {
                     Focus::Orders => (&mut self.order_selected, self.orders.len()),
                 };
                 if len > 0 {
-                    *pos = if down { (*pos + 1).min(len - 1) } else { pos.saturating_sub(1) };
+                    *pos = if down {
+                        (*pos + 1).min(len - 1)
+                    } else {
+                        pos.saturating_sub(1)
+                    };
                 }
             }
             Action::SwitchFocus => {
-                self.focus = if self.focus == Focus::Watchlist { Focus::Orders } else { Focus::Watchlist };
+                self.focus = if self.focus == Focus::Watchlist {
+                    Focus::Orders
+                } else {
+                    Focus::Watchlist
+                };
             }
             Action::OpenOrder(side) => {
                 if let Some(row) = self.selected_row() {
@@ -445,7 +528,11 @@ impl State {
                         symbol: row.symbol.clone(),
                         side,
                         qty: self.default_qty.to_string(),
-                        price: if price.is_zero() { String::new() } else { price.to_string() },
+                        price: if price.is_zero() {
+                            String::new()
+                        } else {
+                            price.to_string()
+                        },
                         field: Field::Qty,
                         error: None,
                     });
@@ -454,7 +541,10 @@ impl State {
             Action::CancelOrder => {
                 if let Some(o) = self.orders.get(self.order_selected) {
                     if o.status.is_open() {
-                        return vec![ClientMessage::Cancel(Cancel { id: o.id.as_str().into(), sent_ns: Some(now_ns()) })];
+                        return vec![ClientMessage::Cancel(Cancel {
+                            id: o.id.as_str().into(),
+                            sent_ns: Some(now_ns()),
+                        })];
                     }
                     self.notice = Some(format!("order {} is not open", o.id));
                 }
@@ -465,18 +555,30 @@ impl State {
                     let row = self.rows.remove(self.selected);
                     self.reindex();
                     self.selected = self.selected.min(self.rows.len().saturating_sub(1));
-                    return vec![ClientMessage::Unsubscribe(Unsubscribe { symbols: vec![row.symbol] })];
+                    return vec![ClientMessage::Unsubscribe(Unsubscribe {
+                        symbols: vec![row.symbol],
+                    })];
                 }
             }
-            Action::Input(_) | Action::Backspace | Action::NextField | Action::Submit | Action::Escape => {}
+            Action::Input(_)
+            | Action::Backspace
+            | Action::NextField
+            | Action::Submit
+            | Action::Escape => {}
         }
         Vec::new()
     }
 
     fn handle_prompt(&mut self, action: Action) -> Vec<ClientMessage> {
-        let Some(text) = self.prompt.as_mut() else { return Vec::new() };
+        let Some(text) = self.prompt.as_mut() else {
+            return Vec::new();
+        };
         match action {
-            Action::Input(c) if text.len() < 12 && (c.is_ascii_alphanumeric() || c == '.' || c == '-') => text.push(c.to_ascii_uppercase()),
+            Action::Input(c)
+                if text.len() < 12 && (c.is_ascii_alphanumeric() || c == '.' || c == '-') =>
+            {
+                text.push(c.to_ascii_uppercase());
+            }
             Action::Backspace => {
                 text.pop();
             }
@@ -486,7 +588,9 @@ impl State {
                 self.prompt = None;
                 if !symbol.is_empty() && self.add_row(symbol.clone()) {
                     self.selected = self.rows.len() - 1;
-                    return vec![ClientMessage::Subscribe(Subscribe { symbols: vec![symbol] })];
+                    return vec![ClientMessage::Subscribe(Subscribe {
+                        symbols: vec![symbol],
+                    })];
                 }
             }
             _ => {}
@@ -495,11 +599,17 @@ impl State {
     }
 
     fn handle_form(&mut self, action: Action) -> Vec<ClientMessage> {
-        let Some(form) = self.form.as_mut() else { return Vec::new() };
+        let Some(form) = self.form.as_mut() else {
+            return Vec::new();
+        };
         match action {
             Action::Escape | Action::Quit => self.form = None,
             Action::NextField | Action::Up | Action::Down => {
-                form.field = if form.field == Field::Qty { Field::Price } else { Field::Qty };
+                form.field = if form.field == Field::Qty {
+                    Field::Price
+                } else {
+                    Field::Qty
+                };
             }
             Action::Backspace => {
                 match form.field {
@@ -523,7 +633,9 @@ impl State {
     }
 
     fn submit_form(&mut self) -> Vec<ClientMessage> {
-        let Some(form) = self.form.as_mut() else { return Vec::new() };
+        let Some(form) = self.form.as_mut() else {
+            return Vec::new();
+        };
         let qty = match form.qty.parse::<Decimal>() {
             Ok(q) if q > Decimal::ZERO => q,
             _ => {
@@ -537,7 +649,8 @@ impl State {
             match form.price.parse::<Decimal>() {
                 Ok(p) if p > Decimal::ZERO => Some(p),
                 _ => {
-                    form.error = Some("price must be a positive number, or empty for a market order".into());
+                    form.error =
+                        Some("price must be a positive number, or empty for a market order".into());
                     return Vec::new();
                 }
             }
@@ -560,12 +673,20 @@ impl State {
             rtt: None,
         });
         self.order_selected = self.orders.len() - 1;
-        vec![ClientMessage::Order(Order { id: id.into(), symbol, side, qty, price, sent_ns: Some(sent_ns) })]
+        vec![ClientMessage::Order(Order {
+            id: id.into(),
+            symbol,
+            side,
+            qty,
+            price,
+            sent_ns: Some(sent_ns),
+        })]
     }
 
     /// Whether a row's highlight is still on.
     pub fn flashing(&self, row: &Row, now: Instant) -> bool {
-        row.flashed_at.is_some_and(|t| now.duration_since(t) < FLASH)
+        row.flashed_at
+            .is_some_and(|t| now.duration_since(t) < FLASH)
     }
 }
 
@@ -580,11 +701,18 @@ mod tests {
     }
 
     fn state() -> State {
-        State::new("ws://x/ws".into(), &["AAPL".into(), "MSFT".into()], dec("100"))
+        State::new(
+            "ws://x/ws".into(),
+            &["AAPL".into(), "MSFT".into()],
+            dec("100"),
+        )
     }
 
     fn frame(messages: Vec<ServerMessage>) -> NetEvent {
-        NetEvent::Frame { messages, received_ns: 2_000_000 }
+        NetEvent::Frame {
+            messages,
+            received_ns: 2_000_000,
+        }
     }
 
     fn snapshot(symbol: &str, seq: u64) -> ServerMessage {
@@ -608,17 +736,40 @@ mod tests {
     }
 
     fn quote(symbol: &str, seq: u64, bid: &str) -> ServerMessage {
-        ServerMessage::Quote(Quote { symbol: symbol.into(), seq, bid: dec(bid), bid_size: dec("1"), ask: dec("200"), ask_size: dec("1"), ts_ns: 1_000_000 })
+        ServerMessage::Quote(Quote {
+            symbol: symbol.into(),
+            seq,
+            bid: dec(bid),
+            bid_size: dec("1"),
+            ask: dec("200"),
+            ask_size: dec("1"),
+            ts_ns: 1_000_000,
+        })
     }
 
     #[test]
     fn quotes_and_trades_update_their_rows_after_the_snapshot() {
         let mut s = state();
-        assert!(s.apply(frame(vec![snapshot("AAPL", 10), quote("AAPL", 11, "100.05")])).is_empty());
-        let trade = ServerMessage::Trade(Trade { symbol: "AAPL".into(), seq: 12, price: dec("100.51"), size: dec("5"), ts_ns: 1_500_000 });
+        assert!(
+            s.apply(frame(vec![
+                snapshot("AAPL", 10),
+                quote("AAPL", 11, "100.05")
+            ]))
+            .is_empty()
+        );
+        let trade = ServerMessage::Trade(Trade {
+            symbol: "AAPL".into(),
+            seq: 12,
+            price: dec("100.51"),
+            size: dec("5"),
+            ts_ns: 1_500_000,
+        });
         s.apply(frame(vec![trade]));
         let row = &s.rows[0];
-        assert_eq!((row.bid, row.last, row.volume, row.seq), (dec("100.05"), dec("100.51"), dec("1005"), Some(12)));
+        assert_eq!(
+            (row.bid, row.last, row.volume, row.seq),
+            (dec("100.05"), dec("100.51"), dec("1005"), Some(12))
+        );
         assert_eq!(row.direction, Direction::Up);
         assert_eq!(row.change(), dec("1.50"));
         assert_eq!(row.change_pct(), dec("1.51"));
@@ -631,9 +782,18 @@ mod tests {
         let mut s = state();
         s.apply(frame(vec![snapshot("AAPL", 10)]));
         let out = s.apply(frame(vec![quote("AAPL", 13, "1"), quote("AAPL", 14, "2")]));
-        assert_eq!(out, vec![ClientMessage::Subscribe(Subscribe { symbols: vec!["AAPL".into()] })]);
+        assert_eq!(
+            out,
+            vec![ClientMessage::Subscribe(Subscribe {
+                symbols: vec!["AAPL".into()]
+            })]
+        );
         assert_eq!((s.gaps, s.rows[0].gaps), (1, 1));
-        assert_eq!(s.rows[0].bid, dec("100.00"), "events after a gap wait for the snapshot");
+        assert_eq!(
+            s.rows[0].bid,
+            dec("100.00"),
+            "events after a gap wait for the snapshot"
+        );
         s.apply(frame(vec![snapshot("AAPL", 20), quote("AAPL", 21, "3")]));
         assert_eq!((s.rows[0].bid, s.rows[0].resyncing), (dec("3"), false));
         assert_eq!(s.gaps, 1);
@@ -647,17 +807,37 @@ mod tests {
         let form = s.form.clone().unwrap();
         assert_eq!((form.qty.as_str(), form.price.as_str()), ("100", "100.02"));
         let out = s.handle(Action::Submit);
-        let [ClientMessage::Order(o)] = out.as_slice() else { panic!("{out:?}") };
-        assert_eq!((o.symbol.as_str(), o.side, o.qty, o.price), ("AAPL", Side::Buy, dec("100"), Some(dec("100.02"))));
+        let [ClientMessage::Order(o)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (o.symbol.as_str(), o.side, o.qty, o.price),
+            ("AAPL", Side::Buy, dec("100"), Some(dec("100.02")))
+        );
         let sent = s.orders[0].sent_ns;
         s.apply(NetEvent::Frame {
-            messages: vec![ServerMessage::Ack(Ack { id: o.id.clone(), order_id: "o-1".into(), sent_ns: Some(sent), ts_ns: 0 })],
+            messages: vec![ServerMessage::Ack(Ack {
+                id: o.id.clone(),
+                order_id: "o-1".into(),
+                sent_ns: Some(sent),
+                ts_ns: 0,
+            })],
             received_ns: sent + 250_000,
         });
-        assert_eq!((s.orders[0].status.clone(), s.orders[0].rtt), (OrderStatus::Acked, Some(Duration::from_micros(250))));
+        assert_eq!(
+            (s.orders[0].status.clone(), s.orders[0].rtt),
+            (OrderStatus::Acked, Some(Duration::from_micros(250)))
+        );
         assert_eq!(s.rtt.session().count, 1);
         let fill = |qty: &str, price: &str, leaves: &str| {
-            ServerMessage::Fill(Fill { id: o.id.clone(), order_id: "o-1".into(), price: dec(price), qty: dec(qty), leaves: dec(leaves), ts_ns: 0 })
+            ServerMessage::Fill(Fill {
+                id: o.id.clone(),
+                order_id: "o-1".into(),
+                price: dec(price),
+                qty: dec(qty),
+                leaves: dec(leaves),
+                ts_ns: 0,
+            })
         };
         s.apply(frame(vec![fill("40", "100.02", "60")]));
         assert_eq!(s.orders[0].status, OrderStatus::PartiallyFilled);
@@ -673,7 +853,9 @@ mod tests {
         s.handle(Action::NextField);
         s.handle(Action::Backspace);
         let out = s.handle(Action::Submit);
-        let [ClientMessage::Order(o)] = out.as_slice() else { panic!() };
+        let [ClientMessage::Order(o)] = out.as_slice() else {
+            panic!()
+        };
         assert_eq!(o.price, None);
         s.apply(frame(vec![ServerMessage::Reject(Reject {
             id: o.id.clone(),
@@ -706,10 +888,20 @@ mod tests {
             s.handle(Action::Input(c));
         }
         let out = s.handle(Action::Submit);
-        assert_eq!(out, vec![ClientMessage::Subscribe(Subscribe { symbols: vec!["NVDA".into()] })]);
+        assert_eq!(
+            out,
+            vec![ClientMessage::Subscribe(Subscribe {
+                symbols: vec!["NVDA".into()]
+            })]
+        );
         assert_eq!((s.rows.len(), s.selected), (3, 2));
         let out = s.handle(Action::RemoveSymbol);
-        assert_eq!(out, vec![ClientMessage::Unsubscribe(Unsubscribe { symbols: vec!["NVDA".into()] })]);
+        assert_eq!(
+            out,
+            vec![ClientMessage::Unsubscribe(Unsubscribe {
+                symbols: vec!["NVDA".into()]
+            })]
+        );
         assert_eq!(s.watchlist(), ["AAPL", "MSFT"]);
     }
 
@@ -718,10 +910,18 @@ mod tests {
         let mut s = state();
         s.handle(Action::OpenOrder(Side::Buy));
         let out = s.handle(Action::Submit);
-        let [ClientMessage::Order(o)] = out.as_slice() else { panic!() };
+        let [ClientMessage::Order(o)] = out.as_slice() else {
+            panic!()
+        };
         s.handle(Action::SwitchFocus);
-        assert!(matches!(s.handle(Action::CancelOrder).as_slice(), [ClientMessage::Cancel(c)] if c.id == o.id));
-        s.apply(NetEvent::Disconnected { code: Some(1001), reason: "bye".into(), retry_in: Duration::from_secs(1) });
+        assert!(
+            matches!(s.handle(Action::CancelOrder).as_slice(), [ClientMessage::Cancel(c)] if c.id == o.id)
+        );
+        s.apply(NetEvent::Disconnected {
+            code: Some(1001),
+            reason: "bye".into(),
+            retry_in: Duration::from_secs(1),
+        });
         assert!(matches!(s.orders[0].status, OrderStatus::Rejected(_)));
         assert!(s.handle(Action::CancelOrder).is_empty());
     }

@@ -25,11 +25,17 @@ pub fn header() -> Style {
 }
 
 pub fn selected() -> Style {
-    Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
+    Style::new()
+        .bg(Color::DarkGray)
+        .add_modifier(Modifier::BOLD)
 }
 
 pub fn border(focused: bool) -> Style {
-    if focused { Style::new().fg(Color::Cyan) } else { Style::new().fg(Color::Gray) }
+    if focused {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new().fg(Color::Gray)
+    }
 }
 
 pub fn dim() -> Style {

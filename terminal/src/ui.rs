@@ -17,19 +17,27 @@ use crate::state::State;
 
 /// Draws the whole screen. Wide screens put the chart beside the watchlist; narrow ones stack.
 pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
-    let [main, status_bar] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
+    let [main, status_bar] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
     let wide = main.width >= 120;
-    let [top, bottom] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
     if wide {
-        let [watch, chart] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(top);
-        let [orders, lat] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
+        let [watch, chart] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(top);
+        let [orders, lat] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
+                .areas(bottom);
         watchlist::render(frame, watch, state, now);
         chart::render(frame, chart, state);
         orders::render(frame, orders, state);
         latency::render(frame, lat, state);
     } else {
-        let [chart_area, lat] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(bottom);
-        let [watch, orders_area] = Layout::vertical([Constraint::Min(4), Constraint::Length(5)]).areas(top);
+        let [chart_area, lat] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(bottom);
+        let [watch, orders_area] =
+            Layout::vertical([Constraint::Min(4), Constraint::Length(5)]).areas(top);
         watchlist::render(frame, watch, state, now);
         orders::render(frame, orders_area, state);
         chart::render(frame, chart_area, state);
@@ -39,13 +47,146 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
     popup::render(frame, state);
 }
 
-/// Formats nanoseconds with a unit that keeps three digits.
+/// Formats nanoseconds in at most seven characters with three significant digits.
 pub fn fmt_ns(ns: u64) -> String {
+    let v = ns as f64;
     match ns {
         0 => "-".to_owned(),
-        n if n < 10_000 => format!("{n}ns"),
-        n if n < 10_000_000 => format!("{:.0}us", n as f64 / 1e3),
-        n if n < 10_000_000_000 => format!("{:.0}ms", n as f64 / 1e6),
-        n => format!("{:.1}s", n as f64 / 1e9),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 10_000 => format!("{:.2}us", v / 1e3),
+        n if n < 1_000_000 => format!("{:.0}us", v / 1e3),
+        n if n < 10_000_000 => format!("{:.2}ms", v / 1e6),
+        n if n < 1_000_000_000 => format!("{:.0}ms", v / 1e6),
+        _ => format!("{:.2}s", v / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    #[test]
+    fn durations_fit_seven_characters() {
+        for (ns, text) in [
+            (0, "-"),
+            (999, "999ns"),
+            (1_234, "1.23us"),
+            (243_000, "243us"),
+            (1_193_000, "1.19ms"),
+            (45_600_000, "46ms"),
+            (3_000_000_000, "3.00s"),
+        ] {
+            assert_eq!(fmt_ns(ns), text);
+            assert!(text.len() <= 7);
+        }
+    }
+
+    fn screen(width: u16, height: u16, state: &State) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|f| draw(f, state, std::time::Instant::now()))
+            .unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..height {
+            for x in 0..width {
+                out.push_str(buffer[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn sample() -> State {
+        use crate::state::NetEvent;
+        use protocol::{Decimal, ServerMessage, Snapshot, Trade};
+        use std::str::FromStr;
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let mut s = State::new(
+            "ws://127.0.0.1:9001/ws".into(),
+            &["AAPL".into(), "MSFT".into()],
+            d("100"),
+        );
+        let snap = ServerMessage::Snapshot(Snapshot {
+            symbol: "AAPL".into(),
+            seq: 1,
+            bid: d("229.86"),
+            bid_size: d("300"),
+            ask: d("229.87"),
+            ask_size: d("200"),
+            last: d("229.87"),
+            last_size: d("100"),
+            volume: d("15000"),
+            open: d("229"),
+            high: d("231"),
+            low: d("228"),
+            prev_close: d("228.00"),
+            tick_size: d("0.01"),
+            ts_ns: 1,
+        });
+        let trade = ServerMessage::Trade(Trade {
+            symbol: "AAPL".into(),
+            seq: 2,
+            price: d("229.90"),
+            size: d("100"),
+            ts_ns: 1_000,
+        });
+        s.apply(NetEvent::Connected {
+            protocol: "tickwire.v1.json".into(),
+        });
+        s.apply(NetEvent::Frame {
+            messages: vec![snap, trade],
+            received_ns: 251_000,
+        });
+        s
+    }
+
+    #[test]
+    fn the_screen_fits_80_by_24_with_every_pane() {
+        let text = screen(80, 24, &sample());
+        for needle in [
+            "Watchlist",
+            "AAPL",
+            "229.86",
+            "229.90",
+            "+1.90",
+            "+0.83%",
+            "Orders",
+            "Latency",
+            "p99.9",
+            "RTT 10s",
+            "tick 10s",
+            "connected",
+            "? help",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        assert!(
+            text.contains("250us"),
+            "tick latency of the trade shows:\n{text}"
+        );
+    }
+
+    #[test]
+    fn a_wide_screen_puts_the_chart_beside_the_watchlist() {
+        let text = screen(160, 48, &sample());
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.contains("Watchlist") && first.contains("AAPL last"),
+            "{first}"
+        );
+        assert!(text.contains("tickwire.v1.json"));
+    }
+
+    #[test]
+    fn the_help_overlay_lists_every_key() {
+        let mut s = sample();
+        s.handle(crate::action::Action::ToggleHelp);
+        let text = screen(80, 24, &s);
+        for key in ["b / s", "Tab", "c ", "a / d", "q, Ctrl-C", "Esc"] {
+            assert!(text.contains(key), "{key:?} missing from help:\n{text}");
+        }
     }
 }

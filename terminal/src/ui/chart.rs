@@ -12,21 +12,42 @@ use crate::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let Some(row) = state.selected_row() else {
-        frame.render_widget(Paragraph::new("no symbol selected").block(Block::bordered().title(" Chart ")), area);
+        frame.render_widget(
+            Paragraph::new("no symbol selected").block(Block::bordered().title(" Chart ")),
+            area,
+        );
         return;
     };
     let title = format!(" {} last ", row.symbol);
     let points: Vec<(f64, f64)> = row.history.iter().copied().collect();
     if points.len() < 2 {
-        frame.render_widget(Paragraph::new("waiting for trades…").style(theme::dim()).block(Block::bordered().title(title)), area);
+        frame.render_widget(
+            Paragraph::new("waiting for trades…")
+                .style(theme::dim())
+                .block(Block::bordered().title(title)),
+            area,
+        );
         return;
     }
-    let (x0, x1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1.0));
-    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let (x0, x1) = (
+        points[0].0,
+        points[points.len() - 1].0.max(points[0].0 + 1.0),
+    );
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
     let pad = ((hi - lo) * 0.1).max(0.01);
     let (lo, hi) = (lo - pad, hi + pad);
-    let colour = if points[points.len() - 1].1 >= points[0].1 { theme::UP } else { theme::DOWN };
-    let data = Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(&points);
+    let colour = if points[points.len() - 1].1 >= points[0].1 {
+        theme::UP
+    } else {
+        theme::DOWN
+    };
+    let data = Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(Style::new().fg(colour))
+        .data(&points);
     let chart = Chart::new(vec![data])
         .block(Block::bordered().title(title))
         .x_axis(
@@ -35,6 +56,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 .labels([Line::from(format!("-{:.0}s", x1 - x0)), Line::from("now")])
                 .style(theme::dim()),
         )
-        .y_axis(Axis::default().bounds([lo, hi]).labels([Line::from(format!("{lo:.2}")), Line::from(format!("{hi:.2}"))]).style(theme::dim()));
+        .y_axis(
+            Axis::default()
+                .bounds([lo, hi])
+                .labels([
+                    Line::from(format!("{lo:.2}")),
+                    Line::from(format!("{hi:.2}")),
+                ])
+                .style(theme::dim()),
+        );
     frame.render_widget(chart, area);
 }

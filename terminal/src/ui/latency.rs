@@ -1,4 +1,5 @@
-//! Latency percentiles, message rate and gaps.
+//! Latency percentiles, message rate and gaps: one column per statistic, one row per percentile,
+//! so that it fits an 80-column screen.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -10,37 +11,48 @@ use crate::state::State;
 use crate::theme;
 use crate::ui::fmt_ns;
 
-fn row(name: &'static str, s: Summary) -> Row<'static> {
-    let right = |v: String| Cell::from(Text::from(v).right_aligned());
-    Row::new([
-        Cell::from(name),
-        right(fmt_ns(s.p50)),
-        right(fmt_ns(s.p90)),
-        right(fmt_ns(s.p99)),
-        right(fmt_ns(s.p999)),
-        right(fmt_ns(s.max)),
-        right(s.count.to_string()),
-    ])
-}
-
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let now_s = state.started.elapsed().as_secs();
-    let header = Row::new(["", "p50", "p90", "p99", "p99.9", "max", "n"].map(|h| Cell::from(Text::from(h).right_aligned()))).style(theme::header());
+    let columns: [Summary; 4] = [
+        state.rtt.session(),
+        state.rtt.recent(now_s),
+        state.tick_latency.session(),
+        state.tick_latency.recent(now_s),
+    ];
+    let right = |v: String| Cell::from(Text::from(v).right_aligned());
+    let header = Row::new(["", "RTT", "RTT 10s", "tick", "tick 10s"].map(|h| right(h.to_owned())))
+        .style(theme::header());
+    let line = |name: &str, pick: fn(&Summary) -> String| {
+        Row::new(
+            std::iter::once(Cell::from(name.to_owned()))
+                .chain(columns.iter().map(|s| right(pick(s)))),
+        )
+    };
     let rows = vec![
-        row("RTT", state.rtt.session()),
-        row("RTT 10s", state.rtt.recent(now_s)),
-        row("tick", state.tick_latency.session()),
-        row("tick 10s", state.tick_latency.recent(now_s)),
+        line("p50", |s| fmt_ns(s.p50)),
+        line("p90", |s| fmt_ns(s.p90)),
+        line("p99", |s| fmt_ns(s.p99)),
+        line("p99.9", |s| fmt_ns(s.p999)),
+        line("max", |s| fmt_ns(s.max)),
+        line("count", |s| s.count.to_string()),
     ];
     let widths = [
+        Constraint::Length(5),
         Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Min(5),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
     ];
-    let title = format!(" Latency  {} msg/s  gaps {} ", state.messages.per_second(now_s), state.gaps);
-    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1).block(Block::bordered().title(title)), area);
+    let title = format!(
+        " Latency  {} msg/s  gaps {} ",
+        state.messages.per_second(now_s),
+        state.gaps
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .column_spacing(1)
+            .block(Block::bordered().title(title)),
+        area,
+    );
 }

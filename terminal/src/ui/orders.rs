@@ -39,11 +39,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Row::new([
             Cell::from(o.id.clone()),
             Cell::from(o.symbol.to_string()),
-            Cell::from(o.side.as_str()).style(Style::new().fg(if o.side == protocol::Side::Buy { theme::UP } else { theme::DOWN })),
+            Cell::from(o.side.as_str()).style(Style::new().fg(if o.side == protocol::Side::Buy {
+                theme::UP
+            } else {
+                theme::DOWN
+            })),
             right(o.qty.to_string()),
             right(o.price.map_or_else(|| "MKT".into(), |p| p.to_string())),
             right(o.avg_price().map_or_else(String::new, |p| p.to_string())),
-            right(o.rtt.map_or_else(|| "-".into(), |d| fmt_ns(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))),
+            right(o.rtt.map_or_else(
+                || "-".into(),
+                |d| fmt_ns(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            )),
             Cell::from(text).style(style),
         ])
     });
@@ -61,7 +68,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(theme::selected())
-        .block(Block::bordered().title(" Orders (Tab: focus, c: cancel) ").border_style(theme::border(focused)));
+        .block(
+            Block::bordered()
+                .title(" Orders (Tab: focus, c: cancel) ")
+                .border_style(theme::border(focused)),
+        );
     let selected = (focused && !state.orders.is_empty()).then_some(state.order_selected);
     let mut table_state = TableState::default().with_selected(selected);
     if !focused && !state.orders.is_empty() {

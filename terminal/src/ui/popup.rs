@@ -10,8 +10,12 @@ use crate::state::{Field, State};
 use crate::theme;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))]).flex(Flex::Center).areas(area);
-    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))]).flex(Flex::Center).areas(v);
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
     h
 }
 
@@ -19,22 +23,48 @@ pub fn render(frame: &mut Frame, state: &State) {
     if let Some(form) = &state.form {
         let area = centered(frame.area(), 44, 8);
         let mark = |f: Field| if form.field == f { "▶" } else { " " };
-        let side_style = Style::new().fg(if form.side == protocol::Side::Buy { theme::UP } else { theme::DOWN });
+        let side_style = Style::new().fg(if form.side == protocol::Side::Buy {
+            theme::UP
+        } else {
+            theme::DOWN
+        });
         let mut lines = vec![
-            Line::styled(format!("{} {}", form.side.as_str().to_uppercase(), form.symbol), side_style),
+            Line::styled(
+                format!("{} {}", form.side.as_str().to_uppercase(), form.symbol),
+                side_style,
+            ),
             Line::from(format!("{} Quantity: {}", mark(Field::Qty), form.qty)),
-            Line::from(format!("{} Price:    {}", mark(Field::Price), if form.price.is_empty() { "(market)" } else { &form.price })),
+            Line::from(format!(
+                "{} Price:    {}",
+                mark(Field::Price),
+                if form.price.is_empty() {
+                    "(market)"
+                } else {
+                    &form.price
+                }
+            )),
             Line::styled("Enter send  Tab field  Esc cancel", theme::dim()),
         ];
         if let Some(e) = &form.error {
             lines.push(Line::styled(e.clone(), Style::new().fg(Color::Red)));
         }
         frame.render_widget(Clear, area);
-        frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" New order ").border_style(side_style)), area);
+        frame.render_widget(
+            Paragraph::new(lines).block(
+                Block::bordered()
+                    .title(" New order ")
+                    .border_style(side_style),
+            ),
+            area,
+        );
     } else if let Some(text) = &state.prompt {
         let area = centered(frame.area(), 40, 3);
         frame.render_widget(Clear, area);
-        frame.render_widget(Paragraph::new(format!("{text}_")).block(Block::bordered().title(" Add symbol (Enter/Esc) ")), area);
+        frame.render_widget(
+            Paragraph::new(format!("{text}_"))
+                .block(Block::bordered().title(" Add symbol (Enter/Esc) ")),
+            area,
+        );
     } else if state.help {
         let keys = [
             ("Up/Down, k/j", "select a row"),
@@ -47,9 +77,19 @@ pub fn render(frame: &mut Frame, state: &State) {
             ("?", "this help"),
             ("q, Ctrl-C", "quit"),
         ];
-        let lines: Vec<Line> = keys.iter().map(|(k, what)| Line::from(format!("{k:>13}  {what}"))).collect();
-        let area = centered(frame.area(), 58, u16::try_from(lines.len()).unwrap_or(9) + 2);
+        let lines: Vec<Line> = keys
+            .iter()
+            .map(|(k, what)| Line::from(format!("{k:>13}  {what}")))
+            .collect();
+        let area = centered(
+            frame.area(),
+            58,
+            u16::try_from(lines.len()).unwrap_or(9) + 2,
+        );
         frame.render_widget(Clear, area);
-        frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), area);
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
+            area,
+        );
     }
 }

@@ -14,22 +14,43 @@ use crate::theme;
 pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
     let (text, colour) = match &state.connection {
         Connection::Connecting { attempt: 0 } => ("connecting".to_owned(), Color::Yellow),
-        Connection::Connecting { attempt } => (format!("connecting (try {})", attempt + 1), Color::Yellow),
+        Connection::Connecting { attempt } => {
+            (format!("connecting (try {})", attempt + 1), Color::Yellow)
+        }
         Connection::Connected => ("connected".to_owned(), Color::Green),
         Connection::Reconnecting { at, code, reason } => {
             let secs = at.saturating_duration_since(now).as_secs_f64();
             let code = code.map_or_else(String::new, |c| format!("{c} "));
-            (format!("closed {code}{reason}; reconnecting in {secs:.1}s"), Color::Red)
+            (
+                format!("closed {code}{reason}; reconnecting in {secs:.1}s"),
+                Color::Red,
+            )
         }
     };
     let up = state.started.elapsed().as_secs();
     let mut spans = vec![
-        Span::styled(format!(" {text} "), Style::new().bg(colour).fg(Color::Black)),
-        Span::raw(format!(" {} {} up {}:{:02}:{:02} ", state.url, state.protocol.as_deref().unwrap_or(""), up / 3600, up / 60 % 60, up % 60)),
+        Span::styled(
+            format!(" {text} "),
+            Style::new().bg(colour).fg(Color::Black),
+        ),
+        Span::raw(" ? help  q quit "),
     ];
     if let Some(notice) = &state.notice {
-        spans.push(Span::styled(format!(" {notice} "), Style::new().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!(" {notice} "),
+            Style::new().fg(Color::Yellow),
+        ));
     }
-    spans.push(Span::raw(" b/s order  c cancel  a/d add/del  ? help  q quit"));
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme::status()), area);
+    spans.push(Span::raw(format!(
+        " {} {} up {}:{:02}:{:02} ",
+        state.url,
+        state.protocol.as_deref().unwrap_or(""),
+        up / 3600,
+        up / 60 % 60,
+        up % 60
+    )));
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme::status()),
+        area,
+    );
 }

@@ -24,13 +24,23 @@ fn volume(v: protocol::Decimal) -> String {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
-    let header = Row::new(["Symbol", "Bid", "Ask", "Last", "Chg", "Chg%", "Volume", "Sprd"].map(|h| {
-        if h == "Symbol" { Cell::from(h) } else { Cell::from(Text::from(h).right_aligned()) }
-    }))
+    let header = Row::new(
+        [
+            "Symbol", "Bid", "Ask", "Last", "Chg", "Chg%", "Volume", "Sprd",
+        ]
+        .map(|h| {
+            if h == "Symbol" {
+                Cell::from(h)
+            } else {
+                Cell::from(Text::from(h).right_aligned())
+            }
+        }),
+    )
     .style(theme::header());
     let rows = state.rows.iter().map(|r| {
         if r.seq.is_none() {
-            return Row::new([Cell::from(r.symbol.to_string()), num("…".into())]).style(theme::dim());
+            return Row::new([Cell::from(r.symbol.to_string()), num("…".into())])
+                .style(theme::dim());
         }
         let change = r.change();
         let dir_style = theme::direction(if change.is_sign_negative() && !change.is_zero() {
@@ -40,8 +50,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
         } else {
             crate::state::Direction::Up
         });
-        let last_style = if state.flashing(r, now) { theme::flash(r.direction) } else { theme::direction(r.direction) };
-        let sign = if change.is_sign_positive() && !change.is_zero() { "+" } else { "" };
+        let last_style = if state.flashing(r, now) {
+            theme::flash(r.direction)
+        } else {
+            theme::direction(r.direction)
+        };
+        let sign = if change.is_sign_positive() && !change.is_zero() {
+            "+"
+        } else {
+            ""
+        };
         Row::new([
             Cell::from(r.symbol.to_string()),
             num(r.bid.to_string()),
@@ -68,7 +86,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
         .header(header)
         .column_spacing(1)
         .row_highlight_style(theme::selected())
-        .block(Block::bordered().title(" Watchlist ").border_style(theme::border(focused)));
-    let mut table_state = TableState::default().with_selected((!state.rows.is_empty()).then_some(state.selected));
+        .block(
+            Block::bordered()
+                .title(" Watchlist ")
+                .border_style(theme::border(focused)),
+        );
+    let mut table_state =
+        TableState::default().with_selected((!state.rows.is_empty()).then_some(state.selected));
     frame.render_stateful_widget(table, area, &mut table_state);
 }
