@@ -41,7 +41,7 @@ fn main() {
     }
     // Drain the readers on another thread so the writer never blocks.
     std::thread::spawn(move || {
-        let mut buf = [0u8; 65536];
+        let mut buf = vec![0u8; 65536];
         loop {
             for r in &mut readers {
                 r.set_nonblocking(true).unwrap();
@@ -68,7 +68,7 @@ fn main() {
             w.write_all(&message).unwrap();
         }
     }
-    let cpu = thread_cpu() - cpu0;
+    let cpu = thread_cpu().saturating_sub(cpu0);
     let writes = rounds * args.sockets as u64;
     println!(
         "{} writes of 150 B to {} sockets in {:.1} s: writer thread cpu {:.3} s = {:.2} us per write",

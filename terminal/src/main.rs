@@ -91,14 +91,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let (url, _embedded) = if let Some(url) = cli.url.or(settings.url) {
         (url, None)
     } else {
-        let config = feed_server::Config { listen: "127.0.0.1:0".parse()?, ..feed_server::Config::default() };
-        let server = feed_server::ThreadedServer::start(config).context("cannot start the embedded feed server")?;
+        let config = feed_server::Config {
+            listen: "127.0.0.1:0".parse()?,
+            ..feed_server::Config::default()
+        };
+        let server = feed_server::ThreadedServer::start(config)
+            .context("cannot start the embedded feed server")?;
         (server.url(), Some(server))
-    };
-            let server = feed_server::ThreadedServer::start(config)
-                .context("cannot start the embedded feed server")?;
-            (server.url(), Some(server))
-        }
     };
     let watchlist: Vec<String> = match cli.symbols.as_deref() {
         Some("*") => feed_server::universe::Universe::new(&feed_server::SymbolChoice::Default, 1)
