@@ -103,23 +103,10 @@ pub async fn serve(mut ws: Ws, shared: Arc<Shared>, id: ConnId, peer: SocketAddr
             biased;
             () = shared.shutdown.cancelled() => ending = Some(Ending::server(close_code::GOING_AWAY, "server shutting down")),
             n = ctrl_rx.recv_many(&mut ctrl_buf, 64) => {
-                if n == 0 {
-                    ending = Some(Ending::server(close_code::POLICY, "dropped by the server: replies not read"));
-                    break;
-                }
-                // Market data queued behind the replies goes out in the same write.
-                while ctrl_buf.len() < 256 && data_rx.try_recv().map(|f| ctrl_buf.push(f)).is_ok() {}
-                ending = write(&mut ws, &ctrl_buf, stall).await.err();
-                ctrl_buf.clear();
+                ending = if n == 0 { Some(removed()) } else { send_queued(&mut ws, &mut ctrl_buf, &mut data_rx, stall).await };
             }
             n = data_rx.recv_many(&mut queued, 256) => {
-                if n == 0 {
-                    ending = Some(Ending::server(close_code::POLICY, "dropped by the server: too slow"));
-                    break;
-                }
-                while queued.len() < 512 && ctrl_rx.try_recv().map(|f| queued.push(f)).is_ok() {}
-                ending = write(&mut ws, &queued, stall).await.err();
-                queued.clear();
+                ending = if n == 0 { Some(removed()) } else { send_queued(&mut ws, &mut queued, &mut ctrl_rx, stall).await };
             }
             inbound = ws.next() => {
                 last_heard = Instant::now();
@@ -300,6 +287,27 @@ fn error(code: ErrorCode, message: String, symbols: Vec<Symbol>) -> Utf8Bytes {
         message,
         symbols,
     })))
+}
+
+/// The hub dropped this client: it let its reply queue fill without reading.
+fn removed() -> Ending {
+    Ending::server(
+        close_code::POLICY,
+        "dropped by the server: replies not read",
+    )
+}
+
+/// Writes `batch` and whatever the other queue holds already, in one flush, and empties `batch`.
+async fn send_queued(
+    ws: &mut Ws,
+    batch: &mut Vec<Utf8Bytes>,
+    other: &mut mpsc::Receiver<Utf8Bytes>,
+    stall: Duration,
+) -> Option<Ending> {
+    while batch.len() < 512 && other.try_recv().map(|f| batch.push(f)).is_ok() {}
+    let ending = write(ws, batch, stall).await.err();
+    batch.clear();
+    ending
 }
 
 /// Feeds every frame and flushes once; a socket that takes nothing for `stall` ends the client.

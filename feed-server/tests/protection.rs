@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use protocol::*;
-use support::{Client, End, WAIT, config, start};
+use support::{Client, End, Seqs, WAIT, config, start};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -168,40 +167,24 @@ async fn stalled_client(server: &feed_server::ServerHandle) -> Client {
 /// Reads for `period`, checking that every symbol's `seq` increases by exactly one; returns the
 /// number of live events seen.
 async fn read_without_gaps(client: &mut Client, period: Duration) -> u64 {
-    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut seqs = Seqs::default();
     let mut events = 0u64;
     let deadline = tokio::time::Instant::now() + period;
     while tokio::time::Instant::now() < deadline {
         let m = client.next().await;
-        match (&m, m.market_seq()) {
-            (ServerMessage::Snapshot(_), Some((symbol, seq))) => {
-                last.insert(symbol.to_owned(), seq);
-            }
-            (_, Some((symbol, seq))) => {
-                let previous = last.get_mut(symbol).expect("snapshot first");
-                assert_eq!(
-                    seq,
-                    *previous + 1,
-                    "the fast client missed an event of {symbol}"
-                );
-                *previous = seq;
-                events += 1;
-            }
-            _ => {}
+        if let Some(skipped) = seqs.observe(&m) {
+            assert_eq!(skipped, 0, "the fast client missed events before {m:?}");
+            events += 1;
         }
     }
     events
 }
 
-/// Counts `seq` jumps per symbol in what a client received.
+/// Counts `seq` jumps in what a client received.
 fn jumps(seen: &[ServerMessage]) -> usize {
-    let mut last: HashMap<&str, u64> = HashMap::new();
+    let mut seqs = Seqs::default();
     seen.iter()
-        .filter_map(ServerMessage::market_seq)
-        .filter(|&(symbol, seq)| {
-            last.insert(symbol, seq)
-                .is_some_and(|previous| seq > previous + 1)
-        })
+        .filter(|m| seqs.observe(m).is_some_and(|skipped| skipped > 0))
         .count()
 }
 

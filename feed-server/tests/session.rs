@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use protocol::*;
-use support::{Client, End, config, start};
+use support::{Client, End, Seqs, config, start};
 
 fn subscribe(symbols: &[&str]) -> ClientMessage {
     ClientMessage::Subscribe(Subscribe {
@@ -50,28 +50,23 @@ async fn subscribe_sends_a_snapshot_then_live_quotes_and_trades_with_consecutive
     let mut c = Client::connect(&server).await;
     hello(&mut c).await;
     c.send(&subscribe(&["AAPL", "MSFT"])).await;
-    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut seqs = Seqs::default();
     for _ in 0..2 {
         let ServerMessage::Snapshot(s) = c.next().await else {
             panic!("expected snapshots first")
         };
         assert_eq!(s.tick_size, dec("0.01"));
         assert!(s.ask > s.bid, "{s:?}");
-        last.insert(s.symbol.to_string(), s.seq);
+        seqs.observe(&ServerMessage::Snapshot(s));
     }
     let (mut quotes, mut trades) = (0, 0);
     while quotes + trades < 1_000 {
         let m = c.next().await;
-        let (symbol, seq) = m
-            .market_seq()
-            .expect("only market data after the snapshots");
-        let previous = last.get_mut(symbol).expect("only subscribed symbols");
         assert_eq!(
-            seq,
-            *previous + 1,
-            "seq of {symbol} must increase by exactly one"
+            seqs.observe(&m),
+            Some(0),
+            "seq must increase by exactly one: {m:?}"
         );
-        *previous = seq;
         match m {
             ServerMessage::Quote(q) => {
                 assert!(q.ask > q.bid && (q.ask % dec("0.01")).is_zero());

@@ -1,7 +1,7 @@
 //! Test support: start a real server on 127.0.0.1:0 and talk to it over real WebSockets.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use feed_server::{Config, ServerHandle};
@@ -122,5 +122,26 @@ impl Client {
                 Err(end) => return (end, seen),
             }
         }
+    }
+}
+
+/// Follows `seq` per symbol: a snapshot sets it, each live event must continue from it.
+#[derive(Debug, Default)]
+pub struct Seqs {
+    last: HashMap<String, u64>,
+}
+
+impl Seqs {
+    /// Records a message and returns how many events of its symbol were skipped before it (0 when
+    /// it follows on); `None` for a symbol's first snapshot and for non-market messages. Panics on
+    /// a live event for a symbol that had no snapshot.
+    pub fn observe(&mut self, message: &ServerMessage) -> Option<u64> {
+        let (symbol, seq) = message.market_seq()?;
+        let previous = self.last.insert(symbol.to_owned(), seq);
+        assert!(
+            previous.is_some() || matches!(message, ServerMessage::Snapshot(_)),
+            "live {symbol} event before its snapshot"
+        );
+        previous.map(|p| seq.saturating_sub(p + 1))
     }
 }
