@@ -89,8 +89,9 @@ pub async fn run(
                 None => break,
             },
             _ = frame_tick.tick() => {
+                let now = Instant::now();
+                dirty |= state.refresh(now);
                 if dirty {
-                    let now = Instant::now();
                     terminal.draw(|frame| crate::ui::draw(frame, &state, now))?;
                     dirty = false;
                 }

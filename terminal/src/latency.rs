@@ -37,18 +37,25 @@ fn summarize(h: &Histogram<u64>) -> Summary {
 }
 
 /// Session and last-10-s statistics of one kind of latency.
+///
+/// The window is kept as a running histogram: each second's slot is added as it is recorded and
+/// subtracted when it expires, so reading the window costs no merge.
 #[derive(Debug)]
 pub struct LatencyStats {
     session: Histogram<u64>,
-    /// One histogram per second, indexed by `second % WINDOW_SECS`.
+    window: Histogram<u64>,
+    /// One histogram per second, indexed by `second % WINDOW_SECS`; `u64::MAX` marks an empty slot.
     slots: Vec<(u64, Histogram<u64>)>,
+    advanced_to: u64,
 }
 
 impl Default for LatencyStats {
     fn default() -> Self {
         Self {
             session: histogram(),
+            window: histogram(),
             slots: (0..WINDOW_SECS).map(|_| (u64::MAX, histogram())).collect(),
+            advanced_to: 0,
         }
     }
 }
@@ -56,29 +63,38 @@ impl Default for LatencyStats {
 impl LatencyStats {
     /// Records a latency (ns) observed at `now_s` (any monotonic seconds count).
     pub fn record(&mut self, now_s: u64, latency_ns: u64) {
+        self.advance(now_s);
         let value = latency_ns.max(1);
         self.session.saturating_record(value);
+        self.window.saturating_record(value);
         let slot = &mut self.slots[(now_s % WINDOW_SECS) as usize];
-        if slot.0 != now_s {
-            slot.0 = now_s;
-            slot.1.reset();
-        }
+        slot.0 = now_s;
         slot.1.saturating_record(value);
+    }
+
+    /// Drops the seconds that have left the window by `now_s`.
+    pub fn advance(&mut self, now_s: u64) {
+        if now_s <= self.advanced_to {
+            return;
+        }
+        self.advanced_to = now_s;
+        for (second, h) in &mut self.slots {
+            if *second != u64::MAX && *second + WINDOW_SECS <= now_s {
+                // The slot was added to the window, so subtracting it cannot underflow.
+                let _ = self.window.subtract(&*h);
+                h.reset();
+                *second = u64::MAX;
+            }
+        }
     }
 
     pub fn session(&self) -> Summary {
         summarize(&self.session)
     }
 
-    /// The last `WINDOW_SECS` seconds up to `now_s`.
-    pub fn recent(&self, now_s: u64) -> Summary {
-        let mut merged = histogram();
-        for (second, h) in &self.slots {
-            if *second != u64::MAX && *second + WINDOW_SECS > now_s && *second <= now_s {
-                let _ = merged.add(h);
-            }
-        }
-        summarize(&merged)
+    /// The last `WINDOW_SECS` seconds up to the last [`LatencyStats::advance`] or record.
+    pub fn recent(&self) -> Summary {
+        summarize(&self.window)
     }
 }
 
@@ -124,12 +140,21 @@ mod tests {
         assert_eq!(all.count, 101);
         assert!((49_000..=52_000).contains(&all.p50), "{all:?}");
         assert!(all.max >= 5_000_000 && all.max < 5_010_000);
-        let recent = s.recent(12);
+        let recent = s.recent();
         assert_eq!(
             recent.count, 1,
             "second 0 is outside the last 10 s at second 12"
         );
-        assert_eq!(s.recent(30).count, 0);
+        assert!(recent.p50 >= 5_000_000 && recent.p50 < 5_010_000);
+        s.advance(21);
+        assert_eq!(
+            s.recent().count,
+            1,
+            "second 12 is still inside at second 21"
+        );
+        s.advance(30);
+        assert_eq!(s.recent().count, 0);
+        assert_eq!(s.session().count, 101);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use protocol::{
 };
 
 use crate::action::Action;
-use crate::latency::{LatencyStats, RateMeter};
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::latency::{LatencyStats, RateMeter, Summary};
 
 /// Prices kept per symbol for the chart.
 pub const HISTORY: usize = 600;
@@ -136,8 +138,22 @@ impl Row {
 
 /// Chart coordinates only; prices themselves stay decimal.
 fn decimal_to_f64(d: Decimal) -> f64 {
-    d.to_string().parse().unwrap_or(0.0)
+    d.to_f64().unwrap_or(0.0)
 }
+
+/// What the latency panel shows, computed at most every [`VIEW_REFRESH`] by [`State::refresh`]
+/// so that drawing a frame reads numbers instead of scanning histograms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencyView {
+    pub rtt: Summary,
+    pub rtt_recent: Summary,
+    pub tick: Summary,
+    pub tick_recent: Summary,
+    pub messages_per_s: u64,
+}
+
+/// How often the latency figures on screen are recomputed.
+pub const VIEW_REFRESH: Duration = Duration::from_millis(250);
 
 /// Lifecycle of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +241,9 @@ pub struct State {
     pub tick_latency: LatencyStats,
     pub rtt: LatencyStats,
     pub messages: RateMeter,
+    /// The latency panel's figures, as of the last refresh.
+    pub view: LatencyView,
+    view_at: Option<Instant>,
     pub gaps: u64,
     /// Symbols the server offers, from `hello`.
     pub available: Vec<Symbol>,
@@ -254,6 +273,8 @@ impl State {
             tick_latency: LatencyStats::default(),
             rtt: LatencyStats::default(),
             messages: RateMeter::default(),
+            view: LatencyView::default(),
+            view_at: None,
             gaps: 0,
             available: Vec::new(),
             notice: None,
@@ -681,6 +702,31 @@ impl State {
             price,
             sent_ns: Some(sent_ns),
         })]
+    }
+
+    /// Recomputes the latency panel's figures if they are older than [`VIEW_REFRESH`]; returns
+    /// whether they changed.
+    pub fn refresh(&mut self, now: Instant) -> bool {
+        if self
+            .view_at
+            .is_some_and(|t| now.duration_since(t) < VIEW_REFRESH)
+        {
+            return false;
+        }
+        self.view_at = Some(now);
+        let now_s = now.saturating_duration_since(self.started).as_secs();
+        self.rtt.advance(now_s);
+        self.tick_latency.advance(now_s);
+        let view = LatencyView {
+            rtt: self.rtt.session(),
+            rtt_recent: self.rtt.recent(),
+            tick: self.tick_latency.session(),
+            tick_recent: self.tick_latency.recent(),
+            messages_per_s: self.messages.per_second(now_s),
+        };
+        let changed = view != self.view;
+        self.view = view;
+        changed
     }
 
     /// Whether a row's highlight is still on.

@@ -140,6 +140,7 @@ mod tests {
             messages: vec![snap, trade],
             received_ns: 251_000,
         });
+        s.refresh(std::time::Instant::now());
         s
     }
 

@@ -12,13 +12,8 @@ use crate::theme;
 use crate::ui::fmt_ns;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let now_s = state.started.elapsed().as_secs();
-    let columns: [Summary; 4] = [
-        state.rtt.session(),
-        state.rtt.recent(now_s),
-        state.tick_latency.session(),
-        state.tick_latency.recent(now_s),
-    ];
+    let v = &state.view;
+    let columns: [Summary; 4] = [v.rtt, v.rtt_recent, v.tick, v.tick_recent];
     let right = |v: String| Cell::from(Text::from(v).right_aligned());
     let header = Row::new(["", "RTT", "RTT 10s", "tick", "tick 10s"].map(|h| right(h.to_owned())))
         .style(theme::header());
@@ -43,11 +38,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(8),
         Constraint::Length(8),
     ];
-    let title = format!(
-        " Latency  {} msg/s  gaps {} ",
-        state.messages.per_second(now_s),
-        state.gaps
-    );
+    let title = format!(" Latency  {} msg/s  gaps {} ", v.messages_per_s, state.gaps);
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

@@ -6,6 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::state::{Focus, State};
 use crate::theme;
@@ -15,7 +16,7 @@ fn num(value: String) -> Cell<'static> {
 }
 
 fn volume(v: protocol::Decimal) -> String {
-    let v: u64 = v.trunc().to_string().parse().unwrap_or(0);
+    let v = v.trunc().to_u64().unwrap_or(0);
     match v {
         v if v >= 10_000_000 => format!("{:.1}M", v as f64 / 1e6),
         v if v >= 10_000 => format!("{:.0}K", v as f64 / 1e3),
