@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use protocol::{
     ALL_SYMBOLS, ClientMessage, Decoder, ErrorCode, ErrorReply, Hello, Pong, SUBPROTOCOL_JSON,
     ServerInfo, ServerMessage, Symbol, close_code, encode_server, now_ns,
@@ -26,6 +26,8 @@ use crate::hub::Command;
 use crate::matching::ConnId;
 use crate::server::Shared;
 
+/// Client messages handled per turn before the queues get their turn again.
+const MAX_READS_PER_TURN: usize = 64;
 /// Replies to one client's orders that may wait in its queue.
 const CTRL_QUEUE: usize = 4_096;
 /// How long a closing handshake may take before the socket is dropped.
@@ -108,20 +110,21 @@ pub async fn serve(mut ws: Ws, shared: Arc<Shared>, id: ConnId, peer: SocketAddr
             n = data_rx.recv_many(&mut queued, 256) => {
                 ending = if n == 0 { Some(removed()) } else { send_queued(&mut ws, &mut queued, &mut ctrl_rx, stall).await };
             }
-            inbound = ws.next() => {
-                last_heard = Instant::now();
-                ending = match inbound {
-                    None => Some(Ending { code: 1006, reason: "connection dropped".into(), by_client: true }),
-                    Some(Ok(message)) => session.on_message(message, &mut decoder, &mut out).await,
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => Some(Ending::server(
-                        close_code::TOO_BIG,
-                        format!("message of {size} bytes is over the limit of {max_size}"),
-                    )),
-                    Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                        Some(Ending { code: 1006, reason: "connection closed".into(), by_client: true })
+            // Wait on socket readiness rather than polling the WebSocket reader, which would zero
+            // its read buffer on every turn of this loop (measured: 3.6% of server CPU).
+            readable = ws.get_ref().readable() => {
+                if let Err(e) = readable {
+                    ending = Some(Ending { code: 1006, reason: format!("socket error: {e}"), by_client: true });
+                }
+                // Every message the socket and the reader's buffer hold, up to a fair share.
+                for _ in 0..MAX_READS_PER_TURN {
+                    let Some(inbound) = ws.next().now_or_never() else { break };
+                    last_heard = Instant::now();
+                    ending = session.on_inbound(inbound, &mut decoder, &mut out).await;
+                    if ending.is_some() {
+                        break;
                     }
-                    Some(Err(e)) => Some(Ending::server(1002, format!("protocol error: {e}"))),
-                };
+                }
                 if ending.is_none() && !out.is_empty() {
                     ending = write(&mut ws, &out, stall).await.err();
                     out.clear();
@@ -167,6 +170,35 @@ impl Session<'_> {
             heartbeat_ms: self.shared.config.heartbeat_ms,
             ts_ns: now_ns(),
         })))
+    }
+
+    /// Handles what the WebSocket reader produced: a message, an error or the end of the stream.
+    async fn on_inbound(
+        &mut self,
+        inbound: Option<Result<Message, WsError>>,
+        decoder: &mut Decoder,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Option<Ending> {
+        match inbound {
+            None => Some(Ending {
+                code: 1006,
+                reason: "connection dropped".into(),
+                by_client: true,
+            }),
+            Some(Ok(message)) => self.on_message(message, decoder, out).await,
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                Some(Ending::server(
+                    close_code::TOO_BIG,
+                    format!("message of {size} bytes is over the limit of {max_size}"),
+                ))
+            }
+            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Some(Ending {
+                code: 1006,
+                reason: "connection closed".into(),
+                by_client: true,
+            }),
+            Some(Err(e)) => Some(Ending::server(1002, format!("protocol error: {e}"))),
+        }
     }
 
     /// Handles one inbound frame; replies it writes itself go to `out`.

@@ -192,7 +192,7 @@ fn jumps(seen: &[ServerMessage]) -> usize {
 async fn a_slow_client_is_conflated_then_closed_while_a_fast_one_misses_nothing() {
     let server = start(feed_server::Config {
         rate: 50_000,
-        queue_frames: 8,
+        queue_frames: 256,
         stall_timeout_ms: 2_000,
         ..config()
     })
