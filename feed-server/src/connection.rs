@@ -100,10 +100,13 @@ pub async fn serve(mut ws: Ws, shared: Arc<Shared>, id: ConnId, peer: SocketAddr
         .await
         .err();
 
+    // Registered once: creating the future each turn would lock the token's waiter list every time.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
     while ending.is_none() {
         tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => ending = Some(Ending::server(close_code::GOING_AWAY, "server shutting down")),
+            () = &mut shutdown => ending = Some(Ending::server(close_code::GOING_AWAY, "server shutting down")),
             n = ctrl_rx.recv_many(&mut ctrl_buf, 64) => {
                 ending = if n == 0 { Some(removed()) } else { send_queued(&mut ws, &mut ctrl_buf, &mut data_rx, stall).await };
             }

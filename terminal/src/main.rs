@@ -100,10 +100,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         (server.url(), Some(server))
     };
     let watchlist: Vec<String> = match cli.symbols.as_deref() {
-        Some("*") => feed_server::universe::Universe::new(&feed_server::SymbolChoice::Default, 1)
-            .symbols()
-            .map(ToString::to_string)
-            .collect(),
         Some(list) => list
             .split(',')
             .map(|s| s.trim().to_ascii_uppercase())

@@ -247,6 +247,8 @@ pub struct State {
     pub gaps: u64,
     /// Symbols the server offers, from `hello`.
     pub available: Vec<Symbol>,
+    /// The watchlist asked for `*`: every symbol the server offers, added on `hello`.
+    watch_all: bool,
     /// A one-line notice (errors from the server, refused input).
     pub notice: Option<String>,
     next_order: u64,
@@ -277,12 +279,17 @@ impl State {
             view_at: None,
             gaps: 0,
             available: Vec::new(),
+            watch_all: false,
             notice: None,
             next_order: 0,
             index: HashMap::new(),
         };
         for s in watchlist {
-            state.add_row(Symbol::from(s.as_str()));
+            if s == protocol::ALL_SYMBOLS {
+                state.watch_all = true;
+            } else {
+                state.add_row(Symbol::from(s.as_str()));
+            }
         }
         state
     }
@@ -379,7 +386,20 @@ impl State {
     ) {
         let t = self.started.elapsed().as_secs_f64();
         match message {
-            ServerMessage::Hello(h) => self.available = h.symbols,
+            ServerMessage::Hello(h) => {
+                if self.watch_all {
+                    let added: Vec<Symbol> = h
+                        .symbols
+                        .iter()
+                        .filter(|s| self.add_row((*s).clone()))
+                        .cloned()
+                        .collect();
+                    if !added.is_empty() {
+                        out.push(ClientMessage::Subscribe(Subscribe { symbols: added }));
+                    }
+                }
+                self.available = h.symbols;
+            }
             ServerMessage::Snapshot(s) => {
                 let Some(&i) = self.index.get(&s.symbol) else {
                     return;
@@ -949,6 +969,35 @@ mod tests {
             })]
         );
         assert_eq!(s.watchlist(), ["AAPL", "MSFT"]);
+    }
+
+    #[test]
+    fn a_star_watchlist_takes_every_symbol_the_server_offers() {
+        let mut s = State::new("ws://x/ws".into(), &["*".into()], dec("1"));
+        assert!(s.watchlist().is_empty());
+        let hello = |symbols: &[&str]| {
+            frame(vec![ServerMessage::Hello(protocol::Hello {
+                protocol: "tickwire.v1.json".into(),
+                server: protocol::ServerInfo {
+                    name: "n".into(),
+                    version: "v".into(),
+                },
+                symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
+                heartbeat_ms: 1,
+                ts_ns: 1,
+            })])
+        };
+        let out = s.apply(hello(&["S0001", "S0002"]));
+        assert_eq!(
+            out,
+            vec![ClientMessage::Subscribe(Subscribe {
+                symbols: vec!["S0001".into(), "S0002".into()]
+            })]
+        );
+        assert_eq!(s.watchlist(), ["S0001", "S0002"]);
+        // A reconnect's hello adds nothing twice; the network task resubscribes on its own.
+        assert!(s.apply(hello(&["S0001", "S0002"])).is_empty());
+        assert_eq!(s.rows.len(), 2);
     }
 
     #[test]
