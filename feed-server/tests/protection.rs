@@ -193,6 +193,7 @@ async fn a_slow_client_is_conflated_then_closed_while_a_fast_one_misses_nothing(
     let server = start(feed_server::Config {
         rate: 50_000,
         queue_frames: 256,
+        batch_us: Some(1_000),
         stall_timeout_ms: 2_000,
         ..config()
     })
