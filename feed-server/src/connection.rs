@@ -118,6 +118,7 @@ pub async fn serve(mut ws: Ws, shared: Arc<Shared>, id: ConnId, peer: SocketAddr
             readable = ws.get_ref().readable() => {
                 if let Err(e) = readable {
                     ending = Some(Ending { code: 1006, reason: format!("socket error: {e}"), by_client: true });
+                    break;
                 }
                 // Every message the socket and the reader's buffer hold, up to a fair share.
                 for _ in 0..MAX_READS_PER_TURN {
@@ -142,7 +143,8 @@ pub async fn serve(mut ws: Ws, shared: Arc<Shared>, id: ConnId, peer: SocketAddr
             }
         }
     }
-    let _ = shared.hub.try_send(Command::Disconnect { id });
+    // Awaited, not tried: a lost disconnect would leave the hub holding this client's orders.
+    let _ = shared.hub.send(Command::Disconnect { id }).await;
     let ending = ending.unwrap_or_else(|| Ending::server(close_code::NORMAL, ""));
     if !ending.by_client && ending.code != 1006 {
         let patience = if ending.code == close_code::POLICY {
