@@ -19,6 +19,14 @@ fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
+/// Starts a server and connects a client that has read its `hello`.
+async fn session(config: feed_server::Config) -> (feed_server::ServerHandle, Client) {
+    let server = start(config).await;
+    let mut client = Client::connect(&server).await;
+    hello(&mut client).await;
+    (server, client)
+}
+
 async fn hello(client: &mut Client) -> Hello {
     match client.next().await {
         ServerMessage::Hello(h) => h,
@@ -42,13 +50,11 @@ async fn the_first_message_is_hello_with_the_symbols_and_heartbeat() {
 
 #[tokio::test]
 async fn subscribe_sends_a_snapshot_then_live_quotes_and_trades_with_consecutive_seqs() {
-    let server = start(feed_server::Config {
+    let (server, mut c) = session(feed_server::Config {
         rate: 20_000,
         ..config()
     })
     .await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
     c.send(&subscribe(&["AAPL", "MSFT"])).await;
     let mut seqs = Seqs::default();
     for _ in 0..2 {
@@ -85,13 +91,11 @@ async fn subscribe_sends_a_snapshot_then_live_quotes_and_trades_with_consecutive
 
 #[tokio::test]
 async fn star_subscribes_to_every_symbol_and_unsubscribe_stops_the_flow() {
-    let server = start(feed_server::Config {
+    let (server, mut c) = session(feed_server::Config {
         rate: 20_000,
         ..config()
     })
     .await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
     c.send(&subscribe(&["*"])).await;
     let mut snapshots = 0;
     let mut symbols = std::collections::HashSet::new();
@@ -128,9 +132,7 @@ async fn star_subscribes_to_every_symbol_and_unsubscribe_stops_the_flow() {
 
 #[tokio::test]
 async fn unknown_symbols_get_an_error_naming_them_while_known_ones_apply() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     c.send(&subscribe(&["ZZZZ", "AAPL", "NOPE"])).await;
     let ServerMessage::Error(e) = c.next().await else {
         panic!()
@@ -147,9 +149,7 @@ async fn unknown_symbols_get_an_error_naming_them_while_known_ones_apply() {
 
 #[tokio::test]
 async fn malformed_messages_get_errors_and_the_connection_lives_on() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     for (bad, code) in [
         ("{\"type\":\"subscribe\",", ErrorCode::BadRequest),
         ("{\"type\":\"teleport\"}", ErrorCode::UnknownType),
@@ -188,9 +188,7 @@ use futures_util::SinkExt;
 
 #[tokio::test]
 async fn an_oversized_message_closes_the_connection_with_1009() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     let big = format!(
         "{{\"type\":\"subscribe\",\"symbols\":[\"{}\"]}}",
         "A".repeat(100 * 1024)
@@ -203,9 +201,7 @@ async fn an_oversized_message_closes_the_connection_with_1009() {
 
 #[tokio::test]
 async fn ping_gets_a_pong_echoing_sent_ns() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     c.send(&ClientMessage::Ping(Ping { sent_ns: 1_234_567 }))
         .await;
     let ServerMessage::Pong(p) = c.next().await else {
@@ -234,9 +230,7 @@ async fn reply(c: &mut Client) -> ServerMessage {
 
 #[tokio::test]
 async fn a_market_order_is_acked_then_filled() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     c.send(&order("m-1", "AAPL", Side::Buy, "100", None)).await;
     let ServerMessage::Ack(ack) = reply(&mut c).await else {
         panic!()
@@ -263,9 +257,7 @@ async fn a_market_order_is_acked_then_filled() {
 
 #[tokio::test]
 async fn a_resting_limit_order_can_be_canceled() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     // Far below the market: it rests.
     c.send(&order("l-1", "MSFT", Side::Buy, "10", Some(dec("1.00"))))
         .await;
@@ -293,9 +285,7 @@ async fn a_resting_limit_order_can_be_canceled() {
 
 #[tokio::test]
 async fn a_marketable_limit_order_fills_at_or_better_than_its_limit() {
-    let server = start(config()).await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
+    let (server, mut c) = session(config()).await;
     c.send(&order("x-1", "AAPL", Side::Sell, "100", Some(dec("0.01"))))
         .await;
     assert!(matches!(reply(&mut c).await, ServerMessage::Ack(_)));
@@ -308,15 +298,13 @@ async fn a_marketable_limit_order_fills_at_or_better_than_its_limit() {
 
 #[tokio::test]
 async fn each_broken_rule_is_rejected_with_its_code() {
-    let server = start(feed_server::Config {
+    let (server, mut c) = session(feed_server::Config {
         max_open_orders: 1,
         max_order_rate: 8,
         max_order_qty: 1_000,
         ..config()
     })
     .await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
     let cases = [
         (
             order("r1", "ZZZZ", Side::Buy, "1", None),
@@ -388,13 +376,11 @@ async fn a_client_that_never_answers_pings_is_closed_with_1008() {
 
 #[tokio::test]
 async fn a_client_that_answers_pings_stays_connected() {
-    let server = start(feed_server::Config {
+    let (server, mut c) = session(feed_server::Config {
         heartbeat_ms: 50,
         ..config()
     })
     .await;
-    let mut c = Client::connect(&server).await;
-    hello(&mut c).await;
     // Reading answers pings automatically; keep reading for ten intervals.
     c.send(&subscribe(&["AAPL"])).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
