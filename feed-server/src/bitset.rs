@@ -5,6 +5,7 @@
 pub struct BitSet {
     words: Vec<u64>,
     count: usize,
+    bound: usize,
 }
 
 impl BitSet {
@@ -12,7 +13,39 @@ impl BitSet {
         Self {
             words: vec![0; bound.div_ceil(64)],
             count: 0,
+            bound,
         }
+    }
+
+    /// Adds every index below the bound.
+    pub fn insert_all(&mut self) {
+        self.words.fill(u64::MAX);
+        if let Some(last) = self.words.last_mut()
+            && !self.bound.is_multiple_of(64)
+        {
+            *last = (1 << (self.bound % 64)) - 1;
+        }
+        self.count = self.bound;
+    }
+
+    /// Adds every member of `other` (of the same bound).
+    pub fn union_with(&mut self, other: &Self) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
+        self.recount();
+    }
+
+    /// Removes every member of `other` (of the same bound).
+    pub fn subtract(&mut self, other: &Self) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= !o;
+        }
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        self.count = self.words.iter().map(|w| w.count_ones() as usize).sum();
     }
 
     pub fn contains(&self, i: usize) -> bool {
@@ -87,5 +120,18 @@ mod tests {
         assert_eq!((s.len(), s.contains(64), s.contains(129)), (2, false, true));
         s.clear();
         assert!(s.is_empty());
+        s.insert_all();
+        assert_eq!(
+            (s.len(), s.contains(129), s.iter().last()),
+            (130, true, Some(129))
+        );
+        let mut t = BitSet::new(130);
+        t.insert(3);
+        s.subtract(&t);
+        assert_eq!((s.len(), s.contains(3)), (129, false));
+        t.insert(7);
+        let mut u = BitSet::new(130);
+        u.union_with(&t);
+        assert_eq!(u.iter().collect::<Vec<_>>(), [3, 7]);
     }
 }

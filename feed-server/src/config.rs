@@ -75,9 +75,41 @@ pub struct Config {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Most WebSocket connections at once; more are refused with HTTP 503.
+    /// Most WebSocket connections at once, counted from a completed handshake; more are refused
+    /// with HTTP 503.
     #[arg(long, default_value_t = 4_096)]
     pub max_connections: usize,
+
+    /// Most sockets still in their HTTP handshake at once; more are answered 503 and closed at
+    /// once, so idle or slow sockets cannot lock out real clients.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_handshakes: u64,
+
+    /// Largest HTTP request head (request line and headers) in bytes; larger gets HTTP 431.
+    #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(8_192..=1_048_576))]
+    pub max_header_bytes: u64,
+
+    /// Most HTTP request headers; more gets HTTP 431.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(8..=1_000))]
+    pub max_headers: u64,
+
+    /// Largest client message (and frame) in bytes; a larger one closes the connection with 1009.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1_024..=64 * 1_048_576))]
+    pub max_message_bytes: u64,
+
+    /// Most client messages per second per connection, of every kind, with bursts up to the same
+    /// number; past it each message is answered `error` (or `reject`) with code `rate_limited`.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_message_rate: u32,
+
+    /// Longest client order id, in bytes; a longer one is rejected with `bad_id`.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4_096))]
+    pub max_order_id_bytes: u64,
+
+    /// Serve an echo endpoint on /echo that returns every text and binary message through the
+    /// same connection code as /ws (for conformance suites such as Autobahn). Off by default.
+    #[arg(long)]
+    pub echo: bool,
 
     /// Interval of WebSocket pings; a client silent for two intervals is closed (1008).
     #[arg(long, default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
@@ -92,13 +124,19 @@ pub struct Config {
     #[arg(long, default_value_t = 5_000)]
     pub handshake_timeout_ms: u64,
 
-    /// A client whose socket accepts nothing for this long is closed (1008).
+    /// A client whose socket accepts no byte for this long is closed (1008). A client that reads,
+    /// however slowly, is conflated and kept.
     #[arg(long, default_value_t = 10_000)]
     pub stall_timeout_ms: u64,
 
     /// Frames a client may have queued before it is switched to conflation.
     #[arg(long, default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub queue_frames: u64,
+
+    /// Bytes a client may have queued or in its write buffer before it is switched to
+    /// conflation.
+    #[arg(long, default_value_t = 4 * 1_048_576, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
+    pub queue_bytes: u64,
 
     /// How often the hub gathers due events and writes them to clients (one frame per client per
     /// pass). Shorter is lower latency, longer is cheaper per event. Default: 1000 up to 2,000
@@ -139,11 +177,19 @@ impl Default for Config {
             rate: 2_000,
             seed: 1,
             max_connections: 4_096,
+            max_handshakes: 256,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            max_message_bytes: 64 * 1024,
+            max_message_rate: 2_000,
+            max_order_id_bytes: 64,
+            echo: false,
             heartbeat_ms: 15_000,
             allow_origin: Vec::new(),
             handshake_timeout_ms: 5_000,
             stall_timeout_ms: 10_000,
             queue_frames: 1_024,
+            queue_bytes: 4 * 1_048_576,
             batch_us: None,
             max_order_qty: 1_000_000,
             max_open_orders: 1_000,
@@ -161,6 +207,14 @@ impl Config {
     }
     pub fn stall_timeout(&self) -> Duration {
         Duration::from_millis(self.stall_timeout_ms)
+    }
+    /// The largest client message, as a size.
+    pub fn max_message(&self) -> usize {
+        usize::try_from(self.max_message_bytes).unwrap_or(usize::MAX)
+    }
+    /// The per-client byte budget of queued and buffered frames.
+    pub fn queue_byte_limit(&self) -> usize {
+        usize::try_from(self.queue_bytes).unwrap_or(usize::MAX)
     }
     /// The hub's pass interval: `--batch-us`, or chosen from the rate. Above a few thousand events
     /// per second a client's cost is its socket writes, one per pass, not its events; so the pass

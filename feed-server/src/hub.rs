@@ -10,9 +10,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use protocol::{Cancel, Order, encode_batch, encode_server, now_ns};
+use protocol::{Cancel, Order, ServerMessage, encode_batch, encode_server, now_ns};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -28,46 +29,92 @@ use crate::universe::Universe;
 /// What a connection asks of the hub.
 #[derive(Debug)]
 pub enum Command {
-    Connect {
-        id: ConnId,
-        data: mpsc::Sender<Utf8Bytes>,
-        ctrl: mpsc::Sender<Utf8Bytes>,
-    },
-    Disconnect {
-        id: ConnId,
-    },
-    Subscribe {
-        id: ConnId,
-        symbols: Vec<usize>,
-    },
-    Unsubscribe {
-        id: ConnId,
-        symbols: Vec<usize>,
-    },
-    Order {
-        id: ConnId,
-        order: Order,
-    },
-    Cancel {
-        id: ConnId,
-        cancel: Cancel,
-    },
+    Connect { id: ConnId, queues: Queues },
+    Disconnect { id: ConnId },
+    Subscribe { id: ConnId, symbols: BitSet },
+    Unsubscribe { id: ConnId, symbols: BitSet },
+    Order { id: ConnId, order: Order },
+    Cancel { id: ConnId, cancel: Cancel },
+}
+
+/// The hub's ends of one connection's queues.
+#[derive(Debug)]
+pub struct Queues {
+    /// Market data: bounded in frames and bytes; when full the client is conflated.
+    pub data: mpsc::Sender<Utf8Bytes>,
+    /// Replies to the client's own orders: bounded; never dropped, so a client that lets it fill
+    /// is disconnected.
+    pub ctrl: mpsc::Sender<Utf8Bytes>,
+    /// Bytes queued on either queue and not yet written: the hub adds before it queues, the
+    /// connection subtracts after it wrote.
+    pub queued_bytes: Arc<AtomicUsize>,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    Full,
+    Closed,
+}
+
+impl Queues {
+    fn push(
+        &self,
+        queue: &mpsc::Sender<Utf8Bytes>,
+        frame: Utf8Bytes,
+        budget: Option<usize>,
+    ) -> Result<(), Refused> {
+        let len = frame.as_str().len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if let Some(limit) = budget
+            && before > 0
+            && before.saturating_add(len) > limit
+        {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return Err(Refused::Full);
+        }
+        queue.try_send(frame).map_err(|e| {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => Refused::Full,
+                TrySendError::Closed(_) => Refused::Closed,
+            }
+        })
+    }
+
+    /// Queues market data within the byte budget `limit`.
+    fn data(&self, frame: Utf8Bytes, limit: usize) -> Result<(), Refused> {
+        self.push(&self.data, frame, Some(limit))
+    }
+
+    /// Queues a reply; only the frame count bounds it.
+    fn ctrl(&self, frame: Utf8Bytes) -> Result<(), Refused> {
+        self.push(&self.ctrl, frame, None)
+    }
+
+    /// Whether half the data queue is free again, in frames and in bytes.
+    fn half_free(&self, limit: usize) -> bool {
+        self.data.capacity() * 2 >= self.data.max_capacity()
+            && self.queued_bytes.load(Ordering::Relaxed) <= limit / 2
+    }
 }
 
 /// The hub's view of one connection.
 #[derive(Debug)]
 struct Client {
-    /// Market data: bounded; when full the client is conflated.
-    data: mpsc::Sender<Utf8Bytes>,
-    /// Replies to the client's own orders: bounded; must never be dropped, so a client that lets it
-    /// fill is disconnected.
-    ctrl: mpsc::Sender<Utf8Bytes>,
+    queues: Queues,
     subscribed: BitSet,
+    /// The queue was full: nothing is sent until half of it is free again.
     conflating: bool,
-    /// Symbols with events this client missed while conflating.
+    /// Subscribed symbols owed a snapshot before any live event: newly subscribed ones, and those
+    /// with events missed while conflating.
     stale: BitSet,
     account: Account,
 }
+
+/// Snapshots are sent in frames of about this size, so a `*` subscription on a large universe
+/// is many moderate frames, not one above the write buffer's limit.
+const SNAPSHOT_FRAME_BYTES: usize = 64 * 1024;
 
 /// Events the schedule may produce in one pass at most; beyond it the hub is behind.
 const MAX_EVENTS_PER_PASS: usize = 50_000;
@@ -91,6 +138,10 @@ pub struct Hub {
     last_lag_warning_ns: u64,
     /// This pass's events: symbol index and encoded message.
     pass_events: Vec<(usize, Utf8Bytes)>,
+    /// Per-client byte budget of queued data (`--queue-bytes`).
+    queue_bytes: usize,
+    /// Clients to drop after the current loop over clients.
+    dropped: Vec<ConnId>,
 }
 
 impl Hub {
@@ -121,6 +172,8 @@ impl Hub {
             skipped: 0,
             last_lag_warning_ns: 0,
             pass_events: Vec::new(),
+            queue_bytes: config.queue_byte_limit(),
+            dropped: Vec::new(),
         }
     }
 
@@ -203,7 +256,7 @@ impl Hub {
             SynthEvent::Trade { price, .. } => Some(price),
             SynthEvent::Quote { .. } => None,
         };
-        let clients = &mut self.clients;
+        let (clients, dropped) = (&mut self.clients, &mut self.dropped);
         self.matching.on_market(
             symbol,
             &self.markets[symbol],
@@ -212,85 +265,94 @@ impl Hub {
             |conn, id, fill| {
                 if let Some(client) = clients.get_mut(&conn) {
                     Matching::filled(&mut client.account, id);
-                    let _ = client.ctrl.try_send(Utf8Bytes::from(encode_server(&fill)));
+                    // A fill is never dropped: a client that cannot take it is disconnected.
+                    if client
+                        .queues
+                        .ctrl(Utf8Bytes::from(encode_server(&fill)))
+                        .is_err()
+                    {
+                        dropped.push(conn);
+                    }
                 }
             },
         );
+        self.remove_dropped();
+    }
+
+    fn remove_dropped(&mut self) {
+        while let Some(id) = self.dropped.pop() {
+            tracing::debug!(conn = id, "reply queue full or closed; dropping the client");
+            self.remove(id);
+        }
     }
 
     fn fan_out(&mut self) {
         let all = self.universe.len();
+        let limit = self.queue_bytes;
         let mut shared: Option<Utf8Bytes> = None;
-        let mut gone = Vec::new();
         for (&id, client) in &mut self.clients {
             if client.subscribed.is_empty() {
                 continue;
             }
             if client.conflating {
-                for &(symbol, _) in &self.pass_events {
-                    if client.subscribed.contains(symbol) {
-                        client.stale.insert(symbol);
-                    }
-                }
-                if client.data.capacity() * 2 >= client.data.max_capacity() {
-                    let frame = snapshots(&self.markets, client.stale.iter());
-                    client.stale.clear();
-                    client.conflating = false;
-                    if client.data.try_send(frame).is_err() {
-                        gone.push(id);
-                    }
-                }
-                continue;
-            }
-            let frame = if client.subscribed.len() == all {
-                if self.pass_events.is_empty() {
+                mark_stale(client, &self.pass_events);
+                if !client.queues.half_free(limit) {
                     continue;
                 }
-                shared
-                    .get_or_insert_with(|| batch(self.pass_events.iter().map(|(_, b)| b)))
-                    .clone()
+                client.conflating = false;
+            }
+            // Live events of the symbols that are not owed a snapshot; the snapshots sent after
+            // them already include this pass's events of the others.
+            let frame = if client.subscribed.len() == all && client.stale.is_empty() {
+                if self.pass_events.is_empty() {
+                    None
+                } else {
+                    Some(
+                        shared
+                            .get_or_insert_with(|| batch(self.pass_events.iter().map(|(_, b)| b)))
+                            .clone(),
+                    )
+                }
             } else {
                 let mut mine = self
                     .pass_events
                     .iter()
-                    .filter(|(s, _)| client.subscribed.contains(*s))
+                    .filter(|(s, _)| client.subscribed.contains(*s) && !client.stale.contains(*s))
                     .map(|(_, b)| b)
                     .peekable();
-                if mine.peek().is_none() {
-                    continue;
-                }
-                batch(mine)
+                mine.peek().is_some().then(|| batch(mine))
             };
-            match client.data.try_send(frame) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    tracing::debug!(conn = id, "queue full; conflating");
-                    client.conflating = true;
-                    for &(symbol, _) in &self.pass_events {
-                        if client.subscribed.contains(symbol) {
-                            client.stale.insert(symbol);
-                        }
+            if let Some(frame) = frame {
+                match client.queues.data(frame, limit) {
+                    Ok(()) => {}
+                    Err(Refused::Full) => {
+                        tracing::debug!(conn = id, "queue full; conflating");
+                        client.conflating = true;
+                        mark_stale(client, &self.pass_events);
+                    }
+                    Err(Refused::Closed) => {
+                        self.dropped.push(id);
+                        continue;
                     }
                 }
-                Err(TrySendError::Closed(_)) => gone.push(id),
+            }
+            if send_snapshots(client, &self.markets, limit).is_err() {
+                self.dropped.push(id);
             }
         }
-        for id in gone {
-            self.remove(id);
-        }
+        self.remove_dropped();
     }
 
     pub fn handle(&mut self, command: Command) {
         let now = now_ns();
         match command {
-            Command::Connect { id, data, ctrl } => {
+            Command::Connect { id, queues } => {
                 let limits = self.matching.limits;
                 let n = self.universe.len();
                 self.clients.insert(
                     id,
                     Client {
-                        data,
-                        ctrl,
+                        queues,
                         subscribed: BitSet::new(n),
                         conflating: false,
                         stale: BitSet::new(n),
@@ -299,13 +361,21 @@ impl Hub {
                 );
             }
             Command::Disconnect { id } => self.remove(id),
-            Command::Subscribe { id, symbols } => self.subscribe(id, &symbols),
+            Command::Subscribe { id, symbols } => {
+                let Some(client) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                client.subscribed.union_with(&symbols);
+                // Subscribing again sends a fresh snapshot, so every named symbol is owed one.
+                client.stale.union_with(&symbols);
+                if send_snapshots(client, &self.markets, self.queue_bytes).is_err() {
+                    self.remove(id);
+                }
+            }
             Command::Unsubscribe { id, symbols } => {
                 if let Some(client) = self.clients.get_mut(&id) {
-                    for s in symbols {
-                        client.subscribed.remove(s);
-                        client.stale.remove(s);
-                    }
+                    client.subscribed.subtract(&symbols);
+                    client.stale.subtract(&symbols);
                 }
             }
             Command::Order { id, order } => {
@@ -321,9 +391,12 @@ impl Hub {
                     &order,
                     now,
                 );
+                if let Some(ServerMessage::Reject(r)) = replies.first() {
+                    tracing::debug!(conn = id, order = %r.id, code = ?r.code, reason = %r.reason, "order rejected");
+                }
                 let parts: Vec<String> = replies.iter().map(encode_server).collect();
                 let frame = Utf8Bytes::from(encode_batch(parts.iter().map(String::as_str)));
-                if client.ctrl.try_send(frame).is_err() {
+                if client.queues.ctrl(frame).is_err() {
                     self.remove(id);
                 }
             }
@@ -333,8 +406,8 @@ impl Hub {
                 };
                 let reply = self.matching.cancel(id, &mut client.account, &cancel, now);
                 if client
-                    .ctrl
-                    .try_send(Utf8Bytes::from(encode_server(&reply)))
+                    .queues
+                    .ctrl(Utf8Bytes::from(encode_server(&reply)))
                     .is_err()
                 {
                     self.remove(id);
@@ -343,39 +416,67 @@ impl Hub {
         }
     }
 
-    fn subscribe(&mut self, id: ConnId, symbols: &[usize]) {
-        let Some(client) = self.clients.get_mut(&id) else {
-            return;
-        };
-        for &s in symbols {
-            client.subscribed.insert(s);
-        }
-        if client.conflating {
-            for &s in symbols {
-                client.stale.insert(s);
-            }
-            return;
-        }
-        match client
-            .data
-            .try_send(snapshots(&self.markets, symbols.iter().copied()))
-        {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                client.conflating = true;
-                for &s in symbols {
-                    client.stale.insert(s);
-                }
-            }
-            Err(TrySendError::Closed(_)) => self.remove(id),
-        }
-    }
-
     fn remove(&mut self, id: ConnId) {
         if let Some(client) = self.clients.remove(&id) {
             self.matching.drop_connection(id, &client.account);
         }
     }
+
+    /// Connections the hub serves now.
+    pub fn clients(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+/// Marks the subscribed symbols of this pass's events as owed a snapshot.
+fn mark_stale(client: &mut Client, events: &[(usize, Utf8Bytes)]) {
+    for &(symbol, _) in events {
+        if client.subscribed.contains(symbol) {
+            client.stale.insert(symbol);
+        }
+    }
+}
+
+/// Sends the snapshots a client is owed, in frames of about [`SNAPSHOT_FRAME_BYTES`], as far as
+/// its queue has room; the rest go on a later pass. `Err` when the client is gone.
+fn send_snapshots(client: &mut Client, markets: &[Market], limit: usize) -> Result<(), ()> {
+    if client.conflating || client.stale.is_empty() {
+        return Ok(());
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    let mut in_frame: Vec<usize> = Vec::new();
+    let owed: Vec<usize> = client.stale.iter().collect();
+    for (n, &symbol) in owed.iter().enumerate() {
+        let Some(market) = markets.get(symbol) else {
+            client.stale.remove(symbol);
+            continue;
+        };
+        let part = encode_server(&market.snapshot());
+        bytes += part.len() + 1;
+        parts.push(part);
+        in_frame.push(symbol);
+        if bytes < SNAPSHOT_FRAME_BYTES && n + 1 < owed.len() {
+            continue;
+        }
+        let frame = Utf8Bytes::from(encode_batch(parts.iter().map(String::as_str)));
+        match client.queues.data(frame, limit) {
+            Ok(()) => {
+                for &s in &in_frame {
+                    client.stale.remove(s);
+                }
+            }
+            Err(Refused::Full) => {
+                client.conflating = true;
+                return Ok(());
+            }
+            Err(Refused::Closed) => return Err(()),
+        }
+        parts.clear();
+        in_frame.clear();
+        bytes = 0;
+    }
+    Ok(())
 }
 
 fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Utf8Bytes {
@@ -390,12 +491,4 @@ fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Utf8Bytes {
     Utf8Bytes::from(encode_batch(
         std::iter::once(first.as_str()).chain(parts.map(Utf8Bytes::as_str)),
     ))
-}
-
-fn snapshots(markets: &[Market], symbols: impl Iterator<Item = usize>) -> Utf8Bytes {
-    let parts: Vec<String> = symbols
-        .filter_map(|s| markets.get(s))
-        .map(|m| encode_server(&m.snapshot()))
-        .collect();
-    Utf8Bytes::from(encode_batch(parts.iter().map(String::as_str)))
 }

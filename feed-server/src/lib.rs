@@ -5,8 +5,13 @@
 //! - [`config`]: every setting (the `feed-server` command line).
 //! - [`server`]: the accept loop with its connection limit and graceful shutdown, and handles to
 //!   run a server in-process ([`spawn`], [`ThreadedServer`]).
-//! - [`handshake`]: path, Origin, subprotocol and capacity checks on the WebSocket handshake.
-//! - [`connection`]: one task per client: reads requests, writes queued frames, heartbeats.
+//! - [`edge`]: the HTTP exchange of an accepted socket (hyper): refusals with a status and a body,
+//!   upgrades handed over as raw TCP.
+//! - [`handshake`]: the RFC 6455 handshake rules: path, method, version, key, Origin, subprotocol.
+//! - [`connection`]: one task per client: writes queued frames, watches for stalls, heartbeats,
+//!   and completes the close handshake; [`metered`] counts the bytes its socket took.
+//! - [`session`]: what a connection does with each message: decode, rate-limit, answer or forward
+//!   to the hub (or echo it, on `/echo`); [`rate`] is the token bucket behind the limits.
 //! - [`hub`]: owns market state and subscriptions; encodes each event once and fans it out.
 //! - [`universe`], [`synth`], [`market`]: the instruments, the seeded random walk, per-symbol state.
 //! - [`matching`]: the order simulator and per-connection order limits.
@@ -16,17 +21,21 @@
 pub mod bitset;
 pub mod config;
 pub mod connection;
+pub mod edge;
 pub mod handshake;
 pub mod hub;
 pub mod market;
 pub mod matching;
+pub mod metered;
+pub mod rate;
 pub mod server;
+pub mod session;
 pub mod shutdown;
 pub mod synth;
 pub mod universe;
 
 pub use config::{Config, SymbolChoice};
-pub use server::{ServerHandle, ThreadedServer, run, spawn};
+pub use server::{ServerError, ServerHandle, ThreadedServer, run, spawn};
 
 /// The name this server gives in `hello`.
 pub const SERVER_NAME: &str = "tickwire-feed-server";

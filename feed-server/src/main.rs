@@ -72,7 +72,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             signal.cancel();
         });
-        feed_server::run(listener, config, shutdown).await;
+        feed_server::run(listener, config, shutdown).await?;
         Ok(())
     })
 }

@@ -49,7 +49,9 @@ impl Market {
 
     /// A price in ticks as an exact decimal.
     pub fn price(&self, ticks: i64) -> Decimal {
-        Decimal::from(ticks) * self.instrument.tick_size
+        Decimal::from(ticks)
+            .checked_mul(self.instrument.tick_size)
+            .unwrap_or(Decimal::MAX)
     }
 
     /// Applies an event scheduled for `ts_ns`, stamps its `seq` and returns its message.
@@ -78,7 +80,7 @@ impl Market {
             SynthEvent::Trade { price, size, .. } => {
                 self.last = price;
                 self.last_size = size;
-                self.volume += size;
+                self.volume = self.volume.saturating_add(size);
                 if self.open.is_none() {
                     self.open = Some(price);
                     (self.high, self.low) = (price, price);

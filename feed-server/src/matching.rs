@@ -13,6 +13,7 @@ use protocol::{
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::market::Market;
+use crate::rate::TokenBucket;
 
 /// Identifies a connection inside the hub.
 pub type ConnId = u64;
@@ -36,8 +37,7 @@ pub struct Account {
     open: HashMap<OrderId, usize>,
     recent: VecDeque<OrderId>,
     recent_set: HashSet<OrderId>,
-    tokens: f64,
-    refilled_ns: u64,
+    rate: TokenBucket,
 }
 
 impl Account {
@@ -46,8 +46,7 @@ impl Account {
             open: HashMap::new(),
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
-            tokens: f64::from(limits.max_rate),
-            refilled_ns: now_ns,
+            rate: TokenBucket::new(limits.max_rate, now_ns),
         }
     }
 
@@ -55,17 +54,8 @@ impl Account {
         self.open.len()
     }
 
-    fn take_token(&mut self, limits: Limits, now_ns: u64) -> bool {
-        let rate = f64::from(limits.max_rate);
-        let elapsed = now_ns.saturating_sub(self.refilled_ns) as f64 / 1e9;
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        self.refilled_ns = now_ns;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    fn take_token(&mut self, now_ns: u64) -> bool {
+        self.rate.take(now_ns)
     }
 
     fn remember(&mut self, id: &OrderId) {
@@ -134,7 +124,7 @@ impl Matching {
         now: u64,
     ) -> Vec<ServerMessage> {
         let r = |code, reason: String| vec![reject(&order.id, code, reason, order.sent_ns, now)];
-        if !account.take_token(self.limits, now) {
+        if !account.take_token(now) {
             return r(
                 RejectCode::RateLimited,
                 format!("more than {} orders per second", self.limits.max_rate),
@@ -235,7 +225,7 @@ impl Matching {
         cancel: &Cancel,
         now: u64,
     ) -> ServerMessage {
-        if !account.take_token(self.limits, now) {
+        if !account.take_token(now) {
             return reject(
                 &cancel.id,
                 RejectCode::RateLimited,
@@ -375,19 +365,28 @@ fn whole_shares(qty: Decimal, max: i64) -> Result<i64, String> {
     }
 }
 
+/// Highest limit price accepted, in ticks: far above any real price, and small enough that
+/// every sum and product the simulator makes with it stays exact.
+const MAX_PRICE_TICKS: i64 = 1_000_000_000_000;
+
+/// A client price as a whole number of ticks. Every step is checked: a price comes from the
+/// network and may be anything a decimal can hold.
 fn on_grid(price: Decimal, tick: Decimal) -> Result<i64, String> {
     if price <= Decimal::ZERO {
         return Err(format!("price {price} must be positive"));
     }
-    let ticks = price / tick;
+    let Some(ticks) = price.checked_div(tick) else {
+        return Err(format!("price {price} is out of range"));
+    };
     if !ticks.fract().is_zero() {
         return Err(format!(
             "price {price} is not a multiple of the tick size {tick}"
         ));
     }
-    ticks
-        .to_i64()
-        .ok_or_else(|| format!("price {price} is out of range"))
+    match ticks.to_i64() {
+        Some(t) if t <= MAX_PRICE_TICKS => Ok(t),
+        _ => Err(format!("price {price} is out of range")),
+    }
 }
 
 #[cfg(test)]
@@ -427,6 +426,30 @@ mod tests {
             Some(r.code)
         } else {
             None
+        }
+    }
+
+    #[test]
+    fn absurd_prices_are_rejected_not_panicked_on() {
+        let (mut x, mut a, m) = setup();
+        for (i, price) in [
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+            "10000000000000000",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let out = x.submit(
+                1,
+                &mut a,
+                Some(0),
+                &m,
+                &order(&format!("p{i}"), Side::Buy, "1", Some(price)),
+                1,
+            );
+            assert_eq!(code(&out[0]), Some(RejectCode::BadPrice), "{price}");
         }
     }
 

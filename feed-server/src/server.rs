@@ -1,21 +1,26 @@
 //! The accept loop, the shared state connections see, and handles to run a server in-process.
+//!
+//! The hub task is supervised: if it ever ends while the server is not shutting down (a bug, a
+//! panic), the server logs why, closes every client with 1011 and [`run`] returns an error, so an
+//! operator's supervisor restarts the process instead of it running on half-alive.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use protocol::close_code;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::connection;
-use crate::handshake::{self, Admission};
 use crate::hub::{Command, Hub};
+use crate::session::Ending;
 use crate::universe::Universe;
+use crate::{connection, edge, handshake};
 
 /// What every connection task reads.
 #[derive(Debug)]
@@ -25,40 +30,96 @@ pub struct Shared {
     /// Commands to the hub. Bounded: a connection waits when the hub is busy.
     pub hub: mpsc::Sender<Command>,
     pub shutdown: CancellationToken,
-    /// Largest client message; a bigger one closes the connection with 1009.
-    pub max_message: usize,
+    /// Connection slots (`--max-connections`), taken when a handshake is accepted.
+    pub connections: Arc<Semaphore>,
+    pub ws_config: WebSocketConfig,
+    /// Why the server failed, once it has: connections then close with 1011, not 1001.
+    pub failure: OnceLock<String>,
+}
+
+impl Shared {
+    /// How a connection ends when the server stops: 1001, or 1011 if it failed.
+    pub fn ending_on_shutdown(&self) -> Ending {
+        match self.failure.get() {
+            Some(_) => Ending::server(
+                close_code::INTERNAL,
+                "internal server error; the server is stopping",
+            ),
+            None => Ending::server(close_code::GOING_AWAY, "server shutting down"),
+        }
+    }
+}
+
+/// Why [`run`] returned without being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The hub task ended unexpectedly; clients were closed with 1011. Restart the server and
+    /// report the logged cause.
+    #[error("the market hub failed: {0}")]
+    HubFailed(String),
 }
 
 /// How long shutdown waits for connections to finish their close handshakes.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(1_500);
 
+/// The WebSocket settings every connection uses.
+fn ws_config(config: &Config) -> WebSocketConfig {
+    let max_message = config.max_message();
+    // The write buffer holds a queue's worth of frames plus a reply or echo of the largest message.
+    let max_write = config
+        .queue_byte_limit()
+        .saturating_add(max_message.saturating_mul(2))
+        .max(16 * 1024 * 1024);
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(max_write)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}
+
 /// Serves WebSocket clients on `listener` until `shutdown` is cancelled, then closes every
-/// connection with 1001 and returns (within about 1.5 s).
-pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
+/// connection with 1001 and returns (within about 1.5 s). Returns an error if the hub failed.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     let universe = Arc::new(Universe::new(&config.symbols, config.seed));
     let (hub_tx, hub_rx) = mpsc::channel(4_096);
     let hub = Hub::new(universe.clone(), &config);
-    let hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let mut hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
+    let handshakes = Arc::new(Semaphore::new(
+        usize::try_from(config.max_handshakes).unwrap_or(256),
+    ));
     let shared = Arc::new(Shared {
         universe,
         hub: hub_tx,
         shutdown: shutdown.clone(),
-        max_message: protocol::MAX_CLIENT_MESSAGE_BYTES,
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        ws_config: ws_config(&config),
+        failure: OnceLock::new(),
         config,
     });
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(64 * 1024)
-        .max_write_buffer_size(16 * 1024 * 1024)
-        .max_message_size(Some(shared.max_message))
-        .max_frame_size(Some(shared.max_message));
     let tracker = TaskTracker::new();
     let next_id = AtomicU64::new(1);
+    let mut failed = None;
 
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
+            ended = &mut hub_task => {
+                let why = match ended {
+                    Ok(()) => "the hub task returned".to_owned(),
+                    Err(e) if e.is_panic() => format!("the hub task panicked: {}", panic_message(e.into_panic().as_ref())),
+                    Err(e) => format!("the hub task was cancelled: {e}"),
+                };
+                tracing::error!("{why}; closing every client with 1011 and stopping");
+                let _ = shared.failure.set(why.clone());
+                shutdown.cancel();
+                failed = Some(why);
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -69,9 +130,13 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
                 }
             },
         };
-        let permit = limit.clone().try_acquire_owned().ok();
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many handshakes in progress; refused");
+            let _ = stream.try_write(edge::BUSY_RESPONSE);
+            continue;
+        };
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        tracker.spawn(accept(stream, peer, shared.clone(), ws_config, permit, id));
+        tracker.spawn(accept(stream, peer, shared.clone(), permit, id));
     }
     tracker.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
@@ -84,32 +149,36 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         );
     }
     hub_task.abort();
+    match failed {
+        Some(why) => Err(ServerError::HubFailed(why)),
+        None => Ok(()),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 async fn accept(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    ws_config: WebSocketConfig,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    handshake_permit: OwnedSemaphorePermit,
     id: u64,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "set_nodelay failed: {e}");
     }
-    let admission = Admission {
-        allowed_origins: &shared.config.allow_origin,
-        has_capacity: permit.is_some(),
-    };
-    let callback = |request: &_, response| handshake::admit(&admission, request, response);
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
-    let ws = tokio::select! {
+    let upgraded = tokio::select! {
         () = shared.shutdown.cancelled() => return,
-        result = tokio::time::timeout(shared.config.handshake_timeout(), handshake) => match result {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                tracing::info!(%peer, "handshake refused or failed: {e}");
+        result = tokio::time::timeout(shared.config.handshake_timeout(), edge::handshake(stream, &shared)) => match result {
+            Ok(Ok(upgraded)) => upgraded,
+            Ok(Err(why)) => {
+                tracing::info!(%peer, "handshake refused or failed: {why}");
                 return;
             }
             Err(_) => {
@@ -118,8 +187,8 @@ async fn accept(
             }
         },
     };
-    connection::serve(ws, shared, id, peer).await;
-    drop(permit);
+    drop(handshake_permit);
+    connection::serve(upgraded, shared, id, peer).await;
 }
 
 /// A server running on the current tokio runtime.
@@ -128,7 +197,7 @@ pub struct ServerHandle {
     /// The address it listens on (the real port when started on port 0).
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
-    pub task: tokio::task::JoinHandle<()>,
+    pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
 }
 
 impl ServerHandle {
@@ -182,7 +251,11 @@ impl ThreadedServer {
             .spawn(move || {
                 runtime.block_on(async move {
                     match TcpListener::from_std(std_listener) {
-                        Ok(listener) => run(listener, config, token).await,
+                        Ok(listener) => {
+                            if let Err(e) = run(listener, config, token).await {
+                                tracing::error!("embedded feed server stopped: {e}");
+                            }
+                        }
                         Err(e) => tracing::error!("embedded feed server cannot listen: {e}"),
                     }
                 });

@@ -415,7 +415,8 @@ async fn shutdown_closes_every_client_with_1001() {
     tokio::time::timeout(std::time::Duration::from_secs(5), task)
         .await
         .expect("server task ends")
-        .unwrap();
+        .unwrap()
+        .expect("a requested shutdown is not a failure");
 }
 
 #[tokio::test]

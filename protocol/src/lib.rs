@@ -35,6 +35,14 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The peer broke the WebSocket protocol (RFC 6455 framing rules).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// Received for a Close frame that carried no code; never sent.
+    pub const NO_STATUS: u16 = 1005;
+    /// The connection ended without a Close frame; never sent.
+    pub const ABNORMAL: u16 = 1006;
+    /// A text message was not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// A limit or rule was broken: a stuck slow consumer, a missed heartbeat, a flood.
     pub const POLICY: u16 = 1008;
     /// A message was over the size limit.

@@ -267,6 +267,8 @@ pub enum RejectCode {
     UnknownOrder,
     /// A market order found no liquidity.
     NoLiquidity,
+    /// The order id is empty or longer than the server's limit (64 bytes by default).
+    BadId,
     /// A code this client version does not know.
     #[serde(other)]
     Other,

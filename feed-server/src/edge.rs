@@ -1,0 +1,197 @@
+//! The HTTP edge of one accepted socket: parses the request with hyper, answers refusals with an
+//! HTTP status and a body, and hands an accepted WebSocket upgrade over as a raw TCP stream.
+//!
+//! hyper answers what is not HTTP at all (garbage, oversized heads, too many headers) with 400 or
+//! 431 by itself; [`crate::handshake::admit`] decides the rest. Every answer but 101 says
+//! `Connection: close` and closes the socket. A connection slot is taken only once the handshake
+//! is otherwise valid, so sockets that idle in their handshake cannot lock real clients out; those
+//! are bounded by `--max-handshakes` and `--handshake-timeout-ms` instead.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
+use hyper::{Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::handshake::{self, Admission, Endpoint, Head, Refusal};
+use crate::metered::Metered;
+use crate::server::Shared;
+
+/// A WebSocket on a metered TCP stream: what a connection task serves.
+pub type Ws = WebSocketStream<Metered>;
+
+/// An upgraded connection with the slot it holds.
+#[derive(Debug)]
+pub struct Upgraded {
+    pub ws: Ws,
+    pub endpoint: Endpoint,
+    pub protocol: Option<&'static str>,
+    /// Held for the connection's life: it is one of `--max-connections`.
+    pub slot: OwnedSemaphorePermit,
+}
+
+/// What the request handler leaves for the socket's task after it answered 101.
+struct Pending {
+    upgrade: OnUpgrade,
+    endpoint: Endpoint,
+    protocol: Option<&'static str>,
+    slot: OwnedSemaphorePermit,
+}
+
+/// The canned answer when `--max-handshakes` sockets are already in their handshake.
+pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 68\r\nconnection: close\r\n\r\ntoo many handshakes in progress (--max-handshakes); try again later\n";
+
+/// Runs the HTTP exchange on `stream`. Returns the WebSocket if the handshake was accepted, or
+/// `Err` with what happened for the log (the refusal has already been answered).
+pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgraded, String> {
+    let pending: Arc<Mutex<Option<Pending>>> = Arc::new(Mutex::new(None));
+    let outcome: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let service = {
+        let (pending, outcome, shared) = (pending.clone(), outcome.clone(), shared.clone());
+        service_fn(move |mut request: Request<Incoming>| {
+            let response = match decide(&shared, &mut request) {
+                Ok(accepted) => {
+                    let response = switching(&accepted.0);
+                    *pending.lock().unwrap_or_else(PoisonError::into_inner) = Some(accepted.1);
+                    response
+                }
+                Err(refusal) => {
+                    *outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(format!(
+                        "refused {} {}: {} {}",
+                        request.method(),
+                        request.uri().path().chars().take(64).collect::<String>(),
+                        refusal.status.as_u16(),
+                        refusal.body
+                    ));
+                    refused(refusal)
+                }
+            };
+            async move { Ok::<_, Infallible>(response) }
+        })
+    };
+    let config = &shared.config;
+    let mut http = http1::Builder::new();
+    http.keep_alive(true)
+        .max_buf_size(usize::try_from(config.max_header_bytes).unwrap_or(8_192))
+        .max_headers(usize::try_from(config.max_headers).unwrap_or(64))
+        .header_read_timeout(None);
+    let served = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    let taken = pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let Some(pending) = taken else {
+        let why = outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        return Err(match (why, served) {
+            (Some(why), _) => why,
+            (None, Err(e)) => format!("not a valid HTTP request: {e}"),
+            (None, Ok(())) => "closed before a request arrived".to_owned(),
+        });
+    };
+    let upgraded = pending
+        .upgrade
+        .await
+        .map_err(|e| format!("upgrade failed: {e}"))?;
+    let parts = upgraded
+        .downcast::<TokioIo<TcpStream>>()
+        .map_err(|_| "upgrade lost its TCP stream".to_owned())?;
+    let ws = WebSocketStream::from_partially_read(
+        Metered::new(parts.io.into_inner()),
+        parts.read_buf.to_vec(),
+        Role::Server,
+        Some(shared.ws_config),
+    )
+    .await;
+    Ok(Upgraded {
+        ws,
+        endpoint: pending.endpoint,
+        protocol: pending.protocol,
+        slot: pending.slot,
+    })
+}
+
+/// Applies the handshake rules, then takes a connection slot.
+fn decide(
+    shared: &Shared,
+    request: &mut Request<Incoming>,
+) -> Result<(handshake::Accepted, Pending), Refusal> {
+    let admission = Admission {
+        allowed_origins: &shared.config.allow_origin,
+        echo: shared.config.echo,
+    };
+    let head = Head {
+        method: request.method(),
+        uri: request.uri(),
+        version: request.version(),
+        headers: request.headers(),
+    };
+    let accepted = handshake::admit(&admission, &head)?;
+    let slot = shared
+        .connections
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| handshake::at_capacity())?;
+    let pending = Pending {
+        upgrade: hyper::upgrade::on(request),
+        endpoint: accepted.endpoint,
+        protocol: accepted.protocol,
+        slot,
+    };
+    Ok((accepted, pending))
+}
+
+fn switching(accepted: &handshake::Accepted) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("Upgrade"),
+    );
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accepted.accept_key.clone());
+    if let Some(protocol) = accepted.protocol {
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::HeaderValue::from_static(protocol),
+        );
+    }
+    response
+}
+
+fn refused(refusal: Refusal) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{}\n", refusal.body))));
+    *response.status_mut() = refusal.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    for (name, value) in refusal.headers {
+        headers.insert(name, value);
+    }
+    response
+}

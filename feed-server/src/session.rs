@@ -1,0 +1,347 @@
+//! What one connection does with the messages it reads: decode, rate-limit, answer or forward to
+//! the hub. On `/echo` it returns every message as it came.
+//!
+//! Replies the session writes itself (errors, pongs, local rejects) go to `out`; the connection
+//! writes them after the read turn. Orders, cancels and subscriptions go to the hub, which answers
+//! through the connection's queues.
+
+use protocol::{
+    ALL_SYMBOLS, ClientMessage, Decoder, ErrorCode, ErrorReply, Hello, Pong, Reject, RejectCode,
+    SUBPROTOCOL_JSON, ServerInfo, ServerMessage, Symbol, close_code, encode_server, now_ns,
+};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use crate::bitset::BitSet;
+use crate::handshake::Endpoint;
+use crate::hub::Command;
+use crate::matching::ConnId;
+use crate::rate::TokenBucket;
+use crate::server::Shared;
+
+/// Unknown symbols named in one `error` reply at most; the message counts the rest.
+const MAX_NAMED_UNKNOWN: usize = 16;
+
+/// Who ended a connection, which decides how the close handshake goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    /// The client sent a Close frame: answer it, then close the socket.
+    Client,
+    /// The server closes: send a Close frame, wait for the answer.
+    Server,
+    /// The socket ended without a Close frame: nothing to send.
+    Transport,
+}
+
+/// Why a connection ended, for the close frame and the log line.
+#[derive(Debug)]
+pub struct Ending {
+    pub code: u16,
+    pub reason: String,
+    pub by: Initiator,
+}
+
+impl Ending {
+    pub fn server(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+            by: Initiator::Server,
+        }
+    }
+
+    pub fn transport(reason: impl Into<String>) -> Self {
+        Self {
+            code: close_code::ABNORMAL,
+            reason: reason.into(),
+            by: Initiator::Transport,
+        }
+    }
+}
+
+/// Per-connection request handling.
+#[derive(Debug)]
+pub struct Session<'a> {
+    shared: &'a Shared,
+    id: ConnId,
+    endpoint: Endpoint,
+    decoder: Decoder,
+    rate: TokenBucket,
+    max_id: usize,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(shared: &'a Shared, id: ConnId, endpoint: Endpoint) -> Self {
+        let config = &shared.config;
+        Self {
+            shared,
+            id,
+            endpoint,
+            decoder: Decoder::new().max_client_bytes(config.max_message()),
+            rate: TokenBucket::new(config.max_message_rate, now_ns()),
+            max_id: usize::try_from(config.max_order_id_bytes).unwrap_or(64),
+        }
+    }
+
+    pub fn hello(&self) -> Utf8Bytes {
+        Utf8Bytes::from(encode_server(&ServerMessage::Hello(Hello {
+            protocol: SUBPROTOCOL_JSON.to_owned(),
+            server: ServerInfo {
+                name: crate::SERVER_NAME.to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            symbols: self.shared.universe.symbols().cloned().collect(),
+            heartbeat_ms: self.shared.config.heartbeat_ms,
+            ts_ns: now_ns(),
+        })))
+    }
+
+    /// Handles what the WebSocket reader produced: a message, an error or the end of the stream.
+    pub async fn on_inbound(
+        &mut self,
+        inbound: Option<Result<Message, WsError>>,
+        out: &mut Vec<Message>,
+    ) -> Option<Ending> {
+        match inbound {
+            None => Some(Ending::transport("connection dropped")),
+            Some(Ok(message)) => self.on_message(message, out).await,
+            Some(Err(e)) => Some(ending_for(e)),
+        }
+    }
+
+    async fn on_message(&mut self, message: Message, out: &mut Vec<Message>) -> Option<Ending> {
+        let data = matches!(message, Message::Text(_) | Message::Binary(_));
+        if data && !self.rate.take(now_ns()) {
+            out.push(self.rate_limited(&message));
+            return None;
+        }
+        match (message, self.endpoint) {
+            (Message::Close(frame), _) => {
+                let (code, reason) = frame.map_or((close_code::NO_STATUS, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                return Some(Ending {
+                    code,
+                    reason,
+                    by: Initiator::Client,
+                });
+            }
+            (text @ Message::Text(_), Endpoint::Echo) => out.push(text),
+            (binary @ Message::Binary(_), Endpoint::Echo) => out.push(binary),
+            (Message::Text(text), Endpoint::Feed) => match self.decoder.client(text.as_bytes()) {
+                Ok(request) => return self.on_request(request, out).await,
+                Err(e) => out.push(error(e.code(), e.to_string(), Vec::new())),
+            },
+            (Message::Binary(_), Endpoint::Feed) => out.push(error(
+                ErrorCode::UnsupportedFrame,
+                format!("binary frames are not part of {SUBPROTOCOL_JSON}; send JSON text frames"),
+                Vec::new(),
+            )),
+            (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
+        }
+        None
+    }
+
+    /// The answer to a message over `--max-message-rate`: a `reject` for orders and cancels (so
+    /// the client can match it to its id), an `error` for everything else.
+    fn rate_limited(&mut self, message: &Message) -> Message {
+        let why = format!(
+            "more than {} messages per second (--max-message-rate)",
+            self.rate.rate()
+        );
+        let request = match message {
+            Message::Text(text) if self.endpoint == Endpoint::Feed => {
+                self.decoder.client(text.as_bytes()).ok()
+            }
+            _ => None,
+        };
+        match request {
+            Some(
+                ClientMessage::Order(protocol::Order { id, sent_ns, .. })
+                | ClientMessage::Cancel(protocol::Cancel { id, sent_ns }),
+            ) => reject(id, RejectCode::RateLimited, why, sent_ns),
+            _ => error(ErrorCode::RateLimited, why, Vec::new()),
+        }
+    }
+
+    async fn on_request(
+        &mut self,
+        request: ClientMessage,
+        out: &mut Vec<Message>,
+    ) -> Option<Ending> {
+        let id = self.id;
+        let command = match request {
+            ClientMessage::Ping(p) => {
+                out.push(text(&ServerMessage::Pong(Pong {
+                    sent_ns: p.sent_ns,
+                    ts_ns: now_ns(),
+                })));
+                return None;
+            }
+            ClientMessage::Subscribe(s) => {
+                let symbols = self.resolve(&s.symbols, out)?;
+                tracing::debug!(conn = id, symbols = symbols.len(), "subscribe");
+                Command::Subscribe { id, symbols }
+            }
+            ClientMessage::Unsubscribe(s) => {
+                let symbols = self.resolve(&s.symbols, out)?;
+                tracing::debug!(conn = id, symbols = symbols.len(), "unsubscribe");
+                Command::Unsubscribe { id, symbols }
+            }
+            ClientMessage::Order(order) => {
+                if let Some(refusal) = self.check_id(&order.id, order.sent_ns) {
+                    out.push(refusal);
+                    return None;
+                }
+                tracing::debug!(conn = id, order = %order.id, symbol = %order.symbol, side = order.side.as_str(), qty = %order.qty, price = ?order.price, "order");
+                Command::Order { id, order }
+            }
+            ClientMessage::Cancel(cancel) => {
+                if let Some(refusal) = self.check_id(&cancel.id, cancel.sent_ns) {
+                    out.push(refusal);
+                    return None;
+                }
+                tracing::debug!(conn = id, order = %cancel.id, "cancel");
+                Command::Cancel { id, cancel }
+            }
+        };
+        match self.shared.hub.send(command).await {
+            Ok(()) => None,
+            Err(_) => Some(self.shared.ending_on_shutdown()),
+        }
+    }
+
+    /// Refuses an order id that is empty or over `--max-order-id-bytes`.
+    fn check_id(&self, id: &str, sent_ns: Option<u64>) -> Option<Message> {
+        if !id.is_empty() && id.len() <= self.max_id {
+            return None;
+        }
+        tracing::debug!(
+            conn = self.id,
+            bytes = id.len(),
+            "order id refused for its length"
+        );
+        Some(reject(
+            id.into(),
+            RejectCode::BadId,
+            format!(
+                "order id is {} bytes; it must be 1 to {} bytes (--max-order-id-bytes)",
+                id.len(),
+                self.max_id
+            ),
+            sent_ns,
+        ))
+    }
+
+    /// Maps symbols to distinct indices; unknown ones get an `error` naming them (the first
+    /// [`MAX_NAMED_UNKNOWN`]), the rest still apply.
+    fn resolve(&self, symbols: &[Symbol], out: &mut Vec<Message>) -> Option<BitSet> {
+        let universe = &self.shared.universe;
+        if symbols.is_empty() {
+            out.push(error(
+                ErrorCode::BadRequest,
+                "`symbols` is empty: name symbols or \"*\"".to_owned(),
+                Vec::new(),
+            ));
+            return None;
+        }
+        let mut known = BitSet::new(universe.len());
+        if symbols.iter().any(|s| s == ALL_SYMBOLS) {
+            known.insert_all();
+            return Some(known);
+        }
+        let mut unknown: Vec<Symbol> = Vec::new();
+        let mut unknown_count = 0usize;
+        for s in symbols {
+            if let Some(i) = universe.find(s) {
+                known.insert(i);
+            } else {
+                unknown_count += 1;
+                if unknown.len() < MAX_NAMED_UNKNOWN && !unknown.contains(s) {
+                    unknown.push(s.clone());
+                }
+            }
+        }
+        if unknown_count > 0 {
+            let mut list = unknown
+                .iter()
+                .map(|s| clip(s))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if unknown_count > unknown.len() {
+                list = format!("{list} and {} more", unknown_count - unknown.len());
+            }
+            out.push(error(
+                ErrorCode::UnknownSymbol,
+                format!("unknown symbols: {list}"),
+                unknown,
+            ));
+        }
+        (!known.is_empty()).then_some(known)
+    }
+}
+
+/// The close code and reason for an error from the WebSocket reader.
+fn ending_for(e: WsError) -> Ending {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Ending::server(
+            close_code::TOO_BIG,
+            format!(
+                "message of {size} bytes is over the limit of {max_size} (--max-message-bytes)"
+            ),
+        ),
+        WsError::Utf8(_) => {
+            Ending::server(close_code::INVALID_DATA, "text message is not valid UTF-8")
+        }
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            Ending::transport("connection closed")
+        }
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Ending::transport("connection reset without a closing handshake")
+        }
+        WsError::Io(e) => Ending::transport(format!("socket error: {e}")),
+        WsError::Protocol(p) => {
+            Ending::server(close_code::PROTOCOL_ERROR, format!("protocol error: {p}"))
+        }
+        other => Ending::server(
+            close_code::PROTOCOL_ERROR,
+            format!("protocol error: {other}"),
+        ),
+    }
+}
+
+/// A server message as a text frame.
+pub fn text(message: &ServerMessage) -> Message {
+    Message::Text(Utf8Bytes::from(encode_server(message)))
+}
+
+fn error(code: ErrorCode, message: String, symbols: Vec<Symbol>) -> Message {
+    text(&ServerMessage::Error(ErrorReply {
+        code,
+        message,
+        symbols,
+    }))
+}
+
+fn reject(
+    id: protocol::OrderId,
+    code: RejectCode,
+    reason: String,
+    sent_ns: Option<u64>,
+) -> Message {
+    text(&ServerMessage::Reject(Reject {
+        id,
+        code,
+        reason,
+        sent_ns,
+        ts_ns: now_ns(),
+    }))
+}
+
+/// Client text echoed in a message is cut short so replies never grow with the input.
+fn clip(text: &str) -> &str {
+    match text.char_indices().nth(32) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
