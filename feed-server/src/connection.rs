@@ -126,8 +126,12 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
                         break;
                     }
                 }
-                if ending.is_none() && !out.is_empty() {
-                    ending = link.write(out.drain(..)).await.err();
+                // Replies to the messages before a protocol error still go out, ahead of the
+                // Close; after the client's own Close nothing more may be sent.
+                let open = ending.as_ref().is_none_or(|e| e.by == Initiator::Server);
+                if open && !out.is_empty() {
+                    let failed = link.write(out.drain(..)).await.err();
+                    ending = ending.or(failed);
                 }
                 out.clear();
             }
@@ -254,9 +258,11 @@ fn dropped_by_hub(shared: &Shared) -> Ending {
 }
 
 /// Sends the Close reply the WebSocket layer queued when the client's Close arrived, then lets
-/// the socket close: the server closes TCP first, as RFC 6455 section 7.1.1 asks.
+/// the socket close: the server closes TCP first, as RFC 6455 section 7.1.1 asks. A flush, not
+/// `close()`: once the peer has closed, tungstenite refuses to *send* a Close (`SendAfterClosing`)
+/// and only a flush writes the reply it queued.
 async fn answer_close(ws: &mut Ws) {
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.flush()).await;
 }
 
 /// Sends a Close frame and waits, at most `patience`, for the client's answer.

@@ -1,0 +1,223 @@
+//! A raw TCP WebSocket client for sending what a WebSocket library would refuse to send:
+//! unmasked frames, reserved bits, oversized control frames, bare HTTP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::WAIT;
+
+/// A frame as the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// The code and reason of a Close frame.
+    pub fn close(&self) -> Option<(u16, String)> {
+        (self.opcode == 0x8).then(|| {
+            let code = match self.payload.get(..2) {
+                Some(b) => u16::from_be_bytes([b[0], b[1]]),
+                None => 1005,
+            };
+            let reason = String::from_utf8_lossy(self.payload.get(2..).unwrap_or(&[])).into_owned();
+            (code, reason)
+        })
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        (self.opcode == 0x1).then(|| std::str::from_utf8(&self.payload).ok())?
+    }
+}
+
+/// Sends one HTTP request and reads the answer head and body until the server closes.
+pub async fn http(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A valid upgrade request for `path`.
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
+
+pub struct Raw {
+    pub tcp: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Connects and completes a handshake on `path`.
+    pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(upgrade_request(path).as_bytes())
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = tokio::time::timeout(WAIT, tcp.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "closed during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        assert!(
+            buf.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.drain(..head_end);
+        Self { tcp, buf }
+    }
+
+    /// Sends a frame, masked unless `masked` is false, with `rsv` in the reserved bits.
+    pub async fn frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) {
+        let bytes = encode(fin, rsv, opcode, payload, masked);
+        self.tcp.write_all(&bytes).await.unwrap();
+    }
+
+    pub async fn send(&mut self, opcode: u8, payload: &[u8]) {
+        self.frame(true, 0, opcode, payload, true).await;
+    }
+
+    pub async fn text(&mut self, text: &str) {
+        self.send(0x1, text.as_bytes()).await;
+    }
+
+    /// Writes bytes as they are.
+    pub async fn bytes(&mut self, bytes: &[u8]) {
+        self.tcp.write_all(bytes).await.unwrap();
+    }
+
+    /// The next frame, or `None` when the server closed the socket.
+    pub async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((frame, used)) = parse(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            let n = match tokio::time::timeout(WAIT, self.tcp.read(&mut chunk)).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => 0,
+                Err(_) => panic!("no frame and no close within {WAIT:?}"),
+            };
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads until a Close frame; answers it when `answer`; then expects the server to close the
+    /// socket. Returns the code and reason, or `None` if the socket closed without a Close frame.
+    pub async fn close_frame(&mut self, answer: bool) -> Option<(u16, String)> {
+        while let Some(frame) = self.next().await {
+            if let Some(close) = frame.close() {
+                if answer {
+                    let _ = self
+                        .tcp
+                        .write_all(&encode(
+                            true,
+                            0,
+                            0x8,
+                            &frame.payload[..frame.payload.len().min(2)],
+                            true,
+                        ))
+                        .await;
+                }
+                let rest = self.next().await;
+                assert!(rest.is_none(), "a frame after Close: {rest:?}");
+                return Some(close);
+            }
+        }
+        None
+    }
+
+    /// Text frames until `pick` returns something.
+    pub async fn until_text<T>(&mut self, mut pick: impl FnMut(&str) -> Option<T>) -> T {
+        loop {
+            let frame = self.next().await.expect("connection open");
+            if let Some(t) = frame.text().and_then(&mut pick) {
+                return t;
+            }
+        }
+    }
+}
+
+pub fn encode(fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | ((rsv & 7) << 4) | (opcode & 0xf)];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    let len = payload.len();
+    if len < 126 {
+        out.push(mask_bit | len as u8);
+    } else if len <= 0xffff {
+        out.push(mask_bit | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(mask_bit | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    if masked {
+        let key = [0x12u8, 0x34, 0x56, 0x78];
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
+    let b0 = *buf.first()?;
+    let b1 = *buf.get(1)?;
+    let (len, mut at) = match b1 & 0x7f {
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        n => (n as usize, 2),
+    };
+    if b1 & 0x80 != 0 {
+        at += 4;
+    }
+    let payload = buf.get(at..at + len)?.to_vec();
+    Some((
+        Frame {
+            fin: b0 & 0x80 != 0,
+            opcode: b0 & 0xf,
+            payload,
+        },
+        at + len,
+    ))
+}
+
+/// Waits a little for the server to act on what was sent.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
