@@ -117,12 +117,11 @@ impl Raw {
                 self.buf.drain(..used);
                 return Some(frame);
             }
-            let mut chunk = [0u8; 65536];
-            let n = match tokio::time::timeout(WAIT, self.tcp.read(&mut chunk)).await {
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => 0,
-                Err(_) => panic!("no frame and no close within {WAIT:?}"),
-            };
+            let mut chunk = vec![0u8; 65536];
+            let n = tokio::time::timeout(WAIT, self.tcp.read(&mut chunk))
+                .await
+                .expect("a frame or a close within the wait")
+                .unwrap_or(0);
             if n == 0 {
                 return None;
             }
@@ -173,10 +172,10 @@ pub fn encode(fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) -> V
     if len < 126 {
         out.push(mask_bit | len as u8);
     } else if len <= 0xffff {
-        out.push(mask_bit | 126);
+        out.push(mask_bit | 0x7e);
         out.extend_from_slice(&(len as u16).to_be_bytes());
     } else {
-        out.push(mask_bit | 127);
+        out.push(mask_bit | 0x7f);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
     if masked {
