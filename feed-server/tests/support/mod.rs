@@ -147,3 +147,50 @@ impl Seqs {
         previous.map(|p| seq.saturating_sub(p + 1))
     }
 }
+
+/// A well-behaved subscriber to every symbol, reading in its own task: whatever else a test does
+/// to the server, it must keep receiving every event without a `seq` gap.
+pub struct Witness {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl Witness {
+    pub async fn start(server: &ServerHandle) -> Self {
+        let mut client = Client::connect(server).await;
+        client
+            .send(&ClientMessage::Subscribe(protocol::Subscribe {
+                symbols: vec!["*".into()],
+            }))
+            .await;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut seqs = Seqs::default();
+            let mut events = 0u64;
+            loop {
+                let message = tokio::select! {
+                    _ = &mut stopped => return events,
+                    m = client.next() => m,
+                };
+                if let Some(skipped) = seqs.observe(&message) {
+                    assert_eq!(skipped, 0, "the witness missed events before {message:?}");
+                    events += 1;
+                }
+            }
+        });
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops reading and checks that events kept arriving without a gap.
+    pub async fn finish(mut self) -> u64 {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let events = self.task.await.expect("the witness saw no gap");
+        assert!(events > 0, "the witness received no events");
+        events
+    }
+}
