@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -266,13 +267,36 @@ async fn answer_close(ws: &mut Ws) {
 }
 
 /// Sends a Close frame and waits, at most `patience`, for the client's answer.
+///
+/// While the Close (and whatever data is ahead of it) waits for room in the socket, what the
+/// client sends is read and dropped: a client that floods without reading is blocked writing to
+/// us, and only once its writes go through can it read our data and the Close. Without this it
+/// would be reset with data it never got to read.
 pub async fn close(ws: &mut Ws, code: u16, reason: &str, patience: Duration) {
     let frame = CloseFrame {
         code: code.into(),
         reason: reason.into(),
     };
     let _ = tokio::time::timeout(patience, async {
-        if ws.close(Some(frame)).await.is_ok() {
+        if ws.feed(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        let mut reading = true;
+        let flushed = std::future::poll_fn(|cx| {
+            while reading {
+                match ws.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(_))) => {}
+                    Poll::Ready(Some(Err(_)) | None) => reading = false,
+                    Poll::Pending => break,
+                }
+            }
+            ws.poll_flush_unpin(cx)
+        })
+        .await;
+        if flushed.is_err() {
+            return;
+        }
+        if reading {
             while let Some(Ok(_)) = ws.next().await {}
         }
     })

@@ -109,6 +109,10 @@ pub async fn run(
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             ended = &mut hub_task => {
+                // On shutdown the hub stops too; only an ending nobody asked for is a failure.
+                if shutdown.is_cancelled() && matches!(ended, Ok(())) {
+                    break;
+                }
                 let why = match ended {
                     Ok(()) => "the hub task returned".to_owned(),
                     Err(e) if e.is_panic() => format!("the hub task panicked: {}", panic_message(e.into_panic().as_ref())),

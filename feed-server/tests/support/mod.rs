@@ -94,6 +94,8 @@ impl Client {
                     self.pending.extend(batch);
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    // Complete the close handshake: the reply is queued, a flush sends it.
+                    let _ = tokio::time::timeout(WAIT, self.ws.flush()).await;
                     let (code, reason) = frame
                         .map_or((1005, String::new()), |CloseFrame { code, reason }| {
                             (u16::from(code), reason.to_string())

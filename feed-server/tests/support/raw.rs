@@ -121,7 +121,7 @@ impl Raw {
             let n = tokio::time::timeout(WAIT, self.tcp.read(&mut chunk))
                 .await
                 .expect("a frame or a close within the wait")
-                .unwrap_or(0);
+                .unwrap_or_else(|e| panic!("read failed: {e}"));
             if n == 0 {
                 return None;
             }
