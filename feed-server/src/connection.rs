@@ -249,7 +249,7 @@ impl Link {
 
 /// The hub let go of this client: it failed, or the client let its reply queue fill.
 fn dropped_by_hub(shared: &Shared) -> Ending {
-    if shared.failure.get().is_some() || shared.shutdown.is_cancelled() {
+    if shared.failed() || shared.shutdown.is_cancelled() {
         return shared.ending_on_shutdown();
     }
     Ending::server(

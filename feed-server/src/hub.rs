@@ -492,3 +492,106 @@ fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Utf8Bytes {
         std::iter::once(first.as_str()).chain(parts.map(Utf8Bytes::as_str)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SymbolChoice;
+    use protocol::{Decimal, Side};
+
+    fn hub() -> Hub {
+        let config = Config {
+            rate: 100_000,
+            ..Config::default()
+        };
+        Hub::new(Arc::new(Universe::new(&SymbolChoice::Default, 1)), &config)
+    }
+
+    /// Connects a client whose reply queue holds `ctrl` frames; returns its receivers.
+    fn connect(
+        hub: &mut Hub,
+        id: ConnId,
+        ctrl: usize,
+    ) -> (mpsc::Receiver<Utf8Bytes>, mpsc::Receiver<Utf8Bytes>) {
+        let (data, data_rx) = mpsc::channel(1_024);
+        let (ctrl, ctrl_rx) = mpsc::channel(ctrl);
+        hub.handle(Command::Connect {
+            id,
+            queues: Queues {
+                data,
+                ctrl,
+                queued_bytes: Arc::new(AtomicUsize::new(0)),
+            },
+        });
+        (data_rx, ctrl_rx)
+    }
+
+    /// A buy at the current bid of symbol 0: it rests, and fills at the next trade at the bid.
+    fn resting_buy(hub: &Hub, id: &str) -> Command {
+        let market = &hub.markets[0];
+        Command::Order {
+            id: 1,
+            order: Order {
+                id: id.into(),
+                symbol: market.instrument.symbol.clone(),
+                side: Side::Buy,
+                qty: Decimal::from(100),
+                price: Some(market.price(market.bid)),
+                sent_ns: None,
+            },
+        }
+    }
+
+    /// Runs passes of 10 ms until `done` or about 10 simulated seconds.
+    fn run_until(hub: &mut Hub, mut done: impl FnMut(&Hub) -> bool) -> bool {
+        let mut now = hub.start_ns;
+        for _ in 0..1_000 {
+            now += 10_000_000;
+            hub.pass(now);
+            if done(hub) {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn a_fill_that_cannot_be_queued_disconnects_the_client_instead_of_vanishing() {
+        let mut hub = hub();
+        let (_data, mut ctrl) = connect(&mut hub, 1, 1);
+        hub.handle(resting_buy(&hub, "r1"));
+        // The ack takes the one place in the reply queue; the fill finds it full.
+        assert!(
+            ctrl.try_recv()
+                .is_ok_and(|f| f.as_str().contains("\"ack\""))
+        );
+        hub.handle(resting_buy(&hub, "r2"));
+        assert!(
+            run_until(&mut hub, |h| h.clients() == 0),
+            "the client was neither filled nor dropped"
+        );
+        // What was queued is still delivered, then the queue ends.
+        let mut rest = Vec::new();
+        while let Ok(frame) = ctrl.try_recv() {
+            rest.push(frame);
+        }
+        assert!(rest.iter().any(|f| f.as_str().contains("\"ack\"")));
+        assert!(ctrl.is_closed());
+    }
+
+    #[test]
+    fn a_client_with_room_gets_its_fill() {
+        let mut hub = hub();
+        let (_data, mut ctrl) = connect(&mut hub, 1, 16);
+        hub.handle(resting_buy(&hub, "r1"));
+        let mut frames = Vec::new();
+        let filled = run_until(&mut hub, |_| {
+            while let Ok(f) = ctrl.try_recv() {
+                frames.push(f);
+            }
+            frames.iter().any(|f| f.as_str().contains("\"fill\""))
+        });
+        assert!(filled, "{frames:?}");
+        assert_eq!(hub.clients(), 1);
+    }
+}

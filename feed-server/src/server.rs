@@ -12,6 +12,7 @@ use std::time::Duration;
 use protocol::close_code;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,14 +39,21 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Whether the server failed: the supervisor said so, or the hub is gone while nobody asked
+    /// it to stop (a connection can see that before the supervisor does).
+    pub fn failed(&self) -> bool {
+        self.failure.get().is_some() || (self.hub.is_closed() && !self.shutdown.is_cancelled())
+    }
+
     /// How a connection ends when the server stops: 1001, or 1011 if it failed.
     pub fn ending_on_shutdown(&self) -> Ending {
-        match self.failure.get() {
-            Some(_) => Ending::server(
+        if self.failed() {
+            Ending::server(
                 close_code::INTERNAL,
                 "internal server error; the server is stopping",
-            ),
-            None => Ending::server(close_code::GOING_AWAY, "server shutting down"),
+            )
+        } else {
+            Ending::server(close_code::GOING_AWAY, "server shutting down")
         }
     }
 }
@@ -88,19 +96,41 @@ pub async fn run(
     let universe = Arc::new(Universe::new(&config.symbols, config.seed));
     let (hub_tx, hub_rx) = mpsc::channel(4_096);
     let hub = Hub::new(universe.clone(), &config);
-    let mut hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
+    let hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
+    let shared = Arc::new(Shared::new(config, universe, hub_tx, shutdown));
+    supervise(listener, shared, hub_task).await
+}
+
+impl Shared {
+    fn new(
+        config: Config,
+        universe: Arc<Universe>,
+        hub: mpsc::Sender<Command>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            universe,
+            hub,
+            shutdown,
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            ws_config: ws_config(&config),
+            failure: OnceLock::new(),
+            config,
+        }
+    }
+}
+
+/// The accept loop, watching the hub task: returns on shutdown, or with an error once the hub
+/// ended unasked (after every connection was closed with 1011).
+async fn supervise(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut hub_task: JoinHandle<()>,
+) -> Result<(), ServerError> {
+    let shutdown = shared.shutdown.clone();
     let handshakes = Arc::new(Semaphore::new(
-        usize::try_from(config.max_handshakes).unwrap_or(256),
+        usize::try_from(shared.config.max_handshakes).unwrap_or(256),
     ));
-    let shared = Arc::new(Shared {
-        universe,
-        hub: hub_tx,
-        shutdown: shutdown.clone(),
-        connections: Arc::new(Semaphore::new(config.max_connections)),
-        ws_config: ws_config(&config),
-        failure: OnceLock::new(),
-        config,
-    });
     let tracker = TaskTracker::new();
     let next_id = AtomicU64::new(1);
     let mut failed = None;
@@ -282,5 +312,62 @@ impl Drop for ThreadedServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SymbolChoice;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    #[tokio::test]
+    async fn a_failed_hub_closes_clients_with_1011_and_the_server_reports_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = Config::default();
+        let universe = Arc::new(Universe::new(&SymbolChoice::Default, 1));
+        let (hub_tx, mut hub_rx) = mpsc::channel(16);
+        // A hub that serves connections, then fails on the first subscription.
+        let hub_task = tokio::spawn(async move {
+            let mut connected = Vec::new();
+            while let Some(command) = hub_rx.recv().await {
+                match command {
+                    Command::Connect { queues, .. } => connected.push(queues),
+                    Command::Subscribe { .. } => panic!("injected hub failure"),
+                    _ => {}
+                }
+            }
+        });
+        let shared = Arc::new(Shared::new(
+            config,
+            universe,
+            hub_tx,
+            CancellationToken::new(),
+        ));
+        let server = tokio::spawn(supervise(listener, shared, hub_task));
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        ws.send(Message::text(r#"{"type":"subscribe","symbols":["AAPL"]}"#))
+            .await
+            .unwrap();
+        let close = loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => {}
+                other => panic!("no Close frame: {other:?}"),
+            }
+        };
+        assert_eq!(close.map(|f| u16::from(f.code)), Some(close_code::INTERNAL));
+        let ended = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(&ended, Err(ServerError::HubFailed(why)) if why.contains("injected hub failure")),
+            "{ended:?}"
+        );
     }
 }
