@@ -124,6 +124,12 @@ pub struct Config {
     #[arg(long, default_value_t = 5_000)]
     pub handshake_timeout_ms: u64,
 
+    /// Most bytes the kernel may hold unsent per client socket (TCP_NOTSENT_LOWAT, Linux). The
+    /// rest waits in the server, where the hub can conflate it; it also makes a slow reader's
+    /// progress visible within a few kilobytes.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(4_096..))]
+    pub unsent_bytes: u32,
+
     /// A client whose socket accepts no byte for this long is closed (1008). A client that reads,
     /// however slowly, is conflated and kept.
     #[arg(long, default_value_t = 10_000)]
@@ -190,6 +196,7 @@ impl Default for Config {
             stall_timeout_ms: 10_000,
             queue_frames: 1_024,
             queue_bytes: 4 * 1_048_576,
+            unsent_bytes: 64 * 1024,
             batch_us: None,
             max_order_qty: 1_000_000,
             max_open_orders: 1_000,

@@ -207,6 +207,12 @@ async fn accept(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "set_nodelay failed: {e}");
     }
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        socket2::SockRef::from(&stream).set_tcp_notsent_lowat(shared.config.unsent_bytes)
+    {
+        tracing::debug!(%peer, "TCP_NOTSENT_LOWAT failed: {e}");
+    }
     let upgraded = tokio::select! {
         () = shared.shutdown.cancelled() => return,
         result = tokio::time::timeout(shared.config.handshake_timeout(), edge::handshake(stream, &shared)) => match result {

@@ -247,3 +247,113 @@ async fn a_slow_client_is_conflated_then_closed_while_a_fast_one_misses_nothing(
     );
     server.stop().await;
 }
+
+/// Counts `seq` jumps in raw text frames, and returns the Close frame if one came.
+fn follow(
+    frames: &[support::raw::Frame],
+    seqs: &mut Seqs,
+    jumps: &mut usize,
+) -> Option<(u16, String)> {
+    let mut decoder = Decoder::new();
+    for frame in frames {
+        if let Some(close) = frame.close() {
+            return Some(close);
+        }
+        if let Some(text) = frame.text() {
+            for m in decoder.server(text.as_bytes()).unwrap() {
+                if seqs.observe(&m).is_some_and(|skipped| skipped > 0) {
+                    *jumps += 1;
+                }
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_client_that_reads_slowly_is_kept_and_one_that_stops_gets_1008() {
+    let server = start(feed_server::Config {
+        rate: 20_000,
+        stall_timeout_ms: 2_500,
+        ..config()
+    })
+    .await;
+    let mut raw = support::raw::Raw::connect_small(server.addr, "/ws", 4_096).await;
+    raw.text(r#"{"type":"subscribe","symbols":["*"]}"#).await;
+    let (mut seqs, mut jumps) = (Seqs::default(), 0);
+    // About 30 KiB/s, far below the feed's 3 MB/s, for more than two stall timeouts.
+    let until = tokio::time::Instant::now() + Duration::from_secs(6);
+    while tokio::time::Instant::now() < until {
+        assert!(
+            raw.read_some(1_024).await > 0,
+            "the server closed a client that reads"
+        );
+        tokio::time::sleep(Duration::from_millis(33)).await;
+        let frames = raw.take_frames();
+        assert_eq!(
+            follow(&frames, &mut seqs, &mut jumps),
+            None,
+            "closed while reading"
+        );
+    }
+
+    // Catching up: the backlog drains and live events follow, with the jumps of conflation,
+    // and no Close frame anywhere in what was queued during the slow phase.
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < until {
+        assert!(raw.read_some(65_536).await > 0, "closed while catching up");
+        let frames = raw.take_frames();
+        assert_eq!(
+            follow(&frames, &mut seqs, &mut jumps),
+            None,
+            "closed while reading"
+        );
+    }
+    assert!(
+        jumps > 0,
+        "a slow reader is conflated, which shows as seq jumps"
+    );
+
+    // Now it stops reading for more than the stall timeout, then reads what is left.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let close = loop {
+        if raw.read_some(65_536).await == 0 {
+            break None;
+        }
+        let frames = raw.take_frames();
+        if let Some(close) = follow(&frames, &mut seqs, &mut jumps) {
+            break Some(close);
+        }
+    };
+    let (code, reason) = close.expect("a Close frame, not a bare TCP close");
+    assert_eq!(code, 1008);
+    assert!(reason.contains("not reading"), "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn queues_are_bounded_in_bytes_as_well_as_frames() {
+    let server = start(feed_server::Config {
+        rate: 50_000,
+        queue_frames: 1_000_000,
+        queue_bytes: 65_536,
+        ..config()
+    })
+    .await;
+    let mut slow = stalled_client(&server).await;
+    slow.send(&ClientMessage::Subscribe(Subscribe {
+        symbols: vec!["*".into()],
+    }))
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut seen = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    while tokio::time::Instant::now() < until {
+        seen.push(slow.next().await);
+    }
+    assert!(
+        jumps(&seen) > 0,
+        "with a million frames allowed, only the byte budget conflates this client"
+    );
+    server.stop().await;
+}

@@ -65,7 +65,38 @@ pub struct Raw {
 impl Raw {
     /// Connects and completes a handshake on `path`.
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        Self::handshake(TcpStream::connect(addr).await.unwrap(), path).await
+    }
+
+    /// The same with a small socket receive buffer, for a client that reads slowly.
+    pub async fn connect_small(addr: SocketAddr, path: &str, recv_buffer: u32) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(recv_buffer).unwrap();
+        Self::handshake(socket.connect(addr).await.unwrap(), path).await
+    }
+
+    /// Reads at most `max` bytes into the frame buffer; returns how many (0 at the end).
+    pub async fn read_some(&mut self, max: usize) -> usize {
+        let mut chunk = vec![0u8; max];
+        let n = tokio::time::timeout(WAIT, self.tcp.read(&mut chunk))
+            .await
+            .expect("bytes within the wait")
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n
+    }
+
+    /// The complete frames received so far.
+    pub fn take_frames(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        while let Some((frame, used)) = parse(&self.buf) {
+            self.buf.drain(..used);
+            frames.push(frame);
+        }
+        frames
+    }
+
+    async fn handshake(mut tcp: TcpStream, path: &str) -> Self {
         tcp.write_all(upgrade_request(path).as_bytes())
             .await
             .unwrap();
