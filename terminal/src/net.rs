@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    ClientMessage, Decoder, SUBPROTOCOL_JSON, Subscribe, Symbol, encode_client, now_ns,
+    ClientMessage, Decoder, SUBPROTOCOL_JSON, Subscribe, Symbol, close_code, encode_client, now_ns,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::state::NetEvent;
 
@@ -73,7 +74,9 @@ pub async fn run(
                                 }
                             }
                             Some(Ok(Message::Close(frame))) => {
-                                break frame.map_or((Some(1005), "closed without a reason".to_owned()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
+                                // Complete the close handshake: the reply is queued, a flush sends it.
+                                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.flush()).await;
+                                break frame.map_or((Some(close_code::NO_STATUS), "closed without a reason".to_owned()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
                             }
                             Some(Ok(_)) => {}
                             Some(Err(e)) => break (None, format!("connection lost: {e}")),
@@ -81,7 +84,7 @@ pub async fn run(
                         },
                         command = commands.recv() => match command {
                             None => {
-                                let _ = ws.close(None).await;
+                                close(&mut ws).await;
                                 return;
                             }
                             Some(message) => {
@@ -127,6 +130,23 @@ pub async fn run(
             }
         }
     }
+}
+
+/// How long either side's close handshake may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Closes with 1000 and waits briefly for the server's answering Close and end of stream.
+async fn close(ws: &mut Ws) {
+    let frame = CloseFrame {
+        code: close_code::NORMAL.into(),
+        reason: "terminal quit".into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
 }
 
 fn track(subscriptions: &mut BTreeSet<Symbol>, message: &ClientMessage) {

@@ -108,24 +108,28 @@ impl Row {
         }
     }
 
-    pub fn change(&self) -> Decimal {
+    /// Last minus previous close; `None` when it does not fit a decimal (values from the server
+    /// are checked like any outside input: a number is shown right or not at all).
+    pub fn change(&self) -> Option<Decimal> {
         if self.prev_close.is_zero() {
-            Decimal::ZERO
+            Some(Decimal::ZERO)
         } else {
-            self.last - self.prev_close
+            self.last.checked_sub(self.prev_close)
         }
     }
 
-    pub fn change_pct(&self) -> Decimal {
+    pub fn change_pct(&self) -> Option<Decimal> {
         if self.prev_close.is_zero() {
-            Decimal::ZERO
-        } else {
-            (self.change() / self.prev_close * Decimal::ONE_HUNDRED).round_dp(2)
+            return Some(Decimal::ZERO);
         }
+        self.change()?
+            .checked_div(self.prev_close)?
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .map(|p| p.round_dp(2))
     }
 
-    pub fn spread(&self) -> Decimal {
-        self.ask - self.bid
+    pub fn spread(&self) -> Option<Decimal> {
+        self.ask.checked_sub(self.bid)
     }
 
     fn push_price(&mut self, t: f64, price: Decimal) {
@@ -164,6 +168,9 @@ pub enum OrderStatus {
     Filled,
     Rejected(String),
     Canceled,
+    /// Open when the connection closed: the server drops a connection's resting orders with it,
+    /// so after a reconnect it no longer holds them.
+    Lost,
 }
 
 impl OrderStatus {
@@ -190,7 +197,12 @@ pub struct OrderRow {
 
 impl OrderRow {
     pub fn avg_price(&self) -> Option<Decimal> {
-        (!self.filled.is_zero()).then(|| (self.notional / self.filled).round_dp(4).normalize())
+        if self.filled.is_zero() {
+            return None;
+        }
+        self.notional
+            .checked_div(self.filled)
+            .map(|p| p.round_dp(4).normalize())
     }
 }
 
@@ -351,9 +363,15 @@ impl State {
                     reason,
                 };
                 for order in &mut self.orders {
-                    if order.status == OrderStatus::Sent {
-                        order.status =
-                            OrderStatus::Rejected("connection lost before the ack".into());
+                    match order.status {
+                        OrderStatus::Sent => {
+                            order.status =
+                                OrderStatus::Rejected("connection lost before the ack".into());
+                        }
+                        OrderStatus::Acked | OrderStatus::PartiallyFilled => {
+                            order.status = OrderStatus::Lost;
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -441,7 +459,7 @@ impl State {
                         row.flashed_at = Some(Instant::now());
                     }
                     row.last = tr.price;
-                    row.volume += tr.size;
+                    row.volume = row.volume.saturating_add(tr.size);
                     row.push_price(t, tr.price);
                 }
             }
@@ -466,8 +484,12 @@ impl State {
             }
             ServerMessage::Fill(f) => {
                 if let Some(o) = self.order_mut(&f.id) {
-                    o.filled += f.qty;
-                    o.notional += f.qty * f.price;
+                    o.filled = o.filled.saturating_add(f.qty);
+                    o.notional = f
+                        .qty
+                        .checked_mul(f.price)
+                        .and_then(|n| o.notional.checked_add(n))
+                        .unwrap_or(Decimal::MAX);
                     o.status = if f.leaves.is_zero() {
                         OrderStatus::Filled
                     } else {
@@ -499,7 +521,7 @@ impl State {
         if seq <= last {
             return None;
         }
-        if seq > last + 1 {
+        if seq > last.saturating_add(1) {
             if !row.resyncing {
                 row.gaps += 1;
                 self.gaps += 1;
@@ -837,8 +859,8 @@ mod tests {
             (dec("100.05"), dec("100.51"), dec("1005"), Some(12))
         );
         assert_eq!(row.direction, Direction::Up);
-        assert_eq!(row.change(), dec("1.50"));
-        assert_eq!(row.change_pct(), dec("1.51"));
+        assert_eq!(row.change(), Some(dec("1.50")));
+        assert_eq!(row.change_pct(), Some(dec("1.51")));
         assert_eq!(s.tick_latency.session().count, 2);
         assert_eq!(s.rows[1].seq, None, "MSFT untouched");
     }
@@ -998,6 +1020,57 @@ mod tests {
         // A reconnect's hello adds nothing twice; the network task resubscribes on its own.
         assert!(s.apply(hello(&["S0001", "S0002"])).is_empty());
         assert_eq!(s.rows.len(), 2);
+    }
+
+    #[test]
+    fn open_orders_are_marked_lost_when_the_connection_drops_them() {
+        let mut s = state();
+        s.apply(frame(vec![snapshot("AAPL", 1)]));
+        for _ in 0..3 {
+            s.handle(Action::OpenOrder(Side::Buy));
+            s.handle(Action::Submit);
+        }
+        let ids: Vec<String> = s.orders.iter().map(|o| o.id.clone()).collect();
+        let ack = |id: &str| {
+            ServerMessage::Ack(Ack {
+                id: id.into(),
+                order_id: format!("o-{id}"),
+                sent_ns: None,
+                ts_ns: 0,
+            })
+        };
+        let fill = |id: &str, leaves: &str| {
+            ServerMessage::Fill(Fill {
+                id: id.into(),
+                order_id: format!("o-{id}"),
+                price: dec("100.00"),
+                qty: dec("10"),
+                leaves: dec(leaves),
+                ts_ns: 0,
+            })
+        };
+        // One resting, one partly filled, one done; then the connection closes.
+        s.apply(frame(vec![
+            ack(&ids[0]),
+            ack(&ids[1]),
+            fill(&ids[1], "90"),
+            ack(&ids[2]),
+            fill(&ids[2], "0"),
+        ]));
+        s.apply(NetEvent::Disconnected {
+            code: Some(1001),
+            reason: "server shutting down".into(),
+            retry_in: Duration::from_millis(250),
+        });
+        s.apply(NetEvent::Connected {
+            protocol: "tickwire.v1.json".into(),
+        });
+        let statuses: Vec<&OrderStatus> = s.orders.iter().map(|o| &o.status).collect();
+        assert_eq!(
+            statuses,
+            [&OrderStatus::Lost, &OrderStatus::Lost, &OrderStatus::Filled]
+        );
+        assert!(s.orders.iter().all(|o| !o.status.is_open()));
     }
 
     #[test]

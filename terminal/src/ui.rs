@@ -99,6 +99,82 @@ mod tests {
         out
     }
 
+    #[test]
+    fn extreme_server_values_neither_panic_nor_show_wrong_numbers() {
+        use crate::state::NetEvent;
+        use protocol::{Ack, Decimal, Fill, ServerMessage, Side, Snapshot, Trade};
+        let mut s = State::new("ws://x/ws".into(), &["AAPL".into()], Decimal::ONE);
+        let snapshot = ServerMessage::Snapshot(Snapshot {
+            symbol: "AAPL".into(),
+            seq: u64::MAX - 1,
+            bid: Decimal::MIN,
+            bid_size: Decimal::MAX,
+            ask: Decimal::MAX,
+            ask_size: Decimal::MAX,
+            last: Decimal::MAX,
+            last_size: Decimal::MAX,
+            volume: Decimal::MAX,
+            open: Decimal::MAX,
+            high: Decimal::MAX,
+            low: Decimal::MIN,
+            prev_close: Decimal::MIN,
+            tick_size: Decimal::new(1, 28),
+            ts_ns: u64::MAX,
+        });
+        let trade = |seq| {
+            ServerMessage::Trade(Trade {
+                symbol: "AAPL".into(),
+                seq,
+                price: Decimal::MAX,
+                size: Decimal::MAX,
+                ts_ns: 0,
+            })
+        };
+        s.apply(NetEvent::Frame {
+            messages: vec![snapshot, trade(u64::MAX), trade(u64::MAX)],
+            received_ns: u64::MAX,
+        });
+        let row = &s.rows[0];
+        assert_eq!(
+            (row.change(), row.change_pct(), row.spread()),
+            (None, None, None)
+        );
+        assert_eq!(row.volume, Decimal::MAX);
+        s.handle(crate::action::Action::OpenOrder(Side::Buy));
+        s.handle(crate::action::Action::Submit);
+        let id = s.orders[0].id.clone();
+        s.apply(NetEvent::Frame {
+            messages: vec![
+                ServerMessage::Ack(Ack {
+                    id: id.as_str().into(),
+                    order_id: "o-1".into(),
+                    sent_ns: Some(0),
+                    ts_ns: 0,
+                }),
+                ServerMessage::Fill(Fill {
+                    id: id.as_str().into(),
+                    order_id: "o-1".into(),
+                    price: Decimal::MAX,
+                    qty: Decimal::MAX,
+                    leaves: Decimal::ONE,
+                    ts_ns: 0,
+                }),
+                ServerMessage::Fill(Fill {
+                    id: id.as_str().into(),
+                    order_id: "o-1".into(),
+                    price: Decimal::MIN,
+                    qty: Decimal::MAX,
+                    leaves: Decimal::ZERO,
+                    ts_ns: 0,
+                }),
+            ],
+            received_ns: 0,
+        });
+        assert_eq!(s.orders[0].side, Side::Buy);
+        let text = screen(120, 36, &s);
+        assert!(text.contains("n/a"), "{text}");
+    }
+
     fn sample() -> State {
         use crate::state::NetEvent;
         use protocol::{Decimal, ServerMessage, Snapshot, Trade};

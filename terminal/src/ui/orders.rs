@@ -18,6 +18,7 @@ fn status(s: &OrderStatus) -> (String, Style) {
         OrderStatus::Filled => ("filled".into(), Style::new().fg(theme::UP)),
         OrderStatus::Rejected(why) => (format!("rejected {why}"), Style::new().fg(theme::DOWN)),
         OrderStatus::Canceled => ("canceled".into(), theme::dim()),
+        OrderStatus::Lost => ("lost".into(), Style::new().fg(theme::DOWN)),
     }
 }
 

@@ -10,6 +10,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::state::{Focus, State};
 use crate::theme;
+use protocol::Decimal;
 
 fn num(value: String) -> Cell<'static> {
     Cell::from(Text::from(value).right_aligned())
@@ -43,7 +44,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
             return Row::new([Cell::from(r.symbol.to_string()), num("…".into())])
                 .style(theme::dim());
         }
-        let change = r.change();
+        let change = r.change().unwrap_or(Decimal::ZERO);
         let dir_style = theme::direction(if change.is_sign_negative() && !change.is_zero() {
             crate::state::Direction::Down
         } else if change.is_zero() {
@@ -66,10 +67,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
             num(r.bid.to_string()),
             num(r.ask.to_string()),
             num(r.last.to_string()).style(last_style),
-            num(format!("{sign}{change}")).style(dir_style),
-            num(format!("{sign}{}%", r.change_pct())).style(dir_style),
+            num(r
+                .change()
+                .map_or_else(|| "n/a".into(), |c| format!("{sign}{c}")))
+            .style(dir_style),
+            num(r
+                .change_pct()
+                .map_or_else(|| "n/a".into(), |p| format!("{sign}{p}%")))
+            .style(dir_style),
             num(volume(r.volume)),
-            num(r.spread().to_string()),
+            num(r.spread().map_or_else(|| "n/a".into(), |s| s.to_string())),
         ])
     });
     let widths = [
