@@ -17,10 +17,13 @@
 //! - [`matching`]: the order simulator and per-connection order limits.
 //! - [`bitset`]: symbol sets for subscriptions and conflation.
 //! - [`shutdown`]: waits for SIGINT or SIGTERM.
+//! - `drill`: the hub under arbitrary client scripts, for the fuzz target and a seeded test.
 
 pub mod bitset;
 pub mod config;
 pub mod connection;
+#[doc(hidden)]
+pub mod drill;
 pub mod edge;
 pub mod handshake;
 pub mod hub;
