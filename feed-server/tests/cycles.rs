@@ -30,7 +30,7 @@ async fn cycle(server: &feed_server::ServerHandle, i: usize) {
             r#"{{"type":"order","id":"c{i}","symbol":"AAPL","side":"buy","qty":"1","price":"1.00"}}"#
         ))
         .await;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         client.ws.send(Message::Close(None)).await.unwrap();
         let _ = client.drain().await;
     }
