@@ -36,6 +36,14 @@ fn count(replies: &[Value], field: &str, value: &str) -> usize {
     replies.iter().filter(|m| m[field] == value).count()
 }
 
+/// A server with `config`, a witness on it, and a raw client to misbehave with.
+async fn arena(config: feed_server::Config) -> (feed_server::ServerHandle, Witness, Raw) {
+    let server = start(config).await;
+    let witness = Witness::start(&server).await;
+    let raw = Raw::connect(server.addr, "/ws").await;
+    (server, witness, raw)
+}
+
 /// Many messages in a single write, as a flooding client sends them.
 async fn burst(raw: &mut Raw, messages: impl Iterator<Item = String>) {
     let bytes: Vec<u8> = messages
@@ -64,13 +72,11 @@ async fn everything_buffered_is_answered_without_more_input() {
 
 #[tokio::test]
 async fn a_message_flood_is_answered_rate_limited_past_the_limit() {
-    let server = start(feed_server::Config {
+    let (server, witness, mut raw) = arena(feed_server::Config {
         max_message_rate: 1_000,
         ..config()
     })
     .await;
-    let witness = Witness::start(&server).await;
-    let mut raw = Raw::connect(server.addr, "/ws").await;
     burst(
         &mut raw,
         (0..5_000).map(|i| format!(r#"{{"type":"ping","sent_ns":{i}}}"#)),
@@ -105,14 +111,12 @@ async fn a_message_flood_is_answered_rate_limited_past_the_limit() {
 
 #[tokio::test]
 async fn an_order_flood_gets_one_answer_per_order() {
-    let server = start(feed_server::Config {
+    let (server, witness, mut raw) = arena(feed_server::Config {
         max_message_rate: 1_000_000,
         max_order_rate: 500,
         ..config()
     })
     .await;
-    let witness = Witness::start(&server).await;
-    let mut raw = Raw::connect(server.addr, "/ws").await;
     burst(
         &mut raw,
         (0..3_000).map(|i| {
@@ -132,9 +136,7 @@ async fn an_order_flood_gets_one_answer_per_order() {
 
 #[tokio::test]
 async fn absurd_numbers_in_every_numeric_field_are_refused_and_the_connection_lives() {
-    let server = start(config()).await;
-    let witness = Witness::start(&server).await;
-    let mut raw = Raw::connect(server.addr, "/ws").await;
+    let (server, witness, mut raw) = arena(config()).await;
     let order = |qty: &str, price: &str| {
         format!(
             r#"{{"type":"order","id":"n","symbol":"AAPL","side":"buy","qty":{qty},"price":{price}}}"#
@@ -198,9 +200,7 @@ async fn absurd_numbers_in_every_numeric_field_are_refused_and_the_connection_li
 
 #[tokio::test]
 async fn ids_and_symbols_are_bounded_and_repeats_cost_nothing_extra() {
-    let server = start(config()).await;
-    let witness = Witness::start(&server).await;
-    let mut raw = Raw::connect(server.addr, "/ws").await;
+    let (server, witness, mut raw) = arena(config()).await;
 
     let long_id = "i".repeat(60_000);
     raw.text(&format!(
@@ -259,9 +259,7 @@ async fn ids_and_symbols_are_bounded_and_repeats_cost_nothing_extra() {
 
 #[tokio::test]
 async fn twenty_thousand_pings_unread_do_not_hurt_others() {
-    let server = start(config()).await;
-    let witness = Witness::start(&server).await;
-    let mut raw = Raw::connect(server.addr, "/ws").await;
+    let (server, witness, mut raw) = arena(config()).await;
     let ping = encode(true, 0, 0x9, b"p", true);
     let flood: Vec<u8> = ping
         .iter()
@@ -313,14 +311,12 @@ async fn a_star_snapshot_on_a_large_universe_arrives_in_moderate_frames() {
 
 #[tokio::test]
 async fn a_client_that_floods_without_reading_gets_its_data_and_a_1008_close_when_it_reads() {
-    let server = start(feed_server::Config {
+    let (server, witness, mut raw) = arena(feed_server::Config {
         stall_timeout_ms: 500,
         max_message_rate: 1_000_000,
         ..config()
     })
     .await;
-    let witness = Witness::start(&server).await;
-    let mut raw = Raw::connect(server.addr, "/ws").await;
     // Megabytes of pings written in one go, never reading: both sides' buffers fill and the
     // server stalls writing the pongs.
     let flood: Vec<u8> = (0..200_000)
