@@ -119,7 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let state = State::new(url.clone(), &watchlist, default_qty);
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
-        let net = tokio::spawn(terminal::net::run(
+        let mut net = tokio::spawn(terminal::net::run(
             url,
             state.watchlist(),
             command_rx,
@@ -129,7 +129,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let mut tui = ratatui::init();
         let result = terminal::app::run(&mut tui, state, command_tx, event_rx).await;
         ratatui::restore();
-        net.abort();
+        // The app dropped its command sender: the network task now closes with 1000 and waits
+        // for the server's answer. Give it that long, then stop it whatever it is doing.
+        let closing = tokio::time::timeout(std::time::Duration::from_secs(2), &mut net).await;
+        if closing.is_err() {
+            net.abort();
+        }
         result
     })
 }
