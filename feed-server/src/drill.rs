@@ -11,11 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use protocol::{ALL_SYMBOLS, ClientMessage, Decoder, ServerMessage, Symbol};
+use protocol::{ClientMessage, Decoder, ServerMessage, Symbol};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::bitset::BitSet;
 use crate::config::{Config, SymbolChoice};
 use crate::hub::{Command, Hub, Queues};
 use crate::universe::Universe;
@@ -111,15 +110,8 @@ fn command(
     client: &mut Seen,
 ) -> Option<Command> {
     let symbols = |names: &[Symbol]| {
-        let mut set = BitSet::new(universe.len());
-        for name in names {
-            if name == ALL_SYMBOLS {
-                set.insert_all();
-            } else if let Some(i) = universe.find(name) {
-                set.insert(i);
-            }
-        }
-        (!set.is_empty()).then_some(set)
+        let known = universe.select(names, 0).known;
+        (!known.is_empty()).then_some(known)
     };
     match message {
         ClientMessage::Subscribe(s) => {

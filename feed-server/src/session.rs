@@ -6,7 +6,7 @@
 //! through the connection's queues.
 
 use protocol::{
-    ALL_SYMBOLS, ClientMessage, Decoder, ErrorCode, ErrorReply, Hello, Pong, Reject, RejectCode,
+    ClientMessage, Decoder, ErrorCode, ErrorReply, Hello, Pong, Reject, RejectCode,
     SUBPROTOCOL_JSON, ServerInfo, ServerMessage, Symbol, close_code, encode_server, now_ns,
 };
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -18,6 +18,7 @@ use crate::hub::Command;
 use crate::matching::ConnId;
 use crate::rate::TokenBucket;
 use crate::server::Shared;
+use crate::universe::Selection;
 
 /// Unknown symbols named in one `error` reply at most; the message counts the rest.
 const MAX_NAMED_UNKNOWN: usize = 16;
@@ -111,10 +112,7 @@ impl<'a> Session<'a> {
 
     async fn on_message(&mut self, message: Message, out: &mut Vec<Message>) -> Option<Ending> {
         let data = matches!(message, Message::Text(_) | Message::Binary(_));
-        if data && !self.rate.take(now_ns()) {
-            out.push(self.rate_limited(&message));
-            return None;
-        }
+        let allowed = !data || self.rate.take(now_ns());
         match (message, self.endpoint) {
             (Message::Close(frame), _) => {
                 let (code, reason) = frame.map_or((close_code::NO_STATUS, String::new()), |f| {
@@ -126,35 +124,31 @@ impl<'a> Session<'a> {
                     by: Initiator::Client,
                 });
             }
-            (text @ Message::Text(_), Endpoint::Echo) => out.push(text),
-            (binary @ Message::Binary(_), Endpoint::Echo) => out.push(binary),
+            (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
             (Message::Text(text), Endpoint::Feed) => match self.decoder.client(text.as_bytes()) {
-                Ok(request) => return self.on_request(request, out).await,
+                Ok(request) if allowed => return self.on_request(request, out).await,
+                Ok(request) => out.push(self.rate_limited(Some(request))),
+                Err(_) if !allowed => out.push(self.rate_limited(None)),
                 Err(e) => out.push(error(e.code(), e.to_string(), Vec::new())),
             },
+            (_, _) if !allowed => out.push(self.rate_limited(None)),
             (Message::Binary(_), Endpoint::Feed) => out.push(error(
                 ErrorCode::UnsupportedFrame,
                 format!("binary frames are not part of {SUBPROTOCOL_JSON}; send JSON text frames"),
                 Vec::new(),
             )),
-            (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
+            (echoed, Endpoint::Echo) => out.push(echoed),
         }
         None
     }
 
     /// The answer to a message over `--max-message-rate`: a `reject` for orders and cancels (so
     /// the client can match it to its id), an `error` for everything else.
-    fn rate_limited(&mut self, message: &Message) -> Message {
+    fn rate_limited(&self, request: Option<ClientMessage>) -> Message {
         let why = format!(
             "more than {} messages per second (--max-message-rate)",
             self.rate.rate()
         );
-        let request = match message {
-            Message::Text(text) if self.endpoint == Endpoint::Feed => {
-                self.decoder.client(text.as_bytes()).ok()
-            }
-            _ => None,
-        };
         match request {
             Some(
                 ClientMessage::Order(protocol::Order { id, sent_ns, .. })
@@ -245,23 +239,11 @@ impl<'a> Session<'a> {
             ));
             return None;
         }
-        let mut known = BitSet::new(universe.len());
-        if symbols.iter().any(|s| s == ALL_SYMBOLS) {
-            known.insert_all();
-            return Some(known);
-        }
-        let mut unknown: Vec<Symbol> = Vec::new();
-        let mut unknown_count = 0usize;
-        for s in symbols {
-            if let Some(i) = universe.find(s) {
-                known.insert(i);
-            } else {
-                unknown_count += 1;
-                if unknown.len() < MAX_NAMED_UNKNOWN && !unknown.contains(s) {
-                    unknown.push(s.clone());
-                }
-            }
-        }
+        let Selection {
+            known,
+            unknown,
+            unknown_count,
+        } = universe.select(symbols, MAX_NAMED_UNKNOWN);
         if unknown_count > 0 {
             let mut list = unknown
                 .iter()

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use protocol::{Decimal, Symbol};
+use protocol::{ALL_SYMBOLS, Decimal, Symbol};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::bitset::BitSet;
 use crate::config::SymbolChoice;
 
 /// One tradable instrument and how its synthetic price behaves.
@@ -43,6 +44,17 @@ const DEFAULT_UNIVERSE: &[(&str, i64)] = &[
     ("AMD", 13820),
     ("NFLX", 89779),
 ];
+
+/// What a subscribe or unsubscribe names: the served symbols, and the names that are not served.
+#[derive(Debug)]
+pub struct Selection {
+    /// Each served symbol once, however often it was named; every symbol for `*`.
+    pub known: BitSet,
+    /// The first distinct names not served, at most as many as asked for.
+    pub unknown: Vec<Symbol>,
+    /// How many names were not served in all.
+    pub unknown_count: usize,
+}
 
 /// All instruments of a server, with a symbol index for lookups.
 #[derive(Debug)]
@@ -104,6 +116,31 @@ impl Universe {
         self.index.get(symbol).copied()
     }
 
+    /// The symbols `names` selects; `*` selects every one. Keeps at most `max_unknown` of the names
+    /// not served, so a reply naming them stays bounded whatever the request holds.
+    pub fn select(&self, names: &[Symbol], max_unknown: usize) -> Selection {
+        let mut selection = Selection {
+            known: BitSet::new(self.len()),
+            unknown: Vec::new(),
+            unknown_count: 0,
+        };
+        if names.iter().any(|s| s == ALL_SYMBOLS) {
+            selection.known.insert_all();
+            return selection;
+        }
+        for name in names {
+            if let Some(i) = self.find(name) {
+                selection.known.insert(i);
+            } else {
+                selection.unknown_count += 1;
+                if selection.unknown.len() < max_unknown && !selection.unknown.contains(name) {
+                    selection.unknown.push(name.clone());
+                }
+            }
+        }
+        selection
+    }
+
     pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
         self.instruments.iter().map(|i| &i.symbol)
     }
@@ -124,6 +161,23 @@ mod tests {
                 .iter()
                 .all(|i| i.tick_size == Decimal::new(1, 2))
         );
+    }
+
+    #[test]
+    fn a_selection_counts_each_symbol_once_and_bounds_the_unknown_names() {
+        let u = Universe::new(&SymbolChoice::Default, 1);
+        let names: Vec<Symbol> = ["AAPL", "AAPL", "ZZ1", "ZZ2", "ZZ2", "ZZ3", "MSFT"]
+            .into_iter()
+            .map(Symbol::from)
+            .collect();
+        let s = u.select(&names, 2);
+        assert_eq!(s.known.iter().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            (s.unknown, s.unknown_count),
+            (vec!["ZZ1".into(), "ZZ2".into()], 4)
+        );
+        let all = u.select(&["*".into(), "NOPE".into()], 2);
+        assert_eq!((all.known.len(), all.unknown_count), (20, 0));
     }
 
     #[test]
