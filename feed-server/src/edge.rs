@@ -54,28 +54,25 @@ pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-t
 /// Runs the HTTP exchange on `stream`. Returns the WebSocket if the handshake was accepted, or
 /// `Err` with what happened for the log (the refusal has already been answered).
 pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgraded, String> {
-    let pending: Arc<Mutex<Option<Pending>>> = Arc::new(Mutex::new(None));
-    let outcome: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    // What the request handler decided: the pending upgrade, or why it refused.
+    let verdict: Arc<Mutex<Option<Result<Pending, String>>>> = Arc::new(Mutex::new(None));
     let service = {
-        let (pending, outcome, shared) = (pending.clone(), outcome.clone(), shared.clone());
+        let (verdict, shared) = (verdict.clone(), shared.clone());
         service_fn(move |mut request: Request<Incoming>| {
-            let response = match decide(&shared, &mut request) {
-                Ok(accepted) => {
-                    let response = switching(&accepted.0);
-                    *pending.lock().unwrap_or_else(PoisonError::into_inner) = Some(accepted.1);
-                    response
-                }
+            let (response, decided) = match decide(&shared, &mut request) {
+                Ok((accepted, pending)) => (switching(&accepted), Ok(pending)),
                 Err(refusal) => {
-                    *outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(format!(
+                    let why = format!(
                         "refused {} {}: {} {}",
                         request.method(),
                         request.uri().path().chars().take(64).collect::<String>(),
                         refusal.status.as_u16(),
                         refusal.body
-                    ));
-                    refused(refusal)
+                    );
+                    (refused(refusal), Err(why))
                 }
             };
+            *verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(decided);
             async move { Ok::<_, Infallible>(response) }
         })
     };
@@ -89,20 +86,15 @@ pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgrad
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;
-    let taken = pending
+    let decided = verdict
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let Some(pending) = taken else {
-        let why = outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        return Err(match (why, served) {
-            (Some(why), _) => why,
-            (None, Err(e)) => format!("not a valid HTTP request: {e}"),
-            (None, Ok(())) => "closed before a request arrived".to_owned(),
-        });
+    let pending = match (decided, served) {
+        (Some(Ok(pending)), _) => pending,
+        (Some(Err(why)), _) => return Err(why),
+        (None, Err(e)) => return Err(format!("not a valid HTTP request: {e}")),
+        (None, Ok(())) => return Err("closed before a request arrived".to_owned()),
     };
     let upgraded = pending
         .upgrade
