@@ -1,10 +1,13 @@
 //! Server settings: the command line of `feed-server`, also used by the terminal's embedded server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::pacer::Speed;
 
 /// Which symbols to serve: a list of tickers, or a count of generated ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,15 +40,8 @@ impl FromStr for SymbolChoice {
         if list.is_empty() {
             return Err("give a comma-separated list of symbols or a count".to_owned());
         }
-        if let Some(bad) = list.iter().find(|t| {
-            t.len() > 12
-                || !t
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        }) {
-            return Err(format!(
-                "`{bad}` is not a valid symbol (letters, digits, `.` and `-`, at most 12)"
-            ));
+        if let Some(why) = list.iter().find_map(|t| protocol::check_symbol(t).err()) {
+            return Err(why);
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = list.iter().find(|t| !seen.insert(t.as_str())) {
@@ -74,6 +70,20 @@ pub struct Config {
     /// Random seed: the same seed gives the same sequence of events.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Replay a recording (`.jsonl` or `.jsonl.zst`, see recordings/README.md) instead of
+    /// synthesizing; the symbols are the recording's.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rate", "seed", "symbols"])]
+    pub replay: Option<PathBuf>,
+
+    /// Replay speed: `1` keeps the recorded timing, `10` plays ten times faster, `max` as fast
+    /// as the server takes events (slow clients are conflated as usual).
+    #[arg(long, default_value = "1", requires = "replay")]
+    pub speed: Speed,
+
+    /// Start the recording over when it ends; `seq` continues across passes.
+    #[arg(long = "loop", requires = "replay")]
+    pub looping: bool,
 
     /// Most WebSocket connections at once, counted from a completed handshake; more are refused
     /// with HTTP 503.
@@ -182,6 +192,9 @@ impl Default for Config {
             symbols: SymbolChoice::Default,
             rate: 2_000,
             seed: 1,
+            replay: None,
+            speed: Speed::default(),
+            looping: false,
             max_connections: 4_096,
             max_handshakes: 256,
             max_header_bytes: 16 * 1024,

@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Config, SymbolChoice};
+use crate::event::Due;
 use crate::hub::{Command, Hub, Queues};
+use crate::synth::Synthesizer;
 use crate::universe::Universe;
 
 /// Connections a script can name.
@@ -48,6 +50,7 @@ pub fn drive_hub(script: &[u8]) {
     };
     let universe = Arc::new(Universe::new(&SymbolChoice::Generated(5), 7));
     let mut hub = Hub::new(universe.clone(), &config);
+    let mut synth = Synthesizer::new(&universe, 7);
     let mut decoder = Decoder::new();
     let mut seen: Vec<Seen> = (0..CONNECTIONS).map(|_| Seen::default()).collect();
     let mut now = protocol::now_ns();
@@ -82,8 +85,16 @@ pub fn drive_hub(script: &[u8]) {
                 *client = Seen::default();
             }
             2 => {
+                // 100 us of the clock per payload byte, at 20,000 events/s.
                 now += 100_000 * (payload.len() as u64 + 1);
-                hub.pass(now);
+                let events: Vec<Due> = (0..2 * (payload.len() + 1))
+                    .map(|_| Due {
+                        due_ns: now,
+                        event: synth.next_event(),
+                    })
+                    .collect();
+                hub.on_events(&events, now);
+                hub.pass();
             }
             3 => drain(client, &mut decoder),
             _ if client.data.is_some() => {

@@ -1,7 +1,8 @@
 //! The hub: owns market state, subscriptions and the order simulator, and fans events out.
 //!
-//! It runs as one task. Every pass (`--batch-us`, 1 ms by default) it generates the events due by
-//! the schedule, stamps and encodes each **once**, and gives each subscribed client one frame with
+//! It runs as one task. Events arrive from the [`crate::pacer`] as they fall due (synthesized or
+//! replayed: the hub does not know which); it stamps and encodes each **once** on arrival, and
+//! every pass (`--batch-us`, 1 ms by default) gives each subscribed client one frame with
 //! everything it wants from the pass: clients subscribed to every symbol share a single frame, so a
 //! pass costs one encode per event plus one queue push per client, and each connection task writes
 //! its socket once per pass. The hub never awaits a client: queues are bounded and a full one
@@ -21,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bitset::BitSet;
 use crate::config::Config;
+use crate::event::{Due, MarketEvent};
 use crate::market::Market;
 use crate::matching::{Account, ConnId, Limits, Matching};
-use crate::synth::{SynthEvent, Synthesizer};
 use crate::universe::Universe;
 
 /// What a connection asks of the hub.
@@ -116,26 +117,14 @@ struct Client {
 /// is many moderate frames, not one above the write buffer's limit.
 const SNAPSHOT_FRAME_BYTES: usize = 64 * 1024;
 
-/// Events the schedule may produce in one pass at most; beyond it the hub is behind.
-const MAX_EVENTS_PER_PASS: usize = 50_000;
-/// Lag behind the schedule that is reported, and lag at which the backlog is dropped.
-const LAG_WARN: Duration = Duration::from_millis(50);
-const LAG_SKIP: Duration = Duration::from_secs(1);
-
 /// The hub task's state.
 #[derive(Debug)]
 pub struct Hub {
     universe: Arc<Universe>,
     markets: Vec<Market>,
-    synth: Synthesizer,
     matching: Matching,
     clients: HashMap<ConnId, Client>,
-    rate: u64,
     batch: Duration,
-    start_ns: u64,
-    produced: u64,
-    skipped: u64,
-    last_lag_warning_ns: u64,
     /// This pass's events: symbol index and encoded message.
     pass_events: Vec<(usize, Utf8Bytes)>,
     /// Per-client byte budget of queued data (`--queue-bytes`).
@@ -146,43 +135,43 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(universe: Arc<Universe>, config: &Config) -> Self {
-        let synth = Synthesizer::new(&universe, config.seed);
         let now = now_ns();
         let markets = universe
             .instruments
             .iter()
-            .enumerate()
-            .map(|(i, inst)| Market::new(inst.clone(), synth.top(i), now))
+            .map(|inst| Market::new(inst.clone(), now))
             .collect();
+        let lots = universe.instruments.iter().map(|i| i.lot_size).collect();
         let limits = Limits {
             max_qty: i64::try_from(config.max_order_qty).unwrap_or(i64::MAX),
             max_open: config.max_open_orders,
             max_rate: config.max_order_rate,
         };
         Self {
-            matching: Matching::new(universe.len(), limits),
+            matching: Matching::new(lots, limits),
             universe,
             markets,
-            synth,
             clients: HashMap::new(),
-            rate: config.rate,
             batch: config.batch_interval(),
-            start_ns: now,
-            produced: 0,
-            skipped: 0,
-            last_lag_warning_ns: 0,
             pass_events: Vec::new(),
             queue_bytes: config.queue_byte_limit(),
             dropped: Vec::new(),
         }
     }
 
-    /// Runs until shutdown or until every connection handle and the server are gone.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+    /// Runs until shutdown or until every connection handle and the server are gone. When the
+    /// source ends (a replay without `--loop`) the hub goes on serving snapshots and orders.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut events: mpsc::Receiver<Vec<Due>>,
+        shutdown: CancellationToken,
+    ) {
         let mut ticker = tokio::time::interval(self.batch);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.start_ns = now_ns();
         let mut pending = Vec::with_capacity(64);
+        let mut arrived = Vec::with_capacity(64);
+        let mut source_open = true;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -194,67 +183,48 @@ impl Hub {
                         self.handle(command);
                     }
                 }
-                _ = ticker.tick() => self.pass(now_ns()),
+                n = events.recv_many(&mut arrived, 64), if source_open => {
+                    if n == 0 {
+                        source_open = false;
+                        tracing::info!("the source has ended; clients keep their last snapshots and can still trade");
+                    }
+                    let now = now_ns();
+                    for batch in arrived.drain(..) {
+                        self.on_events(&batch, now);
+                    }
+                }
+                _ = ticker.tick() => self.pass(),
             }
         }
     }
 
-    /// When event number `n` is due, in ns since the epoch.
-    fn scheduled(&self, n: u64) -> u64 {
-        self.start_ns
-            + u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(self.rate))
-                .unwrap_or(u64::MAX / 2)
+    /// Applies events that fell due: stamps their `seq`, encodes each once for this pass, and
+    /// fills resting orders they reach.
+    pub fn on_events(&mut self, events: &[Due], now: u64) {
+        for due in events {
+            self.produce(due, now);
+        }
     }
 
-    /// Generates everything due by `now` and delivers it.
-    pub fn pass(&mut self, now: u64) {
-        self.pass_events.clear();
-        while self.pass_events.len() < MAX_EVENTS_PER_PASS {
-            let ts = self.scheduled(self.produced + self.skipped);
-            if ts > now {
-                break;
-            }
-            self.produce(ts, now);
-            self.produced += 1;
-        }
-        self.check_lag(now);
+    /// Delivers this pass's events and owed snapshots.
+    pub fn pass(&mut self) {
         self.fan_out();
+        self.pass_events.clear();
     }
 
-    fn check_lag(&mut self, now: u64) {
-        let due = self.scheduled(self.produced + self.skipped);
-        let lag = Duration::from_nanos(now.saturating_sub(due));
-        if lag >= LAG_SKIP {
-            // Catch up by dropping the backlog rather than flooding clients with stale events.
-            let behind = lag.as_nanos() * u128::from(self.rate) / 1_000_000_000;
-            let behind = u64::try_from(behind).unwrap_or(0);
-            self.skipped += behind;
-            tracing::warn!(
-                lag_ms = lag.as_millis(),
-                skipped = behind,
-                rate = self.rate,
-                "generation fell behind schedule; skipped the backlog (the rate is more than this machine can produce)"
-            );
-        } else if lag >= LAG_WARN && now.saturating_sub(self.last_lag_warning_ns) > 5_000_000_000 {
-            self.last_lag_warning_ns = now;
-            tracing::warn!(
-                lag_ms = lag.as_millis(),
-                rate = self.rate,
-                "generation is running behind schedule"
-            );
-        }
-    }
-
-    fn produce(&mut self, ts: u64, now: u64) {
-        let event = self.synth.next_event();
+    fn produce(&mut self, due: &Due, now: u64) {
+        let event = due.event;
         let symbol = event.symbol();
-        let market = &mut self.markets[symbol];
-        let message = market.apply(&event, ts);
+        let Some(market) = self.markets.get_mut(symbol) else {
+            tracing::warn!(symbol, "event for a symbol outside the universe; dropped");
+            return;
+        };
+        let message = market.apply(&event, due.due_ns);
         self.pass_events
             .push((symbol, Utf8Bytes::from(encode_server(&message))));
         let traded = match event {
-            SynthEvent::Trade { price, .. } => Some(price),
-            SynthEvent::Quote { .. } => None,
+            MarketEvent::Trade { price, .. } => Some(price),
+            MarketEvent::Quote { .. } => None,
         };
         let (clients, dropped) = (&mut self.clients, &mut self.dropped);
         self.matching.on_market(
@@ -544,10 +514,18 @@ mod tests {
 
     /// Runs passes of 10 ms until `done` or about 10 simulated seconds.
     fn run_until(hub: &mut Hub, mut done: impl FnMut(&Hub) -> bool) -> bool {
-        let mut now = hub.start_ns;
+        let mut synth = crate::synth::Synthesizer::new(&hub.universe.clone(), 1);
+        let mut now = now_ns();
         for _ in 0..1_000 {
             now += 10_000_000;
-            hub.pass(now);
+            let events: Vec<Due> = (0..1_000)
+                .map(|_| Due {
+                    due_ns: now,
+                    event: synth.next_event(),
+                })
+                .collect();
+            hub.on_events(&events, now);
+            hub.pass();
             if done(hub) {
                 return true;
             }

@@ -25,15 +25,19 @@ pub mod connection;
 #[doc(hidden)]
 pub mod drill;
 pub mod edge;
+pub mod event;
 pub mod handshake;
 pub mod hub;
 pub mod market;
 pub mod matching;
 pub mod metered;
+pub mod pacer;
 pub mod rate;
+pub mod recording;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod source;
 pub mod synth;
 pub mod universe;
 

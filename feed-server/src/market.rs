@@ -1,14 +1,14 @@
 //! Per-symbol market state: the current quote, last trade, session statistics and `seq`.
 //!
-//! The hub owns one [`Market`] per symbol. Applying a synthesized event stamps the next `seq` and
+//! The hub owns one [`Market`] per symbol. Applying an event stamps the next `seq` and
 //! returns the protocol message for it; [`Market::snapshot`] describes the state so far.
 
 use protocol::{Decimal, Quote, ServerMessage, Snapshot, Trade};
 
-use crate::synth::SynthEvent;
+use crate::event::MarketEvent;
 use crate::universe::Instrument;
 
-/// The live state of one symbol. Prices are in ticks, sizes in shares.
+/// The live state of one symbol. Prices are in ticks, sizes in lots (shares, for equities).
 #[derive(Debug, Clone)]
 pub struct Market {
     pub instrument: Instrument,
@@ -28,8 +28,10 @@ pub struct Market {
 }
 
 impl Market {
-    pub fn new(instrument: Instrument, (bid, ask): (i64, i64), ts_ns: u64) -> Self {
+    /// A market before its first event: one tick either side of the reference price.
+    pub fn new(instrument: Instrument, ts_ns: u64) -> Self {
         let reference = instrument.reference_ticks;
+        let (bid, ask) = instrument.opening_top();
         Self {
             instrument,
             seq: 0,
@@ -54,12 +56,19 @@ impl Market {
             .unwrap_or(Decimal::MAX)
     }
 
+    /// A size in lots as an exact decimal.
+    pub fn size(&self, lots: i64) -> Decimal {
+        Decimal::from(lots)
+            .checked_mul(self.instrument.lot_size)
+            .unwrap_or(Decimal::MAX)
+    }
+
     /// Applies an event scheduled for `ts_ns`, stamps its `seq` and returns its message.
-    pub fn apply(&mut self, event: &SynthEvent, ts_ns: u64) -> ServerMessage {
+    pub fn apply(&mut self, event: &MarketEvent, ts_ns: u64) -> ServerMessage {
         self.seq += 1;
         self.ts_ns = ts_ns;
         match *event {
-            SynthEvent::Quote {
+            MarketEvent::Quote {
                 bid,
                 bid_size,
                 ask,
@@ -71,13 +80,13 @@ impl Market {
                     symbol: self.instrument.symbol.clone(),
                     seq: self.seq,
                     bid: self.price(bid),
-                    bid_size: Decimal::from(bid_size),
+                    bid_size: self.size(bid_size),
                     ask: self.price(ask),
-                    ask_size: Decimal::from(ask_size),
+                    ask_size: self.size(ask_size),
                     ts_ns,
                 })
             }
-            SynthEvent::Trade { price, size, .. } => {
+            MarketEvent::Trade { price, size, .. } => {
                 self.last = price;
                 self.last_size = size;
                 self.volume = self.volume.saturating_add(size);
@@ -91,7 +100,7 @@ impl Market {
                     symbol: self.instrument.symbol.clone(),
                     seq: self.seq,
                     price: self.price(price),
-                    size: Decimal::from(size),
+                    size: self.size(size),
                     ts_ns,
                 })
             }
@@ -105,12 +114,12 @@ impl Market {
             symbol: self.instrument.symbol.clone(),
             seq: self.seq,
             bid: self.price(self.bid),
-            bid_size: Decimal::from(self.bid_size),
+            bid_size: self.size(self.bid_size),
             ask: self.price(self.ask),
-            ask_size: Decimal::from(self.ask_size),
+            ask_size: self.size(self.ask_size),
             last: self.price(self.last),
-            last_size: Decimal::from(self.last_size),
-            volume: Decimal::from(self.volume),
+            last_size: self.size(self.last_size),
+            volume: self.size(self.volume),
             open: self.price(self.open.unwrap_or(reference)),
             high: self.price(self.high),
             low: self.price(self.low),
@@ -130,9 +139,9 @@ mod tests {
     #[test]
     fn events_stamp_consecutive_seqs_and_update_the_session() {
         let u = Universe::new(&SymbolChoice::Default, 1);
-        let mut m = Market::new(u.instruments[0].clone(), (22_986, 22_987), 5);
+        let mut m = Market::new(u.instruments[0].clone(), 5);
         let q = m.apply(
-            &SynthEvent::Quote {
+            &MarketEvent::Quote {
                 symbol: 0,
                 bid: 22_990,
                 bid_size: 300,
@@ -142,7 +151,7 @@ mod tests {
             10,
         );
         let t = m.apply(
-            &SynthEvent::Trade {
+            &MarketEvent::Trade {
                 symbol: 0,
                 price: 22_991,
                 size: 50,

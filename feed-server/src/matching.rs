@@ -84,6 +84,8 @@ struct Resting {
 #[derive(Debug)]
 pub struct Matching {
     books: Vec<Vec<Resting>>,
+    /// Each symbol's lot size: quantities are whole lots inside, decimals on the wire.
+    lots: Vec<Decimal>,
     next_order_id: u64,
     pub limits: Limits,
 }
@@ -105,9 +107,11 @@ fn reject(
 }
 
 impl Matching {
-    pub fn new(symbols: usize, limits: Limits) -> Self {
+    /// A simulator for symbols with these lot sizes (one per symbol, in universe order).
+    pub fn new(lots: Vec<Decimal>, limits: Limits) -> Self {
         Self {
-            books: vec![Vec::new(); symbols],
+            books: vec![Vec::new(); lots.len()],
+            lots,
             next_order_id: 0,
             limits,
         }
@@ -137,7 +141,7 @@ impl Matching {
             );
         };
         let market = &markets[symbol];
-        let qty = match whole_shares(order.qty, self.limits.max_qty) {
+        let qty = match whole_lots(order.qty, market.instrument.lot_size, self.limits.max_qty) {
             Ok(q) => q,
             Err(why) => return r(RejectCode::BadQuantity, why),
         };
@@ -186,8 +190,8 @@ impl Matching {
                     id: order.id.clone(),
                     order_id: order_id.clone(),
                     price: market.price(price),
-                    qty: Decimal::from(filled),
-                    leaves: Decimal::from(leaves),
+                    qty: market.size(filled),
+                    leaves: market.size(leaves),
                     ts_ns: now,
                 }));
             },
@@ -209,7 +213,7 @@ impl Matching {
                 None => out.push(ServerMessage::Canceled(Canceled {
                     id: order.id.clone(),
                     order_id,
-                    leaves: Decimal::from(leaves),
+                    leaves: market.size(leaves),
                     ts_ns: now,
                 })),
             }
@@ -256,7 +260,9 @@ impl Matching {
                 ServerMessage::Canceled(Canceled {
                     id: r.id,
                     order_id: r.order_id,
-                    leaves: Decimal::from(r.leaves),
+                    leaves: Decimal::from(r.leaves)
+                        .checked_mul(self.lots[symbol])
+                        .unwrap_or(Decimal::MAX),
                     ts_ns: now,
                 })
             }
@@ -293,7 +299,7 @@ impl Matching {
                     id: r.id.clone(),
                     order_id: r.order_id.clone(),
                     price: market.price(r.limit),
-                    qty: Decimal::from(r.leaves),
+                    qty: market.size(r.leaves),
                     leaves: Decimal::ZERO,
                     ts_ns: now,
                 });
@@ -334,8 +340,8 @@ fn sweep(
             break;
         }
         let price = match side {
-            Side::Buy => best + level,
-            Side::Sell => best - level,
+            Side::Buy => best.saturating_add(level),
+            Side::Sell => best.saturating_sub(level),
         };
         let within = match (side, limit) {
             (_, None) => price > 0,
@@ -345,21 +351,29 @@ fn sweep(
         if !within {
             break;
         }
-        let available = size.max(100) * (level + 1);
+        let available = size.max(100).saturating_mul(level + 1);
         let filled = available.min(*leaves);
         *leaves -= filled;
         on_fill(price, filled, *leaves);
     }
 }
 
-fn whole_shares(qty: Decimal, max: i64) -> Result<i64, String> {
+/// A client quantity as a whole number of lots (shares, for equities), checked like a price.
+fn whole_lots(qty: Decimal, lot: Decimal, max: i64) -> Result<i64, String> {
     if qty <= Decimal::ZERO {
         return Err(format!("quantity {qty} must be positive"));
     }
-    if !qty.fract().is_zero() {
-        return Err(format!("quantity {qty} must be a whole number of shares"));
+    let Some(lots) = qty.checked_div(lot) else {
+        return Err(format!("quantity {qty} is over the limit of {max}"));
+    };
+    if !lots.fract().is_zero() {
+        return Err(if lot == Decimal::ONE {
+            format!("quantity {qty} must be a whole number of shares")
+        } else {
+            format!("quantity {qty} is not a multiple of the lot size {lot}")
+        });
     }
-    match qty.to_i64() {
+    match lots.to_i64() {
         Some(q) if q <= max => Ok(q),
         _ => Err(format!("quantity {qty} is over the limit of {max}")),
     }
@@ -404,10 +418,15 @@ mod tests {
 
     fn setup() -> (Matching, Account, Vec<Market>) {
         let u = Universe::new(&SymbolChoice::Default, 1);
-        let mut m = Market::new(u.instruments[0].clone(), (10_000, 10_001), 0);
+        let mut m = Market::new(u.instruments[0].clone(), 0);
+        (m.bid, m.ask) = (10_000, 10_001);
         m.bid_size = 100;
         m.ask_size = 200;
-        (Matching::new(1, LIMITS), Account::new(LIMITS, 0), vec![m])
+        (
+            Matching::new(vec![Decimal::ONE], LIMITS),
+            Account::new(LIMITS, 0),
+            vec![m],
+        )
     }
 
     fn order(id: &str, side: Side, qty: &str, price: Option<&str>) -> Order {

@@ -5,13 +5,13 @@
 //! operator's supervisor restarts the process instead of it running on half-alive.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use protocol::close_code;
+use protocol::{SourceInfo, close_code};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
@@ -21,13 +21,15 @@ use crate::config::Config;
 use crate::hub::{Command, Hub};
 use crate::session::Ending;
 use crate::universe::Universe;
-use crate::{connection, edge, handshake};
+use crate::{connection, edge, handshake, pacer, source};
 
 /// What every connection task reads.
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
     pub universe: Arc<Universe>,
+    /// What `hello` says about where events come from.
+    pub source: SourceInfo,
     /// Commands to the hub. Bounded: a connection waits when the hub is busy.
     pub hub: mpsc::Sender<Command>,
     pub shutdown: CancellationToken,
@@ -65,6 +67,10 @@ pub enum ServerError {
     /// report the logged cause.
     #[error("the market hub failed: {0}")]
     HubFailed(String),
+    /// The source cannot start or cannot go on: a recording that cannot be read (`FILE:LINE:
+    /// what is wrong`), or the pacing thread could not start.
+    #[error("{0}")]
+    Source(String),
 }
 
 /// How long shutdown waits for connections to finish their close handshakes.
@@ -93,23 +99,54 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    let universe = Arc::new(Universe::new(&config.symbols, config.seed));
+    let source::Opened {
+        universe,
+        source,
+        origin_ns,
+        mut info,
+    } = source::open(&config).map_err(|e| ServerError::Source(e.to_string()))?;
+    let universe = Arc::new(universe);
     let (hub_tx, hub_rx) = mpsc::channel(4_096);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_BATCHES);
     let hub = Hub::new(universe.clone(), &config);
-    let hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
-    let shared = Arc::new(Shared::new(config, universe, hub_tx, shutdown));
-    supervise(listener, shared, hub_task).await
+    let origin = pacer::Origin::now(origin_ns);
+    if info.kind == "replay" {
+        info.replay_start_ns = Some(origin.wall_ns);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (failed_tx, failed_rx) = oneshot::channel();
+    let pacer = pacer::spawn(
+        source,
+        config.speed,
+        origin,
+        events_tx,
+        stop.clone(),
+        failed_tx,
+    )
+    .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
+    let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, shutdown.clone()));
+    let shared = Arc::new(Shared::new(config, universe, info, hub_tx, shutdown));
+    let result = supervise(listener, shared, hub_task, failed_rx).await;
+    stop.store(true, Ordering::Relaxed);
+    // The pacer sleeps at most 50 ms at a time: it ends promptly.
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    result
 }
+
+/// Batches of due events the pacer may be ahead of the hub by; `--speed max` waits on it.
+const EVENT_BATCHES: usize = 256;
 
 impl Shared {
     fn new(
         config: Config,
         universe: Arc<Universe>,
+        source: SourceInfo,
         hub: mpsc::Sender<Command>,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             universe,
+            source,
             hub,
             shutdown,
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -126,6 +163,7 @@ async fn supervise(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut hub_task: JoinHandle<()>,
+    mut source_failed: oneshot::Receiver<String>,
 ) -> Result<(), ServerError> {
     let shutdown = shared.shutdown.clone();
     let handshakes = Arc::new(Semaphore::new(
@@ -134,10 +172,23 @@ async fn supervise(
     let tracker = TaskTracker::new();
     let next_id = AtomicU64::new(1);
     let mut failed = None;
+    let mut source_running = true;
 
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
+            why = &mut source_failed, if source_running => {
+                // A closed channel is a source that ended or stopped normally.
+                source_running = false;
+                if let Ok(why) = why {
+                    tracing::error!("{why}; closing every client with 1011 and stopping");
+                    let _ = shared.failure.set(why.clone());
+                    shutdown.cancel();
+                    failed = Some(ServerError::Source(why));
+                    break;
+                }
+                continue;
+            }
             ended = &mut hub_task => {
                 // On shutdown the hub stops too; only an ending nobody asked for is a failure.
                 if shutdown.is_cancelled() && matches!(ended, Ok(())) {
@@ -151,7 +202,7 @@ async fn supervise(
                 tracing::error!("{why}; closing every client with 1011 and stopping");
                 let _ = shared.failure.set(why.clone());
                 shutdown.cancel();
-                failed = Some(why);
+                failed = Some(ServerError::HubFailed(why));
                 break;
             }
             accepted = listener.accept() => match accepted {
@@ -184,7 +235,7 @@ async fn supervise(
     }
     hub_task.abort();
     match failed {
-        Some(why) => Err(ServerError::HubFailed(why)),
+        Some(error) => Err(error),
         None => Ok(()),
     }
 }
@@ -346,13 +397,16 @@ mod tests {
                 }
             }
         });
+        let info = crate::source::open(&config).unwrap().info;
         let shared = Arc::new(Shared::new(
             config,
             universe,
+            info,
             hub_tx,
             CancellationToken::new(),
         ));
-        let server = tokio::spawn(supervise(listener, shared, hub_task));
+        let (_source_ok, source_failed) = oneshot::channel();
+        let server = tokio::spawn(supervise(listener, shared, hub_task, source_failed));
         let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
             .await
             .unwrap();

@@ -94,6 +94,7 @@ impl<'a> Session<'a> {
             symbols: self.shared.universe.symbols().cloned().collect(),
             heartbeat_ms: self.shared.config.heartbeat_ms,
             ts_ns: now_ns(),
+            source: Some(self.shared.source.clone()),
         })))
     }
 

@@ -8,32 +8,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::event::MarketEvent;
 use crate::universe::Universe;
-
-/// One synthesized event, in ticks and shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SynthEvent {
-    Quote {
-        symbol: usize,
-        bid: i64,
-        bid_size: i64,
-        ask: i64,
-        ask_size: i64,
-    },
-    Trade {
-        symbol: usize,
-        price: i64,
-        size: i64,
-    },
-}
-
-impl SynthEvent {
-    pub fn symbol(&self) -> usize {
-        match *self {
-            Self::Quote { symbol, .. } | Self::Trade { symbol, .. } => symbol,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Walk {
@@ -63,13 +39,13 @@ impl Synthesizer {
             .iter()
             .map(|i| {
                 let mid = i.reference_ticks.max(1) as f64;
-                let bid = i.reference_ticks.max(2) - 1;
+                let (bid, ask) = i.opening_top();
                 Walk {
                     log_mid: mid.ln(),
                     log_reference: mid.ln(),
                     sigma: i.sigma,
                     bid,
-                    ask: bid + 1,
+                    ask,
                 }
             })
             .collect();
@@ -86,7 +62,7 @@ impl Synthesizer {
     }
 
     /// The next event, for a symbol drawn uniformly.
-    pub fn next_event(&mut self) -> SynthEvent {
+    pub fn next_event(&mut self) -> MarketEvent {
         let symbol = self.rng.random_range(0..self.walks.len());
         if self.rng.random_bool(TRADE_SHARE) {
             let w = &self.walks[symbol];
@@ -100,7 +76,7 @@ impl Synthesizer {
             } else {
                 100 * self.rng.random_range(1..=10)
             };
-            SynthEvent::Trade {
+            MarketEvent::Trade {
                 symbol,
                 price,
                 size,
@@ -120,7 +96,7 @@ impl Synthesizer {
             let bid = ((mid - spread as f64 / 2.0).floor() as i64).max(1);
             w.bid = bid;
             w.ask = bid + spread;
-            SynthEvent::Quote {
+            MarketEvent::Quote {
                 symbol,
                 bid,
                 bid_size,
@@ -155,7 +131,7 @@ mod tests {
         for _ in 0..20_000 {
             let before: Vec<(i64, i64)> = (0..u.len()).map(|i| s.top(i)).collect();
             match s.next_event() {
-                SynthEvent::Quote {
+                MarketEvent::Quote {
                     bid,
                     ask,
                     bid_size,
@@ -166,7 +142,7 @@ mod tests {
                     assert!(bid_size > 0 && ask_size > 0);
                     quotes += 1;
                 }
-                SynthEvent::Trade {
+                MarketEvent::Trade {
                     symbol,
                     price,
                     size,

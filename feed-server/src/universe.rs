@@ -15,10 +15,20 @@ pub struct Instrument {
     pub symbol: Symbol,
     /// The price grid; quotes, trades and order prices are multiples of it.
     pub tick_size: Decimal,
+    /// The size grid; sizes and order quantities are multiples of it (1 for shares).
+    pub lot_size: Decimal,
     /// Previous close, in ticks: where the walk starts and what it reverts to.
     pub reference_ticks: i64,
     /// Standard deviation of the log mid price per quote event.
     pub sigma: f64,
+}
+
+impl Instrument {
+    /// The best bid and ask before any event, in ticks: one tick apart at the reference price.
+    pub fn opening_top(&self) -> (i64, i64) {
+        let ask = self.reference_ticks.max(2);
+        (ask - 1, ask)
+    }
 }
 
 /// The 20 default tickers with typical prices in cents (US equities trade on a one-cent grid).
@@ -71,6 +81,7 @@ impl Universe {
         let mut make = |symbol: &str, known_cents: Option<i64>| Instrument {
             symbol: Symbol::from(symbol),
             tick_size: cent,
+            lot_size: Decimal::ONE,
             reference_ticks: known_cents.unwrap_or_else(|| rng.random_range(1_000..=60_000)),
             sigma: rng.random_range(0.00008..0.00025),
         };
@@ -101,6 +112,17 @@ impl Universe {
             .map(|(i, inst)| (inst.symbol.clone(), i))
             .collect();
         Self { instruments, index }
+    }
+
+    /// A universe of given instruments, such as a recording's; a symbol listed twice is an error.
+    pub fn from_instruments(instruments: Vec<Instrument>) -> Result<Self, String> {
+        let mut index = HashMap::with_capacity(instruments.len());
+        for (i, inst) in instruments.iter().enumerate() {
+            if index.insert(inst.symbol.clone(), i).is_some() {
+                return Err(format!("symbol `{}` is listed twice", inst.symbol));
+            }
+        }
+        Ok(Self { instruments, index })
     }
 
     pub fn len(&self) -> usize {

@@ -6,18 +6,21 @@
 //! - [`decimal`]: how prices and sizes travel exactly (strings out; strings or numbers in).
 //! - [`codec`]: encoding, decoding (single objects and batch arrays) and batch framing.
 //! - [`error`]: [`DecodeError`], which maps onto the `error` reply codes.
+//! - [`symbol`]: what a symbol may be, checked everywhere one is read.
 //!
 //! `PROTOCOL.md` beside this crate is the contract; its examples are parsed by the tests.
 
 pub mod codec;
 pub mod decimal;
 pub mod error;
+pub mod symbol;
 mod tagged;
 pub mod types;
 
 pub use codec::{Decoder, encode_batch, encode_client, encode_server};
 pub use error::DecodeError;
 pub use rust_decimal::Decimal;
+pub use symbol::{MAX_SYMBOL_BYTES, check_symbol, is_symbol_char};
 pub use types::*;
 
 /// The v1 JSON subprotocol; also what the server speaks when a client offers none.

@@ -167,6 +167,40 @@ pub struct Hello {
     /// How often the server sends WebSocket pings; answer them or be closed after two intervals.
     pub heartbeat_ms: u64,
     pub ts_ns: u64,
+    /// Where the events come from (servers before recordings did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceInfo>,
+}
+
+/// What a server streams: synthesized events, or a replayed recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// `synthetic` or `replay`.
+    pub kind: String,
+    /// Synthesis: events per second, all symbols together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
+    /// Synthesis: the random seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Replay: the recording's file name (without its directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Replay: `1` for the recorded timing, `10` for ten times faster, `max` for as fast as
+    /// clients take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<String>,
+    /// Replay: whether the recording starts over when it ends.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub looping: Option<bool>,
+    /// Replay: when the recording started, in its own time (ns since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_start_ns: Option<u64>,
+    /// Replay: the wall-clock time that `recording_start_ns` was replayed at. An event with
+    /// `ts_ns = t` happened at `recording_start_ns + (t - replay_start_ns) * speed` in the
+    /// recording's time (first pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_start_ns: Option<u64>,
 }
 
 /// The full state of one symbol, sent on subscribe and after a re-sync.

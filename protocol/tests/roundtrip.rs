@@ -71,6 +71,16 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                     symbols,
                     heartbeat_ms,
                     ts_ns,
+                    source: (heartbeat_ms % 2 == 0).then(|| protocol::SourceInfo {
+                        kind: "replay".into(),
+                        rate: None,
+                        seed: None,
+                        file: Some("s.jsonl.zst".into()),
+                        speed: Some("10".into()),
+                        looping: Some(true),
+                        recording_start_ns: Some(ts_ns / 2),
+                        replay_start_ns: Some(ts_ns),
+                    }),
                 })
             }),
         (

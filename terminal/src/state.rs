@@ -638,7 +638,7 @@ impl State {
         };
         match action {
             Action::Input(c)
-                if text.len() < 12 && (c.is_ascii_alphanumeric() || c == '.' || c == '-') =>
+                if text.len() < protocol::MAX_SYMBOL_BYTES && protocol::is_symbol_char(c) =>
             {
                 text.push(c.to_ascii_uppercase());
             }
@@ -1007,6 +1007,7 @@ mod tests {
                 symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
                 heartbeat_ms: 1,
                 ts_ns: 1,
+                source: None,
             })])
         };
         let out = s.apply(hello(&["S0001", "S0002"]));
