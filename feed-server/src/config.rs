@@ -177,7 +177,7 @@ pub struct Config {
 const AUTO_BATCH_MIN_US: u64 = 1_000;
 const AUTO_BATCH_MAX_US: u64 = 4_000;
 
-fn parse_symbols(s: &str) -> Result<SymbolChoice, String> {
+pub(crate) fn parse_symbols(s: &str) -> Result<SymbolChoice, String> {
     if s == "default" {
         Ok(SymbolChoice::Default)
     } else {

@@ -47,6 +47,7 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
         endpoint,
         protocol,
         slot,
+        early_frames,
     } = upgraded;
     let queue_frames = usize::try_from(shared.config.queue_frames).unwrap_or(1_024);
     let (data_tx, mut data_rx) = mpsc::channel(queue_frames);
@@ -89,7 +90,7 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
     let mut replies: Vec<Utf8Bytes> = Vec::with_capacity(64);
     let mut out: Vec<Message> = Vec::with_capacity(8);
     let mut session = Session::new(&shared, id, endpoint);
-    let mut buffered = false;
+    let mut buffered = early_frames;
 
     let mut ending = match endpoint {
         Endpoint::Feed => link.write([Message::Text(session.hello())]).await.err(),

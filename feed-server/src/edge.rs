@@ -38,6 +38,9 @@ pub struct Upgraded {
     pub protocol: Option<&'static str>,
     /// Held for the connection's life: it is one of `--max-connections`.
     pub slot: OwnedSemaphorePermit,
+    /// The client sent frames along with its request, which the HTTP layer read with the head:
+    /// they are in the WebSocket reader already, and no socket readiness will announce them.
+    pub early_frames: bool,
 }
 
 /// What the request handler leaves for the socket's task after it answered 101.
@@ -103,6 +106,7 @@ pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgrad
     let parts = upgraded
         .downcast::<TokioIo<TcpStream>>()
         .map_err(|_| "upgrade lost its TCP stream".to_owned())?;
+    let early_frames = !parts.read_buf.is_empty();
     let ws = WebSocketStream::from_partially_read(
         Metered::new(parts.io.into_inner()),
         parts.read_buf.to_vec(),
@@ -115,6 +119,7 @@ pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgrad
         endpoint: pending.endpoint,
         protocol: pending.protocol,
         slot: pending.slot,
+        early_frames,
     })
 }
 

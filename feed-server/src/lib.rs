@@ -26,6 +26,8 @@ pub mod connection;
 pub mod drill;
 pub mod edge;
 pub mod event;
+pub mod generate;
+pub mod import;
 pub mod handshake;
 pub mod hub;
 pub mod market;

@@ -4,21 +4,38 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use feed_server::Config;
+use feed_server::generate::GenerateArgs;
+use feed_server::import::ImportArgs;
 use tokio_util::sync::CancellationToken;
 
-/// Tickwire feed server: streams synthesized quotes and trades over WebSocket (path /ws) and
-/// answers orders on the same socket. Logs go to stderr; set the level with RUST_LOG (default info).
+/// Tickwire feed server: streams synthesized or replayed quotes and trades over WebSocket (path
+/// /ws) and answers orders on the same socket. Logs go to stderr; set the level with RUST_LOG
+/// (default info).
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
+
     #[command(flatten)]
     config: Config,
 
     /// Runtime worker threads; 1 runs everything on one thread, which measured fastest.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+}
+
+/// Commands that make recordings instead of serving.
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Write a synthetic session to a recording, as fast as the disk allows; the same arguments
+    /// give the same bytes.
+    Generate(GenerateArgs),
+    /// Turn tick data files (Tickwire CSV, Tardis.dev CSV, Databento DBN) into one recording,
+    /// merged by time.
+    Import(ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,7 +48,12 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    match serve(cli) {
+    let result = match cli.tool {
+        Some(Tool::Generate(args)) => generate(&args),
+        Some(Tool::Import(args)) => import(&args),
+        None => serve(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("feed-server: {e:#}");
@@ -77,4 +99,49 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         feed_server::run(listener, config, shutdown).await?;
         Ok(())
     })
+}
+
+fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let written = feed_server::generate::generate(args)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {} events ({:.1} MB) to {} in {seconds:.2} s ({:.0} events/s)",
+        written.events,
+        written.bytes as f64 / 1e6,
+        args.out.display(),
+        written.events as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+fn import(args: &ImportArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let imported = feed_server::import::import(args)?;
+    let seconds = started.elapsed().as_secs_f64();
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    println!(
+        "imported {} rows into {} events for {} symbols ({:.1} MB) in {} in {seconds:.2} s ({:.0} rows/s)",
+        imported.rows,
+        imported.events,
+        imported.symbols,
+        imported.bytes as f64 / 1e6,
+        args.out.display(),
+        imported.rows as f64 / seconds.max(1e-9)
+    );
+    if imported.skipped > 0 {
+        println!(
+            "skipped {} rows with no replayable event (one-sided quotes, unchanged tops)",
+            imported.skipped
+        );
+    }
+    if imported.out_of_order > 0 {
+        println!(
+            "{} rows were earlier than the row before them in their file; they were kept in file order",
+            imported.out_of_order
+        );
+    }
+    Ok(())
 }

@@ -381,7 +381,7 @@ fn whole_lots(qty: Decimal, lot: Decimal, max: i64) -> Result<i64, String> {
 
 /// Highest limit price accepted, in ticks: far above any real price, and small enough that
 /// every sum and product the simulator makes with it stays exact.
-const MAX_PRICE_TICKS: i64 = 1_000_000_000_000;
+const MAX_PRICE_TICKS: i64 = crate::recording::MAX_UNITS;
 
 /// A client price as a whole number of ticks. Every step is checked: a price comes from the
 /// network and may be anything a decimal can hold.

@@ -20,6 +20,26 @@ fn request(first: &str, extra: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_message_sent_with_the_handshake_request_is_answered() {
+    let server = start(config()).await;
+    // The subscribe arrives in the same segment as the request, so the server's HTTP layer reads
+    // it along with the head; no further byte ever comes to wake the connection.
+    let subscribe = support::raw::encode(
+        true,
+        0,
+        0x1,
+        br#"{"type":"subscribe","symbols":["AAPL"]}"#,
+        true,
+    );
+    let mut raw = Raw::connect_eager(server.addr, "/ws", &subscribe).await;
+    let snapshot = raw
+        .until_text(|t| t.contains(r#""type":"snapshot""#).then(|| t.to_owned()))
+        .await;
+    assert!(snapshot.contains(r#""symbol":"AAPL""#), "{snapshot}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn every_malformed_handshake_gets_an_http_status_and_a_reason() {
     let server = start(config()).await;
     let witness = Witness::start(&server).await;

@@ -130,6 +130,6 @@ pub fn in_units(value: Decimal, unit: Decimal, what: &str) -> Result<i64, String
     }
 }
 
-/// The largest price in ticks or size in lots a recording may hold: far beyond real markets, and
-/// small enough that the simulator's sums stay exact.
-pub const MAX_UNITS: i64 = 1_000_000_000_000;
+/// The largest price in ticks or size in lots a recording (or an order) may hold: room for a
+/// six-figure price on a 10^-8 grid, and a thousand times below where `i64` sums could overflow.
+pub const MAX_UNITS: i64 = 1_000_000_000_000_000;

@@ -65,14 +65,20 @@ pub struct Raw {
 impl Raw {
     /// Connects and completes a handshake on `path`.
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
-        Self::handshake(TcpStream::connect(addr).await.unwrap(), path).await
+        Self::handshake(TcpStream::connect(addr).await.unwrap(), path, &[]).await
+    }
+
+    /// Connects and sends `early` bytes in the same write as the handshake request, as a client
+    /// that does not wait for the 101 does.
+    pub async fn connect_eager(addr: SocketAddr, path: &str, early: &[u8]) -> Self {
+        Self::handshake(TcpStream::connect(addr).await.unwrap(), path, early).await
     }
 
     /// The same with a small socket receive buffer, for a client that reads slowly.
     pub async fn connect_small(addr: SocketAddr, path: &str, recv_buffer: u32) -> Self {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(recv_buffer).unwrap();
-        Self::handshake(socket.connect(addr).await.unwrap(), path).await
+        Self::handshake(socket.connect(addr).await.unwrap(), path, &[]).await
     }
 
     /// Reads at most `max` bytes into the frame buffer; returns how many (0 at the end).
@@ -96,10 +102,10 @@ impl Raw {
         frames
     }
 
-    async fn handshake(mut tcp: TcpStream, path: &str) -> Self {
-        tcp.write_all(upgrade_request(path).as_bytes())
-            .await
-            .unwrap();
+    async fn handshake(mut tcp: TcpStream, path: &str, early: &[u8]) -> Self {
+        let mut request = upgrade_request(path).into_bytes();
+        request.extend_from_slice(early);
+        tcp.write_all(&request).await.unwrap();
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         let head_end = loop {
