@@ -5,6 +5,7 @@
 //! - [`action`]: every user intent.
 //! - [`state`]: application state and the pure update functions (`apply`, `handle`).
 //! - [`net`]: the network task: connect, reconnect with backoff, resubscribe, decode.
+//! - [`record`]: `terminal record`, a live feed captured into a recording.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
 //! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles.
 //! - [`config`]: the TOML settings file.
@@ -14,6 +15,7 @@ pub mod app;
 pub mod config;
 pub mod latency;
 pub mod net;
+pub mod record;
 pub mod state;
 pub mod theme;
 pub mod ui;

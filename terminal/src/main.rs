@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use protocol::Decimal;
+use terminal::record::RecordArgs;
 use terminal::state::State;
 
 /// Tickwire terminal: live quotes, orders and latency over WebSocket. Without --url it starts an
@@ -19,8 +20,11 @@ use terminal::state::State;
 /// Keys: Up/Down or j/k select, Tab switches pane, b/s order, c cancel, a/d add/remove symbol,
 /// ? help, q quit.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Feed server to connect to, e.g. ws://127.0.0.1:9001/ws. Default: an embedded server.
     #[arg(long)]
     url: Option<String>,
@@ -42,6 +46,14 @@ struct Cli {
     log_file: Option<PathBuf>,
 }
 
+/// What the terminal does besides the TUI.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Record a live feed into a recording (`.jsonl` or `.jsonl.zst`) that `feed-server
+    /// --replay` plays back.
+    Record(RecordArgs),
+}
+
 /// Symbols watched when neither flags nor settings name any.
 const DEFAULT_WATCHLIST: &[&str] = &[
     "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "KO",
@@ -49,7 +61,11 @@ const DEFAULT_WATCHLIST: &[&str] = &[
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = match cli.command {
+        Some(Command::Record(args)) => record(&args),
+        None => run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("terminal: {e:#}");
@@ -137,4 +153,70 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         result
     })
+}
+
+/// `terminal record`: a progress line on stderr while it runs, a summary on stdout at the end.
+fn record(args: &RecordArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} recording {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let summary = runtime.block_on(terminal::record::record(
+        args,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+        |p| {
+            let seconds = p.elapsed.as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{} events, {:.1} MB, {:.0} s, {:.0} events/s",
+                p.events,
+                p.bytes as f64 / 1e6,
+                p.elapsed.as_secs_f64(),
+                p.events as f64 / seconds
+            ));
+            bar.tick();
+        },
+    ));
+    bar.finish_and_clear();
+    let summary = summary?;
+    let seconds = summary.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "recorded {} events in {:.1} s ({:.0} events/s, {:.1} MB received) to {} ({:.1} MB)",
+        summary.events,
+        summary.elapsed.as_secs_f64(),
+        summary.events as f64 / seconds,
+        summary.bytes_received as f64 / 1e6,
+        args.out.display(),
+        summary.file_bytes as f64 / 1e6
+    );
+    if let Some(why) = &summary.server_closed {
+        println!("the server ended the connection: {why}");
+    }
+    if summary.gaps.is_empty() {
+        println!("no gaps: every seq arrived");
+    } else {
+        let missing: u64 = summary.gaps.values().sum();
+        let worst: Vec<String> = summary
+            .gaps
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        println!(
+            "gaps: {missing} events missing ({} re-syncs), by symbol: {}",
+            summary.resyncs,
+            worst.join(", ")
+        );
+    }
+    Ok(())
 }

@@ -161,10 +161,10 @@ fn track(subscriptions: &mut BTreeSet<Symbol>, message: &ClientMessage) {
     }
 }
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str) -> Result<Ws, String> {
+pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
     let mut request = url
         .into_client_request()
         .map_err(|e| format!("bad URL {url}: {e}"))?;
