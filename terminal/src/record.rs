@@ -161,7 +161,9 @@ pub async fn record(
                     }
                     early.push(m);
                 }
-                ServerMessage::Error(e) => bail!("the server refused the subscription: {}", e.message),
+                ServerMessage::Error(e) => {
+                    bail!("the server refused the subscription: {}", e.message)
+                }
                 _ => {}
             }
         }
@@ -169,38 +171,46 @@ pub async fn record(
     let header = header(&wanted, &snapshots, start_ns, args);
     let mut writer = Writer::create(&args.out, &header, false)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut seqs: HashMap<Symbol, u64> = snapshots.iter().map(|(s, snap)| (s.clone(), snap.seq)).collect();
-    let mut keep = |m: &ServerMessage, summary: &mut Summary, writer: &mut Writer| -> anyhow::Result<()> {
-        match m {
-            ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
-                if let Some((symbol, seq)) = m.market_seq() {
-                    let last = seqs.entry(Symbol::from(symbol)).or_insert(seq.saturating_sub(1));
-                    if seq <= *last {
-                        // Already covered by the snapshot.
-                        return Ok(());
+    let mut seqs: HashMap<Symbol, u64> = snapshots
+        .iter()
+        .map(|(s, snap)| (s.clone(), snap.seq))
+        .collect();
+    let mut keep =
+        |m: &ServerMessage, summary: &mut Summary, writer: &mut Writer| -> anyhow::Result<()> {
+            match m {
+                ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
+                    if let Some((symbol, seq)) = m.market_seq() {
+                        let last = seqs
+                            .entry(Symbol::from(symbol))
+                            .or_insert(seq.saturating_sub(1));
+                        if seq <= *last {
+                            // Already covered by the snapshot.
+                            return Ok(());
+                        }
+                        let missed = seq - *last - 1;
+                        if missed > 0 {
+                            *summary.gaps.entry(Symbol::from(symbol)).or_insert(0) += missed;
+                        }
+                        *last = seq;
                     }
-                    let missed = seq - *last - 1;
-                    if missed > 0 {
-                        *summary.gaps.entry(Symbol::from(symbol)).or_insert(0) += missed;
+                    writer
+                        .write_event(m)
+                        .context("cannot write the recording")?;
+                    summary.events += 1;
+                }
+                ServerMessage::Snapshot(s) => {
+                    // A re-sync after conflation: events between were lost (counted as the gap).
+                    summary.resyncs += 1;
+                    let last = seqs.entry(s.symbol.clone()).or_insert(s.seq);
+                    if s.seq > *last {
+                        *summary.gaps.entry(s.symbol.clone()).or_insert(0) += s.seq - *last;
+                        *last = s.seq;
                     }
-                    *last = seq;
                 }
-                writer.write_event(m).context("cannot write the recording")?;
-                summary.events += 1;
+                _ => {}
             }
-            ServerMessage::Snapshot(s) => {
-                // A re-sync after conflation: events between were lost (counted as the gap).
-                summary.resyncs += 1;
-                let last = seqs.entry(s.symbol.clone()).or_insert(s.seq);
-                if s.seq > *last {
-                    *summary.gaps.entry(s.symbol.clone()).or_insert(0) += s.seq - *last;
-                    *last = s.seq;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     for m in &early {
         keep(m, &mut summary, &mut writer)?;
     }
@@ -276,7 +286,9 @@ async fn close(ws: &mut crate::net::Ws) {
     .await;
 }
 
-async fn next_text(ws: &mut crate::net::Ws) -> anyhow::Result<tokio_tungstenite::tungstenite::Utf8Bytes> {
+async fn next_text(
+    ws: &mut crate::net::Ws,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::Utf8Bytes> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => return Ok(t),

@@ -30,7 +30,8 @@ struct Records {
 }
 
 pub fn open(path: &Path) -> Result<Opened, RecordingError> {
-    let fail = |e: dbn::Error| RecordingError::new(path, None, format!("not a readable DBN file: {e}"));
+    let fail =
+        |e: dbn::Error| RecordingError::new(path, None, format!("not a readable DBN file: {e}"));
     let decoder = DynDecoder::from_file(path, VersionUpgradePolicy::default()).map_err(fail)?;
     let metadata = decoder.metadata();
     let symbols = metadata.symbol_map().map_err(fail)?;
@@ -50,7 +51,9 @@ pub fn open(path: &Path) -> Result<Opened, RecordingError> {
             return Err(RecordingError::new(
                 path,
                 None,
-                format!("schema `{schema}` is not supported; use mbp-1, tbbo, trades, bbo-1s or bbo-1m"),
+                format!(
+                    "schema `{schema}` is not supported; use mbp-1, tbbo, trades, bbo-1s or bbo-1m"
+                ),
             ));
         }
     }
@@ -133,7 +136,15 @@ fn convert(
     let mut rows = Vec::new();
     if let Some(m) = record.get::<Mbp1Msg>() {
         let l = &m.levels[0];
-        quote(&mut rows, place, m.ts_recv, id, (l.bid_px, l.bid_sz, l.ask_px, l.ask_sz), tops, &symbol)?;
+        quote(
+            &mut rows,
+            place,
+            m.ts_recv,
+            id,
+            (l.bid_px, l.bid_sz, l.ask_px, l.ask_sz),
+            tops,
+            &symbol,
+        )?;
         if m.action as u8 == b'T' {
             trade(&mut rows, place, m.ts_recv, m.price, m.size, &symbol)?;
         }
@@ -141,7 +152,15 @@ fn convert(
         trade(&mut rows, place, t.ts_recv, t.price, t.size, &symbol)?;
     } else if let Some(b) = record.get::<BboMsg>() {
         let l = &b.levels[0];
-        quote(&mut rows, place, b.ts_recv, id, (l.bid_px, l.bid_sz, l.ask_px, l.ask_sz), tops, &symbol)?;
+        quote(
+            &mut rows,
+            place,
+            b.ts_recv,
+            id,
+            (l.bid_px, l.bid_sz, l.ask_px, l.ask_sz),
+            tops,
+            &symbol,
+        )?;
     }
     // Anything else (symbol mappings, system messages, definitions) carries no event.
     Ok(rows)

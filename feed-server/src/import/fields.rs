@@ -10,8 +10,8 @@ use crate::recording::RecordingError;
 
 /// Opens a file, decompressing `.gz` on the fly.
 pub fn reader(path: &Path) -> Result<Box<dyn Read>, RecordingError> {
-    let file =
-        File::open(path).map_err(|e| RecordingError::new(path, None, format!("cannot open: {e}")))?;
+    let file = File::open(path)
+        .map_err(|e| RecordingError::new(path, None, format!("cannot open: {e}")))?;
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
@@ -42,7 +42,9 @@ pub fn csv(path: &Path) -> Result<(csv::Reader<Box<dyn Read>>, Vec<String>), Rec
         .from_reader(reader(path)?);
     let headers = reader
         .headers()
-        .map_err(|e| RecordingError::new(path, Some(1), format!("cannot read the header row: {e}")))?
+        .map_err(|e| {
+            RecordingError::new(path, Some(1), format!("cannot read the header row: {e}"))
+        })?
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();

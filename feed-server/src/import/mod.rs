@@ -267,7 +267,8 @@ pub fn import(args: &ImportArgs) -> Result<Imported, RecordingError> {
     );
 
     // Pass 2: merge by time and write.
-    let mut writer = Writer::create(&args.out, &header, true).map_err(|e| io_error(&args.out, &e))?;
+    let mut writer =
+        Writer::create(&args.out, &header, true).map_err(|e| io_error(&args.out, &e))?;
     let mut inputs: Vec<Rows> = Vec::with_capacity(args.inputs.len());
     for path in &args.inputs {
         inputs.push(open(path, args.format)?.rows);

@@ -82,7 +82,9 @@ fn timestamp(t: &str) -> Result<u64, String> {
 pub(super) fn csv_error(path: &Path, e: &csv::Error) -> RecordingError {
     let line = e.position().map(csv::Position::line);
     let what = match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("the row has {len} fields, the header {expected_len}")
         }
         csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_owned(),
