@@ -88,9 +88,10 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening on ws://{addr}/ws")?;
         stdout.flush()?;
-        match &config.replay {
-            Some(file) => tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready"),
-            None => tracing::info!(%addr, rate = config.rate, symbols = ?config.symbols, "feed server ready"),
+        if let Some(file) = &config.replay {
+            tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready");
+        } else {
+            tracing::info!(%addr, rate = config.rate, symbols = ?config.symbols, "feed server ready");
         }
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();

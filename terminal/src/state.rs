@@ -259,6 +259,10 @@ pub struct State {
     pub gaps: u64,
     /// Symbols the server offers, from `hello`.
     pub available: Vec<Symbol>,
+    /// What the server streams, from `hello`.
+    pub source: Option<protocol::SourceInfo>,
+    /// `ts_ns` of the latest quote or trade: the replay clock runs from it.
+    pub last_event_ns: u64,
     /// The watchlist asked for `*`: every symbol the server offers, added on `hello`.
     watch_all: bool,
     /// A one-line notice (errors from the server, refused input).
@@ -268,6 +272,39 @@ pub struct State {
 }
 
 impl State {
+    /// What the server streams, for the status bar: `synthetic 2000/s`, or for a replay its
+    /// file, speed and the recording's clock at the latest event (UTC).
+    pub fn source_text(&self) -> Option<String> {
+        let source = self.source.as_ref()?;
+        if source.kind != "replay" {
+            return Some(match source.rate {
+                Some(rate) => format!("{} {rate}/s", source.kind),
+                None => source.kind.clone(),
+            });
+        }
+        let file = source.file.as_deref().unwrap_or("recording");
+        let speed = source.speed.as_deref().unwrap_or("1");
+        let mut text = format!("replay {file} {speed}x");
+        if let (Ok(factor), Some(recorded), Some(replayed)) = (
+            speed.parse::<f64>(),
+            source.recording_start_ns,
+            source.replay_start_ns,
+        ) && self.last_event_ns >= replayed
+        {
+            let into = (self.last_event_ns - replayed) as f64 * factor;
+            let at = recorded.saturating_add(into as u64);
+            let clock =
+                humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_nanos(at))
+                    .to_string();
+            // `2026-01-02T14:30:05.123Z` -> `14:30:05.123`
+            if let Some(time) = clock.get(11..23) {
+                text.push_str(" @ ");
+                text.push_str(time);
+            }
+        }
+        Some(text)
+    }
+
     pub fn new(url: String, watchlist: &[String], default_qty: Decimal) -> Self {
         let mut state = Self {
             url,
@@ -291,6 +328,8 @@ impl State {
             view_at: None,
             gaps: 0,
             available: Vec::new(),
+            source: None,
+            last_event_ns: 0,
             watch_all: false,
             notice: None,
             next_order: 0,
@@ -417,6 +456,7 @@ impl State {
                     }
                 }
                 self.available = h.symbols;
+                self.source = h.source;
             }
             ServerMessage::Snapshot(s) => {
                 let Some(&i) = self.index.get(&s.symbol) else {
@@ -439,6 +479,7 @@ impl State {
                 row.push_price(t, s.last);
             }
             ServerMessage::Quote(q) => {
+                self.last_event_ns = self.last_event_ns.max(q.ts_ns);
                 self.tick_latency
                     .record(now_s, received_ns.saturating_sub(q.ts_ns));
                 if let Some(row) = self.sequenced(&q.symbol, q.seq, out) {
@@ -447,6 +488,7 @@ impl State {
                 }
             }
             ServerMessage::Trade(tr) => {
+                self.last_event_ns = self.last_event_ns.max(tr.ts_ns);
                 self.tick_latency
                     .record(now_s, received_ns.saturating_sub(tr.ts_ns));
                 if let Some(row) = self.sequenced(&tr.symbol, tr.seq, out) {
@@ -1072,6 +1114,40 @@ mod tests {
             [&OrderStatus::Lost, &OrderStatus::Lost, &OrderStatus::Filled]
         );
         assert!(s.orders.iter().all(|o| !o.status.is_open()));
+    }
+
+    #[test]
+    fn the_status_shows_a_replays_file_speed_and_recording_clock() {
+        let mut s = State::new("ws://x/ws".into(), &["AAPL".into()], dec("1"));
+        assert_eq!(s.source_text(), None);
+        s.source = Some(protocol::SourceInfo {
+            kind: "replay".into(),
+            rate: None,
+            seed: None,
+            file: Some("open.jsonl.zst".into()),
+            speed: Some("10".into()),
+            looping: Some(false),
+            // 2026-01-02T14:30:00Z, replayed from t = 1000 s.
+            recording_start_ns: Some(1_767_364_200_000_000_000),
+            replay_start_ns: Some(1_000_000_000_000),
+        });
+        // 1.5 s of replay at 10x is 15 s into the recording.
+        s.last_event_ns = 1_001_500_000_000;
+        assert_eq!(
+            s.source_text().as_deref(),
+            Some("replay open.jsonl.zst 10x @ 14:30:15.000")
+        );
+        s.source = Some(protocol::SourceInfo {
+            kind: "synthetic".into(),
+            rate: Some(2_000),
+            seed: Some(1),
+            file: None,
+            speed: None,
+            looping: None,
+            recording_start_ns: None,
+            replay_start_ns: None,
+        });
+        assert_eq!(s.source_text().as_deref(), Some("synthetic 2000/s"));
     }
 
     #[test]

@@ -34,8 +34,11 @@ pub fn first_line(path: &Path) -> Result<String, RecordingError> {
     Ok(String::from_utf8_lossy(&line).trim().to_owned())
 }
 
-/// A CSV reader over a (possibly gzipped) file, its header row read.
-pub fn csv(path: &Path) -> Result<(csv::Reader<Box<dyn Read>>, Vec<String>), RecordingError> {
+/// A CSV reader over any byte stream.
+pub type CsvReader = csv::Reader<Box<dyn Read>>;
+
+/// A CSV reader over a (possibly gzipped) file, and its header row, lower-cased.
+pub fn csv(path: &Path) -> Result<(CsvReader, Vec<String>), RecordingError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .buffer_capacity(256 * 1024)

@@ -138,11 +138,15 @@ fn open(path: &Path, format: Format) -> Result<Opened, RecordingError> {
 }
 
 fn detect(path: &Path) -> Result<Format, RecordingError> {
+    // Lower-cased first, so `.DBN` counts too.
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if name.ends_with(".dbn") || name.ends_with(".dbn.zst") {
+    let dbn = [".dbn", ".dbn.zst"]
+        .iter()
+        .any(|ext| name.len() > ext.len() && name.get(name.len() - ext.len()..) == Some(*ext));
+    if dbn {
         return Ok(Format::Dbn);
     }
     let header = fields::first_line(path)?;

@@ -41,6 +41,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
             Style::new().fg(Color::Yellow),
         ));
     }
+    if let Some(source) = state.source_text() {
+        spans.push(Span::styled(
+            format!(" {source} "),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
     spans.push(Span::raw(format!(
         " {} {} up {}:{:02}:{:02} ",
         state.url,
