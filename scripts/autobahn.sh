@@ -28,11 +28,16 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# Starts a server in the background and prints the address from its ready line.
+# Starts a server in the background, in this shell (not a subshell), so the cleanup knows its pid.
 start() {
   local log=$1; shift
   "$@" >"$log" 2>"$log.err" &
   pids+=($!)
+}
+
+# Prints the address from a server's ready line, once it is there.
+address() {
+  local log=$1
   for _ in $(seq 1 100); do
     if grep -q '^listening on ws://' "$log" 2>/dev/null; then
       sed -n 's|^listening on ws://\([^/]*\).*|\1|p' "$log" | head -n 1
@@ -40,14 +45,16 @@ start() {
     fi
     sleep 0.1
   done
-  echo "server did not start: $*" >&2; cat "$log.err" >&2; exit 1
+  echo "server did not start: see $log.err" >&2; cat "$log.err" >&2; exit 1
 }
 
 # The echo cases send messages of up to 16 MiB and bursts of thousands; the limits are raised to
 # let them through, everything else is the default configuration.
-ours=$(start "$out/feed-server.out" "$bin/feed-server" --listen 127.0.0.1:0 --echo \
-  --max-message-bytes 16777216 --max-message-rate 1000000)
-reference=$(start "$out/reference.out" "$bin/examples/reference_echo" 127.0.0.1:0)
+start "$out/feed-server.out" "$bin/feed-server" --listen 127.0.0.1:0 --echo \
+  --max-message-bytes 16777216 --max-message-rate 1000000
+start "$out/reference.out" "$bin/examples/reference_echo" 127.0.0.1:0
+ours=$(address "$out/feed-server.out")
+reference=$(address "$out/reference.out")
 
 cases=(-i '1.*' -i '2.*' -i '3.*' -i '4.*' -i '5.*' -i '6.*' -i '7.*' -i '9.*' -i '10.*')
 echo "== autobahn cases 1-7, 9, 10 against feed-server --echo ($ours) and the reference ($reference)"
