@@ -65,6 +65,10 @@ impl fmt::Display for Speed {
 /// time left events 21 us late at p50 (the wake-up cost); a 20 us spin brings that to 0 (p99
 /// 10 us) at the same 1.3% of a core, while 40 us cost 3%.
 const SPIN: Duration = Duration::from_micros(20);
+/// Events closer together than this are not spun for, only slept for (about 20 us late): at
+/// high rates spinning would keep the thread busy all the time, and with a real-time priority
+/// that would starve the fan-out on a shared core.
+const SPIN_GAP: Duration = Duration::from_micros(250);
 /// Longest single sleep, so a stop request is seen promptly even across a gap in a recording.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
 /// Most events in one batch to the hub.
@@ -155,6 +159,7 @@ impl Origin {
 pub fn spawn(
     source: Box<dyn Source>,
     speed: Speed,
+    realtime: bool,
     origin: Origin,
     hub: mpsc::Sender<Vec<Due>>,
     stop: Arc<AtomicBool>,
@@ -164,6 +169,7 @@ pub fn spawn(
         .name("tickwire-pacer".into())
         .spawn(move || {
             let mut pacer = Pacer::new(source, speed, origin, hub, stop);
+            pacer.realtime = realtime;
             let result = pacer.run();
             if let Err(why) = result {
                 tracing::error!("{why}");
@@ -187,6 +193,10 @@ struct Pacer {
     pass: Lateness,
     report: PacerReport,
     last_warning: Option<Instant>,
+    /// When the previous event was due: spinning is only worth it after a long enough gap.
+    last_due: Option<Instant>,
+    /// Ask for a real-time priority (`--realtime-pacer`).
+    realtime: bool,
 }
 
 impl Pacer {
@@ -209,6 +219,8 @@ impl Pacer {
             pass: Lateness::default(),
             report: PacerReport::default(),
             last_warning: None,
+            last_due: None,
+            realtime: false,
         }
     }
 
@@ -219,7 +231,7 @@ impl Pacer {
                 "cannot lower the pacer's timer slack ({e}); events may leave up to 50 us late"
             );
         }
-        if matches!(self.speed, Speed::Factor(_)) {
+        if self.realtime && matches!(self.speed, Speed::Factor(_)) {
             raise_priority();
         }
         loop {
@@ -239,7 +251,17 @@ impl Pacer {
                 }
                 Some(Step::Event { at_ns, event }) => {
                     let (due_ns, due_at) = self.due(at_ns);
-                    if due_at > Instant::now() && (!self.flush() || !self.wait_until(due_at)) {
+                    let gap = self
+                        .last_due
+                        .map_or(Duration::MAX, |last| due_at.saturating_duration_since(last));
+                    self.last_due = Some(due_at);
+                    let spin = if gap >= SPIN_GAP {
+                        SPIN
+                    } else {
+                        Duration::ZERO
+                    };
+                    if due_at > Instant::now() && (!self.flush() || !self.wait_until(due_at, spin))
+                    {
                         self.pass.log("until shutdown");
                         return Ok(());
                     }
@@ -298,15 +320,15 @@ impl Pacer {
         );
     }
 
-    /// Sleeps and spins until `due`; false if asked to stop meanwhile.
-    fn wait_until(&self, due: Instant) -> bool {
+    /// Sleeps until `due`, spinning its last `spin`; false if asked to stop meanwhile.
+    fn wait_until(&self, due: Instant, spin: Duration) -> bool {
         loop {
             let now = Instant::now();
             let Some(left) = due.checked_duration_since(now) else {
                 return true;
             };
-            if left > SPIN {
-                std::thread::sleep(left.saturating_sub(SPIN).min(MAX_SLEEP));
+            if left > spin {
+                std::thread::sleep(left.saturating_sub(spin).min(MAX_SLEEP));
                 if self.stop.load(Ordering::Relaxed) {
                     return false;
                 }
@@ -338,15 +360,15 @@ impl Pacer {
     }
 }
 
-/// Asks for a real-time (SCHED_FIFO) priority, the lowest one, for this thread.
+/// Asks for a real-time (SCHED_FIFO) priority, the lowest one, for this thread
+/// (`--realtime-pacer`).
 ///
 /// A normal thread that wakes while the runtime is writing to a hundred sockets on the same core
 /// waits for its turn: measured with the server pinned to one core at 10,000 events/s, events left
-/// 510 us late at p99 with a normal priority, 200 us with nice -10 and 7 us with SCHED_FIFO. The
-/// thread sleeps between events and the bounded channel to the hub stops it when the hub falls
-/// behind, so it cannot starve the runtime; `--speed max`, which never sleeps, keeps a normal
-/// priority. Without the privilege (CAP_SYS_NICE or an RTPRIO limit) pacing still works, with
-/// the lateness above under CPU contention.
+/// 510 us late at p99 with a normal priority, 200 us with nice -10 and 9 us with SCHED_FIFO. It is
+/// not the default: at tens of thousands of events per second each wake-up preempts the fan-out,
+/// and on a loaded machine (a test suite on two cores) that starved it into conflating clients.
+/// `--speed max`, which never sleeps, always keeps a normal priority.
 fn raise_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -366,8 +388,8 @@ fn raise_priority() {
         if raised {
             tracing::debug!("the pacer runs with a real-time priority");
         } else {
-            tracing::info!(
-                "the pacer runs with a normal priority (no CAP_SYS_NICE); on a busy core events may leave a few hundred microseconds late: `setcap cap_sys_nice+ep feed-server` lets it ask for more"
+            tracing::warn!(
+                "--realtime-pacer: no permission for a real-time priority (needs CAP_SYS_NICE, e.g. `setcap cap_sys_nice+ep feed-server`); pacing with a normal priority"
             );
         }
     }
