@@ -27,6 +27,7 @@ pub mod drill;
 pub mod edge;
 pub mod event;
 pub mod generate;
+pub mod grid;
 pub mod handshake;
 pub mod hub;
 pub mod import;

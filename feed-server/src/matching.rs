@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use protocol::{
     Ack, Cancel, Canceled, Decimal, Fill, Order, OrderId, Reject, RejectCode, ServerMessage, Side,
 };
-use rust_decimal::prelude::ToPrimitive;
 
+use crate::grid::{self, OffGrid};
 use crate::market::Market;
 use crate::rate::TokenBucket;
 
@@ -358,48 +358,35 @@ fn sweep(
     }
 }
 
-/// A client quantity as a whole number of lots (shares, for equities), checked like a price.
+/// A client quantity as a whole number of lots (shares, for equities).
 fn whole_lots(qty: Decimal, lot: Decimal, max: i64) -> Result<i64, String> {
     if qty <= Decimal::ZERO {
         return Err(format!("quantity {qty} must be positive"));
     }
-    let Some(lots) = qty.checked_div(lot) else {
-        return Err(format!("quantity {qty} is over the limit of {max}"));
-    };
-    if !lots.fract().is_zero() {
-        return Err(if lot == Decimal::ONE {
-            format!("quantity {qty} must be a whole number of shares")
-        } else {
-            format!("quantity {qty} is not a multiple of the lot size {lot}")
-        });
-    }
-    match lots.to_i64() {
-        Some(q) if q <= max => Ok(q),
+    match grid::units(qty, lot) {
+        Ok(q) if q <= max => Ok(q),
+        Err(OffGrid::NotMultiple) if lot == Decimal::ONE => {
+            Err(format!("quantity {qty} must be a whole number of shares"))
+        }
+        Err(OffGrid::NotMultiple) => Err(format!(
+            "quantity {qty} is not a multiple of the lot size {lot}"
+        )),
         _ => Err(format!("quantity {qty} is over the limit of {max}")),
     }
 }
 
-/// Highest limit price accepted, in ticks: far above any real price, and small enough that
-/// every sum and product the simulator makes with it stays exact.
-const MAX_PRICE_TICKS: i64 = crate::recording::MAX_UNITS;
-
-/// A client price as a whole number of ticks. Every step is checked: a price comes from the
-/// network and may be anything a decimal can hold.
+/// A client price as a whole number of ticks, at most [`grid::MAX_UNITS`]: far above any real
+/// price, and small enough that every sum the simulator makes with it stays exact.
 fn on_grid(price: Decimal, tick: Decimal) -> Result<i64, String> {
     if price <= Decimal::ZERO {
         return Err(format!("price {price} must be positive"));
     }
-    let Some(ticks) = price.checked_div(tick) else {
-        return Err(format!("price {price} is out of range"));
-    };
-    if !ticks.fract().is_zero() {
-        return Err(format!(
+    match grid::units(price, tick) {
+        Ok(ticks) => Ok(ticks),
+        Err(OffGrid::NotMultiple) => Err(format!(
             "price {price} is not a multiple of the tick size {tick}"
-        ));
-    }
-    match ticks.to_i64() {
-        Some(t) if t <= MAX_PRICE_TICKS => Ok(t),
-        _ => Err(format!("price {price} is out of range")),
+        )),
+        Err(_) => Err(format!("price {price} is out of range")),
     }
 }
 

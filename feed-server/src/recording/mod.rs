@@ -15,6 +15,8 @@ use protocol::{Decimal, Symbol};
 use serde::{Deserialize, Serialize};
 
 pub use reader::{Reader, Recorded, read_all};
+
+use crate::grid::{self, OffGrid};
 pub use writer::Writer;
 
 /// The `format` of every recording's header.
@@ -114,22 +116,11 @@ pub fn is_zstd(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("zst"))
 }
 
-/// A decimal as a whole number of `unit`s, or why not.
+/// A decimal as a whole number of `unit`s, or why not, for an error message naming `what`.
 pub fn in_units(value: Decimal, unit: Decimal, what: &str) -> Result<i64, String> {
-    use rust_decimal::prelude::ToPrimitive;
-    let Some(units) = value.checked_div(unit) else {
-        return Err(format!("{what} {value} is out of range"));
-    };
-    if !units.fract().is_zero() {
-        return Err(format!("{what} {value} is not a multiple of {unit}"));
-    }
-    match units.to_i64() {
-        Some(n) if (0..=MAX_UNITS).contains(&n) => Ok(n),
-        Some(n) if n < 0 => Err(format!("{what} {value} is negative")),
-        _ => Err(format!("{what} {value} is out of range")),
-    }
+    grid::units(value, unit).map_err(|e| match e {
+        OffGrid::NotMultiple => format!("{what} {value} is not a multiple of {unit}"),
+        OffGrid::Negative => format!("{what} {value} is negative"),
+        OffGrid::OutOfRange => format!("{what} {value} is out of range"),
+    })
 }
-
-/// The largest price in ticks or size in lots a recording (or an order) may hold: room for a
-/// six-figure price on a 10^-8 grid, and a thousand times below where `i64` sums could overflow.
-pub const MAX_UNITS: i64 = 1_000_000_000_000_000;
