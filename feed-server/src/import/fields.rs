@@ -6,6 +6,7 @@ use std::path::Path;
 
 use protocol::{Decimal, Symbol};
 
+use super::{Place, Row, Rows};
 use crate::recording::RecordingError;
 
 /// Opens a file, decompressing `.gz` on the fly.
@@ -113,6 +114,35 @@ pub fn integer_time(t: &str, ns_per_unit: u64, name: &str) -> Result<u64, String
 }
 
 /// The line a CSV record started on.
-pub fn line_of(record: &csv::StringRecord) -> u64 {
+fn line_of(record: &csv::StringRecord) -> u64 {
     record.position().map_or(0, csv::Position::line)
+}
+
+/// The rows of a CSV file, each parsed by `parse` (`Ok(None)` skips a row); a CSV-level error
+/// or a parse error stops with the row's file and line.
+pub fn rows(
+    path: &Path,
+    reader: CsvReader,
+    parse: impl Fn(&csv::StringRecord, Place) -> Result<Option<Row>, String> + 'static,
+) -> Rows {
+    let path = path.to_owned();
+    Box::new(reader.into_records().map(move |record| {
+        let record = record.map_err(|e| csv_error(&path, &e))?;
+        let place = Place::Line(line_of(&record));
+        parse(&record, place).map_err(|e| place.error(&path, e))
+    }))
+}
+
+/// A CSV-level error (bad quoting, a row with the wrong number of fields, bad UTF-8) with its line.
+fn csv_error(path: &Path, e: &csv::Error) -> RecordingError {
+    let line = e.position().map(csv::Position::line);
+    let what = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("the row has {len} fields, the header {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_owned(),
+        csv::ErrorKind::Io(io) => format!("cannot read: {io}"),
+        _ => e.to_string(),
+    };
+    RecordingError::new(path, line, what)
 }

@@ -5,10 +5,12 @@
 //! columns are ignored. `timestamp` is nanoseconds since the Unix epoch or RFC 3339
 //! (`2026-01-02T14:30:00.000123Z`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::fields::{self, columns, decimal, line_of, symbol, text};
-use super::{Place, Row, RowKind, Rows};
+use protocol::Decimal;
+
+use super::fields::{self, columns, decimal, symbol, text};
+use super::{Row, RowKind, Rows};
 use crate::recording::RecordingError;
 
 const QUOTES: [&str; 6] = ["timestamp", "symbol", "bid", "bid_size", "ask", "ask_size"];
@@ -17,50 +19,38 @@ const TRADES: [&str; 4] = ["timestamp", "symbol", "price", "size"];
 pub fn open(path: &Path) -> Result<Rows, RecordingError> {
     let (reader, headers) = fields::csv(path)?;
     let fail = |e: String| RecordingError::new(path, Some(1), e);
-    let path: PathBuf = path.to_owned();
-    let records = reader.into_records();
     if headers.iter().any(|h| h == "bid") {
         let c = columns(&headers, QUOTES, "Tickwire quotes").map_err(fail)?;
-        Ok(Box::new(records.map(move |r| {
-            let r = r.map_err(|e| csv_error(&path, &e))?;
-            let place = Place::Line(line_of(&r));
-            let row = || -> Result<Row, String> {
-                Ok(Row {
-                    place,
-                    ts_ns: timestamp(text(&r, c[0], "timestamp")?)?,
-                    symbol: symbol(&r, c[1])?,
-                    kind: RowKind::Quote {
-                        bid: decimal(&r, c[2], "bid")?,
-                        bid_size: decimal(&r, c[3], "bid_size")?,
-                        ask: decimal(&r, c[4], "ask")?,
-                        ask_size: decimal(&r, c[5], "ask_size")?,
-                    },
-                })
-            };
-            row().map(Some).map_err(|e| place.error(&path, e))
-        })))
+        Ok(fields::rows(path, reader, move |r, place| {
+            Ok(Some(Row {
+                place,
+                ts_ns: timestamp(text(r, c[0], "timestamp")?)?,
+                symbol: symbol(r, c[1])?,
+                kind: RowKind::Quote {
+                    bid: decimal(r, c[2], "bid")?,
+                    bid_size: decimal(r, c[3], "bid_size")?,
+                    ask: decimal(r, c[4], "ask")?,
+                    ask_size: decimal(r, c[5], "ask_size")?,
+                },
+            }))
+        }))
     } else {
         let c = columns(&headers, TRADES, "Tickwire trades (or quotes)").map_err(fail)?;
-        Ok(Box::new(records.map(move |r| {
-            let r = r.map_err(|e| csv_error(&path, &e))?;
-            let place = Place::Line(line_of(&r));
-            let row = || -> Result<Row, String> {
-                let size = decimal(&r, c[3], "size")?;
-                if size <= protocol::Decimal::ZERO {
-                    return Err(format!("trade size {size} must be positive"));
-                }
-                Ok(Row {
-                    place,
-                    ts_ns: timestamp(text(&r, c[0], "timestamp")?)?,
-                    symbol: symbol(&r, c[1])?,
-                    kind: RowKind::Trade {
-                        price: decimal(&r, c[2], "price")?,
-                        size,
-                    },
-                })
-            };
-            row().map(Some).map_err(|e| place.error(&path, e))
-        })))
+        Ok(fields::rows(path, reader, move |r, place| {
+            let size = decimal(r, c[3], "size")?;
+            if size <= Decimal::ZERO {
+                return Err(format!("trade size {size} must be positive"));
+            }
+            Ok(Some(Row {
+                place,
+                ts_ns: timestamp(text(r, c[0], "timestamp")?)?,
+                symbol: symbol(r, c[1])?,
+                kind: RowKind::Trade {
+                    price: decimal(r, c[2], "price")?,
+                    size,
+                },
+            }))
+        }))
     }
 }
 
@@ -76,20 +66,4 @@ fn timestamp(t: &str) -> Result<u64, String> {
         .ok()
         .and_then(|d| u64::try_from(d.as_nanos()).ok())
         .ok_or_else(|| format!("`timestamp` `{t}` is before 1970"))
-}
-
-/// A CSV-level error (bad quoting, a row with the wrong number of fields, bad UTF-8) with its line.
-pub(super) fn csv_error(path: &Path, e: &csv::Error) -> RecordingError {
-    let line = e.position().map(csv::Position::line);
-    let what = match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("the row has {len} fields, the header {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_owned(),
-        csv::ErrorKind::Io(io) => format!("cannot read: {io}"),
-        _ => e.to_string(),
-    };
-    RecordingError::new(path, line, what)
 }
