@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Config, SymbolChoice};
-use crate::event::Due;
 use crate::hub::{Command, Hub, Queues};
 use crate::synth::Synthesizer;
 use crate::universe::Universe;
@@ -87,13 +86,7 @@ pub fn drive_hub(script: &[u8]) {
             2 => {
                 // 100 us of the clock per payload byte, at 20,000 events/s.
                 now += 100_000 * (payload.len() as u64 + 1);
-                let events: Vec<Due> = (0..2 * (payload.len() + 1))
-                    .map(|_| Due {
-                        due_ns: now,
-                        event: synth.next_event(),
-                    })
-                    .collect();
-                hub.on_events(&events, now);
+                hub.on_events(&synth.burst(2 * (payload.len() + 1), now), now);
                 hub.pass();
             }
             3 => drain(client, &mut decoder),

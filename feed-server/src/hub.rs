@@ -518,13 +518,7 @@ mod tests {
         let mut now = now_ns();
         for _ in 0..1_000 {
             now += 10_000_000;
-            let events: Vec<Due> = (0..1_000)
-                .map(|_| Due {
-                    due_ns: now,
-                    event: synth.next_event(),
-                })
-                .collect();
-            hub.on_events(&events, now);
+            hub.on_events(&synth.burst(1_000, now), now);
             hub.pass();
             if done(hub) {
                 return true;

@@ -168,8 +168,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("tickwire-pacer".into())
         .spawn(move || {
-            let mut pacer = Pacer::new(source, speed, origin, hub, stop);
-            pacer.realtime = realtime;
+            let mut pacer = Pacer::new(source, speed, realtime, origin, hub, stop);
             let result = pacer.run();
             if let Err(why) = result {
                 tracing::error!("{why}");
@@ -203,6 +202,7 @@ impl Pacer {
     fn new(
         source: Box<dyn Source>,
         speed: Speed,
+        realtime: bool,
         origin: Origin,
         hub: mpsc::Sender<Vec<Due>>,
         stop: Arc<AtomicBool>,
@@ -220,7 +220,7 @@ impl Pacer {
             report: PacerReport::default(),
             last_warning: None,
             last_due: None,
-            realtime: false,
+            realtime,
         }
     }
 

@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::event::MarketEvent;
+use crate::event::{Due, MarketEvent};
 use crate::universe::Universe;
 
 #[derive(Debug, Clone)]
@@ -59,6 +59,16 @@ impl Synthesizer {
     pub fn top(&self, symbol: usize) -> (i64, i64) {
         let w = &self.walks[symbol];
         (w.bid, w.ask)
+    }
+
+    /// The next `n` events, all due at `due_ns`: a pass's worth, for driving a hub directly.
+    pub fn burst(&mut self, n: usize, due_ns: u64) -> Vec<Due> {
+        (0..n)
+            .map(|_| Due {
+                due_ns,
+                event: self.next_event(),
+            })
+            .collect()
     }
 
     /// The next event, for a symbol drawn uniformly.

@@ -131,6 +131,15 @@ macro_rules! tagged_enum {
             }
         }
 
+        impl $enum {
+            /// The message's `type` on the wire.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $($enum::$variant(_) => $tag,)+
+                }
+            }
+        }
+
         impl<'de> serde::Deserialize<'de> for $enum {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 $crate::tagged::deserialize(deserializer)

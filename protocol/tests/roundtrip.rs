@@ -193,6 +193,10 @@ proptest! {
     #[test]
     fn server_messages_round_trip_alone_and_in_batches(ms in prop::collection::vec(server(), 1..6)) {
         let parts: Vec<String> = ms.iter().map(encode_server).collect();
+        for (m, text) in ms.iter().zip(&parts) {
+            let tag = format!("{{\"type\":\"{}\"", m.type_name());
+            prop_assert!(text.starts_with(&tag), "{}", text);
+        }
         let frame = encode_batch(parts.iter().map(String::as_str));
         for backend in [Backend::Serde, Backend::Simd] {
             prop_assert_eq!(&Decoder::with_backend(backend).server(frame.as_bytes()).unwrap(), &ms);

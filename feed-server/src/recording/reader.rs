@@ -34,32 +34,24 @@ pub struct Reader {
     truncated: Option<u64>,
 }
 
-/// The byte stream under the lines.
-enum Input {
-    Plain(BufReader<File>),
-    Zstd(BufReader<zstd::stream::read::Decoder<'static, BufReader<File>>>),
+/// The byte stream under the lines, plain or decompressed.
+struct Input {
+    bytes: Box<dyn BufRead + Send>,
+    zstd: bool,
 }
 
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Plain(_) => "plain",
-            Self::Zstd(_) => "zstd",
-        })
+        f.write_str(if self.zstd { "zstd" } else { "plain" })
     }
 }
 
 impl Input {
+    /// Reads up to a newline, at most one byte past [`MAX_LINE_BYTES`].
     fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        match self {
-            Self::Plain(r) => r.by_ref().take(limit).read_until(b'\n', buf),
-            Self::Zstd(r) => r.by_ref().take(limit).read_until(b'\n', buf),
-        }
-    }
-
-    fn is_zstd(&self) -> bool {
-        matches!(self, Self::Zstd(_))
+        (&mut self.bytes)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', buf)
     }
 }
 
@@ -79,13 +71,15 @@ impl Reader {
     pub fn open(path: &Path) -> Result<Self, RecordingError> {
         let fail = |line, message: String| RecordingError::new(path, line, message);
         let file = File::open(path).map_err(|e| fail(None, format!("cannot open: {e}")))?;
-        let input = if super::is_zstd(path) {
+        let zstd = super::is_zstd(path);
+        let bytes: Box<dyn BufRead + Send> = if zstd {
             let decoder = zstd::stream::read::Decoder::new(file)
                 .map_err(|e| fail(None, format!("cannot start zstd decompression: {e}")))?;
-            Input::Zstd(BufReader::with_capacity(64 * 1024, decoder))
+            Box::new(BufReader::with_capacity(64 * 1024, decoder))
         } else {
-            Input::Plain(BufReader::with_capacity(64 * 1024, file))
+            Box::new(BufReader::with_capacity(64 * 1024, file))
         };
+        let input = Input { bytes, zstd };
         let mut reader = Self {
             path: path.to_owned(),
             input,
@@ -203,10 +197,10 @@ impl Reader {
         let n = match self.input.read_line(&mut self.buf) {
             Ok(n) => n,
             // zstd reports a stream that stops inside a frame as an early end of file.
-            Err(e) if self.input.is_zstd() && e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(e) if self.input.zstd && e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Ok(Line::CutShort);
             }
-            Err(e) if self.input.is_zstd() => {
+            Err(e) if self.input.zstd => {
                 return Err(RecordingError::new(
                     &self.path,
                     Some(self.line + 1),
@@ -259,7 +253,7 @@ impl Reader {
             other => {
                 return Err(format!(
                     "a `{}` line: a recording holds only `quote` and `trade` events",
-                    kind(other)
+                    other.type_name()
                 ));
             }
         };
@@ -293,21 +287,6 @@ impl Reader {
             _ => return Err("unreachable event kind".to_owned()),
         };
         Ok(Recorded { ts_ns, seq, event })
-    }
-}
-
-fn kind(message: &ServerMessage) -> &'static str {
-    match message {
-        ServerMessage::Hello(_) => "hello",
-        ServerMessage::Snapshot(_) => "snapshot",
-        ServerMessage::Quote(_) => "quote",
-        ServerMessage::Trade(_) => "trade",
-        ServerMessage::Ack(_) => "ack",
-        ServerMessage::Reject(_) => "reject",
-        ServerMessage::Fill(_) => "fill",
-        ServerMessage::Canceled(_) => "canceled",
-        ServerMessage::Pong(_) => "pong",
-        ServerMessage::Error(_) => "error",
     }
 }
 
