@@ -325,6 +325,8 @@ pub struct ThreadedServer {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Why the server stopped, if it stopped by itself.
+    failure: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl ThreadedServer {
@@ -338,25 +340,40 @@ impl ThreadedServer {
         let addr = std_listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
+        let failure = Arc::new(std::sync::Mutex::new(None));
+        let failed = failure.clone();
         let thread = std::thread::Builder::new()
             .name("feed-server".into())
             .spawn(move || {
-                runtime.block_on(async move {
+                let outcome = runtime.block_on(async move {
                     match TcpListener::from_std(std_listener) {
-                        Ok(listener) => {
-                            if let Err(e) = run(listener, config, token).await {
-                                tracing::error!("embedded feed server stopped: {e}");
-                            }
-                        }
-                        Err(e) => tracing::error!("embedded feed server cannot listen: {e}"),
+                        Ok(listener) => run(listener, config, token)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("cannot listen: {e}")),
                     }
                 });
+                if let Err(why) = outcome {
+                    tracing::error!("embedded feed server stopped: {why}");
+                    *failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+                }
             })?;
         Ok(Self {
             addr,
             shutdown,
             thread: Some(thread),
+            failure,
         })
+    }
+
+    /// Why the server stopped by itself (a failed source or hub), if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn url(&self) -> String {

@@ -6,12 +6,14 @@
 //! - [`state`]: application state and the pure update functions (`apply`, `handle`).
 //! - [`net`]: the network task: connect, reconnect with backoff, resubscribe, decode.
 //! - [`record`]: `terminal record`, a live feed captured into a recording.
+//! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
 //! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles.
 //! - [`config`]: the TOML settings file.
 
 pub mod action;
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod latency;
 pub mod net;

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use protocol::Decimal;
+use terminal::bench::BenchArgs;
 use terminal::record::RecordArgs;
 use terminal::state::State;
 
@@ -52,6 +53,9 @@ enum Command {
     /// Record a live feed into a recording (`.jsonl` or `.jsonl.zst`) that `feed-server
     /// --replay` plays back.
     Record(RecordArgs),
+    /// Benchmark a feed server: tick latency to many subscribers and the round trip of open-loop
+    /// orders, with HDR percentiles, CPU per side, and JSON, `.hgrm` and plot outputs.
+    Bench(Box<BenchArgs>),
 }
 
 /// Symbols watched when neither flags nor settings name any.
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Record(args)) => record(&args),
+        Some(Command::Bench(args)) => bench(&args),
         None => run(cli),
     };
     match result {
@@ -219,4 +224,53 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `terminal bench`: a progress line on stderr while it runs, the table on stdout at the end.
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    use terminal::bench::{Phase, report::duration};
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    if let Some(files) = &args.compare {
+        if let [a, b] = files.as_slice() {
+            print!("{}", terminal::bench::compare(a, b)?);
+        }
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let outcome = terminal::bench::run(args, |p| {
+        let message = match p.phase {
+            Phase::Connecting => format!(
+                "connecting: {} of {} subscribers",
+                p.connected, args.clients
+            ),
+            Phase::WarmingUp => format!("warming up: {:.0} s", p.elapsed.as_secs_f64()),
+            Phase::Measuring => {
+                let orders = p
+                    .order_p99_ns
+                    .map(|o| format!(", order p99 {}", duration(o)))
+                    .unwrap_or_default();
+                format!(
+                    "{:.0} s: {:.0} deliveries/s, tick p99 {}{orders}",
+                    p.elapsed.as_secs_f64(),
+                    p.deliveries_per_s,
+                    duration(p.tick_p99_ns)
+                )
+            }
+        };
+        bar.set_message(message);
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    print!("{}", terminal::bench::report::table(&outcome.report));
+    terminal::bench::write_outputs(args, &outcome)
 }

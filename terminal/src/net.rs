@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 use crate::state::NetEvent;
 
@@ -165,6 +165,11 @@ pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
+    connect_with(url, None).await
+}
+
+/// Connects with the JSON subprotocol and Nagle off; `config` sets tungstenite's buffers.
+pub(crate) async fn connect_with(url: &str, config: Option<WebSocketConfig>) -> Result<Ws, String> {
     let mut request = url
         .into_client_request()
         .map_err(|e| format!("bad URL {url}: {e}"))?;
@@ -172,16 +177,11 @@ pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
         "sec-websocket-protocol",
         HeaderValue::from_static(SUBPROTOCOL_JSON),
     );
-    let connecting = tokio_tungstenite::connect_async(request);
+    let connecting = tokio_tungstenite::connect_async_with_config(request, config, true);
     match tokio::time::timeout(Duration::from_secs(5), connecting).await {
         Err(_) => Err("connect timed out after 5 s".to_owned()),
         Ok(Err(e)) => Err(format!("cannot connect: {e}")),
-        Ok(Ok((ws, _))) => {
-            if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
-                let _ = tcp.set_nodelay(true);
-            }
-            Ok(ws)
-        }
+        Ok(Ok((ws, _))) => Ok(ws),
     }
 }
 

@@ -1,0 +1,478 @@
+//! The subscriber side of a benchmark: `--clients` connections spread over client threads, each
+//! thread a single-threaded runtime with one shared tally. For every quote and trade a client
+//! checks the per-symbol `seq` and records the tick latency (receive time minus `ts_ns`).
+//!
+//! The tally is shared by the clients of one thread (not one per client): a latency histogram
+//! takes about 400 kB, which 10,000 clients could not each keep. The lock is uncontended but for
+//! the coordinator's once-a-second reading.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use protocol::now_ns;
+use tokio::sync::{Semaphore, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::scan;
+use crate::latency::histogram;
+
+/// Most distinct error descriptions kept; later ones are counted under "other".
+const MAX_ERROR_KINDS: usize = 32;
+/// Handshakes in flight per client thread, to stay under a server's handshake limit.
+const CONNECTS_PER_THREAD: usize = 64;
+/// tungstenite's read buffer per connection (its default, 128 KiB, is too much at 10,000).
+const READ_BUFFER: usize = 16 * 1024;
+/// How long a client waits for the server's answer to its Close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// No `seq` seen yet for a symbol.
+const NONE: u64 = u64::MAX;
+
+/// Symbol name to a dense index, from the server's `hello`.
+pub(crate) type SymbolIndex = HashMap<Box<str>, usize>;
+
+/// Errors by description, bounded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Errors(pub BTreeMap<String, u64>);
+
+impl Errors {
+    pub fn add(&mut self, what: String) {
+        self.add_n(what, 1);
+    }
+
+    fn add_n(&mut self, what: String, n: u64) {
+        let key = if self.0.len() < MAX_ERROR_KINDS || self.0.contains_key(&what) {
+            what
+        } else {
+            "other".to_owned()
+        };
+        let count = self.0.entry(key).or_default();
+        *count = count.saturating_add(n);
+    }
+
+    pub fn merge(&mut self, other: &Self) {
+        for (what, n) in &other.0 {
+            self.add_n(what.clone(), *n);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// What the subscribers of one thread saw.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    /// Whether the measured window is open; counts and histograms only grow while it is.
+    pub measuring: bool,
+    pub deliveries: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    /// Events missing from the `seq` sequences, and the jumps they were missing in.
+    pub gaps: u64,
+    pub gap_jumps: u64,
+    /// Events whose `seq` was not above the last one seen.
+    pub out_of_order: u64,
+    /// Snapshots received in the window (the server re-synced a conflated client).
+    pub resyncs: u64,
+    pub tick: Histogram<u64>,
+    /// Tick latency since the last progress reading.
+    pub recent: Histogram<u64>,
+    /// Over the whole run, warm-up included.
+    pub errors: Errors,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            measuring: false,
+            deliveries: 0,
+            frames: 0,
+            bytes: 0,
+            gaps: 0,
+            gap_jumps: 0,
+            out_of_order: 0,
+            resyncs: 0,
+            tick: histogram(),
+            recent: histogram(),
+            errors: Errors::default(),
+        }
+    }
+}
+
+impl Tally {
+    /// Applies one text frame received at `now` (ns since the epoch).
+    pub fn frame(&mut self, bytes: &[u8], now: u64, last: &mut [u64], index: &SymbolIndex) {
+        let measuring = self.measuring;
+        if measuring {
+            self.frames += 1;
+            self.bytes += bytes.len() as u64;
+        }
+        let mut malformed = 0u64;
+        let mut unknown = 0u64;
+        let result = scan::items(bytes, |item| match &*item.kind {
+            "quote" | "trade" => {
+                let (Some(symbol), Some(seq), Some(ts)) = (&item.symbol, item.seq, item.ts_ns)
+                else {
+                    malformed += 1;
+                    return;
+                };
+                let Some(slot) = index.get(&**symbol).and_then(|&i| last.get_mut(i)) else {
+                    unknown += 1;
+                    return;
+                };
+                let previous = std::mem::replace(slot, seq);
+                if !measuring {
+                    return;
+                }
+                self.deliveries += 1;
+                if previous != NONE {
+                    if seq > previous.saturating_add(1) {
+                        self.gaps += seq - previous - 1;
+                        self.gap_jumps += 1;
+                    } else if seq <= previous {
+                        self.out_of_order += 1;
+                    }
+                }
+                let latency = now.saturating_sub(ts).max(1);
+                self.tick.saturating_record(latency);
+                self.recent.saturating_record(latency);
+            }
+            "snapshot" => {
+                if let (Some(symbol), Some(seq)) = (&item.symbol, item.seq)
+                    && let Some(slot) = index.get(&**symbol).and_then(|&i| last.get_mut(i))
+                {
+                    let first = *slot == NONE;
+                    *slot = seq;
+                    if measuring && !first {
+                        self.resyncs += 1;
+                    }
+                }
+            }
+            "error" => self.errors.add(format!(
+                "server error `{}`",
+                item.code.as_deref().unwrap_or("?")
+            )),
+            _ => {}
+        });
+        if let Err(e) = result {
+            self.errors.add(format!("undecodable frame: {e}"));
+        }
+        if malformed > 0 {
+            self.errors
+                .add("quote or trade without symbol, seq or ts_ns".to_owned());
+        }
+        if unknown > 0 {
+            self.errors
+                .add("event for a symbol not in hello".to_owned());
+        }
+    }
+
+    /// Starts the measured window afresh (errors are kept: they count over the whole run).
+    pub fn open_window(&mut self) {
+        let errors = std::mem::take(&mut self.errors);
+        *self = Self {
+            measuring: true,
+            errors,
+            ..Self::default()
+        };
+    }
+
+    pub fn merge(&mut self, other: &Self) {
+        self.deliveries += other.deliveries;
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.gaps += other.gaps;
+        self.gap_jumps += other.gap_jumps;
+        self.out_of_order += other.out_of_order;
+        self.resyncs += other.resyncs;
+        // Both histograms share the same bounds, so adding cannot fail.
+        let _ = self.tick.add(&other.tick);
+        let _ = self.recent.add(&other.recent);
+        self.errors.merge(&other.errors);
+    }
+}
+
+/// What every subscriber thread needs to know.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub url: String,
+    /// The subscribe message, encoded once.
+    pub subscribe: String,
+    pub index: SymbolIndex,
+    pub clients: usize,
+    pub threads: usize,
+}
+
+/// The running subscribers.
+#[derive(Debug)]
+pub(crate) struct Subscribers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    tallies: Vec<Arc<Mutex<Tally>>>,
+    stop: watch::Sender<bool>,
+    settled: Arc<AtomicUsize>,
+}
+
+impl Subscribers {
+    /// Starts `plan.clients` connections over `plan.threads` threads.
+    pub fn start(plan: Plan) -> std::io::Result<Self> {
+        let plan = Arc::new(plan);
+        let (stop, stopped) = watch::channel(false);
+        let settled = Arc::new(AtomicUsize::new(0));
+        let mut threads = Vec::new();
+        let mut tallies = Vec::new();
+        let per_thread = plan.clients.div_ceil(plan.threads.max(1));
+        for t in 0..plan.threads.max(1) {
+            let first = t * per_thread;
+            let count = per_thread.min(plan.clients.saturating_sub(first));
+            let tally = Arc::new(Mutex::new(Tally::default()));
+            tallies.push(tally.clone());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (plan, stopped, settled) = (plan.clone(), stopped.clone(), settled.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("bench-clients-{t}"))
+                    .spawn(move || {
+                        runtime.block_on(run_thread(plan, count, tally, stopped, settled));
+                    })?,
+            );
+        }
+        Ok(Self {
+            threads,
+            tallies,
+            stop,
+            settled,
+        })
+    }
+
+    /// Connections that have subscribed or failed to.
+    pub fn settled(&self) -> usize {
+        self.settled.load(Ordering::Relaxed)
+    }
+
+    pub fn open_window(&self) {
+        for t in &self.tallies {
+            t.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .open_window();
+        }
+    }
+
+    /// Closes the window and returns everything seen, merged.
+    pub fn close_window(&self) -> Tally {
+        let mut total = Tally::default();
+        for t in &self.tallies {
+            let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+            t.measuring = false;
+            total.merge(&t);
+        }
+        total
+    }
+
+    /// Deliveries so far in the window, and the tick latency since the last call.
+    pub fn progress(&self) -> (u64, Histogram<u64>) {
+        let mut recent = histogram();
+        let mut deliveries = 0;
+        for t in &self.tallies {
+            let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+            deliveries += t.deliveries;
+            let _ = recent.add(&t.recent);
+            t.recent.reset();
+        }
+        (deliveries, recent)
+    }
+
+    /// Errors counted so far.
+    pub fn errors(&self) -> Errors {
+        let mut all = Errors::default();
+        for t in &self.tallies {
+            all.merge(&t.lock().unwrap_or_else(PoisonError::into_inner).errors);
+        }
+        all
+    }
+
+    /// Closes every connection (with 1000, waiting for the server's answer) and joins the
+    /// threads.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn run_thread(
+    plan: Arc<Plan>,
+    count: usize,
+    tally: Arc<Mutex<Tally>>,
+    stopped: watch::Receiver<bool>,
+    settled: Arc<AtomicUsize>,
+) {
+    let permits = Arc::new(Semaphore::new(CONNECTS_PER_THREAD));
+    let clients: Vec<_> = (0..count)
+        .map(|_| {
+            tokio::spawn(client(
+                plan.clone(),
+                tally.clone(),
+                stopped.clone(),
+                settled.clone(),
+                permits.clone(),
+            ))
+        })
+        .collect();
+    for c in clients {
+        let _ = c.await;
+    }
+}
+
+async fn client(
+    plan: Arc<Plan>,
+    tally: Arc<Mutex<Tally>>,
+    mut stopped: watch::Receiver<bool>,
+    settled: Arc<AtomicUsize>,
+    permits: Arc<Semaphore>,
+) {
+    let error = |what: String| {
+        tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .errors
+            .add(what);
+    };
+    let permit = permits.acquire().await;
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let connected = crate::net::connect_with(&plan.url, Some(config)).await;
+    drop(permit);
+    let mut ws = match connected {
+        Ok(ws) => ws,
+        Err(e) => {
+            error(format!("subscriber: {e}"));
+            settled.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let subscribed = ws.send(Message::text(plan.subscribe.as_str())).await;
+    settled.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = subscribed {
+        error(format!("subscriber: cannot subscribe: {e}"));
+        return;
+    }
+    let mut last = vec![NONE; plan.index.len()];
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => {
+                close(&mut ws).await;
+                return;
+            }
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let now = now_ns();
+                    tally
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .frame(text.as_bytes(), now, &mut last, &plan.index);
+                }
+                Some(Ok(Message::Binary(_))) => error("subscriber: unexpected binary frame".to_owned()),
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = tokio::time::timeout(CLOSE_WAIT, ws.flush()).await;
+                    let why = frame.map_or_else(|| "no code".to_owned(), |f| format!("{} {}", u16::from(f.code), f.reason));
+                    error(format!("subscriber: the server closed the connection ({why})"));
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    error(format!("subscriber: connection lost: {e}"));
+                    return;
+                }
+                None => {
+                    error("subscriber: connection lost".to_owned());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Closes with 1000 and reads until the server's answering Close ends the stream.
+pub(crate) async fn close<S>(ws: &mut S)
+where
+    S: SinkExt<Message> + StreamExt + Unpin,
+{
+    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: protocol::close_code::NORMAL.into(),
+        reason: "benchmark done".into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        if ws.send(Message::Close(Some(frame))).await.is_ok() {
+            while ws.next().await.is_some() {}
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> SymbolIndex {
+        [("AAPL".into(), 0), ("KO".into(), 1)].into_iter().collect()
+    }
+
+    #[test]
+    fn seq_gaps_latency_and_resyncs_are_counted_only_in_the_window() {
+        let mut t = Tally::default();
+        let mut last = vec![NONE; 2];
+        let ix = index();
+        let q = |seq: u64, ts: u64| {
+            format!(
+                r#"{{"type":"quote","symbol":"AAPL","seq":{seq},"bid":"1","bid_size":"1","ask":"2","ask_size":"1","ts_ns":{ts}}}"#
+            )
+        };
+        t.frame(q(1, 0).as_bytes(), 5_000, &mut last, &ix);
+        assert_eq!(t.deliveries, 0, "not measuring yet");
+        t.open_window();
+        t.frame(q(2, 1_000).as_bytes(), 3_000, &mut last, &ix);
+        let batch = format!("[{},{}]", q(6, 1_000), q(6, 1_000));
+        t.frame(batch.as_bytes(), 11_000, &mut last, &ix);
+        assert_eq!(
+            (t.deliveries, t.gaps, t.gap_jumps, t.out_of_order),
+            (3, 3, 1, 1)
+        );
+        assert_eq!(t.tick.len(), 3);
+        assert!(t.tick.max() >= 10_000 && t.tick.min() <= 2_001);
+        let snap = r#"{"type":"snapshot","symbol":"AAPL","seq":40,"ts_ns":1}"#;
+        t.frame(snap.as_bytes(), 1, &mut last, &ix);
+        t.frame(q(41, 1).as_bytes(), 2, &mut last, &ix);
+        assert_eq!((t.gaps, t.resyncs), (3, 1), "a re-sync is not a gap");
+        t.frame(b"[{\"type\":\"quote\"}]", 1, &mut last, &ix);
+        t.frame(
+            br#"{"type":"trade","symbol":"ZZ","seq":1,"ts_ns":1}"#,
+            1,
+            &mut last,
+            &ix,
+        );
+        t.frame(b"not json", 1, &mut last, &ix);
+        assert_eq!(t.errors.total(), 3);
+        assert_eq!(t.frames, 7);
+    }
+
+    #[test]
+    fn error_kinds_are_bounded() {
+        let mut e = Errors::default();
+        for i in 0..100 {
+            e.add(format!("kind {i}"));
+        }
+        e.add("kind 3".to_owned());
+        assert_eq!(e.0.len(), MAX_ERROR_KINDS + 1);
+        assert_eq!(e.0["other"], 100 - MAX_ERROR_KINDS as u64);
+        assert_eq!(e.0["kind 3"], 2);
+        assert_eq!(e.total(), 101);
+    }
+}
