@@ -338,7 +338,11 @@ impl Hub {
                 client.subscribed.union_with(&symbols);
                 // Subscribing again sends a fresh snapshot, so every named symbol is owed one.
                 client.stale.union_with(&symbols);
-                if send_snapshots(client, &self.markets, self.queue_bytes).is_err() {
+                // With events applied but not yet fanned out, a snapshot now would already
+                // include them, and the pass would then send them again: the pass sends it.
+                if self.pass_events.is_empty()
+                    && send_snapshots(client, &self.markets, self.queue_bytes).is_err()
+                {
                     self.remove(id);
                 }
             }
@@ -565,5 +569,52 @@ mod tests {
         });
         assert!(filled, "{frames:?}");
         assert_eq!(hub.clients(), 1);
+    }
+
+    #[test]
+    fn a_subscription_between_events_and_their_pass_sees_no_event_twice() {
+        let mut hub = hub();
+        let (mut data, _ctrl) = connect(&mut hub, 1, 16);
+        let mut synth = crate::synth::Synthesizer::new(&hub.universe.clone(), 1);
+        let mut now = now_ns();
+        let mut frames = Vec::new();
+        for pass in 0..20 {
+            now += 1_000_000;
+            hub.on_events(&synth.burst(200, now), now);
+            if pass == 5 {
+                // Events are applied but not yet fanned out when the subscribe arrives.
+                let mut all = BitSet::new(hub.universe.len());
+                all.insert_all();
+                hub.handle(Command::Subscribe {
+                    id: 1,
+                    symbols: all,
+                });
+            }
+            hub.pass();
+            while let Ok(f) = data.try_recv() {
+                frames.push(f);
+            }
+        }
+        let mut decoder = protocol::Decoder::new();
+        let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        let mut events = 0;
+        for f in &frames {
+            for m in decoder.server(f.as_bytes()).unwrap() {
+                let Some((symbol, seq)) = m.market_seq() else {
+                    continue;
+                };
+                if let Some(&before) = last.get(symbol) {
+                    assert_eq!(seq, before + 1, "{symbol}: {seq} after {before} ({m:?})");
+                    events += 1;
+                } else {
+                    assert!(
+                        matches!(m, ServerMessage::Snapshot(_)),
+                        "{m:?} before a snapshot"
+                    );
+                }
+                last.insert(symbol.to_owned(), seq);
+            }
+        }
+        assert!(events > 1_000, "{events}");
     }
 }
