@@ -116,6 +116,9 @@ struct Client {
 /// Snapshots are sent in frames of about this size, so a `*` subscription on a large universe
 /// is many moderate frames, not one above the write buffer's limit.
 const SNAPSHOT_FRAME_BYTES: usize = 64 * 1024;
+/// Events held for one pass, encoded, at most: a pass this large goes out at once. Far below a
+/// connection's write-buffer bound (16 MiB) and its queue's byte budget (4 MiB by default).
+pub const MAX_PASS_BYTES: usize = 256 * 1024;
 
 /// The hub task's state.
 #[derive(Debug)]
@@ -127,6 +130,8 @@ pub struct Hub {
     batch: Duration,
     /// This pass's events: symbol index and encoded message.
     pass_events: Vec<(usize, Utf8Bytes)>,
+    /// The encoded size of `pass_events`, which is about the size of a client's frame.
+    pass_bytes: usize,
     /// Per-client byte budget of queued data (`--queue-bytes`).
     queue_bytes: usize,
     /// Clients to drop after the current loop over clients.
@@ -154,6 +159,7 @@ impl Hub {
             clients: HashMap::new(),
             batch: config.batch_interval(),
             pass_events: Vec::new(),
+            pass_bytes: 0,
             queue_bytes: config.queue_byte_limit(),
             dropped: Vec::new(),
         }
@@ -200,9 +206,16 @@ impl Hub {
 
     /// Applies events that fell due: stamps their `seq`, encodes each once for this pass, and
     /// fills resting orders they reach.
+    ///
+    /// A pass that reaches [`MAX_PASS_BYTES`] is delivered at once, so that no frame outgrows a
+    /// connection's write buffer however far events run ahead of the pass timer (as at replay
+    /// `--speed max`).
     pub fn on_events(&mut self, events: &[Due], now: u64) {
         for due in events {
             self.produce(due, now);
+            if self.pass_bytes >= MAX_PASS_BYTES {
+                self.pass();
+            }
         }
     }
 
@@ -210,6 +223,7 @@ impl Hub {
     pub fn pass(&mut self) {
         self.fan_out();
         self.pass_events.clear();
+        self.pass_bytes = 0;
     }
 
     fn produce(&mut self, due: &Due, now: u64) {
@@ -220,8 +234,9 @@ impl Hub {
             return;
         };
         let message = market.apply(&event, due.due_ns);
-        self.pass_events
-            .push((symbol, Utf8Bytes::from(encode_server(&message))));
+        let encoded = Utf8Bytes::from(encode_server(&message));
+        self.pass_bytes += encoded.len() + 1;
+        self.pass_events.push((symbol, encoded));
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
@@ -616,5 +631,38 @@ mod tests {
             }
         }
         assert!(events > 1_000, "{events}");
+    }
+
+    #[test]
+    fn events_far_ahead_of_the_pass_timer_go_out_in_bounded_frames() {
+        let mut hub = hub();
+        let (mut data, _ctrl) = connect(&mut hub, 1, 16);
+        let mut all = BitSet::new(hub.universe.len());
+        all.insert_all();
+        hub.handle(Command::Subscribe {
+            id: 1,
+            symbols: all,
+        });
+        while data.try_recv().is_ok() {}
+        let mut synth = crate::synth::Synthesizer::new(&hub.universe.clone(), 1);
+        let now = now_ns();
+        // 20,000 events (about 2.6 MB encoded) with no pass in between: a replay at max speed.
+        for _ in 0..4 {
+            hub.on_events(&synth.burst(5_000, now), now);
+        }
+        hub.pass();
+        let mut sizes = Vec::new();
+        let mut events = 0;
+        let mut decoder = protocol::Decoder::new();
+        while let Ok(f) = data.try_recv() {
+            sizes.push(f.len());
+            events += decoder.server(f.as_bytes()).unwrap().len();
+        }
+        assert_eq!(events, 20_000);
+        assert!(sizes.len() >= 8, "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&s| s <= MAX_PASS_BYTES + 1_024),
+            "{sizes:?}"
+        );
     }
 }

@@ -585,9 +585,27 @@ fn cpu_figures(
         (deliveries > 0)
             .then(|| threads.iter().map(|t| t.cpu_ns).sum::<u64>() as f64 / 1e3 / deliveries as f64)
     };
+    // The cores a side could use: the CPUs its threads may run on, at most one per thread that
+    // did anything (1% of the window).
+    let capacity = |threads: &[ThreadCpu]| {
+        let mut cpus: Vec<usize> = threads
+            .iter()
+            .flat_map(|t| t.allowed.iter().copied())
+            .collect();
+        cpus.sort_unstable();
+        cpus.dedup();
+        let active = threads
+            .iter()
+            .filter(|t| t.cpu_ns as f64 >= window_ns / 100.0)
+            .count()
+            .max(1);
+        (!cpus.is_empty()).then(|| cpus.len().min(active) as f64)
+    };
     let known = !client.is_empty();
     Cpu {
         client_cores: known.then(|| cores(client)),
+        client_capacity: capacity(client),
+        server_capacity: server.and_then(capacity),
         client_busiest: busiest(client),
         client_us_per_delivery: if known { per_delivery(client) } else { None },
         server_cores: server.filter(|s| !s.is_empty()).map(cores),

@@ -330,7 +330,7 @@ async fn read(mut stream: SplitStream<Ws>, tally: Arc<Mutex<OrderTally>>) {
         let now = now_ns();
         let mut t = tally.lock().unwrap_or_else(PoisonError::into_inner);
         let mut errors = Vec::new();
-        let result = scan::items(text.as_bytes(), |item| match (&*item.kind, &item.id) {
+        let result = scan::items(text.as_str(), |item| match (&*item.kind, &item.id) {
             ("ack", Some(id)) => t.answered(id, Answer::Ack, now),
             ("reject", Some(id)) => {
                 t.answered(id, Answer::Reject(item.code.as_deref().unwrap_or("?")), now);

@@ -100,9 +100,12 @@ pub struct Busiest {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Cpu {
     pub client_cores: Option<f64>,
+    /// Cores the side could have used: its CPUs (affinity), at most one per busy thread.
+    pub client_capacity: Option<f64>,
     pub client_busiest: Option<Busiest>,
     pub client_us_per_delivery: Option<f64>,
     pub server_cores: Option<f64>,
+    pub server_capacity: Option<f64>,
     pub server_busiest: Option<Busiest>,
     pub server_us_per_delivery: Option<f64>,
 }
@@ -128,28 +131,42 @@ pub struct Limit {
 /// A thread on a CPU this share of the window counts as saturated.
 const SATURATED: f64 = 0.9;
 
-/// Decides which side limited the run: a side whose busiest thread was nearly always on a CPU
-/// could not have gone faster; if neither was, clients that missed events point at the machine,
-/// and otherwise the source's pace set the load.
+/// Decides which side limited the run: a side whose busiest thread was nearly always on a CPU,
+/// or whose threads together used nearly all the cores they may run on, could not have gone
+/// faster; if neither, clients that missed events point at the machine, and otherwise the
+/// source's pace set the load.
 pub fn limited_by(cpu: &Cpu, gaps: u64) -> Limit {
-    let busy = |b: &Option<Busiest>| b.as_ref().map_or(0.0, |b| b.busy);
+    let busy = |b: &Option<Busiest>, cores: Option<f64>, capacity: Option<f64>| {
+        let thread = b.as_ref().map_or(0.0, |b| b.busy);
+        let side = match (cores, capacity) {
+            (Some(c), Some(cap)) if cap > 0.0 => c / cap,
+            _ => 0.0,
+        };
+        thread.max(side)
+    };
     let describe = |b: &Option<Busiest>| {
         b.as_ref().map_or_else(
             || "unknown".to_owned(),
             |b| format!("`{}` {:.0}%", b.thread, b.busy * 100.0),
         )
     };
-    let (s, c) = (busy(&cpu.server_busiest), busy(&cpu.client_busiest));
+    let (s, c) = (
+        busy(&cpu.server_busiest, cpu.server_cores, cpu.server_capacity),
+        busy(&cpu.client_busiest, cpu.client_cores, cpu.client_capacity),
+    );
+    let side = |cores: Option<f64>, capacity: Option<f64>| match (cores, capacity) {
+        (Some(c), Some(cap)) => format!("{c:.2} of {cap:.0} cores"),
+        _ => "unknown".to_owned(),
+    };
     let threads = format!(
-        "busiest threads: server {}, client {}",
+        "server {} (busiest thread {}), client {} (busiest thread {})",
+        side(cpu.server_cores, cpu.server_capacity),
         describe(&cpu.server_busiest),
+        side(cpu.client_cores, cpu.client_capacity),
         describe(&cpu.client_busiest)
     );
     let (side, why) = if s >= SATURATED && c >= SATURATED {
-        (
-            "both",
-            format!("both sides had a saturated thread ({threads})"),
-        )
+        ("both", format!("both sides ran out of CPU ({threads})"))
     } else if s >= SATURATED {
         ("server", format!("the server ran out of CPU ({threads})"))
     } else if c >= SATURATED {
@@ -312,10 +329,16 @@ pub fn table(r: &Report) -> String {
     for (what, n) in &r.error_kinds {
         let _ = writeln!(out, "             {n} x {what}");
     }
-    let side = |cores: Option<f64>, busiest: &Option<Busiest>, per: Option<f64>| match cores {
+    let side = |cores: Option<f64>,
+                capacity: Option<f64>,
+                busiest: &Option<Busiest>,
+                per: Option<f64>| match cores {
         None => "unknown".to_owned(),
         Some(c) => {
             let mut s = format!("{c:.3} cores");
+            if let Some(cap) = capacity {
+                let _ = write!(s, " of {cap:.0} usable");
+            }
             if let Some(b) = busiest {
                 let _ = write!(s, ", busiest thread `{}` {:.0}%", b.thread, b.busy * 100.0);
             }
@@ -329,12 +352,22 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(
         out,
         "client cpu   {}",
-        side(c.client_cores, &c.client_busiest, c.client_us_per_delivery)
+        side(
+            c.client_cores,
+            c.client_capacity,
+            &c.client_busiest,
+            c.client_us_per_delivery
+        )
     );
     let server = if c.server_cores.is_none() && r.params.source == "url" {
         "unknown (give --server-pid)".to_owned()
     } else {
-        side(c.server_cores, &c.server_busiest, c.server_us_per_delivery)
+        side(
+            c.server_cores,
+            c.server_capacity,
+            &c.server_busiest,
+            c.server_us_per_delivery,
+        )
     };
     let _ = writeln!(out, "server cpu   {server}");
     let m = &r.memory;
@@ -456,6 +489,15 @@ mod tests {
             limited_by(&cpu(busiest("s", 0.2), busiest("c", 0.3)), 5).side,
             "machine"
         );
+        // Two server threads sharing the one CPU they are pinned to, neither busy alone.
+        let shared = Cpu {
+            server_cores: Some(0.99),
+            server_capacity: Some(1.0),
+            ..cpu(busiest("feed-server", 0.69), busiest("c", 0.3))
+        };
+        let v = limited_by(&shared, 0);
+        assert_eq!(v.side, "server");
+        assert!(v.why.contains("0.99 of 1 cores"), "{}", v.why);
         let v = limited_by(&cpu(None, busiest("c", 0.3)), 0);
         assert_eq!(v.side, "source");
         assert!(v.why.contains("--server-pid"));

@@ -32,8 +32,9 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// No `seq` seen yet for a symbol.
 const NONE: u64 = u64::MAX;
 
-/// Symbol name to a dense index, from the server's `hello`.
-pub(crate) type SymbolIndex = HashMap<Box<str>, usize>;
+/// Symbol name to a dense index, from the server's `hello`. Looked up once per delivery, so
+/// with a fast hash (foldhash) rather than the DoS-resistant default: the keys are the server's.
+pub(crate) type SymbolIndex = HashMap<Box<str>, usize, foldhash::fast::RandomState>;
 
 /// Errors by description, bounded.
 #[derive(Debug, Clone, Default)]
@@ -107,15 +108,15 @@ impl Default for Tally {
 
 impl Tally {
     /// Applies one text frame received at `now` (ns since the epoch).
-    pub fn frame(&mut self, bytes: &[u8], now: u64, last: &mut [u64], index: &SymbolIndex) {
+    pub fn frame(&mut self, text: &str, now: u64, last: &mut [u64], index: &SymbolIndex) {
         let measuring = self.measuring;
         if measuring {
             self.frames += 1;
-            self.bytes += bytes.len() as u64;
+            self.bytes += text.len() as u64;
         }
         let mut malformed = 0u64;
         let mut unknown = 0u64;
-        let result = scan::items(bytes, |item| match &*item.kind {
+        let result = scan::items(text, |item| match &*item.kind {
             "quote" | "trade" => {
                 let (Some(symbol), Some(seq), Some(ts)) = (&item.symbol, item.seq, item.ts_ns)
                 else {
@@ -377,7 +378,7 @@ async fn client(
                     tally
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .frame(text.as_bytes(), now, &mut last, &plan.index);
+                        .frame(text.as_str(), now, &mut last, &plan.index);
                 }
                 Some(Ok(Message::Binary(_))) => error("subscriber: unexpected binary frame".to_owned()),
                 Some(Ok(Message::Close(frame))) => {
@@ -435,12 +436,12 @@ mod tests {
                 r#"{{"type":"quote","symbol":"AAPL","seq":{seq},"bid":"1","bid_size":"1","ask":"2","ask_size":"1","ts_ns":{ts}}}"#
             )
         };
-        t.frame(q(1, 0).as_bytes(), 5_000, &mut last, &ix);
+        t.frame(&q(1, 0), 5_000, &mut last, &ix);
         assert_eq!(t.deliveries, 0, "not measuring yet");
         t.open_window();
-        t.frame(q(2, 1_000).as_bytes(), 3_000, &mut last, &ix);
+        t.frame(&q(2, 1_000), 3_000, &mut last, &ix);
         let batch = format!("[{},{}]", q(6, 1_000), q(6, 1_000));
-        t.frame(batch.as_bytes(), 11_000, &mut last, &ix);
+        t.frame(&batch, 11_000, &mut last, &ix);
         assert_eq!(
             (t.deliveries, t.gaps, t.gap_jumps, t.out_of_order),
             (3, 3, 1, 1)
@@ -448,17 +449,17 @@ mod tests {
         assert_eq!(t.tick.len(), 3);
         assert!(t.tick.max() >= 10_000 && t.tick.min() <= 2_001);
         let snap = r#"{"type":"snapshot","symbol":"AAPL","seq":40,"ts_ns":1}"#;
-        t.frame(snap.as_bytes(), 1, &mut last, &ix);
-        t.frame(q(41, 1).as_bytes(), 2, &mut last, &ix);
+        t.frame(snap, 1, &mut last, &ix);
+        t.frame(&q(41, 1), 2, &mut last, &ix);
         assert_eq!((t.gaps, t.resyncs), (3, 1), "a re-sync is not a gap");
-        t.frame(b"[{\"type\":\"quote\"}]", 1, &mut last, &ix);
+        t.frame("[{\"type\":\"quote\"}]", 1, &mut last, &ix);
         t.frame(
-            br#"{"type":"trade","symbol":"ZZ","seq":1,"ts_ns":1}"#,
+            r#"{"type":"trade","symbol":"ZZ","seq":1,"ts_ns":1}"#,
             1,
             &mut last,
             &ix,
         );
-        t.frame(b"not json", 1, &mut last, &ix);
+        t.frame("not json", 1, &mut last, &ix);
         assert_eq!(t.errors.total(), 3);
         assert_eq!(t.frames, 7);
     }

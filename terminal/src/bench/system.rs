@@ -11,6 +11,8 @@ pub struct ThreadCpu {
     pub tid: u32,
     pub name: String,
     pub cpu_ns: u64,
+    /// The CPUs the thread may run on (empty when unknown).
+    pub allowed: Vec<usize>,
 }
 
 /// Every thread of process `pid` with its CPU time, or nothing where `/proc` is absent.
@@ -28,8 +30,22 @@ pub fn threads(pid: u32) -> Vec<ThreadCpu> {
         let name = std::fs::read_to_string(path.join("comm"))
             .map(|n| n.trim_end().to_owned())
             .unwrap_or_default();
+        let allowed = std::fs::read_to_string(path.join("status"))
+            .ok()
+            .and_then(|status| {
+                let line = status
+                    .lines()
+                    .find(|l| l.starts_with("Cpus_allowed_list:"))?;
+                parse_cpus(line.split_once(':')?.1).ok()
+            })
+            .unwrap_or_default();
         if let Some(cpu_ns) = thread_cpu_ns(&path) {
-            out.push(ThreadCpu { tid, name, cpu_ns });
+            out.push(ThreadCpu {
+                tid,
+                name,
+                cpu_ns,
+                allowed,
+            });
         }
     }
     out
@@ -56,11 +72,10 @@ pub fn used(before: &[ThreadCpu], after: &[ThreadCpu]) -> Vec<ThreadCpu> {
     after
         .iter()
         .map(|t| ThreadCpu {
-            tid: t.tid,
-            name: t.name.clone(),
             cpu_ns: t
                 .cpu_ns
                 .saturating_sub(start.get(&t.tid).copied().unwrap_or(0)),
+            ..t.clone()
         })
         .collect()
 }
@@ -168,6 +183,7 @@ mod tests {
             }
         };
         assert!(spent > 0, "{x}");
+        assert!(threads(me).iter().all(|t| !t.allowed.is_empty()));
         assert!(rss_bytes(me).unwrap() > 1_000_000);
     }
 }
