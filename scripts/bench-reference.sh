@@ -2,7 +2,9 @@
 # The reference runs behind the README's performance figures, on a 2-core machine: each starts a
 # feed server pinned to CPU 0 and `terminal bench` pinned to CPU 1, over loopback, 100 clients on
 # all 20 default symbols, RUN (default 10s) measured after a 2 s warm-up. Every run stops by itself.
-# Reports (table, JSON, .hgrm, SVG) go to OUT (default target/bench-reference).
+# Reports (table, JSON, .hgrm, SVG) go to OUT (default target/bench-reference). The order thread
+# asks for a real-time priority (ORDER_FLAGS, default --realtime-orders) so that it sends on time
+# beside busy subscribers on the same core; without CAP_SYS_NICE the bench warns and goes on.
 #
 #   bash scripts/bench-reference.sh            # all runs
 #   bash scripts/bench-reference.sh 1000 max   # only these (1000, 5000, 20000, max, idle, floor)
@@ -39,7 +41,7 @@ bench() {
 
 for r in $runs; do
   case $r in
-    1000) serve --rate 1000; bench rate-1000 --clients 100 --order-rate 1000 ;;
+    1000) serve --rate 1000; bench rate-1000 --clients 100 --order-rate 1000 ${ORDER_FLAGS---realtime-orders} ;;
     5000) serve --rate 5000; bench rate-5000 --clients 100 --order-rate 0 ;;
     20000) serve --rate 20000; bench rate-20000 --clients 100 --order-rate 0 ;;
     max)

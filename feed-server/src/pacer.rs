@@ -231,8 +231,10 @@ impl Pacer {
                 "cannot lower the pacer's timer slack ({e}); events may leave up to 50 us late"
             );
         }
-        if self.realtime && matches!(self.speed, Speed::Factor(_)) {
-            raise_priority();
+        if self.realtime && matches!(self.speed, Speed::Factor(_)) && !raise_priority() {
+            tracing::warn!(
+                "--realtime-pacer: no permission for a real-time priority (needs CAP_SYS_NICE, e.g. `setcap cap_sys_nice+ep feed-server`); pacing with a normal priority"
+            );
         }
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -369,7 +371,9 @@ impl Pacer {
 /// not the default: at tens of thousands of events per second each wake-up preempts the fan-out,
 /// and on a loaded machine (a test suite on two cores) that starved it into conflating clients.
 /// `--speed max`, which never sleeps, always keeps a normal priority.
-fn raise_priority() {
+///
+/// Returns whether the priority was granted. `terminal bench --realtime-orders` uses it too.
+pub fn raise_priority() -> bool {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::{
@@ -377,22 +381,17 @@ fn raise_priority() {
             ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
         };
         let fifo = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
-        let raised = ThreadPriorityValue::try_from(1u8).is_ok_and(|lowest| {
+        ThreadPriorityValue::try_from(1u8).is_ok_and(|lowest| {
             set_thread_priority_and_policy(
                 thread_native_id(),
                 ThreadPriority::Crossplatform(lowest),
                 fifo,
             )
             .is_ok()
-        });
-        if raised {
-            tracing::debug!("the pacer runs with a real-time priority");
-        } else {
-            tracing::warn!(
-                "--realtime-pacer: no permission for a real-time priority (needs CAP_SYS_NICE, e.g. `setcap cap_sys_nice+ep feed-server`); pacing with a normal priority"
-            );
-        }
+        })
     }
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 #[cfg(test)]

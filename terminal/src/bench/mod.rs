@@ -102,6 +102,11 @@ pub struct BenchArgs {
     #[arg(long, requires = "url")]
     pub server_pid: Option<u32>,
 
+    /// Give the order thread a real-time priority (SCHED_FIFO; needs CAP_SYS_NICE), so that it
+    /// sends on time even when it shares a core with busy subscribers.
+    #[arg(long)]
+    pub realtime_orders: bool,
+
     /// Threads the subscribers run on (each a single-threaded runtime).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub client_threads: u64,
@@ -291,6 +296,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
                 grace: args.grace,
             },
             measure_from_ns,
+            args.realtime_orders,
         )?)
     } else {
         None
@@ -387,6 +393,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
                 rejected_by_code: t.rejected.clone(),
                 missing: t.missing,
                 fills: t.fills,
+                realtime: t.realtime,
             };
             (t.rtt, t.send_lateness)
         }
@@ -430,6 +437,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
             duration_s: args.duration.as_secs_f64(),
             warmup_s: args.warmup.as_secs_f64(),
             client_threads: args.client_threads as usize,
+            realtime_orders: args.realtime_orders,
             server_cpus: args.server_cpus.clone(),
             client_cpus: args.client_cpus.clone(),
             server_pid: args.server_pid,

@@ -59,6 +59,8 @@ pub(crate) struct OrderTally {
     /// Round trips since the last progress reading.
     pub recent: Histogram<u64>,
     pub errors: Errors,
+    /// Whether the order thread got the real-time priority it was asked for.
+    pub realtime: bool,
 }
 
 impl OrderTally {
@@ -76,6 +78,7 @@ impl OrderTally {
             send_lateness: histogram(),
             recent: histogram(),
             errors: Errors::default(),
+            realtime: false,
         }
     }
 
@@ -176,7 +179,8 @@ pub(crate) struct Orders {
 }
 
 impl Orders {
-    pub fn start(plan: Plan, measure_from_ns: u64) -> std::io::Result<Self> {
+    /// Starts the order thread; with `realtime`, it asks for a real-time priority first.
+    pub fn start(plan: Plan, measure_from_ns: u64, realtime: bool) -> std::io::Result<Self> {
         let tally = Arc::new(Mutex::new(OrderTally::new(measure_from_ns)));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -184,7 +188,18 @@ impl Orders {
         let shared = tally.clone();
         let thread = std::thread::Builder::new()
             .name("bench-orders".into())
-            .spawn(move || runtime.block_on(run(plan, shared)))?;
+            .spawn(move || {
+                if realtime {
+                    let granted = feed_server::pacer::raise_priority();
+                    if !granted {
+                        tracing::warn!(
+                            "--realtime-orders: no permission for a real-time priority (needs CAP_SYS_NICE); sending with a normal priority"
+                        );
+                    }
+                    shared.lock().unwrap_or_else(PoisonError::into_inner).realtime = granted;
+                }
+                runtime.block_on(run(plan, shared));
+            })?;
         Ok(Self { tally, thread })
     }
 

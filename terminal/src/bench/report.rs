@@ -60,6 +60,7 @@ pub struct Params {
     pub duration_s: f64,
     pub warmup_s: f64,
     pub client_threads: usize,
+    pub realtime_orders: bool,
     pub server_cpus: Option<String>,
     pub client_cpus: Option<String>,
     pub server_pid: Option<u32>,
@@ -87,6 +88,8 @@ pub struct OrderCounts {
     pub rejected_by_code: BTreeMap<String, u64>,
     pub missing: u64,
     pub fills: u64,
+    /// Whether the order thread ran with a real-time priority.
+    pub realtime: bool,
 }
 
 /// The busiest thread of one side and the share of the window it was on a CPU.
@@ -266,6 +269,14 @@ pub fn table(r: &Report) -> String {
         "", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"
     );
     let mut row = |name: &str, p: &Percentiles| {
+        if p.count == 0 {
+            let _ = writeln!(
+                out,
+                "{name:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                0, "-", "-", "-", "-", "-", "-", "-"
+            );
+            return;
+        }
         let _ = writeln!(
             out,
             "{name:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
