@@ -228,7 +228,8 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
 
 /// `terminal bench`: a progress line on stderr while it runs, the table on stdout at the end.
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
-    use terminal::bench::{Phase, report::duration};
+    use terminal::bench::Phase;
+    use terminal::bench::report::{duration, thousands};
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -259,9 +260,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
                     .map(|o| format!(", order p99 {}", duration(o)))
                     .unwrap_or_default();
                 format!(
-                    "{:.0} s: {:.0} deliveries/s, tick p99 {}{orders}",
+                    "{:.0} s: {} deliveries/s, tick p99 {}{orders}",
                     p.elapsed.as_secs_f64(),
-                    p.deliveries_per_s,
+                    thousands(p.deliveries_per_s as u64),
                     duration(p.tick_p99_ns)
                 )
             }
