@@ -9,7 +9,7 @@
 //! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
 //! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles.
-//! - [`config`]: the TOML settings file.
+//! - [`config`]: the TOML settings file; [`symbols`]: picking symbols from a server's list.
 
 pub mod action;
 pub mod app;
@@ -19,5 +19,6 @@ pub mod latency;
 pub mod net;
 pub mod record;
 pub mod state;
+pub mod symbols;
 pub mod theme;
 pub mod ui;

@@ -99,30 +99,7 @@ pub async fn record(
             break h;
         }
     };
-    let wanted: Vec<Symbol> = if args.symbols.trim() == "*" {
-        hello.symbols.clone()
-    } else {
-        let list: Vec<Symbol> = args
-            .symbols
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Symbol::from)
-            .collect();
-        let unknown: Vec<&str> = list
-            .iter()
-            .filter(|s| !hello.symbols.contains(s))
-            .map(Symbol::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            bail!(
-                "the server does not have {} (it has {})",
-                unknown.join(", "),
-                hello.symbols.join(", ")
-            );
-        }
-        list
-    };
+    let wanted = crate::symbols::pick(&args.symbols, &hello.symbols).map_err(anyhow::Error::msg)?;
     if wanted.is_empty() {
         bail!("nothing to record: the server has no symbols");
     }

@@ -319,35 +319,11 @@ fn probe(url: &str) -> anyhow::Result<Hello> {
 
 /// The subscribe list and the symbols orders go to, checked against the server's list.
 fn subscription(symbols: &str, hello: &Hello) -> anyhow::Result<(Vec<Symbol>, Vec<Symbol>)> {
+    let picked = crate::symbols::pick(symbols, &hello.symbols)
+        .map_err(|e| anyhow::anyhow!("--symbols: {e}"))?;
     if symbols.trim() == "*" {
-        return Ok((vec![Symbol::from("*")], hello.symbols.clone()));
+        // `*` itself, so that a server with thousands of symbols gets a short subscribe.
+        return Ok((vec![Symbol::from("*")], picked));
     }
-    let list: Vec<Symbol> = symbols
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Symbol::from)
-        .collect();
-    if list.is_empty() {
-        bail!("--symbols: give a comma-separated list or `*`");
-    }
-    let unknown: Vec<&str> = list
-        .iter()
-        .filter(|s| !hello.symbols.contains(s))
-        .map(Symbol::as_str)
-        .collect();
-    if !unknown.is_empty() {
-        let some: Vec<&str> = hello.symbols.iter().take(20).map(Symbol::as_str).collect();
-        bail!(
-            "the server does not have {} (it has {}{})",
-            unknown.join(", "),
-            some.join(", "),
-            if hello.symbols.len() > 20 {
-                ", ..."
-            } else {
-                ""
-            }
-        );
-    }
-    Ok((list.clone(), list))
+    Ok((picked.clone(), picked))
 }
