@@ -29,7 +29,8 @@ pub struct Report {
     /// WebSocket payload bytes received by the subscribers.
     pub bytes: u64,
     pub mb_per_s: f64,
-    /// Events missing from the per-symbol `seq` sequences, and in how many jumps.
+    /// Events missing from the per-symbol `seq` sequences (jumps, and re-sync snapshots ahead of
+    /// the last event seen), and in how many jumps.
     pub gaps: u64,
     pub gap_jumps: u64,
     pub out_of_order: u64,

@@ -74,7 +74,8 @@ pub(crate) struct Tally {
     pub deliveries: u64,
     pub frames: u64,
     pub bytes: u64,
-    /// Events missing from the `seq` sequences, and the jumps they were missing in.
+    /// Events missing from the `seq` sequences (a jump, or a re-sync snapshot ahead of the last
+    /// event), and the jumps they were missing in.
     pub gaps: u64,
     pub gap_jumps: u64,
     /// Events whose `seq` was not above the last one seen.
@@ -148,10 +149,15 @@ impl Tally {
                 if let (Some(symbol), Some(seq)) = (&item.symbol, item.seq)
                     && let Some(slot) = index.get(&**symbol).and_then(|&i| last.get_mut(i))
                 {
-                    let first = *slot == NONE;
-                    *slot = seq;
-                    if measuring && !first {
+                    let previous = std::mem::replace(slot, seq);
+                    // A snapshot after events is a re-sync: the server conflated this client,
+                    // and the events between were never delivered.
+                    if measuring && previous != NONE {
                         self.resyncs += 1;
+                        if seq > previous {
+                            self.gaps += seq - previous;
+                            self.gap_jumps += 1;
+                        }
                     }
                 }
             }
@@ -451,7 +457,11 @@ mod tests {
         let snap = r#"{"type":"snapshot","symbol":"AAPL","seq":40,"ts_ns":1}"#;
         t.frame(snap, 1, &mut last, &ix);
         t.frame(&q(41, 1), 2, &mut last, &ix);
-        assert_eq!((t.gaps, t.resyncs), (3, 1), "a re-sync is not a gap");
+        assert_eq!(
+            (t.gaps, t.gap_jumps, t.resyncs),
+            (37, 2, 1),
+            "a re-sync from 6 to 40 skipped 34 events"
+        );
         t.frame("[{\"type\":\"quote\"}]", 1, &mut last, &ix);
         t.frame(
             r#"{"type":"trade","symbol":"ZZ","seq":1,"ts_ns":1}"#,
