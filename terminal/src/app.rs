@@ -9,7 +9,8 @@ use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 
 use crate::action::Action;
-use crate::state::{NetEvent, State};
+use crate::net::NetEvent;
+use crate::state::{Now, State};
 
 /// Frames per second at most.
 pub const FPS: u32 = 30;
@@ -78,7 +79,7 @@ pub async fn run(
             key = input.next() => match key {
                 Some(Ok(Event::Key(key))) => {
                     if let Some(action) = keymap(key, &state) {
-                        let out = state.handle(action);
+                        let out = state.handle(action, Now::read());
                         send(&commands, out);
                         dirty = true;
                     }
@@ -96,17 +97,19 @@ pub async fn run(
                     dirty = false;
                 }
                 // Status countdowns and flashes move without events.
-                dirty |= !matches!(state.connection, crate::state::Connection::Connected) || state.rows.iter().any(|r| state.flashing(r, Instant::now()));
+                let now = Instant::now();
+                dirty |= !matches!(state.connection, crate::state::Connection::Connected)
+                    || state.watchlist.rows.iter().any(|r| r.flashing(now));
             }
             event = events.recv() => match event {
                 Some(event) => {
-                    let out = state.apply(event);
+                    let out = state.apply(event, Now::read());
                     send(&commands, out);
                     // Apply everything pending before the next frame.
                     let mut n = 0;
                     while n < EVENTS_PER_TURN {
                         let Ok(event) = events.try_recv() else { break };
-                        let out = state.apply(event);
+                        let out = state.apply(event, Now::read());
                         send(&commands, out);
                         n += 1;
                     }

@@ -137,12 +137,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let state = State::new(url.clone(), &watchlist, default_qty);
+        let state = State::new(
+            url.clone(),
+            &watchlist,
+            default_qty,
+            std::time::Instant::now(),
+        );
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
         let mut net = tokio::spawn(terminal::net::run(
             url,
-            state.watchlist(),
+            state.watchlist.symbols(),
             command_rx,
             event_tx,
         ));

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    ClientMessage, Decoder, SUBPROTOCOL_JSON, Subscribe, Symbol, close_code, encode_client, now_ns,
+    ClientMessage, Decoder, SUBPROTOCOL_JSON, ServerMessage, Subscribe, Symbol, close_code,
+    encode_client, now_ns,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -15,7 +16,28 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
-use crate::state::NetEvent;
+/// What the network task reports.
+#[derive(Debug, Clone)]
+pub enum NetEvent {
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        protocol: String,
+    },
+    Disconnected {
+        code: Option<u16>,
+        reason: String,
+        retry_in: Duration,
+    },
+    /// The messages of one frame and when it arrived (ns since the epoch).
+    Frame {
+        messages: Vec<ServerMessage>,
+        received_ns: u64,
+    },
+    /// A message could not be sent (not connected).
+    NotSent(ClientMessage),
+}
 
 /// First retry delay and the cap of the exponential backoff.
 const BACKOFF_START: Duration = Duration::from_millis(250);

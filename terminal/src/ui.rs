@@ -101,9 +101,14 @@ mod tests {
 
     #[test]
     fn extreme_server_values_neither_panic_nor_show_wrong_numbers() {
-        use crate::state::NetEvent;
+        use crate::net::NetEvent;
         use protocol::{Ack, Decimal, Fill, ServerMessage, Side, Snapshot, Trade};
-        let mut s = State::new("ws://x/ws".into(), &["AAPL".into()], Decimal::ONE);
+        let mut s = State::new(
+            "ws://x/ws".into(),
+            &["AAPL".into()],
+            Decimal::ONE,
+            std::time::Instant::now(),
+        );
         let snapshot = ServerMessage::Snapshot(Snapshot {
             symbol: "AAPL".into(),
             seq: u64::MAX - 1,
@@ -130,53 +135,62 @@ mod tests {
                 ts_ns: 0,
             })
         };
-        s.apply(NetEvent::Frame {
-            messages: vec![snapshot, trade(u64::MAX), trade(u64::MAX)],
-            received_ns: u64::MAX,
-        });
-        let row = &s.rows[0];
+        s.apply(
+            NetEvent::Frame {
+                messages: vec![snapshot, trade(u64::MAX), trade(u64::MAX)],
+                received_ns: u64::MAX,
+            },
+            crate::state::Now::read(),
+        );
+        let row = &s.watchlist.rows[0];
         assert_eq!(
             (row.change(), row.change_pct(), row.spread()),
             (None, None, None)
         );
         assert_eq!(row.volume, Decimal::MAX);
-        s.handle(crate::action::Action::OpenOrder(Side::Buy));
-        s.handle(crate::action::Action::Submit);
-        let id = s.orders[0].id.clone();
-        s.apply(NetEvent::Frame {
-            messages: vec![
-                ServerMessage::Ack(Ack {
-                    id: id.as_str().into(),
-                    order_id: "o-1".into(),
-                    sent_ns: Some(0),
-                    ts_ns: 0,
-                }),
-                ServerMessage::Fill(Fill {
-                    id: id.as_str().into(),
-                    order_id: "o-1".into(),
-                    price: Decimal::MAX,
-                    qty: Decimal::MAX,
-                    leaves: Decimal::ONE,
-                    ts_ns: 0,
-                }),
-                ServerMessage::Fill(Fill {
-                    id: id.as_str().into(),
-                    order_id: "o-1".into(),
-                    price: Decimal::MIN,
-                    qty: Decimal::MAX,
-                    leaves: Decimal::ZERO,
-                    ts_ns: 0,
-                }),
-            ],
-            received_ns: 0,
-        });
-        assert_eq!(s.orders[0].side, Side::Buy);
+        s.handle(
+            crate::action::Action::OpenOrder(Side::Buy),
+            crate::state::Now::read(),
+        );
+        s.handle(crate::action::Action::Submit, crate::state::Now::read());
+        let id = s.orders.rows[0].id.clone();
+        s.apply(
+            NetEvent::Frame {
+                messages: vec![
+                    ServerMessage::Ack(Ack {
+                        id: id.as_str().into(),
+                        order_id: "o-1".into(),
+                        sent_ns: Some(0),
+                        ts_ns: 0,
+                    }),
+                    ServerMessage::Fill(Fill {
+                        id: id.as_str().into(),
+                        order_id: "o-1".into(),
+                        price: Decimal::MAX,
+                        qty: Decimal::MAX,
+                        leaves: Decimal::ONE,
+                        ts_ns: 0,
+                    }),
+                    ServerMessage::Fill(Fill {
+                        id: id.as_str().into(),
+                        order_id: "o-1".into(),
+                        price: Decimal::MIN,
+                        qty: Decimal::MAX,
+                        leaves: Decimal::ZERO,
+                        ts_ns: 0,
+                    }),
+                ],
+                received_ns: 0,
+            },
+            crate::state::Now::read(),
+        );
+        assert_eq!(s.orders.rows[0].side, Side::Buy);
         let text = screen(120, 36, &s);
         assert!(text.contains("n/a"), "{text}");
     }
 
     fn sample() -> State {
-        use crate::state::NetEvent;
+        use crate::net::NetEvent;
         use protocol::{Decimal, ServerMessage, Snapshot, Trade};
         use std::str::FromStr;
         let d = |s: &str| Decimal::from_str(s).unwrap();
@@ -184,6 +198,7 @@ mod tests {
             "ws://127.0.0.1:9001/ws".into(),
             &["AAPL".into(), "MSFT".into()],
             d("100"),
+            std::time::Instant::now(),
         );
         let snap = ServerMessage::Snapshot(Snapshot {
             symbol: "AAPL".into(),
@@ -209,13 +224,19 @@ mod tests {
             size: d("100"),
             ts_ns: 1_000,
         });
-        s.apply(NetEvent::Connected {
-            protocol: "tickwire.v1.json".into(),
-        });
-        s.apply(NetEvent::Frame {
-            messages: vec![snap, trade],
-            received_ns: 251_000,
-        });
+        s.apply(
+            NetEvent::Connected {
+                protocol: "tickwire.v1.json".into(),
+            },
+            crate::state::Now::read(),
+        );
+        s.apply(
+            NetEvent::Frame {
+                messages: vec![snap, trade],
+                received_ns: 251_000,
+            },
+            crate::state::Now::read(),
+        );
         s.refresh(std::time::Instant::now());
         s
     }
@@ -260,7 +281,7 @@ mod tests {
     #[test]
     fn the_help_overlay_lists_every_key() {
         let mut s = sample();
-        s.handle(crate::action::Action::ToggleHelp);
+        s.handle(crate::action::Action::ToggleHelp, crate::state::Now::read());
         let text = screen(80, 24, &s);
         for key in ["b / s", "Tab", "c ", "a / d", "q, Ctrl-C", "Esc"] {
             assert!(text.contains(key), "{key:?} missing from help:\n{text}");

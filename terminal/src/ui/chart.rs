@@ -11,7 +11,7 @@ use crate::state::State;
 use crate::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let Some(row) = state.selected_row() else {
+    let Some(row) = state.watchlist.selected_row() else {
         frame.render_widget(
             Paragraph::new("no symbol selected").block(Block::bordered().title(" Chart ")),
             area,

@@ -38,7 +38,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(8),
         Constraint::Length(8),
     ];
-    let title = format!(" Latency  {} msg/s  gaps {} ", v.messages_per_s, state.gaps);
+    let title = format!(
+        " Latency  {} msg/s  gaps {} ",
+        v.messages_per_s, state.watchlist.gaps
+    );
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

@@ -35,7 +35,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Cell::from("Status"),
     ])
     .style(theme::header());
-    let rows = state.orders.iter().map(|o| {
+    let rows = state.orders.rows.iter().map(|o| {
         let (text, style) = status(&o.status);
         Row::new([
             Cell::from(o.id.clone()),
@@ -74,12 +74,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 .title(" Orders (Tab: focus, c: cancel) ")
                 .border_style(theme::border(focused)),
         );
-    let selected = (focused && !state.orders.is_empty()).then_some(state.order_selected);
+    let selected = (focused && !state.orders.rows.is_empty()).then_some(state.orders.selected);
     let mut table_state = TableState::default().with_selected(selected);
-    if !focused && !state.orders.is_empty() {
+    if !focused && !state.orders.rows.is_empty() {
         // Keep the newest orders in view.
         let visible = usize::from(area.height.saturating_sub(3));
-        *table_state.offset_mut() = state.orders.len().saturating_sub(visible);
+        *table_state.offset_mut() = state.orders.rows.len().saturating_sub(visible);
     }
     frame.render_stateful_widget(table, area, &mut table_state);
 }

@@ -39,7 +39,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
         }),
     )
     .style(theme::header());
-    let rows = state.rows.iter().map(|r| {
+    let rows = state.watchlist.rows.iter().map(|r| {
         if r.seq.is_none() {
             return Row::new([Cell::from(r.symbol.to_string()), num("…".into())])
                 .style(theme::dim());
@@ -52,7 +52,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
         } else {
             crate::state::Direction::Up
         });
-        let last_style = if state.flashing(r, now) {
+        let last_style = if r.flashing(now) {
             theme::flash(r.direction)
         } else {
             theme::direction(r.direction)
@@ -99,7 +99,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
                 .title(" Watchlist ")
                 .border_style(theme::border(focused)),
         );
-    let mut table_state =
-        TableState::default().with_selected((!state.rows.is_empty()).then_some(state.selected));
+    let mut table_state = TableState::default()
+        .with_selected((!state.watchlist.rows.is_empty()).then_some(state.watchlist.selected));
     frame.render_stateful_widget(table, area, &mut table_state);
 }

@@ -1,0 +1,106 @@
+//! The order entry form: symbol, side, quantity and an optional limit price.
+
+use protocol::{Decimal, Side, Symbol};
+
+use crate::action::Action;
+
+/// Which field of the order form has focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Qty,
+    Price,
+}
+
+/// Longest text a field takes.
+const MAX_FIELD: usize = 16;
+
+/// The order entry form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderForm {
+    pub symbol: Symbol,
+    pub side: Side,
+    pub qty: String,
+    /// Empty = market order.
+    pub price: String,
+    pub field: Field,
+    pub error: Option<String>,
+}
+
+/// What the form asks of the state after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormOutcome {
+    Open,
+    Close,
+    /// A valid order to send.
+    Submit {
+        qty: Decimal,
+        price: Option<Decimal>,
+    },
+}
+
+impl OrderForm {
+    pub fn new(symbol: Symbol, side: Side, qty: Decimal, price: Option<Decimal>) -> Self {
+        Self {
+            symbol,
+            side,
+            qty: qty.to_string(),
+            price: price.map_or_else(String::new, |p| p.to_string()),
+            field: Field::Qty,
+            error: None,
+        }
+    }
+
+    pub fn handle(&mut self, action: Action) -> FormOutcome {
+        match action {
+            Action::Escape | Action::Quit => return FormOutcome::Close,
+            Action::NextField | Action::Up | Action::Down => {
+                self.field = if self.field == Field::Qty {
+                    Field::Price
+                } else {
+                    Field::Qty
+                };
+            }
+            Action::Backspace => {
+                match self.field {
+                    Field::Qty => self.qty.pop(),
+                    Field::Price => self.price.pop(),
+                };
+            }
+            Action::Input(c) if c.is_ascii_digit() || c == '.' => {
+                let text = match self.field {
+                    Field::Qty => &mut self.qty,
+                    Field::Price => &mut self.price,
+                };
+                if text.len() < MAX_FIELD {
+                    text.push(c);
+                }
+            }
+            Action::Submit => return self.submit(),
+            _ => {}
+        }
+        FormOutcome::Open
+    }
+
+    fn submit(&mut self) -> FormOutcome {
+        let qty = match self.qty.parse::<Decimal>() {
+            Ok(q) if q > Decimal::ZERO => q,
+            _ => {
+                self.error = Some("quantity must be a positive number".into());
+                return FormOutcome::Open;
+            }
+        };
+        let price = if self.price.trim().is_empty() {
+            None
+        } else {
+            match self.price.parse::<Decimal>() {
+                Ok(p) if p > Decimal::ZERO => Some(p),
+                _ => {
+                    self.error =
+                        Some("price must be a positive number, or empty for a market order".into());
+                    return FormOutcome::Open;
+                }
+            }
+        };
+        FormOutcome::Submit { qty, price }
+    }
+}

@@ -1,0 +1,818 @@
+//! Application state and the pure functions that change it.
+//!
+//! [`State::apply`] takes a network event and [`State::handle`] a user action, each with the
+//! moment it happens ([`Now`]); both change state and return the client messages to send, doing
+//! no I/O and reading no clock, so they are unit-tested with plain values. Rendering (in `ui`)
+//! only borrows the state.
+//!
+//! # Layout
+//! - this file: [`State`], which dispatches to its parts, and the connection and latency view.
+//! - [`watchlist`]: rows, selection, `seq` checks; [`orders`]: the session's orders;
+//!   [`form`]: the order entry form.
+
+pub mod form;
+pub mod orders;
+pub mod watchlist;
+
+use std::time::{Duration, Instant};
+
+use protocol::{
+    Cancel, ClientMessage, Decimal, Order, ServerMessage, Side, Subscribe, Symbol, Unsubscribe,
+};
+
+use crate::action::Action;
+use crate::latency::{LatencyStats, RateMeter, Summary};
+use crate::net::NetEvent;
+
+pub use form::{Field, FormOutcome, OrderForm};
+pub use orders::{OrderRow, OrderStatus, Orders};
+pub use watchlist::{Direction, FLASH, HISTORY, Row, Watchlist};
+
+/// The moment an update happens: the monotonic clock for what the screen times, the wall clock
+/// (ns since the epoch) for what goes on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub at: Instant,
+    pub wall_ns: u64,
+}
+
+impl Now {
+    /// Reads both clocks (the app does this once per event; tests make their own).
+    pub fn read() -> Self {
+        Self {
+            at: Instant::now(),
+            wall_ns: protocol::now_ns(),
+        }
+    }
+}
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting {
+        attempt: u32,
+    },
+    Connected,
+    Reconnecting {
+        at: Instant,
+        code: Option<u16>,
+        reason: String,
+    },
+}
+
+/// What the latency panel shows, computed at most every [`VIEW_REFRESH`] by [`State::refresh`]
+/// so that drawing a frame reads numbers instead of scanning histograms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencyView {
+    pub rtt: Summary,
+    pub rtt_recent: Summary,
+    pub tick: Summary,
+    pub tick_recent: Summary,
+    pub messages_per_s: u64,
+}
+
+/// How often the latency figures on screen are recomputed.
+pub const VIEW_REFRESH: Duration = Duration::from_millis(250);
+
+/// What the keys act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Watchlist,
+    Orders,
+}
+
+/// Everything the terminal shows.
+#[derive(Debug)]
+pub struct State {
+    pub url: String,
+    pub protocol: Option<String>,
+    pub connection: Connection,
+    pub started: Instant,
+    pub watchlist: Watchlist,
+    pub orders: Orders,
+    pub focus: Focus,
+    pub form: Option<OrderForm>,
+    /// The add-symbol prompt, while open.
+    pub prompt: Option<String>,
+    pub help: bool,
+    pub quit: bool,
+    pub default_qty: Decimal,
+    pub tick_latency: LatencyStats,
+    pub rtt: LatencyStats,
+    pub messages: RateMeter,
+    /// The latency panel's figures, as of the last refresh.
+    pub view: LatencyView,
+    view_at: Option<Instant>,
+    /// Symbols the server offers, from `hello`.
+    pub available: Vec<Symbol>,
+    /// What the server streams, from `hello`.
+    pub source: Option<protocol::SourceInfo>,
+    /// `ts_ns` of the latest quote or trade: the replay clock runs from it.
+    pub last_event_ns: u64,
+    /// A one-line notice (errors from the server, refused input).
+    pub notice: Option<String>,
+}
+
+impl State {
+    /// What the server streams, for the status bar: `synthetic 2000/s`, or for a replay its
+    /// file, speed and the recording's clock at the latest event (UTC).
+    pub fn source_text(&self) -> Option<String> {
+        let source = self.source.as_ref()?;
+        if source.kind != "replay" {
+            return Some(match source.rate {
+                Some(rate) => format!("{} {rate}/s", source.kind),
+                None => source.kind.clone(),
+            });
+        }
+        let file = source.file.as_deref().unwrap_or("recording");
+        let speed = source.speed.as_deref().unwrap_or("1");
+        let mut text = format!("replay {file} {speed}x");
+        if let (Ok(factor), Some(recorded), Some(replayed)) = (
+            speed.parse::<f64>(),
+            source.recording_start_ns,
+            source.replay_start_ns,
+        ) && self.last_event_ns >= replayed
+        {
+            let into = (self.last_event_ns - replayed) as f64 * factor;
+            let at = recorded.saturating_add(into as u64);
+            let clock =
+                humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_nanos(at))
+                    .to_string();
+            // `2026-01-02T14:30:05.123Z` -> `14:30:05.123`
+            if let Some(time) = clock.get(11..23) {
+                text.push_str(" @ ");
+                text.push_str(time);
+            }
+        }
+        Some(text)
+    }
+
+    pub fn new(url: String, watchlist: &[String], default_qty: Decimal, now: Instant) -> Self {
+        Self {
+            url,
+            protocol: None,
+            connection: Connection::Connecting { attempt: 0 },
+            started: now,
+            watchlist: Watchlist::new(watchlist),
+            orders: Orders::default(),
+            focus: Focus::Watchlist,
+            form: None,
+            prompt: None,
+            help: false,
+            quit: false,
+            default_qty,
+            tick_latency: LatencyStats::default(),
+            rtt: LatencyStats::default(),
+            messages: RateMeter::default(),
+            view: LatencyView::default(),
+            view_at: None,
+            available: Vec::new(),
+            source: None,
+            last_event_ns: 0,
+            notice: None,
+        }
+    }
+
+    /// Seconds since start at `now`.
+    fn seconds(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.started).as_secs()
+    }
+
+    /// Applies a network event; returns messages to send (re-syncs after gaps).
+    pub fn apply(&mut self, event: NetEvent, now: Now) -> Vec<ClientMessage> {
+        let mut out = Vec::new();
+        match event {
+            NetEvent::Connecting { attempt } => {
+                self.connection = Connection::Connecting { attempt };
+            }
+            NetEvent::Connected { protocol } => {
+                self.connection = Connection::Connected;
+                self.protocol = Some(protocol);
+                self.watchlist.reset_sequences();
+            }
+            NetEvent::Disconnected {
+                code,
+                reason,
+                retry_in,
+            } => {
+                self.connection = Connection::Reconnecting {
+                    at: now.at + retry_in,
+                    code,
+                    reason,
+                };
+                self.orders.connection_lost();
+            }
+            NetEvent::NotSent(ClientMessage::Order(o)) => self.orders.not_sent(&o.id),
+            NetEvent::NotSent(_) => {}
+            NetEvent::Frame {
+                messages,
+                received_ns,
+            } => {
+                let now_s = self.seconds(now.at);
+                self.messages.add(now_s, messages.len() as u64);
+                for m in messages {
+                    self.on_message(m, received_ns, now, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn on_message(
+        &mut self,
+        message: ServerMessage,
+        received_ns: u64,
+        now: Now,
+        out: &mut Vec<ClientMessage>,
+    ) {
+        let now_s = self.seconds(now.at);
+        let t = now.at.saturating_duration_since(self.started).as_secs_f64();
+        match message {
+            ServerMessage::Hello(h) => {
+                if self.watchlist.watch_all {
+                    let added: Vec<Symbol> = h
+                        .symbols
+                        .iter()
+                        .filter(|s| self.watchlist.add((*s).clone()))
+                        .cloned()
+                        .collect();
+                    if !added.is_empty() {
+                        out.push(ClientMessage::Subscribe(Subscribe { symbols: added }));
+                    }
+                }
+                self.available = h.symbols;
+                self.source = h.source;
+            }
+            ServerMessage::Snapshot(s) => self.watchlist.snapshot(&s, t),
+            ServerMessage::Quote(q) => {
+                self.last_event_ns = self.last_event_ns.max(q.ts_ns);
+                self.tick_latency
+                    .record(now_s, received_ns.saturating_sub(q.ts_ns));
+                self.watchlist.quote(&q.symbol, q.seq, q.bid, q.ask, out);
+            }
+            ServerMessage::Trade(tr) => {
+                self.last_event_ns = self.last_event_ns.max(tr.ts_ns);
+                self.tick_latency
+                    .record(now_s, received_ns.saturating_sub(tr.ts_ns));
+                self.watchlist
+                    .trade(&tr.symbol, tr.seq, tr.price, tr.size, t, now.at, out);
+            }
+            ServerMessage::Ack(a) => {
+                if let Some(rtt) = self.orders.ack(&a, received_ns) {
+                    self.rtt.record(now_s, rtt);
+                }
+            }
+            ServerMessage::Reject(r) => {
+                let reason = format!("{:?}: {}", r.code, r.reason);
+                self.orders.reject(&r, &reason, received_ns);
+                self.notice = Some(format!("order {} rejected: {reason}", r.id));
+            }
+            ServerMessage::Fill(f) => self.orders.fill(&f),
+            ServerMessage::Canceled(c) => self.orders.canceled(&c.id),
+            ServerMessage::Pong(_) => {}
+            ServerMessage::Error(e) => self.notice = Some(format!("server: {}", e.message)),
+        }
+    }
+
+    /// Applies a user action; returns messages to send.
+    pub fn handle(&mut self, action: Action, now: Now) -> Vec<ClientMessage> {
+        if let Some(form) = self.form.as_mut() {
+            return match form.handle(action) {
+                FormOutcome::Open => Vec::new(),
+                FormOutcome::Close => {
+                    self.form = None;
+                    Vec::new()
+                }
+                FormOutcome::Submit { qty, price } => self.send_order(qty, price, now),
+            };
+        }
+        if self.prompt.is_some() {
+            return self.handle_prompt(action);
+        }
+        if self.help {
+            if matches!(action, Action::ToggleHelp | Action::Escape | Action::Quit) {
+                self.help = false;
+            }
+            return Vec::new();
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => self.help = true,
+            Action::Up | Action::Down => {
+                let down = action == Action::Down;
+                match self.focus {
+                    Focus::Watchlist => self.watchlist.move_selection(down),
+                    Focus::Orders => self.orders.move_selection(down),
+                }
+            }
+            Action::SwitchFocus => {
+                self.focus = if self.focus == Focus::Watchlist {
+                    Focus::Orders
+                } else {
+                    Focus::Watchlist
+                };
+            }
+            Action::OpenOrder(side) => {
+                if let Some(row) = self.watchlist.selected_row() {
+                    let price = match side {
+                        Side::Buy => row.ask,
+                        Side::Sell => row.bid,
+                    };
+                    self.form = Some(OrderForm::new(
+                        row.symbol.clone(),
+                        side,
+                        self.default_qty,
+                        (!price.is_zero()).then_some(price),
+                    ));
+                }
+            }
+            Action::CancelOrder => {
+                if let Some(o) = self.orders.selected_row() {
+                    if o.status.is_open() {
+                        return vec![ClientMessage::Cancel(Cancel {
+                            id: o.id.as_str().into(),
+                            sent_ns: Some(now.wall_ns),
+                        })];
+                    }
+                    self.notice = Some(format!("order {} is not open", o.id));
+                }
+            }
+            Action::AddSymbol => self.prompt = Some(String::new()),
+            Action::RemoveSymbol => {
+                if let Some(row) = self.watchlist.remove_selected() {
+                    return vec![ClientMessage::Unsubscribe(Unsubscribe {
+                        symbols: vec![row.symbol],
+                    })];
+                }
+            }
+            Action::Input(_)
+            | Action::Backspace
+            | Action::NextField
+            | Action::Submit
+            | Action::Escape => {}
+        }
+        Vec::new()
+    }
+
+    fn handle_prompt(&mut self, action: Action) -> Vec<ClientMessage> {
+        let Some(text) = self.prompt.as_mut() else {
+            return Vec::new();
+        };
+        match action {
+            Action::Input(c)
+                if text.len() < protocol::MAX_SYMBOL_BYTES && protocol::is_symbol_char(c) =>
+            {
+                text.push(c.to_ascii_uppercase());
+            }
+            Action::Backspace => {
+                text.pop();
+            }
+            Action::Escape | Action::Quit => self.prompt = None,
+            Action::Submit => {
+                let symbol = Symbol::from(text.as_str());
+                self.prompt = None;
+                if !symbol.is_empty() && self.watchlist.add(symbol.clone()) {
+                    self.watchlist.selected = self.watchlist.rows.len() - 1;
+                    return vec![ClientMessage::Subscribe(Subscribe {
+                        symbols: vec![symbol],
+                    })];
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn send_order(&mut self, qty: Decimal, price: Option<Decimal>, now: Now) -> Vec<ClientMessage> {
+        let Some(form) = self.form.take() else {
+            return Vec::new();
+        };
+        let id = self
+            .orders
+            .add(form.symbol.clone(), form.side, qty, price, now.wall_ns);
+        vec![ClientMessage::Order(Order {
+            id: id.into(),
+            symbol: form.symbol,
+            side: form.side,
+            qty,
+            price,
+            sent_ns: Some(now.wall_ns),
+        })]
+    }
+
+    /// Recomputes the latency panel's figures if they are older than [`VIEW_REFRESH`]; returns
+    /// whether they changed.
+    pub fn refresh(&mut self, now: Instant) -> bool {
+        if self
+            .view_at
+            .is_some_and(|t| now.saturating_duration_since(t) < VIEW_REFRESH)
+        {
+            return false;
+        }
+        self.view_at = Some(now);
+        let now_s = self.seconds(now);
+        self.rtt.advance(now_s);
+        self.tick_latency.advance(now_s);
+        let view = LatencyView {
+            rtt: self.rtt.session(),
+            rtt_recent: self.rtt.recent(),
+            tick: self.tick_latency.session(),
+            tick_recent: self.tick_latency.recent(),
+            messages_per_s: self.messages.per_second(now_s),
+        };
+        let changed = view != self.view;
+        self.view = view;
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Ack, Fill, Quote, Reject, RejectCode, Snapshot, Trade};
+
+    fn now() -> Now {
+        Now::read()
+    }
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn state() -> State {
+        State::new(
+            "ws://x/ws".into(),
+            &["AAPL".into(), "MSFT".into()],
+            dec("100"),
+            Instant::now(),
+        )
+    }
+
+    fn frame(messages: Vec<ServerMessage>) -> NetEvent {
+        NetEvent::Frame {
+            messages,
+            received_ns: 2_000_000,
+        }
+    }
+
+    fn snapshot(symbol: &str, seq: u64) -> ServerMessage {
+        ServerMessage::Snapshot(Snapshot {
+            symbol: symbol.into(),
+            seq,
+            bid: dec("100.00"),
+            bid_size: dec("100"),
+            ask: dec("100.02"),
+            ask_size: dec("100"),
+            last: dec("100.01"),
+            last_size: dec("10"),
+            volume: dec("1000"),
+            open: dec("99"),
+            high: dec("101"),
+            low: dec("98"),
+            prev_close: dec("99.01"),
+            tick_size: dec("0.01"),
+            ts_ns: 1,
+        })
+    }
+
+    fn quote(symbol: &str, seq: u64, bid: &str) -> ServerMessage {
+        ServerMessage::Quote(Quote {
+            symbol: symbol.into(),
+            seq,
+            bid: dec(bid),
+            bid_size: dec("1"),
+            ask: dec("200"),
+            ask_size: dec("1"),
+            ts_ns: 1_000_000,
+        })
+    }
+
+    #[test]
+    fn quotes_and_trades_update_their_rows_after_the_snapshot() {
+        let mut s = state();
+        assert!(
+            s.apply(
+                frame(vec![snapshot("AAPL", 10), quote("AAPL", 11, "100.05")]),
+                now()
+            )
+            .is_empty()
+        );
+        let trade = ServerMessage::Trade(Trade {
+            symbol: "AAPL".into(),
+            seq: 12,
+            price: dec("100.51"),
+            size: dec("5"),
+            ts_ns: 1_500_000,
+        });
+        s.apply(frame(vec![trade]), now());
+        let row = &s.watchlist.rows[0];
+        assert_eq!(
+            (row.bid, row.last, row.volume, row.seq),
+            (dec("100.05"), dec("100.51"), dec("1005"), Some(12))
+        );
+        assert_eq!(row.direction, Direction::Up);
+        assert_eq!(row.change(), Some(dec("1.50")));
+        assert_eq!(row.change_pct(), Some(dec("1.51")));
+        assert_eq!(s.tick_latency.session().count, 2);
+        assert_eq!(s.watchlist.rows[1].seq, None, "MSFT untouched");
+    }
+
+    #[test]
+    fn a_gap_is_counted_once_and_asks_for_a_fresh_snapshot() {
+        let mut s = state();
+        s.apply(frame(vec![snapshot("AAPL", 10)]), now());
+        let out = s.apply(
+            frame(vec![quote("AAPL", 13, "1"), quote("AAPL", 14, "2")]),
+            now(),
+        );
+        assert_eq!(
+            out,
+            vec![ClientMessage::Subscribe(Subscribe {
+                symbols: vec!["AAPL".into()]
+            })]
+        );
+        assert_eq!((s.watchlist.gaps, s.watchlist.rows[0].gaps), (1, 1));
+        assert_eq!(
+            s.watchlist.rows[0].bid,
+            dec("100.00"),
+            "events after a gap wait for the snapshot"
+        );
+        s.apply(
+            frame(vec![snapshot("AAPL", 20), quote("AAPL", 21, "3")]),
+            now(),
+        );
+        assert_eq!(
+            (s.watchlist.rows[0].bid, s.watchlist.rows[0].resyncing),
+            (dec("3"), false)
+        );
+        assert_eq!(s.watchlist.gaps, 1);
+    }
+
+    #[test]
+    fn an_order_goes_from_form_to_sent_acked_and_filled() {
+        let mut s = state();
+        s.apply(frame(vec![snapshot("AAPL", 1)]), now());
+        assert!(s.handle(Action::OpenOrder(Side::Buy), now()).is_empty());
+        let form = s.form.clone().unwrap();
+        assert_eq!((form.qty.as_str(), form.price.as_str()), ("100", "100.02"));
+        let out = s.handle(Action::Submit, now());
+        let [ClientMessage::Order(o)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (o.symbol.as_str(), o.side, o.qty, o.price),
+            ("AAPL", Side::Buy, dec("100"), Some(dec("100.02")))
+        );
+        let sent = s.orders.rows[0].sent_ns;
+        s.apply(
+            NetEvent::Frame {
+                messages: vec![ServerMessage::Ack(Ack {
+                    id: o.id.clone(),
+                    order_id: "o-1".into(),
+                    sent_ns: Some(sent),
+                    ts_ns: 0,
+                })],
+                received_ns: sent + 250_000,
+            },
+            now(),
+        );
+        assert_eq!(
+            (s.orders.rows[0].status.clone(), s.orders.rows[0].rtt),
+            (OrderStatus::Acked, Some(Duration::from_micros(250)))
+        );
+        assert_eq!(s.rtt.session().count, 1);
+        let fill = |qty: &str, price: &str, leaves: &str| {
+            ServerMessage::Fill(Fill {
+                id: o.id.clone(),
+                order_id: "o-1".into(),
+                price: dec(price),
+                qty: dec(qty),
+                leaves: dec(leaves),
+                ts_ns: 0,
+            })
+        };
+        s.apply(frame(vec![fill("40", "100.02", "60")]), now());
+        assert_eq!(s.orders.rows[0].status, OrderStatus::PartiallyFilled);
+        s.apply(frame(vec![fill("60", "100.03", "0")]), now());
+        assert_eq!(s.orders.rows[0].status, OrderStatus::Filled);
+        assert_eq!(s.orders.rows[0].avg_price(), Some(dec("100.026")));
+    }
+
+    #[test]
+    fn a_rejected_order_keeps_its_reason_and_an_empty_price_is_a_market_order() {
+        let mut s = state();
+        s.handle(Action::OpenOrder(Side::Sell), now());
+        s.handle(Action::NextField, now());
+        s.handle(Action::Backspace, now());
+        let out = s.handle(Action::Submit, now());
+        let [ClientMessage::Order(o)] = out.as_slice() else {
+            panic!()
+        };
+        assert_eq!(o.price, None);
+        s.apply(
+            frame(vec![ServerMessage::Reject(Reject {
+                id: o.id.clone(),
+                code: RejectCode::BadQuantity,
+                reason: "too big".into(),
+                sent_ns: o.sent_ns,
+                ts_ns: 0,
+            })]),
+            now(),
+        );
+        assert!(
+            matches!(&s.orders.rows[0].status, OrderStatus::Rejected(r) if r.contains("too big"))
+        );
+    }
+
+    #[test]
+    fn bad_form_input_is_refused_without_sending() {
+        let mut s = state();
+        s.handle(Action::OpenOrder(Side::Buy), now());
+        for _ in 0..5 {
+            s.handle(Action::Backspace, now());
+        }
+        assert!(s.handle(Action::Submit, now()).is_empty());
+        assert!(s.form.as_ref().unwrap().error.is_some());
+        s.handle(Action::Escape, now());
+        assert!(s.form.is_none() && s.orders.rows.is_empty());
+    }
+
+    #[test]
+    fn adding_and_removing_symbols_subscribes_and_unsubscribes() {
+        let mut s = state();
+        s.handle(Action::AddSymbol, now());
+        for c in "nvda".chars() {
+            s.handle(Action::Input(c), now());
+        }
+        let out = s.handle(Action::Submit, now());
+        assert_eq!(
+            out,
+            vec![ClientMessage::Subscribe(Subscribe {
+                symbols: vec!["NVDA".into()]
+            })]
+        );
+        assert_eq!((s.watchlist.rows.len(), s.watchlist.selected), (3, 2));
+        let out = s.handle(Action::RemoveSymbol, now());
+        assert_eq!(
+            out,
+            vec![ClientMessage::Unsubscribe(Unsubscribe {
+                symbols: vec!["NVDA".into()]
+            })]
+        );
+        assert_eq!(s.watchlist.symbols(), ["AAPL", "MSFT"]);
+    }
+
+    #[test]
+    fn a_star_watchlist_takes_every_symbol_the_server_offers() {
+        let mut s = State::new("ws://x/ws".into(), &["*".into()], dec("1"), Instant::now());
+        assert!(s.watchlist.symbols().is_empty());
+        let hello = |symbols: &[&str]| {
+            frame(vec![ServerMessage::Hello(protocol::Hello {
+                protocol: "tickwire.v1.json".into(),
+                server: protocol::ServerInfo {
+                    name: "n".into(),
+                    version: "v".into(),
+                },
+                symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
+                heartbeat_ms: 1,
+                ts_ns: 1,
+                source: None,
+            })])
+        };
+        let out = s.apply(hello(&["S0001", "S0002"]), now());
+        assert_eq!(
+            out,
+            vec![ClientMessage::Subscribe(Subscribe {
+                symbols: vec!["S0001".into(), "S0002".into()]
+            })]
+        );
+        assert_eq!(s.watchlist.symbols(), ["S0001", "S0002"]);
+        // A reconnect's hello adds nothing twice; the network task resubscribes on its own.
+        assert!(s.apply(hello(&["S0001", "S0002"]), now()).is_empty());
+        assert_eq!(s.watchlist.rows.len(), 2);
+    }
+
+    #[test]
+    fn open_orders_are_marked_lost_when_the_connection_drops_them() {
+        let mut s = state();
+        s.apply(frame(vec![snapshot("AAPL", 1)]), now());
+        for _ in 0..3 {
+            s.handle(Action::OpenOrder(Side::Buy), now());
+            s.handle(Action::Submit, now());
+        }
+        let ids: Vec<String> = s.orders.rows.iter().map(|o| o.id.clone()).collect();
+        let ack = |id: &str| {
+            ServerMessage::Ack(Ack {
+                id: id.into(),
+                order_id: format!("o-{id}"),
+                sent_ns: None,
+                ts_ns: 0,
+            })
+        };
+        let fill = |id: &str, leaves: &str| {
+            ServerMessage::Fill(Fill {
+                id: id.into(),
+                order_id: format!("o-{id}"),
+                price: dec("100.00"),
+                qty: dec("10"),
+                leaves: dec(leaves),
+                ts_ns: 0,
+            })
+        };
+        // One resting, one partly filled, one done; then the connection closes.
+        s.apply(
+            frame(vec![
+                ack(&ids[0]),
+                ack(&ids[1]),
+                fill(&ids[1], "90"),
+                ack(&ids[2]),
+                fill(&ids[2], "0"),
+            ]),
+            now(),
+        );
+        s.apply(
+            NetEvent::Disconnected {
+                code: Some(1001),
+                reason: "server shutting down".into(),
+                retry_in: Duration::from_millis(250),
+            },
+            now(),
+        );
+        s.apply(
+            NetEvent::Connected {
+                protocol: "tickwire.v1.json".into(),
+            },
+            now(),
+        );
+        let statuses: Vec<&OrderStatus> = s.orders.rows.iter().map(|o| &o.status).collect();
+        assert_eq!(
+            statuses,
+            [&OrderStatus::Lost, &OrderStatus::Lost, &OrderStatus::Filled]
+        );
+        assert!(s.orders.rows.iter().all(|o| !o.status.is_open()));
+    }
+
+    #[test]
+    fn the_status_shows_a_replays_file_speed_and_recording_clock() {
+        let mut s = State::new(
+            "ws://x/ws".into(),
+            &["AAPL".into()],
+            dec("1"),
+            Instant::now(),
+        );
+        assert_eq!(s.source_text(), None);
+        s.source = Some(protocol::SourceInfo {
+            kind: "replay".into(),
+            rate: None,
+            seed: None,
+            file: Some("open.jsonl.zst".into()),
+            speed: Some("10".into()),
+            looping: Some(false),
+            // 2026-01-02T14:30:00Z, replayed from t = 1000 s.
+            recording_start_ns: Some(1_767_364_200_000_000_000),
+            replay_start_ns: Some(1_000_000_000_000),
+        });
+        // 1.5 s of replay at 10x is 15 s into the recording.
+        s.last_event_ns = 1_001_500_000_000;
+        assert_eq!(
+            s.source_text().as_deref(),
+            Some("replay open.jsonl.zst 10x @ 14:30:15.000")
+        );
+        s.source = Some(protocol::SourceInfo {
+            kind: "synthetic".into(),
+            rate: Some(2_000),
+            seed: Some(1),
+            file: None,
+            speed: None,
+            looping: None,
+            recording_start_ns: None,
+            replay_start_ns: None,
+        });
+        assert_eq!(s.source_text().as_deref(), Some("synthetic 2000/s"));
+    }
+
+    #[test]
+    fn cancel_applies_to_the_selected_open_order_only() {
+        let mut s = state();
+        s.handle(Action::OpenOrder(Side::Buy), now());
+        let out = s.handle(Action::Submit, now());
+        let [ClientMessage::Order(o)] = out.as_slice() else {
+            panic!()
+        };
+        s.handle(Action::SwitchFocus, now());
+        assert!(
+            matches!(s.handle(Action::CancelOrder, now()).as_slice(), [ClientMessage::Cancel(c)] if c.id == o.id)
+        );
+        s.apply(
+            NetEvent::Disconnected {
+                code: Some(1001),
+                reason: "bye".into(),
+                retry_in: Duration::from_secs(1),
+            },
+            now(),
+        );
+        assert!(matches!(s.orders.rows[0].status, OrderStatus::Rejected(_)));
+        assert!(s.handle(Action::CancelOrder, now()).is_empty());
+    }
+}

@@ -1,0 +1,284 @@
+//! The watchlist: one row per symbol, kept current from snapshots, quotes and trades, with the
+//! per-symbol `seq` checked.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use protocol::{ClientMessage, Decimal, Snapshot, Subscribe, Symbol};
+use rust_decimal::prelude::ToPrimitive;
+
+/// Prices kept per symbol for the chart.
+pub const HISTORY: usize = 600;
+/// How long a changed value stays highlighted.
+pub const FLASH: Duration = Duration::from_millis(400);
+
+/// Direction of the last change, for colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    Up,
+    Down,
+    #[default]
+    Flat,
+}
+
+/// One watchlist row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub symbol: Symbol,
+    pub bid: Decimal,
+    pub ask: Decimal,
+    pub last: Decimal,
+    pub prev_close: Decimal,
+    pub volume: Decimal,
+    pub tick_size: Decimal,
+    /// Last `seq` applied; `None` until the snapshot arrives.
+    pub seq: Option<u64>,
+    /// Waiting for the snapshot of a re-sync.
+    pub resyncing: bool,
+    pub gaps: u64,
+    pub direction: Direction,
+    pub flashed_at: Option<Instant>,
+    /// (seconds since start, last price), bounded to [`HISTORY`].
+    pub history: VecDeque<(f64, f64)>,
+}
+
+impl Row {
+    fn new(symbol: Symbol) -> Self {
+        Self {
+            symbol,
+            bid: Decimal::ZERO,
+            ask: Decimal::ZERO,
+            last: Decimal::ZERO,
+            prev_close: Decimal::ZERO,
+            volume: Decimal::ZERO,
+            tick_size: Decimal::new(1, 2),
+            seq: None,
+            resyncing: false,
+            gaps: 0,
+            direction: Direction::Flat,
+            flashed_at: None,
+            history: VecDeque::with_capacity(HISTORY),
+        }
+    }
+
+    /// Last minus previous close; `None` when it does not fit a decimal (values from the server
+    /// are checked like any outside input: a number is shown right or not at all).
+    pub fn change(&self) -> Option<Decimal> {
+        if self.prev_close.is_zero() {
+            Some(Decimal::ZERO)
+        } else {
+            self.last.checked_sub(self.prev_close)
+        }
+    }
+
+    pub fn change_pct(&self) -> Option<Decimal> {
+        if self.prev_close.is_zero() {
+            return Some(Decimal::ZERO);
+        }
+        self.change()?
+            .checked_div(self.prev_close)?
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .map(|p| p.round_dp(2))
+    }
+
+    pub fn spread(&self) -> Option<Decimal> {
+        self.ask.checked_sub(self.bid)
+    }
+
+    /// Whether the Last cell's highlight is on at `now`.
+    pub fn flashing(&self, now: Instant) -> bool {
+        self.flashed_at
+            .is_some_and(|t| now.saturating_duration_since(t) < FLASH)
+    }
+
+    fn push_price(&mut self, t: f64, price: Decimal) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((t, decimal_to_f64(price)));
+    }
+}
+
+/// Chart coordinates only; prices themselves stay decimal.
+fn decimal_to_f64(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// The rows, the selection, and the symbol index.
+#[derive(Debug, Default)]
+pub struct Watchlist {
+    pub rows: Vec<Row>,
+    pub selected: usize,
+    /// Gaps seen over the session, all symbols.
+    pub gaps: u64,
+    /// The watchlist asked for `*`: every symbol the server offers, added on `hello`.
+    pub watch_all: bool,
+    index: HashMap<Symbol, usize>,
+}
+
+impl Watchlist {
+    pub fn new(symbols: &[String]) -> Self {
+        let mut list = Self::default();
+        for s in symbols {
+            if s == protocol::ALL_SYMBOLS {
+                list.watch_all = true;
+            } else {
+                list.add(Symbol::from(s.as_str()));
+            }
+        }
+        list
+    }
+
+    /// Adds a row; `false` if the symbol is there already.
+    pub fn add(&mut self, symbol: Symbol) -> bool {
+        if self.index.contains_key(&symbol) {
+            return false;
+        }
+        self.index.insert(symbol.clone(), self.rows.len());
+        self.rows.push(Row::new(symbol));
+        true
+    }
+
+    /// Removes the selected row and returns it.
+    pub fn remove_selected(&mut self) -> Option<Row> {
+        if self.selected >= self.rows.len() {
+            return None;
+        }
+        let row = self.rows.remove(self.selected);
+        self.index = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.symbol.clone(), i))
+            .collect();
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        Some(row)
+    }
+
+    /// The symbols to subscribe to.
+    pub fn symbols(&self) -> Vec<Symbol> {
+        self.rows.iter().map(|r| r.symbol.clone()).collect()
+    }
+
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.rows.get(self.selected)
+    }
+
+    pub fn row(&self, symbol: &str) -> Option<&Row> {
+        self.index.get(symbol).and_then(|&i| self.rows.get(i))
+    }
+
+    /// A new connection: every row waits for its snapshot again.
+    pub fn reset_sequences(&mut self) {
+        for row in &mut self.rows {
+            row.seq = None;
+            row.resyncing = false;
+        }
+    }
+
+    /// Applies a snapshot (the first, or a re-sync).
+    pub fn snapshot(&mut self, s: &Snapshot, t: f64) {
+        let Some(&i) = self.index.get(&s.symbol) else {
+            return;
+        };
+        let row = &mut self.rows[i];
+        if row.seq.is_some_and(|seq| s.seq < seq) {
+            return;
+        }
+        (
+            row.bid,
+            row.ask,
+            row.last,
+            row.prev_close,
+            row.volume,
+            row.tick_size,
+        ) = (s.bid, s.ask, s.last, s.prev_close, s.volume, s.tick_size);
+        row.seq = Some(s.seq);
+        row.resyncing = false;
+        row.push_price(t, s.last);
+    }
+
+    pub fn quote(
+        &mut self,
+        symbol: &str,
+        seq: u64,
+        bid: Decimal,
+        ask: Decimal,
+        out: &mut Vec<ClientMessage>,
+    ) {
+        if let Some(row) = self.sequenced(symbol, seq, out) {
+            row.bid = bid;
+            row.ask = ask;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn trade(
+        &mut self,
+        symbol: &str,
+        seq: u64,
+        price: Decimal,
+        size: Decimal,
+        t: f64,
+        now: Instant,
+        out: &mut Vec<ClientMessage>,
+    ) {
+        if let Some(row) = self.sequenced(symbol, seq, out) {
+            row.direction = match price.cmp(&row.last) {
+                std::cmp::Ordering::Greater => Direction::Up,
+                std::cmp::Ordering::Less => Direction::Down,
+                std::cmp::Ordering::Equal => row.direction,
+            };
+            if price != row.last {
+                row.flashed_at = Some(now);
+            }
+            row.last = price;
+            row.volume = row.volume.saturating_add(size);
+            row.push_price(t, price);
+        }
+    }
+
+    /// Checks `seq` for a market event: the row to update, or `None` for stale events and gaps
+    /// (a gap counts, and asks for a fresh snapshot once).
+    fn sequenced(
+        &mut self,
+        symbol: &str,
+        seq: u64,
+        out: &mut Vec<ClientMessage>,
+    ) -> Option<&mut Row> {
+        let &i = self.index.get(symbol)?;
+        let row = &mut self.rows[i];
+        let last = row.seq?;
+        if seq <= last {
+            return None;
+        }
+        if seq > last.saturating_add(1) {
+            if !row.resyncing {
+                row.gaps += 1;
+                self.gaps += 1;
+                row.resyncing = true;
+                out.push(ClientMessage::Subscribe(Subscribe {
+                    symbols: vec![row.symbol.clone()],
+                }));
+            }
+            return None;
+        }
+        if row.resyncing {
+            return None;
+        }
+        row.seq = Some(seq);
+        Some(row)
+    }
+
+    /// Moves the selection by `delta` rows, within bounds.
+    pub fn move_selection(&mut self, down: bool) {
+        let len = self.rows.len();
+        if len > 0 {
+            self.selected = if down {
+                (self.selected + 1).min(len - 1)
+            } else {
+                self.selected.saturating_sub(1)
+            };
+        }
+    }
+}
