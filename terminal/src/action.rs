@@ -5,7 +5,10 @@ use protocol::Side;
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// `q`: quit, unless typing (in a form or prompt it is a letter).
     Quit,
+    /// Ctrl-C: quit whatever is open.
+    ForceQuit,
     ToggleHelp,
     /// Move the selection in the focused pane.
     Up,

@@ -24,7 +24,7 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
         return None;
     }
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
+        return Some(Action::ForceQuit);
     }
     let typing = state.form.is_some() || state.prompt.is_some();
     Some(match key.code {
@@ -120,4 +120,26 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_is_always_force_quit_and_q_is_a_letter_while_typing() {
+        let mut s = State::new(
+            "ws://x/ws".into(),
+            &["AAPL".into()],
+            protocol::Decimal::ONE,
+            Instant::now(),
+        );
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(keymap(ctrl_c, &s), Some(Action::ForceQuit));
+        assert_eq!(keymap(q, &s), Some(Action::Quit));
+        s.prompt = Some(String::new());
+        assert_eq!(keymap(ctrl_c, &s), Some(Action::ForceQuit));
+        assert_eq!(keymap(q, &s), Some(Action::Input('q')));
+    }
 }

@@ -97,6 +97,18 @@ fn init_logging(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(url) = &cli.url {
+        terminal::net::check_url(url).map_err(anyhow::Error::msg)?;
+    }
+    {
+        use std::io::IsTerminal;
+        if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+            anyhow::bail!(
+                "the terminal UI needs an interactive terminal on stdin and stdout; for scripts, \
+                 use `terminal record` or `terminal bench`"
+            );
+        }
+    }
     let log = init_logging(cli.log_file)?;
     let settings = terminal::config::load(cli.config.as_deref())?;
     let qty_text = cli
@@ -110,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     // The embedded server lives on its own thread and runtime; dropping it shuts it down.
     let (url, _embedded) = if let Some(url) = cli.url.or(settings.url) {
+        terminal::net::check_url(&url).map_err(anyhow::Error::msg)?;
         (url, None)
     } else {
         let config = feed_server::Config {

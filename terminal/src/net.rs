@@ -186,6 +186,19 @@ fn track(subscriptions: &mut BTreeSet<Symbol>, message: &ClientMessage) {
 pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Refuses, at startup, a URL that could never connect: unparseable, or not `ws://`/`wss://`.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let request = url
+        .into_client_request()
+        .map_err(|e| format!("`{url}` is not a WebSocket URL ({e}); expected ws://HOST:PORT/ws"))?;
+    match request.uri().scheme_str() {
+        Some("ws" | "wss") => Ok(()),
+        _ => Err(format!(
+            "`{url}` is not a WebSocket URL; expected ws://HOST:PORT/ws"
+        )),
+    }
+}
+
 pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
     connect_with(url, None).await
 }
@@ -210,6 +223,15 @@ pub(crate) async fn connect_with(url: &str, config: Option<WebSocketConfig>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_websocket_urls_pass() {
+        assert!(check_url("ws://127.0.0.1:9001/ws").is_ok());
+        assert!(check_url("wss://feed.example/ws").is_ok());
+        for bad in ["garbage", "http://127.0.0.1/ws", "", "ws://"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_up_to_a_cap_and_jitter_only_shortens_it() {

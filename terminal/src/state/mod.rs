@@ -53,10 +53,15 @@ pub enum Connection {
         attempt: u32,
     },
     Connected,
+    /// Not connected; the next attempt is `at`.
     Reconnecting {
         at: Instant,
         code: Option<u16>,
         reason: String,
+        /// Whether the connection that ended had opened (else it never did).
+        opened: bool,
+        /// Since when prices are stale (ns since the epoch): the last moment they were live.
+        stale_since_ns: u64,
     },
 }
 
@@ -195,10 +200,17 @@ impl State {
                 reason,
                 retry_in,
             } => {
+                let (opened, stale_since_ns) = match &self.connection {
+                    Connection::Connected => (true, now.wall_ns),
+                    Connection::Reconnecting { stale_since_ns, .. } => (false, *stale_since_ns),
+                    Connection::Connecting { .. } => (false, now.wall_ns),
+                };
                 self.connection = Connection::Reconnecting {
                     at: now.at + retry_in,
                     code,
                     reason,
+                    opened,
+                    stale_since_ns,
                 };
                 self.orders.connection_lost();
             }
@@ -276,6 +288,10 @@ impl State {
 
     /// Applies a user action; returns messages to send.
     pub fn handle(&mut self, action: Action, now: Now) -> Vec<ClientMessage> {
+        if action == Action::ForceQuit {
+            self.quit = true;
+            return Vec::new();
+        }
         if let Some(form) = self.form.as_mut() {
             return match form.handle(action) {
                 FormOutcome::Open => Vec::new(),
@@ -290,8 +306,10 @@ impl State {
             return self.handle_prompt(action);
         }
         if self.help {
-            if matches!(action, Action::ToggleHelp | Action::Escape | Action::Quit) {
-                self.help = false;
+            match action {
+                Action::Quit => self.quit = true,
+                Action::ToggleHelp | Action::Escape => self.help = false,
+                _ => {}
             }
             return Vec::new();
         }
@@ -345,7 +363,8 @@ impl State {
                     })];
                 }
             }
-            Action::Input(_)
+            Action::ForceQuit
+            | Action::Input(_)
             | Action::Backspace
             | Action::NextField
             | Action::Submit
@@ -790,6 +809,70 @@ mod tests {
             replay_start_ns: None,
         });
         assert_eq!(s.source_text().as_deref(), Some("synthetic 2000/s"));
+    }
+
+    #[test]
+    fn ctrl_c_quits_from_anywhere_and_q_unless_typing() {
+        for open in [
+            Action::ToggleHelp,
+            Action::OpenOrder(Side::Buy),
+            Action::AddSymbol,
+        ] {
+            let mut s = state();
+            s.apply(frame(vec![snapshot("AAPL", 1)]), now());
+            s.handle(open, now());
+            s.handle(Action::ForceQuit, now());
+            assert!(s.quit, "{open:?}");
+        }
+        let mut s = state();
+        s.handle(Action::ToggleHelp, now());
+        s.handle(Action::Quit, now());
+        assert!(s.quit, "q quits from help");
+        let mut s = state();
+        s.handle(Action::AddSymbol, now());
+        s.handle(Action::Input('q'), now());
+        assert!(
+            !s.quit && s.prompt.as_deref() == Some("Q"),
+            "q is a letter in the prompt"
+        );
+    }
+
+    #[test]
+    fn a_connection_that_never_opened_is_not_called_closed() {
+        let mut s = state();
+        let down = || NetEvent::Disconnected {
+            code: None,
+            reason: "cannot connect: refused".into(),
+            retry_in: Duration::from_secs(1),
+        };
+        s.apply(down(), now());
+        assert!(matches!(
+            s.connection,
+            Connection::Reconnecting { opened: false, .. }
+        ));
+        s.apply(
+            NetEvent::Connected {
+                protocol: "p".into(),
+            },
+            now(),
+        );
+        let before = now();
+        s.apply(down(), before);
+        let Connection::Reconnecting {
+            opened,
+            stale_since_ns,
+            ..
+        } = s.connection.clone()
+        else {
+            panic!()
+        };
+        assert!(opened);
+        assert_eq!(stale_since_ns, before.wall_ns);
+        // Failed retries keep the moment prices went stale.
+        s.apply(down(), now());
+        assert!(
+            matches!(s.connection, Connection::Reconnecting { opened: false, stale_since_ns: t, .. } if t == before.wall_ns)
+        );
     }
 
     #[test]

@@ -18,13 +18,26 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
             (format!("connecting (try {})", attempt + 1), Color::Yellow)
         }
         Connection::Connected => ("connected".to_owned(), Color::Green),
-        Connection::Reconnecting { at, code, reason } => {
+        Connection::Reconnecting {
+            at,
+            code,
+            reason,
+            opened,
+            ..
+        } => {
             let secs = at.saturating_duration_since(now).as_secs_f64();
-            let code = code.map_or_else(String::new, |c| format!("{c} "));
-            (
-                format!("closed {code}{reason}; reconnecting in {secs:.1}s"),
-                Color::Red,
-            )
+            if *opened {
+                let code = code.map_or_else(String::new, |c| format!("{c} "));
+                (
+                    format!("closed {code}{reason}; reconnecting in {secs:.1}s"),
+                    Color::Red,
+                )
+            } else {
+                (
+                    format!("not connected: {reason}; retrying in {secs:.1}s"),
+                    Color::Red,
+                )
+            }
         }
     };
     let up = state.started.elapsed().as_secs();
