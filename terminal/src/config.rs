@@ -4,18 +4,41 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// `~/.config/tickwire/terminal.toml`; every field is optional.
+/// `$XDG_CONFIG_HOME/tickwire/terminal.toml` (`~/.config/...` without it); every field is
+/// optional.
 ///
 /// ```toml
 /// watchlist = ["AAPL", "MSFT", "NVDA"]
-/// default_qty = "100"
+/// default_qty = 100          # or "100", or "0.5" for fractional lots
+/// confirm_notional = 250000  # orders worth more ask for a confirmation
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub watchlist: Option<Vec<String>>,
-    pub default_qty: Option<String>,
+    pub default_qty: Option<Number>,
+    pub confirm_notional: Option<Number>,
     pub url: Option<String>,
+}
+
+/// A number written either way in TOML: `100`, `0.5` or `"100"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Number {
+    /// The number as text, for exact decimal parsing.
+    pub fn text(&self) -> String {
+        match self {
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) => f.to_string(),
+            Self::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// Where the settings file lives unless `--config` says otherwise.
@@ -63,7 +86,15 @@ mod tests {
         .unwrap();
         let c = load(Some(&good)).unwrap();
         assert_eq!(c.watchlist.unwrap(), ["AAPL", "KO"]);
-        assert_eq!(c.default_qty.as_deref(), Some("25"));
+        assert_eq!(c.default_qty.map(|n| n.text()).as_deref(), Some("25"));
+        let numbers = dir.join("numbers.toml");
+        std::fs::write(&numbers, "default_qty = 25\nconfirm_notional = 2.5e5\n").unwrap();
+        let c = load(Some(&numbers)).unwrap();
+        assert_eq!(c.default_qty.map(|n| n.text()).as_deref(), Some("25"));
+        assert_eq!(
+            c.confirm_notional.map(|n| n.text()).as_deref(),
+            Some("250000")
+        );
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "watchlst = []\n").unwrap();
         assert!(load(Some(&bad)).is_err());

@@ -15,8 +15,10 @@ use terminal::state::State;
 /// Tickwire terminal: live quotes, orders and latency over WebSocket. Without --url it starts an
 /// embedded feed server on a free loopback port and connects to it.
 ///
-/// Settings file (TOML): ~/.config/tickwire/terminal.toml, with `watchlist = ["AAPL", ...]`,
-/// `default_qty = "100"` and `url = "ws://..."`; flags override it.
+/// Settings file (TOML): $XDG_CONFIG_HOME/tickwire/terminal.toml (default
+/// ~/.config/tickwire/terminal.toml), with `watchlist = ["AAPL", ...]`, `default_qty = 100`,
+/// `confirm_notional = 100000` (orders worth more ask for a confirmation) and `url = "ws://..."`;
+/// flags override it.
 ///
 /// Keys: Up/Down or j/k select, Tab switches pane, b/s order, c cancel, a/d add/remove symbol,
 /// ? help, q quit.
@@ -113,12 +115,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = terminal::config::load(cli.config.as_deref())?;
     let qty_text = cli
         .qty
-        .or(settings.default_qty)
+        .or(settings
+            .default_qty
+            .as_ref()
+            .map(terminal::config::Number::text))
         .unwrap_or_else(|| "100".to_owned());
     let default_qty = Decimal::from_str(&qty_text)
         .ok()
         .filter(|q| *q > Decimal::ZERO)
         .with_context(|| format!("default quantity `{qty_text}` is not a positive number"))?;
+    let confirm_notional = match &settings.confirm_notional {
+        None => terminal::state::DEFAULT_CONFIRM_NOTIONAL,
+        Some(n) => Decimal::from_str(&n.text())
+            .ok()
+            .filter(|v| *v >= Decimal::ZERO)
+            .with_context(|| format!("confirm_notional `{}` is not a number", n.text()))?,
+    };
 
     // The embedded server lives on its own thread and runtime; dropping it shuts it down.
     let (url, _embedded) = if let Some(url) = cli.url.or(settings.url) {
@@ -150,12 +162,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let state = State::new(
+        let mut state = State::new(
             url.clone(),
             &watchlist,
             default_qty,
             std::time::Instant::now(),
         );
+        state.confirm_notional = confirm_notional;
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
         let mut net = tokio::spawn(terminal::net::run(

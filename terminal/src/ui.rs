@@ -153,6 +153,8 @@ mod tests {
             crate::state::Now::read(),
         );
         s.handle(crate::action::Action::Submit, crate::state::Now::read());
+        // Worth more than the confirmation threshold at that ask: Enter again sends it.
+        s.handle(crate::action::Action::Submit, crate::state::Now::read());
         let id = s.orders.rows[0].id.clone();
         s.apply(
             NetEvent::Frame {

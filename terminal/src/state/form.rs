@@ -24,6 +24,10 @@ pub struct OrderForm {
     pub price: String,
     pub field: Field,
     pub error: Option<String>,
+    /// The quantity is still the prefilled default: the first keystroke replaces it.
+    pub qty_fresh: bool,
+    /// Asked to confirm a large order; Enter again sends it.
+    pub confirming: bool,
 }
 
 /// What the form asks of the state after a key.
@@ -47,10 +51,23 @@ impl OrderForm {
             price: price.map_or_else(String::new, |p| p.to_string()),
             field: Field::Qty,
             error: None,
+            qty_fresh: true,
+            confirming: false,
         }
     }
 
+    /// The limit price, if one is typed and valid.
+    pub fn limit(&self) -> Option<Decimal> {
+        self.price
+            .parse::<Decimal>()
+            .ok()
+            .filter(|p| *p > Decimal::ZERO)
+    }
+
     pub fn handle(&mut self, action: Action) -> FormOutcome {
+        if !matches!(action, Action::Submit) {
+            self.confirming = false;
+        }
         match action {
             Action::Escape | Action::Quit => return FormOutcome::Close,
             Action::NextField | Action::Up | Action::Down => {
@@ -65,8 +82,13 @@ impl OrderForm {
                     Field::Qty => self.qty.pop(),
                     Field::Price => self.price.pop(),
                 };
+                self.qty_fresh &= self.field != Field::Qty;
             }
             Action::Input(c) if c.is_ascii_digit() || c == '.' => {
+                if self.field == Field::Qty && self.qty_fresh {
+                    self.qty.clear();
+                }
+                self.qty_fresh &= self.field != Field::Qty;
                 let text = match self.field {
                     Field::Qty => &mut self.qty,
                     Field::Price => &mut self.price,
@@ -102,5 +124,51 @@ impl OrderForm {
             }
         };
         FormOutcome::Submit { qty, price }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> OrderForm {
+        OrderForm::new("AAPL".into(), Side::Buy, Decimal::ONE_HUNDRED, None)
+    }
+
+    #[test]
+    fn the_first_keystroke_replaces_the_prefilled_quantity() {
+        let mut f = form();
+        f.handle(Action::Input('5'));
+        f.handle(Action::Input('0'));
+        assert_eq!(f.qty, "50");
+        let mut f = form();
+        f.handle(Action::Backspace);
+        assert_eq!(f.qty, "10", "Backspace edits the default instead");
+        f.handle(Action::Input('5'));
+        assert_eq!(f.qty, "105");
+    }
+
+    #[test]
+    fn no_price_is_a_market_order_and_a_typed_one_a_limit() {
+        let mut f = form();
+        assert_eq!(
+            f.handle(Action::Submit),
+            FormOutcome::Submit {
+                qty: Decimal::ONE_HUNDRED,
+                price: None
+            }
+        );
+        f.handle(Action::NextField);
+        for c in "187.5".chars() {
+            f.handle(Action::Input(c));
+        }
+        assert_eq!(f.limit(), Some(Decimal::new(1875, 1)));
+        assert_eq!(
+            f.handle(Action::Submit),
+            FormOutcome::Submit {
+                qty: Decimal::ONE_HUNDRED,
+                price: Some(Decimal::new(1875, 1))
+            }
+        );
     }
 }

@@ -114,9 +114,17 @@ pub struct State {
     pub source: Option<protocol::SourceInfo>,
     /// `ts_ns` of the latest quote or trade: the replay clock runs from it.
     pub last_event_ns: u64,
-    /// A one-line notice (errors from the server, refused input).
-    pub notice: Option<String>,
+    /// A one-line notice (errors from the server, refused input) and when it was given; it
+    /// shows for [`NOTICE_TTL`].
+    pub notice: Option<(String, Instant)>,
+    /// Orders worth more than this ask for a confirmation.
+    pub confirm_notional: Decimal,
 }
+
+/// How long a notice stays on the status bar.
+pub const NOTICE_TTL: Duration = Duration::from_secs(6);
+/// Orders worth more than this ask for a confirmation unless the settings say otherwise.
+pub const DEFAULT_CONFIRM_NOTIONAL: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
 
 impl State {
     /// What the server streams, for the status bar: `synthetic 2000/s`, or for a replay its
@@ -175,7 +183,34 @@ impl State {
             source: None,
             last_event_ns: 0,
             notice: None,
+            confirm_notional: DEFAULT_CONFIRM_NOTIONAL,
         }
+    }
+
+    fn notify(&mut self, text: String, now: Instant) {
+        self.notice = Some((text, now));
+    }
+
+    /// The notice to show at `now`, if it has not expired.
+    pub fn notice_at(&self, now: Instant) -> Option<&str> {
+        self.notice
+            .as_ref()
+            .filter(|(_, at)| now.saturating_duration_since(*at) < NOTICE_TTL)
+            .map(|(text, _)| text.as_str())
+    }
+
+    /// What an order would be worth: the limit price, or the touch it would trade at.
+    pub fn notional(&self, form: &OrderForm) -> Option<Decimal> {
+        let qty = form.qty.parse::<Decimal>().ok()?;
+        let price = form.limit().or_else(|| {
+            let row = self.watchlist.row(&form.symbol)?;
+            let touch = match form.side {
+                Side::Buy => row.ask,
+                Side::Sell => row.bid,
+            };
+            (!touch.is_zero()).then_some(touch)
+        })?;
+        qty.checked_mul(price)
     }
 
     /// Seconds since start at `now`.
@@ -277,12 +312,12 @@ impl State {
             ServerMessage::Reject(r) => {
                 let reason = format!("{:?}: {}", r.code, r.reason);
                 self.orders.reject(&r, &reason, received_ns);
-                self.notice = Some(format!("order {} rejected: {reason}", r.id));
+                self.notify(format!("order {} rejected: {reason}", r.id), now.at);
             }
             ServerMessage::Fill(f) => self.orders.fill(&f),
             ServerMessage::Canceled(c) => self.orders.canceled(&c.id),
             ServerMessage::Pong(_) => {}
-            ServerMessage::Error(e) => self.notice = Some(format!("server: {}", e.message)),
+            ServerMessage::Error(e) => self.notify(format!("server: {}", e.message), now.at),
         }
     }
 
@@ -292,14 +327,24 @@ impl State {
             self.quit = true;
             return Vec::new();
         }
-        if let Some(form) = self.form.as_mut() {
+        if let Some(mut form) = self.form.take() {
             return match form.handle(action) {
-                FormOutcome::Open => Vec::new(),
-                FormOutcome::Close => {
-                    self.form = None;
+                FormOutcome::Open => {
+                    self.form = Some(form);
                     Vec::new()
                 }
-                FormOutcome::Submit { qty, price } => self.send_order(qty, price, now),
+                FormOutcome::Close => Vec::new(),
+                FormOutcome::Submit { qty, price } => {
+                    let large = self
+                        .notional(&form)
+                        .is_some_and(|value| value > self.confirm_notional);
+                    if large && !form.confirming {
+                        form.confirming = true;
+                        self.form = Some(form);
+                        return Vec::new();
+                    }
+                    self.send_order(&form, qty, price, now)
+                }
             };
         }
         if self.prompt.is_some() {
@@ -332,29 +377,17 @@ impl State {
             }
             Action::OpenOrder(side) => {
                 if let Some(row) = self.watchlist.selected_row() {
-                    let price = match side {
-                        Side::Buy => row.ask,
-                        Side::Sell => row.bid,
-                    };
+                    // A market order unless a price is typed: a prefilled price would silently
+                    // make a limit order at a price that has moved on.
                     self.form = Some(OrderForm::new(
                         row.symbol.clone(),
                         side,
                         self.default_qty,
-                        (!price.is_zero()).then_some(price),
+                        None,
                     ));
                 }
             }
-            Action::CancelOrder => {
-                if let Some(o) = self.orders.selected_row() {
-                    if o.status.is_open() {
-                        return vec![ClientMessage::Cancel(Cancel {
-                            id: o.id.as_str().into(),
-                            sent_ns: Some(now.wall_ns),
-                        })];
-                    }
-                    self.notice = Some(format!("order {} is not open", o.id));
-                }
-            }
+            Action::CancelOrder => return self.cancel(now),
             Action::AddSymbol => self.prompt = Some(String::new()),
             Action::RemoveSymbol => {
                 if let Some(row) = self.watchlist.remove_selected() {
@@ -370,6 +403,47 @@ impl State {
             | Action::Submit
             | Action::Escape => {}
         }
+        Vec::new()
+    }
+
+    /// `c`: cancels the selected order when the orders pane has focus. With the watchlist
+    /// focused it cancels nothing unseen: it selects the newest open order of the selected
+    /// symbol, shows it, and asks for `c` again.
+    fn cancel(&mut self, now: Now) -> Vec<ClientMessage> {
+        if self.focus == Focus::Watchlist {
+            let Some(symbol) = self.watchlist.selected_row().map(|r| r.symbol.clone()) else {
+                return Vec::new();
+            };
+            match self
+                .orders
+                .rows
+                .iter()
+                .rposition(|o| o.symbol == symbol && o.status.is_open())
+            {
+                Some(i) => {
+                    self.orders.selected = i;
+                    self.focus = Focus::Orders;
+                    let id = self.orders.rows[i].id.clone();
+                    self.notify(
+                        format!("order {id} selected: press c again to cancel it"),
+                        now.at,
+                    );
+                }
+                None => self.notify(format!("no open order for {symbol}"), now.at),
+            }
+            return Vec::new();
+        }
+        let Some(o) = self.orders.selected_row() else {
+            return Vec::new();
+        };
+        if o.status.is_open() {
+            return vec![ClientMessage::Cancel(Cancel {
+                id: o.id.as_str().into(),
+                sent_ns: Some(now.wall_ns),
+            })];
+        }
+        let text = format!("order {} is not open", o.id);
+        self.notify(text, now.at);
         Vec::new()
     }
 
@@ -402,16 +476,19 @@ impl State {
         Vec::new()
     }
 
-    fn send_order(&mut self, qty: Decimal, price: Option<Decimal>, now: Now) -> Vec<ClientMessage> {
-        let Some(form) = self.form.take() else {
-            return Vec::new();
-        };
+    fn send_order(
+        &mut self,
+        form: &OrderForm,
+        qty: Decimal,
+        price: Option<Decimal>,
+        now: Now,
+    ) -> Vec<ClientMessage> {
         let id = self
             .orders
             .add(form.symbol.clone(), form.side, qty, price, now.wall_ns);
         vec![ClientMessage::Order(Order {
             id: id.into(),
-            symbol: form.symbol,
+            symbol: form.symbol.clone(),
             side: form.side,
             qty,
             price,
@@ -574,7 +651,11 @@ mod tests {
         s.apply(frame(vec![snapshot("AAPL", 1)]), now());
         assert!(s.handle(Action::OpenOrder(Side::Buy), now()).is_empty());
         let form = s.form.clone().unwrap();
-        assert_eq!((form.qty.as_str(), form.price.as_str()), ("100", "100.02"));
+        assert_eq!((form.qty.as_str(), form.price.as_str()), ("100", ""));
+        s.handle(Action::NextField, now());
+        for c in "100.02".chars() {
+            s.handle(Action::Input(c), now());
+        }
         let out = s.handle(Action::Submit, now());
         let [ClientMessage::Order(o)] = out.as_slice() else {
             panic!("{out:?}")
@@ -809,6 +890,82 @@ mod tests {
             replay_start_ns: None,
         });
         assert_eq!(s.source_text().as_deref(), Some("synthetic 2000/s"));
+    }
+
+    #[test]
+    fn c_with_the_watchlist_focused_shows_the_order_before_cancelling_it() {
+        let mut s = state();
+        s.apply(frame(vec![snapshot("AAPL", 1)]), now());
+        s.handle(Action::OpenOrder(Side::Buy), now());
+        s.handle(Action::Submit, now());
+        s.handle(Action::Down, now());
+        assert_eq!(s.focus, Focus::Watchlist);
+        // MSFT is selected and has no order: nothing is cancelled.
+        assert!(s.handle(Action::CancelOrder, now()).is_empty());
+        assert!(
+            s.notice_at(Instant::now())
+                .unwrap()
+                .contains("no open order for MSFT")
+        );
+        s.handle(Action::Up, now());
+        assert!(
+            s.handle(Action::CancelOrder, now()).is_empty(),
+            "asks first"
+        );
+        assert_eq!((s.focus, s.orders.selected), (Focus::Orders, 0));
+        assert!(
+            s.notice_at(Instant::now())
+                .unwrap()
+                .contains("press c again")
+        );
+        assert!(matches!(
+            s.handle(Action::CancelOrder, now()).as_slice(),
+            [ClientMessage::Cancel(_)]
+        ));
+    }
+
+    #[test]
+    fn notices_expire() {
+        let mut s = state();
+        let t = Instant::now();
+        s.apply(
+            frame(vec![ServerMessage::Error(protocol::ErrorReply {
+                code: protocol::ErrorCode::BadRequest,
+                message: "nope".into(),
+                symbols: Vec::new(),
+            })]),
+            Now { at: t, wall_ns: 1 },
+        );
+        assert_eq!(
+            s.notice_at(t + Duration::from_secs(1)),
+            Some("server: nope")
+        );
+        assert_eq!(s.notice_at(t + NOTICE_TTL), None);
+    }
+
+    #[test]
+    fn a_large_order_asks_for_confirmation() {
+        let mut s = state();
+        s.apply(frame(vec![snapshot("AAPL", 1)]), now());
+        s.handle(Action::OpenOrder(Side::Buy), now());
+        for c in "5000".chars() {
+            s.handle(Action::Input(c), now());
+        }
+        // 5,000 at the ask of 100.02 is 500,100: above the 100,000 default.
+        assert_eq!(s.notional(s.form.as_ref().unwrap()), Some(dec("500100.00")));
+        assert!(s.handle(Action::Submit, now()).is_empty());
+        assert!(s.form.as_ref().unwrap().confirming);
+        assert!(matches!(
+            s.handle(Action::Submit, now()).as_slice(),
+            [ClientMessage::Order(_)]
+        ));
+        // A small one goes at once.
+        s.handle(Action::OpenOrder(Side::Buy), now());
+        s.handle(Action::Input('5'), now());
+        assert!(matches!(
+            s.handle(Action::Submit, now()).as_slice(),
+            [ClientMessage::Order(_)]
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::state::{Field, State};
 use crate::theme;
@@ -21,16 +21,33 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 pub fn render(frame: &mut Frame, state: &State) {
     if let Some(form) = &state.form {
-        let area = centered(frame.area(), 44, 8);
+        let area = centered(frame.area(), 50, 11);
         let mark = |f: Field| if form.field == f { "▶" } else { " " };
         let side_style = Style::new().fg(if form.side == protocol::Side::Buy {
             theme::UP
         } else {
             theme::DOWN
         });
+        let row = state.watchlist.row(&form.symbol);
+        let touch = row.map_or_else(
+            || "bid - / ask -".to_owned(),
+            |r| format!("bid {} / ask {}", r.bid, r.ask),
+        );
+        let kind = match form.limit() {
+            Some(p) => format!("LIMIT at {p}"),
+            None if form.price.trim().is_empty() => "MARKET (at the touch)".to_owned(),
+            None => "limit price not valid".to_owned(),
+        };
+        let notional = state
+            .notional(form)
+            .map_or_else(|| "-".to_owned(), |n| n.round_dp(2).to_string());
         let mut lines = vec![
             Line::styled(
-                format!("{} {}", form.side.as_str().to_uppercase(), form.symbol),
+                format!(
+                    "{} {}   {touch}",
+                    form.side.as_str().to_uppercase(),
+                    form.symbol
+                ),
                 side_style,
             ),
             Line::from(format!("{} Quantity: {}", mark(Field::Qty), form.qty)),
@@ -38,19 +55,34 @@ pub fn render(frame: &mut Frame, state: &State) {
                 "{} Price:    {}",
                 mark(Field::Price),
                 if form.price.is_empty() {
-                    "(market)"
+                    "(empty: market)"
                 } else {
                     &form.price
                 }
             )),
-            Line::styled("Enter send  Tab field  Esc cancel", theme::dim()),
+            Line::from(format!("  Order:    {kind}")),
+            Line::from(format!("  Notional: {notional}")),
         ];
+        if form.confirming {
+            lines.push(Line::styled(
+                format!(
+                    "Worth more than {}: Enter again to send, Esc to cancel",
+                    state.confirm_notional
+                ),
+                Style::new().fg(Color::Yellow),
+            ));
+        } else {
+            lines.push(Line::styled(
+                "Enter send  Tab field  Esc cancel",
+                theme::dim(),
+            ));
+        }
         if let Some(e) = &form.error {
             lines.push(Line::styled(e.clone(), Style::new().fg(Color::Red)));
         }
         frame.render_widget(Clear, area);
         frame.render_widget(
-            Paragraph::new(lines).block(
+            Paragraph::new(lines).wrap(Wrap { trim: true }).block(
                 Block::bordered()
                     .title(" New order ")
                     .border_style(side_style),
@@ -70,7 +102,7 @@ pub fn render(frame: &mut Frame, state: &State) {
             ("Up/Down, k/j", "select a row"),
             ("Tab", "switch focus: watchlist / orders"),
             ("b / s", "buy / sell the selected symbol"),
-            ("Enter", "send the order (empty price = market)"),
+            ("Enter", "send the order (no price = market)"),
             ("Esc", "close a form"),
             ("c", "cancel the selected open order"),
             ("a / d", "add a symbol / remove the selected one"),

@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
         ),
         Span::raw(" ? help  q quit "),
     ];
-    if let Some(notice) = &state.notice {
+    if let Some(notice) = state.notice_at(now) {
         spans.push(Span::styled(
             format!(" {notice} "),
             Style::new().fg(Color::Yellow),
