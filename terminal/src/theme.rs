@@ -38,6 +38,11 @@ pub fn border(focused: bool) -> Style {
     }
 }
 
+/// Prices that are no longer live (disconnected): the terminal's dim attribute.
+pub fn stale() -> Style {
+    Style::new().add_modifier(Modifier::DIM)
+}
+
 pub fn dim() -> Style {
     Style::new().fg(Color::DarkGray)
 }

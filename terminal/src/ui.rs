@@ -2,6 +2,8 @@
 //! mutates state.
 
 mod chart;
+mod fit;
+pub mod format;
 mod latency;
 mod orders;
 mod popup;
@@ -47,41 +49,11 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
     popup::render(frame, state);
 }
 
-/// Formats nanoseconds in at most seven characters with three significant digits.
-pub fn fmt_ns(ns: u64) -> String {
-    let v = ns as f64;
-    match ns {
-        0 => "-".to_owned(),
-        n if n < 1_000 => format!("{n}ns"),
-        n if n < 10_000 => format!("{:.2}us", v / 1e3),
-        n if n < 1_000_000 => format!("{:.0}us", v / 1e3),
-        n if n < 10_000_000 => format!("{:.2}ms", v / 1e6),
-        n if n < 1_000_000_000 => format!("{:.0}ms", v / 1e6),
-        _ => format!("{:.2}s", v / 1e9),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
-
-    #[test]
-    fn durations_fit_seven_characters() {
-        for (ns, text) in [
-            (0, "-"),
-            (999, "999ns"),
-            (1_234, "1.23us"),
-            (243_000, "243us"),
-            (1_193_000, "1.19ms"),
-            (45_600_000, "46ms"),
-            (3_000_000_000, "3.00s"),
-        ] {
-            assert_eq!(fmt_ns(ns), text);
-            assert!(text.len() <= 7);
-        }
-    }
 
     fn screen(width: u16, height: u16, state: &State) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();

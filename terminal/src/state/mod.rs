@@ -310,9 +310,12 @@ impl State {
                 }
             }
             ServerMessage::Reject(r) => {
-                let reason = format!("{:?}: {}", r.code, r.reason);
-                self.orders.reject(&r, &reason, received_ns);
-                self.notify(format!("order {} rejected: {reason}", r.id), now.at);
+                // A reject is a round trip too: RTT counts every answer, ack or reject.
+                if let Some(rtt) = self.orders.reject(&r, received_ns) {
+                    self.rtt.record(now_s, rtt);
+                }
+                let why = orders::reason(&r);
+                self.notify(format!("order {} rejected: {why}", r.id), now.at);
             }
             ServerMessage::Fill(f) => self.orders.fill(&f),
             ServerMessage::Canceled(c) => self.orders.canceled(&c.id),

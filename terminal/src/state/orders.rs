@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use protocol::{Ack, Decimal, Fill, Reject, Side, Symbol};
+use protocol::{Ack, Decimal, Fill, Reject, RejectCode, Side, Symbol};
 
 /// Lifecycle of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,27 @@ impl OrderRow {
         self.notional
             .checked_div(self.filled)
             .map(|p| p.round_dp(4).normalize())
+    }
+}
+
+/// A reject for people: the code in words, then the server's own explanation, in full.
+pub fn reason(r: &Reject) -> String {
+    let code = match r.code {
+        RejectCode::UnknownSymbol => "unknown symbol",
+        RejectCode::BadQuantity => "bad quantity",
+        RejectCode::BadPrice => "bad price",
+        RejectCode::DuplicateId => "duplicate id",
+        RejectCode::TooManyOpenOrders => "too many open orders",
+        RejectCode::RateLimited => "rate limited",
+        RejectCode::UnknownOrder => "unknown order",
+        RejectCode::NoLiquidity => "no liquidity",
+        RejectCode::BadId => "bad id",
+        RejectCode::Other => "rejected",
+    };
+    if r.reason.is_empty() {
+        code.to_owned()
+    } else {
+        format!("{code}: {}", r.reason)
     }
 }
 
@@ -104,14 +125,16 @@ impl Orders {
         Some(rtt)
     }
 
-    pub fn reject(&mut self, r: &Reject, reason: &str, received_ns: u64) {
-        let rtt = r.sent_ns.map(|s| received_ns.saturating_sub(s));
-        if let Some(o) = self.get_mut(&r.id)
-            && o.status == OrderStatus::Sent
-        {
-            o.status = OrderStatus::Rejected(reason.to_owned());
-            o.rtt = rtt.map(Duration::from_nanos);
+    /// A reject: returns the round trip (ns) to record, if it answers an order of ours.
+    pub fn reject(&mut self, r: &Reject, received_ns: u64) -> Option<u64> {
+        let o = self.get_mut(&r.id)?;
+        if o.status != OrderStatus::Sent {
+            return None;
         }
+        o.status = OrderStatus::Rejected(reason(r));
+        let rtt = received_ns.saturating_sub(r.sent_ns.unwrap_or(o.sent_ns));
+        o.rtt = Some(Duration::from_nanos(rtt));
+        Some(rtt)
     }
 
     pub fn fill(&mut self, f: &Fill) {

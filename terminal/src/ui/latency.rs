@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Cell, Row, Table};
 use crate::latency::Summary;
 use crate::state::State;
 use crate::theme;
-use crate::ui::fmt_ns;
+use crate::ui::format::nanos as fmt_ns;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let v = &state.view;

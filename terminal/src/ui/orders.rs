@@ -1,85 +1,138 @@
-//! The session's orders and their status.
+//! The session's orders: quantity, filled and leaves, prices to the symbol's tick, round trip,
+//! status; the selected order's full status (a reject's reason) on a detail line.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::text::Text;
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, TableState, Wrap};
 
-use crate::state::{Focus, OrderStatus, State};
+use crate::state::{Focus, OrderRow, OrderStatus, State};
 use crate::theme;
-use crate::ui::fmt_ns;
+use crate::ui::fit::{Column, table};
+use crate::ui::format;
 
-fn status(s: &OrderStatus) -> (String, Style) {
+fn status(s: &OrderStatus) -> (&'static str, Style) {
     match s {
-        OrderStatus::Sent => ("sent".into(), Style::new().fg(Color::Yellow)),
-        OrderStatus::Acked => ("acked".into(), Style::new().fg(Color::Cyan)),
-        OrderStatus::PartiallyFilled => ("partial".into(), Style::new().fg(Color::Cyan)),
-        OrderStatus::Filled => ("filled".into(), Style::new().fg(theme::UP)),
-        OrderStatus::Rejected(why) => (format!("rejected {why}"), Style::new().fg(theme::DOWN)),
-        OrderStatus::Canceled => ("canceled".into(), theme::dim()),
-        OrderStatus::Lost => ("lost".into(), Style::new().fg(theme::DOWN)),
+        OrderStatus::Sent => ("sent", Style::new().fg(Color::Yellow)),
+        OrderStatus::Acked => ("acked", Style::new().fg(Color::Cyan)),
+        OrderStatus::PartiallyFilled => ("partial", Style::new().fg(Color::Cyan)),
+        OrderStatus::Filled => ("filled", Style::new().fg(theme::UP)),
+        OrderStatus::Rejected(_) => ("rejected", Style::new().fg(theme::DOWN)),
+        OrderStatus::Canceled => ("canceled", theme::dim()),
+        OrderStatus::Lost => ("lost", Style::new().fg(theme::DOWN)),
     }
 }
 
+/// The whole story of one order, for the detail line.
+pub fn detail(o: &OrderRow) -> String {
+    let what = match &o.status {
+        OrderStatus::Rejected(why) => format!("rejected: {why}"),
+        OrderStatus::Lost => {
+            "lost: the connection closed, and the server drops a connection's orders".to_owned()
+        }
+        other => status(other).0.to_owned(),
+    };
+    format!(
+        "{} {} {} {}: {what}",
+        o.id,
+        o.side.as_str(),
+        o.qty.normalize(),
+        o.symbol
+    )
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let right = |s: String| Cell::from(Text::from(s).right_aligned());
-    let header = Row::new([
-        Cell::from("Id"),
-        Cell::from("Sym"),
-        Cell::from("Side"),
-        right("Qty".into()),
-        right("Price".into()),
-        right("Avg".into()),
-        right("RTT".into()),
-        Cell::from("Status"),
-    ])
-    .style(theme::header());
-    let rows = state.orders.rows.iter().map(|o| {
-        let (text, style) = status(&o.status);
-        Row::new([
-            Cell::from(o.id.clone()),
-            Cell::from(o.symbol.to_string()),
-            Cell::from(o.side.as_str()).style(Style::new().fg(if o.side == protocol::Side::Buy {
+    let focused = state.focus == Focus::Orders;
+    let block = Block::bordered()
+        .title(" Orders (Tab: focus, c: cancel) ")
+        .border_style(theme::border(focused));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let shown = if focused {
+        state.orders.selected_row()
+    } else {
+        state.orders.rows.last()
+    };
+    let detail_lines = if inner.height >= 4 && shown.is_some() {
+        2
+    } else {
+        0
+    };
+    let [list, detail_area] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(detail_lines)]).areas(inner);
+
+    let mut id = Column::new("Id", 3, false);
+    let mut sym = Column::new("Sym", 0, false);
+    let mut side = Column::new("Side", 1, false);
+    let mut qty = Column::new("Qty", 2, true);
+    let mut filled = Column::new("Filled", 5, true);
+    let mut leaves = Column::new("Leaves", 4, true);
+    let mut price = Column::new("Price", 3, true);
+    let mut avg = Column::new("Avg", 6, true);
+    let mut rtt = Column::new("RTT", 7, true);
+    let mut st = Column::new("Status", 0, false);
+    for o in &state.orders.rows {
+        let tick = state.watchlist.row(&o.symbol).map(|r| r.tick_size);
+        id.push(o.id.clone(), Style::new());
+        sym.push(o.symbol.to_string(), Style::new());
+        side.push(
+            o.side.as_str().to_owned(),
+            Style::new().fg(if o.side == protocol::Side::Buy {
                 theme::UP
             } else {
                 theme::DOWN
-            })),
-            right(o.qty.to_string()),
-            right(o.price.map_or_else(|| "MKT".into(), |p| p.to_string())),
-            right(o.avg_price().map_or_else(String::new, |p| p.to_string())),
-            right(o.rtt.map_or_else(
-                || "-".into(),
-                |d| fmt_ns(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-            )),
-            Cell::from(text).style(style),
-        ])
-    });
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(4),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Min(8),
-    ];
-    let focused = state.focus == Focus::Orders;
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(theme::selected())
-        .block(
-            Block::bordered()
-                .title(" Orders (Tab: focus, c: cancel) ")
-                .border_style(theme::border(focused)),
+            }),
         );
+        qty.push(format::quantity(o.qty), Style::new());
+        filled.push(format::quantity(o.filled), Style::new());
+        let open = o.status.is_open();
+        leaves.push(
+            if open {
+                format::quantity(o.qty.saturating_sub(o.filled))
+            } else {
+                "0".to_owned()
+            },
+            Style::new(),
+        );
+        price.push(
+            o.price
+                .map_or_else(|| "MKT".into(), |p| format::price(p, tick)),
+            Style::new(),
+        );
+        avg.push(
+            o.avg_price()
+                .map_or_else(String::new, |p| format::price(p, tick)),
+            Style::new(),
+        );
+        rtt.push(
+            o.rtt.map_or_else(
+                || "-".into(),
+                |d| format::nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            ),
+            Style::new(),
+        );
+        let (text, style) = status(&o.status);
+        st.push(text.to_owned(), style);
+    }
+    let columns = [id, sym, side, qty, price, filled, leaves, avg, rtt, st];
+    let widget =
+        table(&columns, list.width, theme::header()).row_highlight_style(theme::selected());
     let selected = (focused && !state.orders.rows.is_empty()).then_some(state.orders.selected);
     let mut table_state = TableState::default().with_selected(selected);
     if !focused && !state.orders.rows.is_empty() {
         // Keep the newest orders in view.
-        let visible = usize::from(area.height.saturating_sub(3));
+        let visible = usize::from(list.height.saturating_sub(1));
         *table_state.offset_mut() = state.orders.rows.len().saturating_sub(visible);
     }
-    frame.render_stateful_widget(table, area, &mut table_state);
+    frame.render_stateful_widget(widget, list, &mut table_state);
+    if let Some(o) = shown
+        && detail_lines > 0
+    {
+        frame.render_widget(
+            Paragraph::new(detail(o))
+                .style(status(&o.status).1)
+                .wrap(Wrap { trim: true }),
+            detail_area,
+        );
+    }
 }

@@ -1,105 +1,124 @@
-//! The watchlist table.
+//! The watchlist table: columns as wide as their values, dropped by importance when narrow;
+//! every price dim and marked stale while disconnected.
 
 use std::time::Instant;
 
-use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Text;
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
-use rust_decimal::prelude::ToPrimitive;
-
-use crate::state::{Focus, State};
-use crate::theme;
 use protocol::Decimal;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::widgets::{Block, TableState};
 
-fn num(value: String) -> Cell<'static> {
-    Cell::from(Text::from(value).right_aligned())
-}
+use crate::state::{Connection, Direction, Focus, State};
+use crate::theme;
+use crate::ui::fit::{Column, table};
+use crate::ui::format;
 
-fn volume(v: protocol::Decimal) -> String {
-    let v = v.trunc().to_u64().unwrap_or(0);
-    match v {
-        v if v >= 10_000_000 => format!("{:.1}M", v as f64 / 1e6),
-        v if v >= 10_000 => format!("{:.0}K", v as f64 / 1e3),
-        v => v.to_string(),
-    }
+/// `14:03:22 UTC` for a wall-clock time in ns since the epoch.
+pub fn clock(ns: u64) -> String {
+    let text = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns),
+    )
+    .to_string();
+    text.get(11..19)
+        .map_or_else(|| text.clone(), |t| format!("{t} UTC"))
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
-    let header = Row::new(
-        [
-            "Symbol", "Bid", "Ask", "Last", "Chg", "Chg%", "Volume", "Sprd",
-        ]
-        .map(|h| {
-            if h == "Symbol" {
-                Cell::from(h)
-            } else {
-                Cell::from(Text::from(h).right_aligned())
+    let stale_since = match &state.connection {
+        Connection::Reconnecting { stale_since_ns, .. } => Some(*stale_since_ns),
+        _ => None,
+    };
+    let mut symbol = Column::new("Symbol", 0, false);
+    let mut last = Column::new("Last", 1, true);
+    let mut pct = Column::new("Chg%", 2, true);
+    let mut bid = Column::new("Bid", 3, true);
+    let mut ask = Column::new("Ask", 4, true);
+    let mut change = Column::new("Chg", 5, true);
+    let mut volume = Column::new("Volume", 6, true);
+    let mut spread = Column::new("Sprd", 7, true);
+    for r in &state.watchlist.rows {
+        symbol.push(r.symbol.to_string(), Style::new());
+        if r.seq.is_none() && stale_since.is_none() {
+            last.push("…".into(), theme::dim());
+            for c in [
+                &mut pct,
+                &mut bid,
+                &mut ask,
+                &mut change,
+                &mut volume,
+                &mut spread,
+            ] {
+                c.push(String::new(), Style::new());
             }
-        }),
-    )
-    .style(theme::header());
-    let rows = state.watchlist.rows.iter().map(|r| {
-        if r.seq.is_none() {
-            return Row::new([Cell::from(r.symbol.to_string()), num("…".into())])
-                .style(theme::dim());
+            continue;
         }
-        let change = r.change().unwrap_or(Decimal::ZERO);
-        let dir_style = theme::direction(if change.is_sign_negative() && !change.is_zero() {
-            crate::state::Direction::Down
-        } else if change.is_zero() {
-            crate::state::Direction::Flat
+        let tick = Some(r.tick_size);
+        let ch = r.change().unwrap_or(Decimal::ZERO);
+        let dir = if ch.is_zero() {
+            Direction::Flat
+        } else if ch.is_sign_negative() {
+            Direction::Down
         } else {
-            crate::state::Direction::Up
-        });
-        let last_style = if r.flashing(now) {
-            theme::flash(r.direction)
-        } else {
-            theme::direction(r.direction)
+            Direction::Up
         };
-        let sign = if change.is_sign_positive() && !change.is_zero() {
-            "+"
+        let sign = if dir == Direction::Up { "+" } else { "" };
+        let (dir_style, last_style, plain) = if stale_since.is_some() {
+            (theme::stale(), theme::stale(), theme::stale())
+        } else if r.flashing(now) {
+            (
+                theme::direction(dir),
+                theme::flash(r.direction),
+                Style::new(),
+            )
         } else {
-            ""
+            (
+                theme::direction(dir),
+                theme::direction(r.direction),
+                Style::new(),
+            )
         };
-        Row::new([
-            Cell::from(r.symbol.to_string()),
-            num(r.bid.to_string()),
-            num(r.ask.to_string()),
-            num(r.last.to_string()).style(last_style),
-            num(r
-                .change()
-                .map_or_else(|| "n/a".into(), |c| format!("{sign}{c}")))
-            .style(dir_style),
-            num(r
-                .change_pct()
-                .map_or_else(|| "n/a".into(), |p| format!("{sign}{p}%")))
-            .style(dir_style),
-            num(volume(r.volume)),
-            num(r.spread().map_or_else(|| "n/a".into(), |s| s.to_string())),
-        ])
-    });
-    let widths = [
-        Constraint::Length(6),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(5),
-    ];
-    let focused = state.focus == Focus::Watchlist;
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(theme::selected())
-        .block(
-            Block::bordered()
-                .title(" Watchlist ")
-                .border_style(theme::border(focused)),
+        last.push(format::price(r.last, tick), last_style);
+        pct.push(
+            r.change_pct()
+                .map_or_else(|| "n/a".into(), |p| format!("{sign}{p}%")),
+            dir_style,
         );
-    let mut table_state = TableState::default()
-        .with_selected((!state.watchlist.rows.is_empty()).then_some(state.watchlist.selected));
-    frame.render_stateful_widget(table, area, &mut table_state);
+        bid.push(format::price(r.bid, tick), plain);
+        ask.push(format::price(r.ask, tick), plain);
+        change.push(
+            r.change().map_or_else(
+                || "n/a".into(),
+                |c| format!("{sign}{}", format::price(c, tick)),
+            ),
+            dir_style,
+        );
+        volume.push(format::quantity(r.volume.trunc()), plain);
+        spread.push(
+            r.spread()
+                .map_or_else(|| "n/a".into(), |s| format::price(s, tick)),
+            plain,
+        );
+    }
+    let columns = [symbol, bid, ask, last, change, pct, volume, spread];
+    let focused = state.focus == Focus::Watchlist;
+    let title = match stale_since {
+        Some(ns) => format!(" Watchlist: stale since {} ", clock(ns)),
+        None => " Watchlist ".to_owned(),
+    };
+    let block = Block::bordered()
+        .title(title)
+        .border_style(if stale_since.is_some() {
+            theme::stale()
+        } else {
+            theme::border(focused)
+        });
+    let inner = block.inner(area);
+    let widget = table(&columns, inner.width, theme::header())
+        .row_highlight_style(theme::selected())
+        .block(block);
+    let rows = state.watchlist.rows.len();
+    let mut table_state =
+        TableState::default().with_selected((rows > 0).then_some(state.watchlist.selected));
+    frame.render_stateful_widget(widget, area, &mut table_state);
 }
