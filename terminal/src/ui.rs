@@ -13,18 +13,50 @@ mod watchlist;
 use std::time::Instant;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Alignment, Constraint, Layout};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::state::State;
 
-/// Draws the whole screen. Wide screens put the chart beside the watchlist; narrow ones stack.
+/// The smallest screen the terminal draws on; below it, it says so instead.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 12;
+
+/// Draws the whole screen. Wide screens put the chart beside the watchlist; narrow ones stack;
+/// short ones keep the watchlist (or the orders, when focused) and the status bar.
 pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{})",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .alignment(Alignment::Center),
+            area,
+        );
+        return;
+    }
     let [main, status_bar] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
-    let wide = main.width >= 120;
-    let [top, bottom] =
-        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
-    if wide {
+    if main.height < 20 || main.width < 60 {
+        if main.height < 16 {
+            if state.focus == crate::state::Focus::Orders {
+                orders::render(frame, main, state);
+            } else {
+                watchlist::render(frame, main, state, now);
+            }
+        } else {
+            let [watch, orders_area] =
+                Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(main);
+            watchlist::render(frame, watch, state, now);
+            orders::render(frame, orders_area, state);
+        }
+    } else if main.width >= 120 {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
         let [watch, chart] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(top);
         let [orders, lat] =
@@ -35,11 +67,13 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
         orders::render(frame, orders, state);
         latency::render(frame, lat, state);
     } else {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
         let [chart_area, lat] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(bottom);
         let [watch, orders_area] =
-            Layout::vertical([Constraint::Min(4), Constraint::Length(5)]).areas(top);
+            Layout::vertical([Constraint::Min(4), Constraint::Length(6)]).areas(top);
         watchlist::render(frame, watch, state, now);
         orders::render(frame, orders_area, state);
         chart::render(frame, chart_area, state);

@@ -1,52 +1,53 @@
-//! Latency percentiles, message rate and gaps: one column per statistic, one row per percentile,
-//! so that it fits an 80-column screen.
+//! Latency percentiles, message rate and gaps: one column per statistic, one row per percentile.
+//! Columns that do not fit are left out whole. `?` explains what RTT and tick mean.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Text;
-use ratatui::widgets::{Block, Cell, Row, Table};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::widgets::Block;
 
 use crate::latency::Summary;
 use crate::state::State;
 use crate::theme;
-use crate::ui::format::nanos as fmt_ns;
+use crate::ui::fit::{Column, table};
+use crate::ui::format::nanos;
+
+/// One row of the panel: its name and how to read it from a summary.
+type Line = (&'static str, fn(&Summary) -> String);
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let v = &state.view;
-    let columns: [Summary; 4] = [v.rtt, v.rtt_recent, v.tick, v.tick_recent];
-    let right = |v: String| Cell::from(Text::from(v).right_aligned());
-    let header = Row::new(["", "RTT", "RTT 10s", "tick", "tick 10s"].map(|h| right(h.to_owned())))
-        .style(theme::header());
-    let line = |name: &str, pick: fn(&Summary) -> String| {
-        Row::new(
-            std::iter::once(Cell::from(name.to_owned()))
-                .chain(columns.iter().map(|s| right(pick(s)))),
-        )
-    };
-    let rows = vec![
-        line("p50", |s| fmt_ns(s.p50)),
-        line("p90", |s| fmt_ns(s.p90)),
-        line("p99", |s| fmt_ns(s.p99)),
-        line("p99.9", |s| fmt_ns(s.p999)),
-        line("max", |s| fmt_ns(s.max)),
-        line("count", |s| s.count.to_string()),
+    let rows: [Line; 6] = [
+        ("p50", |s| nanos(s.p50)),
+        ("p90", |s| nanos(s.p90)),
+        ("p99", |s| nanos(s.p99)),
+        ("p99.9", |s| nanos(s.p999)),
+        ("max", |s| nanos(s.max)),
+        ("count", |s| s.count.to_string()),
     ];
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
+    let mut names = Column::new("", 0, false);
+    let mut stats = [
+        (Column::new("RTT", 1, true), v.rtt),
+        (Column::new("RTT 10s", 3, true), v.rtt_recent),
+        (Column::new("tick", 2, true), v.tick),
+        (Column::new("tick 10s", 4, true), v.tick_recent),
     ];
+    for (name, pick) in rows {
+        names.push(name.to_owned(), Style::new());
+        for (column, summary) in &mut stats {
+            column.push(pick(summary), Style::new());
+        }
+    }
+    let mut columns = vec![names];
+    columns.extend(stats.into_iter().map(|(c, _)| c));
     let title = format!(
         " Latency  {} msg/s  gaps {} ",
         v.messages_per_s, state.watchlist.gaps
     );
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
     frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .column_spacing(1)
-            .block(Block::bordered().title(title)),
+        table(&columns, inner.width, theme::header()).block(block),
         area,
     );
 }

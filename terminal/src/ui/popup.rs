@@ -103,11 +103,13 @@ pub fn render(frame: &mut Frame, state: &State) {
             ("Tab", "switch focus: watchlist / orders"),
             ("b / s", "buy / sell the selected symbol"),
             ("Enter", "send the order (no price = market)"),
-            ("Esc", "close a form"),
+            ("Esc", "close a form, or this help"),
             ("c", "cancel the selected open order"),
             ("a / d", "add a symbol / remove the selected one"),
             ("?", "this help"),
-            ("q, Ctrl-C", "quit"),
+            ("q, Ctrl-C", "quit (Ctrl-C also while typing)"),
+            ("RTT", "order sent to its ack or reject"),
+            ("tick", "an event's ts_ns to its arrival (same host)"),
         ];
         let lines: Vec<Line> = keys
             .iter()
@@ -115,12 +117,14 @@ pub fn render(frame: &mut Frame, state: &State) {
             .collect();
         let area = centered(
             frame.area(),
-            58,
-            u16::try_from(lines.len()).unwrap_or(9) + 2,
+            62,
+            u16::try_from(lines.len()).unwrap_or(11) + 2,
         );
         frame.render_widget(Clear, area);
         frame.render_widget(
-            Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(Block::bordered().title(" Keys (Esc or ? closes) ")),
             area,
         );
     }

@@ -1,4 +1,5 @@
-//! The status bar: connection, URL, subprotocol, uptime, key hints, notices.
+//! The status bar: connection, key hints, notice, source, URL and uptime. Segments that do not
+//! fit are left out whole, least important first, so the bar never shows half a word.
 
 use std::time::Instant;
 
@@ -40,34 +41,59 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
             }
         }
     };
-    let up = state.started.elapsed().as_secs();
-    let mut spans = vec![
-        Span::styled(
-            format!(" {text} "),
-            Style::new().bg(colour).fg(Color::Black),
+    let up = now.saturating_duration_since(state.started).as_secs();
+    // (priority, span): lower numbers stay longest.
+    let mut segments: Vec<(u8, Span)> = vec![
+        (
+            0,
+            Span::styled(
+                format!(" {text} "),
+                Style::new().bg(colour).fg(Color::Black),
+            ),
         ),
-        Span::raw(" ? help  q quit "),
+        (1, Span::raw(" ? help  q quit ")),
     ];
     if let Some(notice) = state.notice_at(now) {
-        spans.push(Span::styled(
-            format!(" {notice} "),
-            Style::new().fg(Color::Yellow),
+        segments.push((
+            2,
+            Span::styled(format!(" {notice} "), Style::new().fg(Color::Yellow)),
         ));
     }
     if let Some(source) = state.source_text() {
-        spans.push(Span::styled(
-            format!(" {source} "),
-            Style::new().fg(Color::Cyan),
+        segments.push((
+            3,
+            Span::styled(format!(" {source} "), Style::new().fg(Color::Cyan)),
         ));
     }
-    spans.push(Span::raw(format!(
-        " {} {} up {}:{:02}:{:02} ",
-        state.url,
-        state.protocol.as_deref().unwrap_or(""),
-        up / 3600,
-        up / 60 % 60,
-        up % 60
-    )));
+    segments.push((4, Span::raw(format!(" {} ", state.url))));
+    if let Some(p) = &state.protocol {
+        segments.push((6, Span::raw(format!(" {p} "))));
+    }
+    segments.push((
+        5,
+        Span::raw(format!(
+            " up {}:{:02}:{:02} ",
+            up / 3600,
+            up / 60 % 60,
+            up % 60
+        )),
+    ));
+    let mut order: Vec<usize> = (0..segments.len()).collect();
+    order.sort_by_key(|&i| segments[i].0);
+    let mut room = usize::from(area.width);
+    let mut keep = vec![false; segments.len()];
+    for i in order {
+        let w = segments[i].1.width();
+        if w <= room {
+            room -= w;
+            keep[i] = true;
+        }
+    }
+    let spans: Vec<Span> = segments
+        .into_iter()
+        .zip(keep)
+        .filter_map(|((_, s), k)| k.then_some(s))
+        .collect();
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(theme::status()),
         area,
