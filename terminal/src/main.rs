@@ -146,9 +146,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         (server.url(), Some(server))
     };
     let watchlist: Vec<String> = match cli.symbols.as_deref() {
+        // As typed: the server's list (in `hello`) decides, and `aapl` becomes `AAPL` only if
+        // the server has no `aapl`.
         Some(list) => list
             .split(',')
-            .map(|s| s.trim().to_ascii_uppercase())
+            .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect(),
         None => settings
@@ -171,12 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         state.confirm_notional = confirm_notional;
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
-        let mut net = tokio::spawn(terminal::net::run(
-            url,
-            state.watchlist.symbols(),
-            command_rx,
-            event_tx,
-        ));
+        let mut net = tokio::spawn(terminal::net::run(url, command_rx, event_tx));
         // ratatui::init restores the terminal on panic as well.
         let mut tui = ratatui::init();
         let result = terminal::app::run(&mut tui, state, command_tx, event_rx).await;

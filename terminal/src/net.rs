@@ -1,13 +1,12 @@
-//! The network task: connects, keeps the subscriptions, reconnects with backoff and jitter, and
-//! turns frames into [`NetEvent`]s for the app.
+//! The network task: connects, reconnects with backoff and jitter, sends what the app asks and
+//! turns frames into [`NetEvent`]s for the app. Subscriptions belong to the app's state, which
+//! subscribes again on every `hello`; this task keeps none.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    ClientMessage, Decoder, SUBPROTOCOL_JSON, ServerMessage, Subscribe, Symbol, close_code,
-    encode_client, now_ns,
+    ClientMessage, Decoder, SUBPROTOCOL_JSON, ServerMessage, close_code, encode_client, now_ns,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -55,11 +54,9 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 /// Runs until `commands` closes (the app quit) or `events` closes.
 pub async fn run(
     url: String,
-    initial: Vec<Symbol>,
     mut commands: mpsc::Receiver<ClientMessage>,
     events: mpsc::Sender<NetEvent>,
 ) {
-    let mut subscriptions: BTreeSet<Symbol> = initial.into_iter().collect();
     let mut attempt = 0u32;
     let mut decoder = Decoder::new();
     loop {
@@ -75,12 +72,6 @@ pub async fn run(
                         protocol: SUBPROTOCOL_JSON.to_owned(),
                     })
                     .await;
-                if !subscriptions.is_empty() {
-                    let message = ClientMessage::Subscribe(Subscribe {
-                        symbols: subscriptions.iter().cloned().collect(),
-                    });
-                    let _ = ws.send(Message::text(encode_client(&message))).await;
-                }
                 loop {
                     tokio::select! {
                         frame = ws.next() => match frame {
@@ -110,7 +101,6 @@ pub async fn run(
                                 return;
                             }
                             Some(message) => {
-                                track(&mut subscriptions, &message);
                                 if let Err(e) = ws.send(Message::text(encode_client(&message))).await {
                                     let _ = events.send(NetEvent::NotSent(message)).await;
                                     break (None, format!("send failed: {e}"));
@@ -135,7 +125,8 @@ pub async fn run(
         {
             return;
         }
-        // Wait out the backoff; what the user does meanwhile still updates the subscriptions.
+        // Wait out the backoff; orders and cancels meanwhile are reported unsent (subscriptions
+        // are sent again by the app on the next hello).
         let wake = tokio::time::Instant::now() + retry_in;
         loop {
             tokio::select! {
@@ -143,7 +134,6 @@ pub async fn run(
                 command = commands.recv() => match command {
                     None => return,
                     Some(message) => {
-                        track(&mut subscriptions, &message);
                         if matches!(message, ClientMessage::Order(_) | ClientMessage::Cancel(_)) {
                             let _ = events.send(NetEvent::NotSent(message)).await;
                         }
@@ -169,18 +159,6 @@ async fn close(ws: &mut Ws) {
         }
     })
     .await;
-}
-
-fn track(subscriptions: &mut BTreeSet<Symbol>, message: &ClientMessage) {
-    match message {
-        ClientMessage::Subscribe(s) => subscriptions.extend(s.symbols.iter().cloned()),
-        ClientMessage::Unsubscribe(u) => {
-            for s in &u.symbols {
-                subscriptions.remove(s);
-            }
-        }
-        _ => {}
-    }
 }
 
 pub(crate) type Ws =

@@ -121,6 +121,9 @@ pub struct State {
     pub confirm_notional: Decimal,
 }
 
+/// Completions the add prompt shows at most.
+pub const MAX_COMPLETIONS: usize = 8;
+
 /// How long a notice stays on the status bar.
 pub const NOTICE_TTL: Duration = Duration::from_secs(6);
 /// Orders worth more than this ask for a confirmation unless the settings say otherwise.
@@ -276,19 +279,27 @@ impl State {
         let t = now.at.saturating_duration_since(self.started).as_secs_f64();
         match message {
             ServerMessage::Hello(h) => {
-                if self.watchlist.watch_all {
-                    let added: Vec<Symbol> = h
-                        .symbols
-                        .iter()
-                        .filter(|s| self.watchlist.add((*s).clone()))
-                        .cloned()
-                        .collect();
-                    if !added.is_empty() {
-                        out.push(ClientMessage::Subscribe(Subscribe { symbols: added }));
-                    }
-                }
                 self.available = h.symbols;
                 self.source = h.source;
+                if self.watchlist.watch_all {
+                    for s in &self.available {
+                        self.watchlist.add(s.clone());
+                    }
+                }
+                let removed = self.watchlist.reconcile(&self.available);
+                if !removed.is_empty() {
+                    let names: Vec<&str> = removed.iter().map(Symbol::as_str).collect();
+                    self.notify(
+                        format!("not on this server, removed: {}", names.join(", ")),
+                        now.at,
+                    );
+                }
+                // Every connection starts with a hello: the state subscribes afresh, so what
+                // is watched is exactly what the state holds.
+                let symbols = self.watchlist.symbols();
+                if !symbols.is_empty() {
+                    out.push(ClientMessage::Subscribe(Subscribe { symbols }));
+                }
             }
             ServerMessage::Snapshot(s) => self.watchlist.snapshot(&s, t),
             ServerMessage::Quote(q) => {
@@ -351,7 +362,7 @@ impl State {
             };
         }
         if self.prompt.is_some() {
-            return self.handle_prompt(action);
+            return self.handle_prompt(action, now);
         }
         if self.help {
             match action {
@@ -450,7 +461,13 @@ impl State {
         Vec::new()
     }
 
-    fn handle_prompt(&mut self, action: Action) -> Vec<ClientMessage> {
+    /// Symbols the server offers that complete the add prompt's text.
+    pub fn completions(&self) -> Vec<&Symbol> {
+        let typed = self.prompt.as_deref().unwrap_or("");
+        watchlist::completions(typed, &self.available, MAX_COMPLETIONS)
+    }
+
+    fn handle_prompt(&mut self, action: Action, now: Now) -> Vec<ClientMessage> {
         let Some(text) = self.prompt.as_mut() else {
             return Vec::new();
         };
@@ -458,21 +475,41 @@ impl State {
             Action::Input(c)
                 if text.len() < protocol::MAX_SYMBOL_BYTES && protocol::is_symbol_char(c) =>
             {
-                text.push(c.to_ascii_uppercase());
+                text.push(c);
             }
             Action::Backspace => {
                 text.pop();
             }
+            Action::NextField => {
+                if let Some(first) = self.completions().first().map(|s| s.to_string()) {
+                    self.prompt = Some(first);
+                }
+            }
             Action::Escape | Action::Quit => self.prompt = None,
             Action::Submit => {
-                let symbol = Symbol::from(text.as_str());
-                self.prompt = None;
-                if !symbol.is_empty() && self.watchlist.add(symbol.clone()) {
+                let typed = self.prompt.take().unwrap_or_default();
+                if typed.is_empty() {
+                    return Vec::new();
+                }
+                if self.available.is_empty() {
+                    self.notify(
+                        "the server's symbol list has not arrived yet".into(),
+                        now.at,
+                    );
+                    return Vec::new();
+                }
+                let offered = self.available.iter().map(Symbol::as_str).collect();
+                let Some(symbol) = watchlist::resolve(&typed, &offered) else {
+                    self.notify(format!("`{typed}` is not on this server"), now.at);
+                    return Vec::new();
+                };
+                if self.watchlist.add(symbol.clone()) {
                     self.watchlist.selected = self.watchlist.rows.len() - 1;
                     return vec![ClientMessage::Subscribe(Subscribe {
                         symbols: vec![symbol],
                     })];
                 }
+                self.notify(format!("{symbol} is already in the watchlist"), now.at);
             }
             _ => {}
         }
@@ -741,13 +778,36 @@ mod tests {
         assert!(s.form.is_none() && s.orders.rows.is_empty());
     }
 
+    fn hello(symbols: &[&str]) -> NetEvent {
+        frame(vec![ServerMessage::Hello(protocol::Hello {
+            protocol: "tickwire.v1.json".into(),
+            server: protocol::ServerInfo {
+                name: "n".into(),
+                version: "v".into(),
+            },
+            symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
+            heartbeat_ms: 1,
+            ts_ns: 1,
+            source: None,
+        })])
+    }
+
     #[test]
     fn adding_and_removing_symbols_subscribes_and_unsubscribes() {
         let mut s = state();
+        s.apply(hello(&["AAPL", "MSFT", "NVDA"]), now());
         s.handle(Action::AddSymbol, now());
-        for c in "nvda".chars() {
+        for c in "nv".chars() {
             s.handle(Action::Input(c), now());
         }
+        let names: Vec<&str> = s.completions().iter().map(|c| c.as_str()).collect();
+        assert_eq!(names, ["NVDA"], "completes as you type");
+        s.handle(Action::NextField, now());
+        assert_eq!(
+            s.prompt.as_deref(),
+            Some("NVDA"),
+            "Tab takes the completion"
+        );
         let out = s.handle(Action::Submit, now());
         assert_eq!(
             out,
@@ -767,32 +827,70 @@ mod tests {
     }
 
     #[test]
-    fn a_star_watchlist_takes_every_symbol_the_server_offers() {
-        let mut s = State::new("ws://x/ws".into(), &["*".into()], dec("1"), Instant::now());
-        assert!(s.watchlist.symbols().is_empty());
-        let hello = |symbols: &[&str]| {
-            frame(vec![ServerMessage::Hello(protocol::Hello {
-                protocol: "tickwire.v1.json".into(),
-                server: protocol::ServerInfo {
-                    name: "n".into(),
-                    version: "v".into(),
-                },
-                symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
-                heartbeat_ms: 1,
-                ts_ns: 1,
-                source: None,
-            })])
-        };
-        let out = s.apply(hello(&["S0001", "S0002"]), now());
+    fn an_unknown_symbol_is_refused_and_never_becomes_a_row() {
+        let mut s = state();
+        s.handle(Action::AddSymbol, now());
+        s.handle(Action::Input('K'), now());
+        s.handle(Action::Input('O'), now());
+        assert!(
+            s.handle(Action::Submit, now()).is_empty(),
+            "no list from the server yet"
+        );
+        s.apply(hello(&["AAPL", "MSFT", "KO"]), now());
+        s.handle(Action::AddSymbol, now());
+        for c in "ZZZ".chars() {
+            s.handle(Action::Input(c), now());
+        }
+        assert!(s.handle(Action::Submit, now()).is_empty());
+        assert!(
+            s.notice_at(Instant::now())
+                .unwrap()
+                .contains("`ZZZ` is not on this server")
+        );
+        assert_eq!(s.watchlist.symbols(), ["AAPL", "MSFT"]);
+        s.handle(Action::AddSymbol, now());
+        for c in "ko".chars() {
+            s.handle(Action::Input(c), now());
+        }
+        assert_eq!(s.handle(Action::Submit, now()).len(), 1, "ko is KO");
+        assert_eq!(s.watchlist.symbols(), ["AAPL", "MSFT", "KO"]);
+    }
+
+    #[test]
+    fn settings_symbols_are_matched_to_the_servers_list() {
+        let mut s = State::new(
+            "ws://x/ws".into(),
+            &["aapl".into(), "NOPE".into(), "MSFT".into(), "msft".into()],
+            dec("1"),
+            Instant::now(),
+        );
+        let out = s.apply(hello(&["AAPL", "MSFT", "KO"]), now());
+        assert_eq!(s.watchlist.symbols(), ["AAPL", "MSFT"]);
         assert_eq!(
             out,
             vec![ClientMessage::Subscribe(Subscribe {
-                symbols: vec!["S0001".into(), "S0002".into()]
+                symbols: vec!["AAPL".into(), "MSFT".into()]
             })]
         );
+        assert!(
+            s.notice_at(Instant::now())
+                .unwrap()
+                .contains("removed: NOPE")
+        );
+    }
+
+    #[test]
+    fn a_star_watchlist_takes_every_symbol_the_server_offers() {
+        let mut s = State::new("ws://x/ws".into(), &["*".into()], dec("1"), Instant::now());
+        assert!(s.watchlist.symbols().is_empty());
+        let out = s.apply(hello(&["S0001", "S0002"]), now());
+        let subscribe = vec![ClientMessage::Subscribe(Subscribe {
+            symbols: vec!["S0001".into(), "S0002".into()],
+        })];
+        assert_eq!(out, subscribe);
         assert_eq!(s.watchlist.symbols(), ["S0001", "S0002"]);
-        // A reconnect's hello adds nothing twice; the network task resubscribes on its own.
-        assert!(s.apply(hello(&["S0001", "S0002"]), now()).is_empty());
+        // A reconnect's hello adds no row twice; the state subscribes again.
+        assert_eq!(s.apply(hello(&["S0001", "S0002"]), now()), subscribe);
         assert_eq!(s.watchlist.rows.len(), 2);
     }
 
@@ -992,7 +1090,7 @@ mod tests {
         s.handle(Action::AddSymbol, now());
         s.handle(Action::Input('q'), now());
         assert!(
-            !s.quit && s.prompt.as_deref() == Some("Q"),
+            !s.quit && s.prompt.as_deref() == Some("q"),
             "q is a letter in the prompt"
         );
     }

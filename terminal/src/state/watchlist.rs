@@ -1,7 +1,7 @@
 //! The watchlist: one row per symbol, kept current from snapshots, quotes and trades, with the
 //! per-symbol `seq` checked.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use protocol::{ClientMessage, Decimal, Snapshot, Subscribe, Symbol};
@@ -11,6 +11,10 @@ use rust_decimal::prelude::ToPrimitive;
 pub const HISTORY: usize = 600;
 /// How long a changed value stays highlighted.
 pub const FLASH: Duration = Duration::from_millis(400);
+/// Least time between two flashes of one cell: at thousands of trades a second every price
+/// changes all the time, and a cell that is always reversed says nothing. With this gap a cell
+/// is lit at most a fifth of the time, and a flash means "moved since you last looked".
+pub const FLASH_GAP: Duration = Duration::from_secs(2);
 
 /// Direction of the last change, for colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,6 +108,27 @@ fn decimal_to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
+/// The server's name for a typed symbol: as typed, or else in upper case.
+pub fn resolve(typed: &str, offered: &HashSet<&str>) -> Option<Symbol> {
+    if offered.contains(typed) {
+        return Some(Symbol::from(typed));
+    }
+    let upper = typed.to_ascii_uppercase();
+    offered
+        .contains(upper.as_str())
+        .then(|| Symbol::from(upper))
+}
+
+/// Symbols the server offers that start with `typed` (any case), at most `limit`.
+pub fn completions<'a>(typed: &str, available: &'a [Symbol], limit: usize) -> Vec<&'a Symbol> {
+    let typed = typed.to_ascii_uppercase();
+    available
+        .iter()
+        .filter(|s| s.to_ascii_uppercase().starts_with(&typed))
+        .take(limit)
+        .collect()
+}
+
 /// The rows, the selection, and the symbol index.
 #[derive(Debug, Default)]
 pub struct Watchlist {
@@ -139,18 +164,46 @@ impl Watchlist {
         true
     }
 
-    /// Removes the selected row and returns it.
-    pub fn remove_selected(&mut self) -> Option<Row> {
-        if self.selected >= self.rows.len() {
-            return None;
+    /// Matches the rows to the server's symbols: a row the server has stays, one it has in
+    /// upper case is renamed to it (settings files are often typed in lower case), and the rest
+    /// are removed. Returns the names removed.
+    pub fn reconcile(&mut self, available: &[Symbol]) -> Vec<Symbol> {
+        let offered: HashSet<&str> = available.iter().map(Symbol::as_str).collect();
+        let mut removed = Vec::new();
+        let mut kept: Vec<Row> = Vec::new();
+        for mut row in std::mem::take(&mut self.rows) {
+            let name = resolve(&row.symbol, &offered);
+            match name {
+                Some(name) if !kept.iter().any(|r| r.symbol == name) => {
+                    row.symbol = name;
+                    kept.push(row);
+                }
+                Some(_) => {}
+                None => removed.push(row.symbol),
+            }
         }
-        let row = self.rows.remove(self.selected);
+        self.rows = kept;
+        self.reindex();
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        removed
+    }
+
+    fn reindex(&mut self) {
         self.index = self
             .rows
             .iter()
             .enumerate()
             .map(|(i, r)| (r.symbol.clone(), i))
             .collect();
+    }
+
+    /// Removes the selected row and returns it.
+    pub fn remove_selected(&mut self) -> Option<Row> {
+        if self.selected >= self.rows.len() {
+            return None;
+        }
+        let row = self.rows.remove(self.selected);
+        self.reindex();
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
         Some(row)
     }
@@ -229,7 +282,11 @@ impl Watchlist {
                 std::cmp::Ordering::Less => Direction::Down,
                 std::cmp::Ordering::Equal => row.direction,
             };
-            if price != row.last {
+            if price != row.last
+                && row
+                    .flashed_at
+                    .is_none_or(|t| now.saturating_duration_since(t) >= FLASH_GAP)
+            {
                 row.flashed_at = Some(now);
             }
             row.last = price;
@@ -280,5 +337,34 @@ impl Watchlist {
                 self.selected.saturating_sub(1)
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_symbol_flashes_at_most_a_fifth_of_the_time() {
+        let mut w = Watchlist::new(&["AAPL".to_owned()]);
+        w.rows[0].seq = Some(0);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let (mut lit, mut samples) = (0, 0);
+        // A trade at a new price every 50 ms for 10 s, the screen sampled every 10 ms.
+        for ms in 0..10_000u64 {
+            let now = t0 + Duration::from_millis(ms);
+            if ms % 50 == 0 {
+                let price = Decimal::new(10_000 + i64::try_from(ms % 7).unwrap_or(0), 2);
+                w.trade("AAPL", ms / 50 + 1, price, Decimal::ONE, 0.0, now, &mut out);
+            }
+            if ms % 10 == 0 {
+                samples += 1;
+                lit += usize::from(w.rows[0].flashing(now));
+            }
+        }
+        assert!(lit > 0, "a change still flashes");
+        assert!(lit * 5 <= samples, "lit {lit} of {samples} samples");
+        assert!(out.is_empty());
     }
 }

@@ -90,11 +90,23 @@ pub fn render(frame: &mut Frame, state: &State) {
             area,
         );
     } else if let Some(text) = &state.prompt {
-        let area = centered(frame.area(), 40, 3);
+        let matches = state.completions();
+        let hint = if state.available.is_empty() {
+            "waiting for the server's symbol list".to_owned()
+        } else if matches.is_empty() {
+            "no symbol on this server starts so".to_owned()
+        } else {
+            let names: Vec<&str> = matches.iter().map(|s| s.as_str()).collect();
+            format!("Tab: {}", names.join(" "))
+        };
+        let area = centered(frame.area(), 44, 4);
         frame.render_widget(Clear, area);
         frame.render_widget(
-            Paragraph::new(format!("{text}_"))
-                .block(Block::bordered().title(" Add symbol (Enter/Esc) ")),
+            Paragraph::new(vec![
+                Line::from(format!("{text}_")),
+                Line::styled(hint, theme::dim()),
+            ])
+            .block(Block::bordered().title(" Add symbol (Enter/Esc) ")),
             area,
         );
     } else if state.help {
