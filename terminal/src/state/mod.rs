@@ -481,7 +481,7 @@ impl State {
                 text.pop();
             }
             Action::NextField => {
-                if let Some(first) = self.completions().first().map(|s| s.to_string()) {
+                if let Some(first) = self.completions().first().map(ToString::to_string) {
                     self.prompt = Some(first);
                 }
             }
@@ -498,7 +498,8 @@ impl State {
                     );
                     return Vec::new();
                 }
-                let offered = self.available.iter().map(Symbol::as_str).collect();
+                let offered: std::collections::HashSet<&str> =
+                    self.available.iter().map(Symbol::as_str).collect();
                 let Some(symbol) = watchlist::resolve(&typed, &offered) else {
                     self.notify(format!("`{typed}` is not on this server"), now.at);
                     return Vec::new();

@@ -109,7 +109,10 @@ fn decimal_to_f64(d: Decimal) -> f64 {
 }
 
 /// The server's name for a typed symbol: as typed, or else in upper case.
-pub fn resolve(typed: &str, offered: &HashSet<&str>) -> Option<Symbol> {
+pub fn resolve<S: std::hash::BuildHasher>(
+    typed: &str,
+    offered: &HashSet<&str, S>,
+) -> Option<Symbol> {
     if offered.contains(typed) {
         return Some(Symbol::from(typed));
     }
