@@ -23,6 +23,8 @@ pub enum Action {
     AddSymbol,
     /// Remove the selected symbol from the watchlist.
     RemoveSymbol,
+    /// Show positions and P&L instead of orders, or back.
+    TogglePositions,
     /// Text typed into the open form or prompt.
     Input(char),
     Backspace,

@@ -50,6 +50,7 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
         KeyCode::Char('c') => Action::CancelOrder,
         KeyCode::Char('a') => Action::AddSymbol,
         KeyCode::Char('d') => Action::RemoveSymbol,
+        KeyCode::Char('p') => Action::TogglePositions,
         _ => return None,
     })
 }

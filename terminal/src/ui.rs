@@ -7,6 +7,7 @@ pub mod format;
 mod latency;
 mod orders;
 mod popup;
+mod positions;
 mod status;
 mod watchlist;
 
@@ -44,7 +45,7 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
     if main.height < 20 || main.width < 60 {
         if main.height < 16 {
             if state.focus == crate::state::Focus::Orders {
-                orders::render(frame, main, state);
+                bottom_left(frame, main, state);
             } else {
                 watchlist::render(frame, main, state, now);
             }
@@ -52,7 +53,7 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
             let [watch, orders_area] =
                 Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(main);
             watchlist::render(frame, watch, state, now);
-            orders::render(frame, orders_area, state);
+            bottom_left(frame, orders_area, state);
         }
     } else if main.width >= 120 {
         let [top, bottom] =
@@ -64,7 +65,7 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
                 .areas(bottom);
         watchlist::render(frame, watch, state, now);
         chart::render(frame, chart, state);
-        orders::render(frame, orders, state);
+        bottom_left(frame, orders, state);
         latency::render(frame, lat, state);
     } else {
         let [top, bottom] =
@@ -75,12 +76,21 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
         let [watch, orders_area] =
             Layout::vertical([Constraint::Min(4), Constraint::Length(6)]).areas(top);
         watchlist::render(frame, watch, state, now);
-        orders::render(frame, orders_area, state);
+        bottom_left(frame, orders_area, state);
         chart::render(frame, chart_area, state);
         latency::render(frame, lat, state);
     }
     status::render(frame, status_bar, state, now);
     popup::render(frame, state);
+}
+
+/// The orders, or the positions when `p` toggled them in.
+fn bottom_left(frame: &mut Frame, area: ratatui::layout::Rect, state: &State) {
+    if state.show_positions {
+        positions::render(frame, area, state);
+    } else {
+        orders::render(frame, area, state);
+    }
 }
 
 #[cfg(test)]

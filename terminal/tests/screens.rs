@@ -273,3 +273,26 @@ fn the_order_form_shows_market_or_limit_the_touch_and_the_notional() {
     }
     insta::assert_snapshot!("order_form_80x24", text);
 }
+
+#[test]
+fn positions_show_the_session_pnl_marked_to_the_mid() {
+    let (mut s, clock) = session();
+    s.handle(Action::TogglePositions, clock.at(3_000));
+    let text = screen(120, 36, &s, clock.at(3_000).at);
+    // 100 AAPL bought at 229.876 on average (40 at 229.87, 60 at 229.88), marked at the mid
+    // 229.865: -1.10.
+    for needle in [
+        "Positions",
+        "P&L",
+        "AAPL",
+        "229.88",
+        "229.86",
+        "-1.10",
+        "Total",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    insta::assert_snapshot!("positions_120x36", text);
+    s.handle(Action::TogglePositions, clock.at(3_000));
+    assert!(screen(120, 36, &s, clock.at(3_000).at).contains("Orders"));
+}

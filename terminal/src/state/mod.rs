@@ -12,6 +12,7 @@
 
 pub mod form;
 pub mod orders;
+pub mod positions;
 pub mod watchlist;
 
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ use crate::net::NetEvent;
 
 pub use form::{Field, FormOutcome, OrderForm};
 pub use orders::{OrderRow, OrderStatus, Orders};
+pub use positions::{Position, Positions};
 pub use watchlist::{Direction, FLASH, HISTORY, Row, Watchlist};
 
 /// The moment an update happens: the monotonic clock for what the screen times, the wall clock
@@ -95,6 +97,9 @@ pub struct State {
     pub started: Instant,
     pub watchlist: Watchlist,
     pub orders: Orders,
+    pub positions: Positions,
+    /// The bottom pane shows positions instead of orders (`p`).
+    pub show_positions: bool,
     pub focus: Focus,
     pub form: Option<OrderForm>,
     /// The add-symbol prompt, while open.
@@ -171,6 +176,8 @@ impl State {
             started: now,
             watchlist: Watchlist::new(watchlist),
             orders: Orders::default(),
+            positions: Positions::default(),
+            show_positions: false,
             focus: Focus::Watchlist,
             form: None,
             prompt: None,
@@ -328,7 +335,13 @@ impl State {
                 let why = orders::reason(&r);
                 self.notify(format!("order {} rejected: {why}", r.id), now.at);
             }
-            ServerMessage::Fill(f) => self.orders.fill(&f),
+            ServerMessage::Fill(f) => {
+                if let Some(o) = self.orders.get_mut(&f.id) {
+                    let (symbol, side) = (o.symbol.clone(), o.side);
+                    self.positions.fill(&symbol, side, f.qty, f.price);
+                }
+                self.orders.fill(&f);
+            }
             ServerMessage::Canceled(c) => self.orders.canceled(&c.id),
             ServerMessage::Pong(_) => {}
             ServerMessage::Error(e) => self.notify(format!("server: {}", e.message), now.at),
@@ -403,6 +416,7 @@ impl State {
             }
             Action::CancelOrder => return self.cancel(now),
             Action::AddSymbol => self.prompt = Some(String::new()),
+            Action::TogglePositions => self.show_positions = !self.show_positions,
             Action::RemoveSymbol => {
                 if let Some(row) = self.watchlist.remove_selected() {
                     return vec![ClientMessage::Unsubscribe(Unsubscribe {
@@ -459,6 +473,36 @@ impl State {
         let text = format!("order {} is not open", o.id);
         self.notify(text, now.at);
         Vec::new()
+    }
+
+    /// The mark for unrealized P&L: the mid of the live bid and ask (the last trade when one
+    /// side is missing); `None` while prices are stale or unknown.
+    pub fn mark(&self, symbol: &str) -> Option<Decimal> {
+        if !matches!(self.connection, Connection::Connected) {
+            return None;
+        }
+        let row = self.watchlist.row(symbol)?;
+        row.seq?;
+        if row.bid.is_zero() || row.ask.is_zero() {
+            return (!row.last.is_zero()).then_some(row.last);
+        }
+        row.bid.checked_add(row.ask)?.checked_div(Decimal::TWO)
+    }
+
+    /// Session totals: realized, unrealized (`None` if any position cannot be marked).
+    pub fn pnl_totals(&self) -> (Option<Decimal>, Option<Decimal>) {
+        let mut realized = Some(Decimal::ZERO);
+        let mut unrealized = Some(Decimal::ZERO);
+        for p in &self.positions.rows {
+            realized = realized
+                .and_then(|r| r.checked_add(p.realized))
+                .filter(|_| !p.broken);
+            unrealized = unrealized
+                .zip(p.unrealized(self.mark(&p.symbol)))
+                .and_then(|(u, x)| u.checked_add(x))
+                .filter(|_| !p.broken);
+        }
+        (realized, unrealized)
     }
 
     /// Symbols the server offers that complete the add prompt's text.

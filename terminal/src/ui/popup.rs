@@ -118,6 +118,7 @@ pub fn render(frame: &mut Frame, state: &State) {
             ("Esc", "close a form, or this help"),
             ("c", "cancel the selected open order"),
             ("a / d", "add a symbol / remove the selected one"),
+            ("p", "positions and P&L / orders"),
             ("?", "this help"),
             ("q, Ctrl-C", "quit (Ctrl-C also while typing)"),
             ("RTT", "order sent to its ack or reject"),
