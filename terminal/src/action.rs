@@ -25,6 +25,10 @@ pub enum Action {
     RemoveSymbol,
     /// Show positions and P&L instead of orders, or back.
     TogglePositions,
+    /// Set (or change, or remove) the selected symbol's price alert.
+    SetAlert,
+    /// Show watchlist `n` (0-based; keys 1-9).
+    SwitchList(usize),
     /// Text typed into the open form or prompt.
     Input(char),
     Backspace,

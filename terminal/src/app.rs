@@ -26,7 +26,7 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
         return Some(Action::ForceQuit);
     }
-    let typing = state.form.is_some() || state.prompt.is_some();
+    let typing = state.form.is_some() || state.prompt.is_some() || state.alert_prompt.is_some();
     Some(match key.code {
         KeyCode::Esc => Action::Escape,
         KeyCode::Enter => Action::Submit,
@@ -51,6 +51,8 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
         KeyCode::Char('a') => Action::AddSymbol,
         KeyCode::Char('d') => Action::RemoveSymbol,
         KeyCode::Char('p') => Action::TogglePositions,
+        KeyCode::Char('A') => Action::SetAlert,
+        KeyCode::Char(c @ '1'..='9') => Action::SwitchList(usize::from(c as u8 - b'1')),
         _ => return None,
     })
 }
@@ -63,12 +65,42 @@ fn send(commands: &mpsc::Sender<ClientMessage>, messages: Vec<ClientMessage>) {
     }
 }
 
+/// Where changes to the watchlists and alerts are written.
+#[derive(Debug, Clone)]
+pub struct Persist {
+    pub path: std::path::PathBuf,
+    /// Whether the watchlists are written too (not when `--symbols` chose them).
+    pub lists: bool,
+}
+
+/// Does what an update asked of the outside world: the bell, and the settings file.
+fn effects(state: &mut State, persist: Option<&Persist>) {
+    if std::mem::take(&mut state.ring) {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+    }
+    if std::mem::take(&mut state.settings_dirty)
+        && let Some(p) = persist
+    {
+        let mut saved = state.saved();
+        if !p.lists {
+            saved.lists.clear();
+        }
+        if let Err(e) = crate::config::save(&p.path, &saved) {
+            tracing::warn!("cannot save the settings: {e:#}");
+            state.notice = Some((format!("settings not saved: {e:#}"), Instant::now()));
+        }
+    }
+}
+
 /// Runs until the user quits.
 pub async fn run(
     terminal: &mut DefaultTerminal,
     mut state: State,
     commands: mpsc::Sender<ClientMessage>,
     mut events: mpsc::Receiver<NetEvent>,
+    persist: Option<Persist>,
 ) -> anyhow::Result<()> {
     let mut input = EventStream::new();
     let mut frame_tick = tokio::time::interval(Duration::from_secs(1) / FPS);
@@ -82,6 +114,7 @@ pub async fn run(
                     if let Some(action) = keymap(key, &state) {
                         let out = state.handle(action, Now::read());
                         send(&commands, out);
+                        effects(&mut state, persist.as_ref());
                         dirty = true;
                     }
                 }
@@ -114,6 +147,7 @@ pub async fn run(
                         send(&commands, out);
                         n += 1;
                     }
+                    effects(&mut state, persist.as_ref());
                     dirty = true;
                 }
                 None => break,

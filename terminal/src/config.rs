@@ -1,7 +1,9 @@
 //! The terminal's settings file (TOML) and its location.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::Deserialize;
 
 /// `$XDG_CONFIG_HOME/tickwire/terminal.toml` (`~/.config/...` without it); every field is
@@ -11,14 +13,97 @@ use serde::Deserialize;
 /// watchlist = ["AAPL", "MSFT", "NVDA"]
 /// default_qty = 100          # or "100", or "0.5" for fractional lots
 /// confirm_notional = 250000  # orders worth more ask for a confirmation
+/// bell = true                # ring the terminal bell when an alert fires
+///
+/// [watchlists]               # more lists, switched with the number keys 2, 3, ...
+/// banks = ["JPM", "V"]
+///
+/// [[alerts]]                 # set with `A`; the terminal keeps this list up to date
+/// symbol = "AAPL"
+/// above = "230"              # or below = "..."
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub watchlist: Option<Vec<String>>,
+    pub watchlists: Option<BTreeMap<String, Vec<String>>>,
     pub default_qty: Option<Number>,
     pub confirm_notional: Option<Number>,
     pub url: Option<String>,
+    pub bell: Option<bool>,
+    pub alerts: Option<Vec<AlertEntry>>,
+}
+
+/// A price alert as the settings file keeps it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertEntry {
+    pub symbol: String,
+    pub above: Option<Number>,
+    pub below: Option<Number>,
+}
+
+/// What the terminal writes back: the watchlists (main first) and the alerts.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    /// (name, symbols); the first is `watchlist`, the others `[watchlists]`.
+    pub lists: Vec<(String, Vec<String>)>,
+    /// (symbol, price, above).
+    pub alerts: Vec<(String, String, bool)>,
+}
+
+/// Writes the watchlists and alerts into the settings file at `path`, keeping every other key
+/// and the user's comments (toml_edit), through a temporary file renamed over the old one so
+/// that a crash never leaves half a file.
+pub fn save(path: &Path, saved: &Saved) -> anyhow::Result<()> {
+    use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML; not overwriting it", path.display()))?;
+    let array = |symbols: &[String]| {
+        let mut a = Array::new();
+        for s in symbols {
+            a.push(s.as_str());
+        }
+        a
+    };
+    if let Some((_, main)) = saved.lists.first() {
+        doc["watchlist"] = value(array(main));
+    }
+    if saved.lists.len() > 1 {
+        let table = doc
+            .entry("watchlists")
+            .or_insert_with(|| Item::Table(Table::new()));
+        if let Some(table) = table.as_table_mut() {
+            for (name, symbols) in &saved.lists[1..] {
+                table[name.as_str()] = value(array(symbols));
+            }
+        }
+    }
+    if saved.alerts.is_empty() {
+        doc.remove("alerts");
+    } else {
+        let mut tables = ArrayOfTables::new();
+        for (symbol, price, above) in &saved.alerts {
+            let mut t = Table::new();
+            t["symbol"] = value(symbol.as_str());
+            t[if *above { "above" } else { "below" }] = value(price.as_str());
+            tables.push(t);
+        }
+        doc["alerts"] = Item::ArrayOfTables(tables);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let temp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
+    std::fs::write(&temp, doc.to_string())
+        .with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 /// A number written either way in TOML: `100`, `0.5` or `"100"`.
@@ -51,7 +136,6 @@ pub fn default_path() -> Option<PathBuf> {
 
 /// Reads a settings file; a missing default file is not an error, a broken one is.
 pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
-    use anyhow::Context;
     let (path, explicit) = match path {
         Some(p) => (p.to_path_buf(), true),
         None => match default_path() {
@@ -99,5 +183,50 @@ mod tests {
         std::fs::write(&bad, "watchlst = []\n").unwrap();
         assert!(load(Some(&bad)).is_err());
         assert!(load(Some(&dir.join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn saving_keeps_the_users_comments_and_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("terminal.toml");
+        std::fs::write(
+            &path,
+            "# my settings\nurl = \"ws://example:9001/ws\" # the lab\nwatchlist = [\"AAPL\"]\n\n[watchlists]\n# banks\nbanks = [\"JPM\"]\n",
+        )
+        .unwrap();
+        let saved = Saved {
+            lists: vec![
+                ("main".into(), vec!["AAPL".into(), "KO".into()]),
+                ("banks".into(), vec!["JPM".into(), "V".into()]),
+            ],
+            alerts: vec![("AAPL".into(), "230.5".into(), true)],
+        };
+        save(&path, &saved).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for kept in [
+            "# my settings",
+            "# the lab",
+            "# banks",
+            "ws://example:9001/ws",
+        ] {
+            assert!(text.contains(kept), "{kept} in\n{text}");
+        }
+        let c = load(Some(&path)).unwrap();
+        assert_eq!(c.watchlist.unwrap(), ["AAPL", "KO"]);
+        assert_eq!(c.watchlists.unwrap()["banks"], ["JPM", "V"]);
+        let alerts = c.alerts.unwrap();
+        assert_eq!(alerts[0].symbol, "AAPL");
+        assert_eq!(
+            alerts[0].above.as_ref().map(Number::text).as_deref(),
+            Some("230.5")
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().count() == 1,
+            "no temporary file left"
+        );
+        // A file that is not TOML is left alone.
+        std::fs::write(&path, "watchlist = [").unwrap();
+        assert!(save(&path, &saved).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "watchlist = [");
     }
 }

@@ -21,7 +21,7 @@ use terminal::state::State;
 /// flags override it.
 ///
 /// Keys: Up/Down or j/k select, Tab switches pane, b/s order, c cancel, a/d add/remove symbol,
-/// ? help, q quit.
+/// A alert, p positions, 1-9 watchlists, ? help, q quit.
 #[derive(Debug, Parser)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -145,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("cannot start the embedded feed server")?;
         (server.url(), Some(server))
     };
+    let from_flag = cli.symbols.is_some();
     let watchlist: Vec<String> = match cli.symbols.as_deref() {
         // As typed: the server's list (in `hello`) decides, and `aapl` becomes `AAPL` only if
         // the server has no `aapl`.
@@ -155,8 +156,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .collect(),
         None => settings
             .watchlist
+            .clone()
             .unwrap_or_else(|| DEFAULT_WATCHLIST.iter().map(|s| (*s).to_owned()).collect()),
     };
+    let persist = cli
+        .config
+        .clone()
+        .or_else(terminal::config::default_path)
+        .map(|path| terminal::app::Persist {
+            path,
+            lists: !from_flag,
+        });
     tracing::info!(%url, log = %log.display(), "terminal starting");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -171,12 +181,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::time::Instant::now(),
         );
         state.confirm_notional = confirm_notional;
+        state.bell = settings.bell.unwrap_or(false);
+        if !from_flag {
+            state
+                .lists
+                .extend(settings.watchlists.clone().unwrap_or_default());
+        }
+        for entry in settings.alerts.iter().flatten() {
+            let (level, above) = match (&entry.above, &entry.below) {
+                (Some(p), _) => (p, true),
+                (None, Some(p)) => (p, false),
+                (None, None) => continue,
+            };
+            if let Ok(price) = Decimal::from_str(&level.text()) {
+                state.alerts.rows.push(terminal::state::Alert {
+                    symbol: entry.symbol.as_str().into(),
+                    price,
+                    above,
+                    fired: false,
+                });
+            }
+        }
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
         let mut net = tokio::spawn(terminal::net::run(url, command_rx, event_tx));
         // ratatui::init restores the terminal on panic as well.
         let mut tui = ratatui::init();
-        let result = terminal::app::run(&mut tui, state, command_tx, event_rx).await;
+        let result = terminal::app::run(&mut tui, state, command_tx, event_rx, persist).await;
         ratatui::restore();
         // The app dropped its command sender: the network task now closes with 1000 and waits
         // for the server's answer. Give it that long, then stop it whatever it is doing.

@@ -296,3 +296,32 @@ fn positions_show_the_session_pnl_marked_to_the_mid() {
     s.handle(Action::TogglePositions, clock.at(3_000));
     assert!(screen(120, 36, &s, clock.at(3_000).at).contains("Orders"));
 }
+
+#[test]
+fn an_alert_shows_in_the_watchlist_and_fires_with_a_notice() {
+    let (mut s, clock) = session();
+    s.handle(Action::SetAlert, clock.at(3_000));
+    for c in "230".chars() {
+        s.handle(Action::Input(c), clock.at(3_000));
+    }
+    s.handle(Action::Submit, clock.at(3_000));
+    let set = screen(120, 36, &s, clock.at(3_100).at);
+    assert!(set.contains("Alert") && set.contains("≥230"), "{set}");
+    s.apply(
+        NetEvent::Frame {
+            messages: vec![ServerMessage::Trade(Trade {
+                symbol: "AAPL".into(),
+                seq: 5,
+                price: d("230.01"),
+                size: d("100"),
+                ts_ns: WALL0 + 4_000_000_000,
+            })],
+            received_ns: WALL0 + 4_000_250_000,
+        },
+        clock.at(4_000),
+    );
+    let fired = screen(120, 36, &s, clock.at(4_100).at);
+    assert!(fired.contains("≥230!"), "{fired}");
+    assert!(fired.contains("ALERT AAPL traded 230.01 (above 230)"), "{fired}");
+    insta::assert_snapshot!("alert_fired_120x36", fired);
+}

@@ -10,6 +10,7 @@
 //! - [`watchlist`]: rows, selection, `seq` checks; [`orders`]: the session's orders;
 //!   [`form`]: the order entry form.
 
+pub mod alerts;
 pub mod form;
 pub mod orders;
 pub mod positions;
@@ -25,6 +26,7 @@ use crate::action::Action;
 use crate::latency::{LatencyStats, RateMeter, Summary};
 use crate::net::NetEvent;
 
+pub use alerts::{Alert, Alerts};
 pub use form::{Field, FormOutcome, OrderForm};
 pub use orders::{OrderRow, OrderStatus, Orders};
 pub use positions::{Position, Positions};
@@ -90,6 +92,7 @@ pub enum Focus {
 
 /// Everything the terminal shows.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // Independent toggles and effect flags, not a state machine.
 pub struct State {
     pub url: String,
     pub protocol: Option<String>,
@@ -100,6 +103,20 @@ pub struct State {
     pub positions: Positions,
     /// The bottom pane shows positions instead of orders (`p`).
     pub show_positions: bool,
+    pub alerts: Alerts,
+    /// The alert prompt, while open: the symbol and the price typed.
+    pub alert_prompt: Option<(Symbol, String)>,
+    /// Ring the terminal bell when an alert fires (`bell = true` in the settings).
+    pub bell: bool,
+    /// An alert fired and the bell should ring; the app rings it and clears this.
+    pub ring: bool,
+    /// The watchlist or alerts changed and the settings file should be written; the app writes
+    /// it and clears this.
+    pub settings_dirty: bool,
+    /// Named watchlists, switched with the number keys; `list` is the one shown, and its
+    /// symbols live in `watchlist` while it is.
+    pub lists: Vec<(String, Vec<String>)>,
+    pub list: usize,
     pub focus: Focus,
     pub form: Option<OrderForm>,
     /// The add-symbol prompt, while open.
@@ -178,6 +195,13 @@ impl State {
             orders: Orders::default(),
             positions: Positions::default(),
             show_positions: false,
+            alerts: Alerts::default(),
+            alert_prompt: None,
+            bell: false,
+            ring: false,
+            settings_dirty: false,
+            lists: vec![("main".to_owned(), watchlist.to_vec())],
+            list: 0,
             focus: Focus::Watchlist,
             form: None,
             prompt: None,
@@ -321,6 +345,18 @@ impl State {
                     .record(now_s, received_ns.saturating_sub(tr.ts_ns));
                 self.watchlist
                     .trade(&tr.symbol, tr.seq, tr.price, tr.size, t, now.at, out);
+                for a in self.alerts.trade(&tr.symbol, tr.price) {
+                    let side = if a.above { "above" } else { "below" };
+                    self.notify(
+                        format!(
+                            "ALERT {} traded {} ({side} {})",
+                            a.symbol, tr.price, a.price
+                        ),
+                        now.at,
+                    );
+                    self.ring |= self.bell;
+                    self.settings_dirty = true;
+                }
             }
             ServerMessage::Ack(a) => {
                 if let Some(rtt) = self.orders.ack(&a, received_ns) {
@@ -377,6 +413,10 @@ impl State {
         if self.prompt.is_some() {
             return self.handle_prompt(action, now);
         }
+        if self.alert_prompt.is_some() {
+            self.handle_alert_prompt(action, now);
+            return Vec::new();
+        }
         if self.help {
             match action {
                 Action::Quit => self.quit = true,
@@ -417,8 +457,19 @@ impl State {
             Action::CancelOrder => return self.cancel(now),
             Action::AddSymbol => self.prompt = Some(String::new()),
             Action::TogglePositions => self.show_positions = !self.show_positions,
+            Action::SwitchList(n) => return self.switch_list(n, now),
+            Action::SetAlert => {
+                if let Some(row) = self.watchlist.selected_row() {
+                    let text = self
+                        .alerts
+                        .get(&row.symbol)
+                        .map_or_else(String::new, |a| a.price.to_string());
+                    self.alert_prompt = Some((row.symbol.clone(), text));
+                }
+            }
             Action::RemoveSymbol => {
                 if let Some(row) = self.watchlist.remove_selected() {
+                    self.settings_dirty = true;
                     return vec![ClientMessage::Unsubscribe(Unsubscribe {
                         symbols: vec![row.symbol],
                     })];
@@ -505,6 +556,106 @@ impl State {
         (realized, unrealized)
     }
 
+    /// Shows watchlist `n` (0-based): unsubscribes what only the old list watched and
+    /// subscribes the new one.
+    fn switch_list(&mut self, n: usize, now: Now) -> Vec<ClientMessage> {
+        if n >= self.lists.len() {
+            let count = self.lists.len();
+            self.notify(
+                format!("there are {count} watchlists (keys 1-{count})"),
+                now.at,
+            );
+            return Vec::new();
+        }
+        if n == self.list {
+            return Vec::new();
+        }
+        let old = self.watchlist.symbols();
+        self.lists[self.list].1 = old.iter().map(ToString::to_string).collect();
+        self.watchlist = Watchlist::new(&self.lists[n].1);
+        if !self.available.is_empty() {
+            if self.watchlist.watch_all {
+                for s in &self.available {
+                    self.watchlist.add(s.clone());
+                }
+            }
+            self.watchlist.reconcile(&self.available);
+        }
+        self.list = n;
+        let new = self.watchlist.symbols();
+        let mut out = Vec::new();
+        let gone: Vec<Symbol> = old.into_iter().filter(|s| !new.contains(s)).collect();
+        if !gone.is_empty() {
+            out.push(ClientMessage::Unsubscribe(Unsubscribe { symbols: gone }));
+        }
+        if !new.is_empty() {
+            out.push(ClientMessage::Subscribe(Subscribe { symbols: new }));
+        }
+        out
+    }
+
+    /// What the settings file keeps: every watchlist (the shown one as it is now) and the
+    /// alerts.
+    pub fn saved(&self) -> crate::config::Saved {
+        let mut lists = self.lists.clone();
+        if let Some(current) = lists.get_mut(self.list) {
+            current.1 = self
+                .watchlist
+                .symbols()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        crate::config::Saved {
+            lists,
+            alerts: self
+                .alerts
+                .rows
+                .iter()
+                .map(|a| (a.symbol.to_string(), a.price.to_string(), a.above))
+                .collect(),
+        }
+    }
+
+    /// The alert prompt: a price sets the selected symbol's alert (above or below its last
+    /// trade), an empty one removes it.
+    fn handle_alert_prompt(&mut self, action: Action, now: Now) {
+        let Some((symbol, text)) = self.alert_prompt.as_mut() else {
+            return;
+        };
+        match action {
+            Action::Input(c) if (c.is_ascii_digit() || c == '.') && text.len() < 16 => text.push(c),
+            Action::Backspace => {
+                text.pop();
+            }
+            Action::Escape | Action::Quit => self.alert_prompt = None,
+            Action::Submit => {
+                let (symbol, text) = (symbol.clone(), text.clone());
+                self.alert_prompt = None;
+                if text.trim().is_empty() {
+                    if self.alerts.remove(&symbol) {
+                        self.settings_dirty = true;
+                        self.notify(format!("alert on {symbol} removed"), now.at);
+                    }
+                    return;
+                }
+                let Some(price) = text.parse::<Decimal>().ok().filter(|p| *p > Decimal::ZERO)
+                else {
+                    self.notify(format!("`{text}` is not a price"), now.at);
+                    return;
+                };
+                let last = self
+                    .watchlist
+                    .row(&symbol)
+                    .map_or(Decimal::ZERO, |r| r.last);
+                let label = self.alerts.set(symbol.clone(), price, last).label();
+                self.settings_dirty = true;
+                self.notify(format!("alert set: {symbol} {label}"), now.at);
+            }
+            _ => {}
+        }
+    }
+
     /// Symbols the server offers that complete the add prompt's text.
     pub fn completions(&self) -> Vec<&Symbol> {
         let typed = self.prompt.as_deref().unwrap_or("");
@@ -550,6 +701,7 @@ impl State {
                 };
                 if self.watchlist.add(symbol.clone()) {
                     self.watchlist.selected = self.watchlist.rows.len() - 1;
+                    self.settings_dirty = true;
                     return vec![ClientMessage::Subscribe(Subscribe {
                         symbols: vec![symbol],
                     })];
@@ -1112,6 +1264,83 @@ mod tests {
             s.handle(Action::Submit, now()).as_slice(),
             [ClientMessage::Order(_)]
         ));
+    }
+
+    #[test]
+    fn an_alert_set_from_the_selected_row_fires_once_and_rings_if_asked() {
+        let mut s = state();
+        s.bell = true;
+        s.apply(frame(vec![snapshot("AAPL", 1)]), now());
+        s.handle(Action::SetAlert, now());
+        for c in "100.50".chars() {
+            s.handle(Action::Input(c), now());
+        }
+        s.handle(Action::Submit, now());
+        let alert = s.alerts.get("AAPL").unwrap().clone();
+        assert!(
+            alert.above && !alert.fired,
+            "100.50 is above the last 100.01"
+        );
+        assert!(s.settings_dirty, "alerts are kept in the settings");
+        let trade = |seq, price: &str| {
+            frame(vec![ServerMessage::Trade(Trade {
+                symbol: "AAPL".into(),
+                seq,
+                price: dec(price),
+                size: dec("1"),
+                ts_ns: 1,
+            })])
+        };
+        s.apply(trade(2, "100.49"), now());
+        assert!(!s.ring);
+        s.apply(trade(3, "100.51"), now());
+        assert!(s.ring && s.alerts.get("AAPL").unwrap().fired);
+        assert!(
+            s.notice_at(Instant::now())
+                .unwrap()
+                .starts_with("ALERT AAPL traded 100.51")
+        );
+        s.ring = false;
+        s.apply(trade(4, "100.60"), now());
+        assert!(!s.ring, "fired once");
+        // An empty price removes it.
+        s.handle(Action::SetAlert, now());
+        for _ in 0..6 {
+            s.handle(Action::Backspace, now());
+        }
+        s.handle(Action::Submit, now());
+        assert!(s.alerts.rows.is_empty());
+    }
+
+    #[test]
+    fn number_keys_switch_watchlists_and_the_subscriptions_follow() {
+        let mut s = state();
+        s.lists
+            .push(("banks".into(), vec!["JPM".into(), "AAPL".into()]));
+        s.apply(hello(&["AAPL", "MSFT", "JPM"]), now());
+        let out = s.handle(Action::SwitchList(1), now());
+        assert_eq!(
+            out,
+            vec![
+                ClientMessage::Unsubscribe(Unsubscribe {
+                    symbols: vec!["MSFT".into()]
+                }),
+                ClientMessage::Subscribe(Subscribe {
+                    symbols: vec!["JPM".into(), "AAPL".into()]
+                }),
+            ]
+        );
+        assert_eq!(
+            (s.list, s.watchlist.symbols()),
+            (1, vec![Symbol::from("JPM"), "AAPL".into()])
+        );
+        s.handle(Action::RemoveSymbol, now());
+        assert!(s.settings_dirty);
+        s.handle(Action::SwitchList(0), now());
+        let saved = s.saved();
+        assert_eq!(saved.lists[0].1, ["AAPL", "MSFT"]);
+        assert_eq!(saved.lists[1].1, ["AAPL"], "the change to banks is kept");
+        assert!(s.handle(Action::SwitchList(5), now()).is_empty());
     }
 
     #[test]

@@ -109,6 +109,24 @@ pub fn render(frame: &mut Frame, state: &State) {
             .block(Block::bordered().title(" Add symbol (Enter/Esc) ")),
             area,
         );
+    } else if let Some((symbol, text)) = &state.alert_prompt {
+        let last = state
+            .watchlist
+            .row(symbol)
+            .map_or_else(|| "-".to_owned(), |r| r.last.to_string());
+        let area = centered(frame.area(), 44, 4);
+        frame.render_widget(Clear, area);
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from(format!("{text}_")),
+                Line::styled(
+                    format!("last {last}; empty removes the alert"),
+                    theme::dim(),
+                ),
+            ])
+            .block(Block::bordered().title(format!(" Alert on {symbol} at price (Enter/Esc) "))),
+            area,
+        );
     } else if state.help {
         let keys = [
             ("Up/Down, k/j", "select a row"),
@@ -119,6 +137,8 @@ pub fn render(frame: &mut Frame, state: &State) {
             ("c", "cancel the selected open order"),
             ("a / d", "add a symbol / remove the selected one"),
             ("p", "positions and P&L / orders"),
+            ("A", "price alert on the selected symbol"),
+            ("1-9", "switch watchlist (saved in the settings)"),
             ("?", "this help"),
             ("q, Ctrl-C", "quit (Ctrl-C also while typing)"),
             ("RTT", "order sent to its ack or reject"),

@@ -37,8 +37,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
     let mut change = Column::new("Chg", 5, true);
     let mut volume = Column::new("Volume", 6, true);
     let mut spread = Column::new("Sprd", 7, true);
+    let mut alert = Column::new("Alert", 5, true);
     for r in &state.watchlist.rows {
         symbol.push(r.symbol.to_string(), Style::new());
+        match state.alerts.get(&r.symbol) {
+            Some(a) if a.fired => alert.push(
+                format!("{}!", a.label()),
+                Style::new()
+                    .fg(ratatui::style::Color::Yellow)
+                    .add_modifier(ratatui::style::Modifier::BOLD),
+            ),
+            Some(a) => alert.push(a.label(), Style::new()),
+            None => alert.push(String::new(), Style::new()),
+        }
         if r.seq.is_none() && stale_since.is_none() {
             last.push("…".into(), theme::dim());
             for c in [
@@ -100,11 +111,22 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
             plain,
         );
     }
-    let columns = [symbol, bid, ask, last, change, pct, volume, spread];
+    let mut columns = vec![symbol, bid, ask, last, change, pct, volume, spread];
+    if !state.alerts.rows.is_empty() {
+        columns.push(alert);
+    }
     let focused = state.focus == Focus::Watchlist;
+    let name = if state.lists.len() > 1 {
+        let list = state.list;
+        let total = state.lists.len();
+        let name = state.lists.get(list).map_or("", |(n, _)| n.as_str());
+        format!(" {}/{total} {name}", list + 1)
+    } else {
+        String::new()
+    };
     let title = match stale_since {
-        Some(ns) => format!(" Watchlist: stale since {} ", clock(ns)),
-        None => " Watchlist ".to_owned(),
+        Some(ns) => format!(" Watchlist{name}: stale since {} ", clock(ns)),
+        None => format!(" Watchlist{name} "),
     };
     let block = Block::bordered()
         .title(title)
