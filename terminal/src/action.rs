@@ -13,6 +13,14 @@ pub enum Action {
     /// Move the selection in the focused pane.
     Up,
     Down,
+    PageUp,
+    PageDown,
+    /// Home or `g`: the first row; End or `G`: the last.
+    First,
+    Last,
+    /// `o`: sort the watchlist by the next column; `O`: reverse it.
+    NextSort,
+    ReverseSort,
     /// Switch focus between the watchlist and the orders.
     SwitchFocus,
     /// Open the order form for the selected symbol.

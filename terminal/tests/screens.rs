@@ -322,6 +322,24 @@ fn an_alert_shows_in_the_watchlist_and_fires_with_a_notice() {
     );
     let fired = screen(120, 36, &s, clock.at(4_100).at);
     assert!(fired.contains("≥230!"), "{fired}");
-    assert!(fired.contains("ALERT AAPL traded 230.01 (above 230)"), "{fired}");
+    assert!(
+        fired.contains("ALERT AAPL traded 230.01 (above 230)"),
+        "{fired}"
+    );
     insta::assert_snapshot!("alert_fired_120x36", fired);
+}
+
+#[test]
+fn help_says_how_to_close_it_and_fits_a_small_screen() {
+    let (mut s, clock) = session();
+    s.handle(Action::ToggleHelp, clock.at(3_000));
+    let big = screen(80, 24, &s, clock.at(3_000).at);
+    assert!(
+        big.contains("Esc or ? closes") && big.contains("RTT"),
+        "{big}"
+    );
+    let small = screen(40, 12, &s, clock.at(3_000).at);
+    assert!(small.contains("Esc closes"), "{small}");
+    insta::assert_snapshot!("help_80x24", big);
+    insta::assert_snapshot!("help_40x12", small);
 }

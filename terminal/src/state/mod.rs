@@ -143,6 +143,9 @@ pub struct State {
     pub confirm_notional: Decimal,
 }
 
+/// Rows PageUp and PageDown move.
+const PAGE: isize = 10;
+
 /// Completions the add prompt shows at most.
 pub const MAX_COMPLETIONS: usize = 8;
 
@@ -428,13 +431,27 @@ impl State {
         match action {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.help = true,
-            Action::Up | Action::Down => {
-                let down = action == Action::Down;
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::First
+            | Action::Last => {
+                let by: isize = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -PAGE,
+                    Action::PageDown => PAGE,
+                    Action::First => isize::MIN / 2,
+                    _ => isize::MAX / 2,
+                };
                 match self.focus {
-                    Focus::Watchlist => self.watchlist.move_selection(down),
-                    Focus::Orders => self.orders.move_selection(down),
+                    Focus::Watchlist => self.watchlist.move_selection(by),
+                    Focus::Orders => self.orders.move_selection(by),
                 }
             }
+            Action::NextSort => self.watchlist.next_sort(),
+            Action::ReverseSort => self.watchlist.reverse_sort(),
             Action::SwitchFocus => {
                 self.focus = if self.focus == Focus::Watchlist {
                     Focus::Orders

@@ -180,14 +180,9 @@ impl Orders {
         }
     }
 
-    pub fn move_selection(&mut self, down: bool) {
-        let len = self.rows.len();
-        if len > 0 {
-            self.selected = if down {
-                (self.selected + 1).min(len - 1)
-            } else {
-                self.selected.saturating_sub(1)
-            };
-        }
+    /// Moves the selection `by` rows down (negative: up), within bounds.
+    pub fn move_selection(&mut self, by: isize) {
+        let last = self.rows.len().saturating_sub(1);
+        self.selected = self.selected.saturating_add_signed(by).min(last);
     }
 }

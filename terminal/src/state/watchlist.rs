@@ -141,6 +141,8 @@ pub struct Watchlist {
     pub gaps: u64,
     /// The watchlist asked for `*`: every symbol the server offers, added on `hello`.
     pub watch_all: bool,
+    /// The column rows are sorted by, and whether descending; `None` keeps the order added.
+    pub sort: Option<(SortKey, bool)>,
     index: HashMap<Symbol, usize>,
 }
 
@@ -330,15 +332,108 @@ impl Watchlist {
         Some(row)
     }
 
-    /// Moves the selection by `delta` rows, within bounds.
-    pub fn move_selection(&mut self, down: bool) {
-        let len = self.rows.len();
-        if len > 0 {
-            self.selected = if down {
-                (self.selected + 1).min(len - 1)
-            } else {
-                self.selected.saturating_sub(1)
-            };
+    /// The rows in the order shown: as added, or sorted by the chosen column (ties by symbol).
+    pub fn order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.rows.len()).collect();
+        if let Some((key, descending)) = self.sort {
+            order.sort_by(|&a, &b| {
+                let (ra, rb) = (&self.rows[a], &self.rows[b]);
+                let by = key.value(ra).cmp(&key.value(rb));
+                let by = if descending { by.reverse() } else { by };
+                by.then_with(|| ra.symbol.cmp(&rb.symbol))
+            });
+        }
+        order
+    }
+
+    /// Moves the selection `by` rows down (negative: up) in the shown order, within bounds.
+    pub fn move_selection(&mut self, by: isize) {
+        let order = self.order();
+        let Some(at) = order.iter().position(|&i| i == self.selected) else {
+            self.selected = order.first().copied().unwrap_or(0);
+            return;
+        };
+        let to = at
+            .saturating_add_signed(by)
+            .min(order.len().saturating_sub(1));
+        self.selected = order[to];
+    }
+
+    /// `o`: the next sort column (after the last, back to the order added).
+    pub fn next_sort(&mut self) {
+        self.sort = match self.sort {
+            None => Some((SortKey::ALL[0], false)),
+            Some((key, d)) => {
+                let i = SortKey::ALL.iter().position(|k| *k == key).unwrap_or(0) + 1;
+                SortKey::ALL.get(i).map(|k| (*k, d))
+            }
+        };
+    }
+
+    /// `O`: ascending or descending.
+    pub fn reverse_sort(&mut self) {
+        if let Some((_, descending)) = self.sort.as_mut() {
+            *descending = !*descending;
+        }
+    }
+}
+
+/// A column the watchlist sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Symbol,
+    Bid,
+    Ask,
+    Last,
+    Change,
+    ChangePct,
+    Volume,
+    Spread,
+}
+
+/// What a row sorts by: a symbol or a number (a number that does not fit sorts first).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Text(Symbol),
+    Number(Option<Decimal>),
+}
+
+impl SortKey {
+    pub const ALL: [Self; 8] = [
+        Self::Symbol,
+        Self::Bid,
+        Self::Ask,
+        Self::Last,
+        Self::Change,
+        Self::ChangePct,
+        Self::Volume,
+        Self::Spread,
+    ];
+
+    /// The header of the column it sorts.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Symbol => "Symbol",
+            Self::Bid => "Bid",
+            Self::Ask => "Ask",
+            Self::Last => "Last",
+            Self::Change => "Chg",
+            Self::ChangePct => "Chg%",
+            Self::Volume => "Volume",
+            Self::Spread => "Sprd",
+        }
+    }
+
+    fn value(self, r: &Row) -> SortValue {
+        match self {
+            Self::Symbol => SortValue::Text(r.symbol.clone()),
+            Self::Bid => SortValue::Number(Some(r.bid)),
+            Self::Ask => SortValue::Number(Some(r.ask)),
+            Self::Last => SortValue::Number(Some(r.last)),
+            Self::Change => SortValue::Number(r.change()),
+            Self::ChangePct => SortValue::Number(r.change_pct()),
+            Self::Volume => SortValue::Number(Some(r.volume)),
+            Self::Spread => SortValue::Number(r.spread()),
         }
     }
 }
@@ -346,6 +441,31 @@ impl Watchlist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorting_orders_the_rows_and_the_selection_follows_the_shown_order() {
+        let mut w = Watchlist::new(&["MSFT".to_owned(), "AAPL".to_owned(), "KO".to_owned()]);
+        for (row, last) in w.rows.iter_mut().zip([418, 230, 63]) {
+            row.last = Decimal::from(last);
+        }
+        assert_eq!(w.order(), [0, 1, 2]);
+        w.next_sort();
+        assert_eq!(w.order(), [1, 2, 0], "by symbol");
+        w.reverse_sort();
+        assert_eq!(w.order(), [0, 2, 1]);
+        for _ in 0..3 {
+            w.next_sort();
+        }
+        assert_eq!(w.sort, Some((SortKey::Last, true)));
+        assert_eq!(w.order(), [0, 1, 2], "by last, descending");
+        w.selected = 0;
+        w.move_selection(1);
+        assert_eq!(w.selected, 1);
+        w.move_selection(10);
+        assert_eq!(w.selected, 2, "clamped to the end");
+        w.move_selection(-10);
+        assert_eq!(w.selected, 0);
+    }
 
     #[test]
     fn a_busy_symbol_flashes_at_most_a_fifth_of_the_time() {

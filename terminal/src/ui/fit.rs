@@ -9,16 +9,16 @@ use ratatui::widgets::{Cell, Row, Table};
 /// One column: its header, how much it matters (0 is kept longest), and its cells.
 #[derive(Debug)]
 pub struct Column {
-    pub header: &'static str,
+    pub header: String,
     pub priority: u8,
     pub right: bool,
     pub cells: Vec<(String, Style)>,
 }
 
 impl Column {
-    pub fn new(header: &'static str, priority: u8, right: bool) -> Self {
+    pub fn new(header: &str, priority: u8, right: bool) -> Self {
         Self {
-            header,
+            header: header.to_owned(),
             priority,
             right,
             cells: Vec::new(),
@@ -33,7 +33,7 @@ impl Column {
         self.cells
             .iter()
             .map(|(t, _)| t.chars().count())
-            .chain(std::iter::once(self.header.len()))
+            .chain(std::iter::once(self.header.chars().count()))
             .max()
             .unwrap_or(0)
     }
@@ -68,7 +68,7 @@ pub fn table(columns: &[Column], width: u16, header: Style) -> Table<'static> {
     };
     let header_row = Row::new(
         keep.iter()
-            .map(|&i| cell(&columns[i], columns[i].header, Style::new())),
+            .map(|&i| cell(&columns[i], &columns[i].header, Style::new())),
     )
     .style(header);
     let rows = columns.first().map_or(0, |c| c.cells.len());

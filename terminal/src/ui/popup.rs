@@ -130,6 +130,8 @@ pub fn render(frame: &mut Frame, state: &State) {
     } else if state.help {
         let keys = [
             ("Up/Down, k/j", "select a row"),
+            ("PgUp/PgDn, g/G", "page; first / last row"),
+            ("o / O", "sort by the next column / reverse"),
             ("Tab", "switch focus: watchlist / orders"),
             ("b / s", "buy / sell the selected symbol"),
             ("Enter", "send the order (no price = market)"),
@@ -144,21 +146,46 @@ pub fn render(frame: &mut Frame, state: &State) {
             ("RTT", "order sent to its ack or reject"),
             ("tick", "an event's ts_ns to its arrival (same host)"),
         ];
-        let lines: Vec<Line> = keys
-            .iter()
-            .map(|(k, what)| Line::from(format!("{k:>13}  {what}")))
-            .collect();
-        let area = centered(
-            frame.area(),
-            62,
-            u16::try_from(lines.len()).unwrap_or(11) + 2,
-        );
-        frame.render_widget(Clear, area);
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(Block::bordered().title(" Keys (Esc or ? closes) ")),
-            area,
-        );
+        let needed = u16::try_from(keys.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(2);
+        let screen = frame.area();
+        if screen.height >= needed && screen.width >= 64 {
+            let lines: Vec<Line> = keys
+                .iter()
+                .map(|(k, what)| Line::from(format!("{k:>14}  {what}")))
+                .collect();
+            let area = centered(screen, 64, needed);
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(lines).block(Block::bordered().title(" Keys (Esc or ? closes) ")),
+                area,
+            );
+        } else {
+            // A small screen: the keys in short, as one wrapped paragraph.
+            let short = [
+                "j/k move",
+                "g/G ends",
+                "o/O sort",
+                "Tab pane",
+                "b/s order",
+                "c cancel",
+                "a/d add/del",
+                "A alert",
+                "p P&L",
+                "1-9 lists",
+                "q quit",
+                "RTT: order to answer",
+                "tick: ts_ns to arrival",
+            ];
+            let area = screen;
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(short.join(" · "))
+                    .wrap(Wrap { trim: true })
+                    .block(Block::bordered().title(" Keys (Esc closes) ")),
+                area,
+            );
+        }
     }
 }

@@ -38,7 +38,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
     let mut volume = Column::new("Volume", 6, true);
     let mut spread = Column::new("Sprd", 7, true);
     let mut alert = Column::new("Alert", 5, true);
-    for r in &state.watchlist.rows {
+    let order = state.watchlist.order();
+    for r in order.iter().map(|&i| &state.watchlist.rows[i]) {
         symbol.push(r.symbol.to_string(), Style::new());
         match state.alerts.get(&r.symbol) {
             Some(a) if a.fired => alert.push(
@@ -112,6 +113,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
         );
     }
     let mut columns = vec![symbol, bid, ask, last, change, pct, volume, spread];
+    if let Some((key, descending)) = state.watchlist.sort {
+        let arrow = if descending { "▼" } else { "▲" };
+        for c in &mut columns {
+            if c.header == key.header() {
+                c.header.push_str(arrow);
+            }
+        }
+    }
     if !state.alerts.rows.is_empty() {
         columns.push(alert);
     }
@@ -139,8 +148,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
     let widget = table(&columns, inner.width, theme::header())
         .row_highlight_style(theme::selected())
         .block(block);
-    let rows = state.watchlist.rows.len();
-    let mut table_state =
-        TableState::default().with_selected((rows > 0).then_some(state.watchlist.selected));
+    let shown = order.iter().position(|&i| i == state.watchlist.selected);
+    let mut table_state = TableState::default().with_selected(shown);
     frame.render_stateful_widget(widget, area, &mut table_state);
 }
