@@ -139,3 +139,142 @@ fn quotes_appear_an_order_is_acknowledged_and_q_exits_cleanly() {
     );
     runtime.block_on(server.stop());
 }
+
+/// Fields of the watchlist row of `symbol`: symbol, bid, ask, last, ...
+fn row_of(screen: &str, symbol: &str) -> Option<Vec<String>> {
+    screen.lines().find_map(|l| {
+        let left = l.split('│').nth(1)?;
+        let fields: Vec<String> = left.split_whitespace().map(str::to_owned).collect();
+        (fields.first().map(String::as_str) == Some(symbol) && fields.len() >= 4).then_some(fields)
+    })
+}
+
+#[test]
+fn a_trader_session_positions_an_alert_saved_settings_and_a_lost_server() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(feed_server::spawn(feed_server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..feed_server::Config::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("terminal.toml");
+    // Lower case, as people type: the server's list says AAPL.
+    std::fs::write(&settings, "# my desk\nwatchlist = [\"aapl\", \"MSFT\"]\n").unwrap();
+    let exit_file = dir.path().join("exit");
+    let command = format!(
+        "{} --url {} --config {} --log-file {}; echo EXIT=$? > {}; sleep 30",
+        env!("CARGO_BIN_EXE_terminal"),
+        server.url(),
+        settings.display(),
+        dir.path().join("terminal.log").display(),
+        exit_file.display()
+    );
+    let tmux = Tmux {
+        socket: format!("tickwire-e2e-trader-{}", std::process::id()),
+        session: "trader",
+    };
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        tmux.session,
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &command,
+    ]);
+    let keys = |k: &[&str]| {
+        let mut args = vec!["send-keys", "-t", tmux.session];
+        args.extend_from_slice(k);
+        tmux.run(&args);
+    };
+    let limit = Duration::from_secs(20);
+    let screen = tmux.wait_for("live AAPL", limit, |s| {
+        s.contains("connected") && row_of(s, "AAPL").is_some_and(|r| r[3].contains('.'))
+    });
+    assert!(
+        !screen.contains("aapl"),
+        "the settings' aapl is the server's AAPL"
+    );
+
+    // A market buy fills; a limit buy far below the market rests.
+    keys(&["b"]);
+    tmux.wait_for("the order form", limit, |s| s.contains("MARKET"));
+    keys(&["Enter"]);
+    tmux.wait_for("a fill", limit, |s| {
+        s.lines().any(|l| l.contains("t-1") && l.contains("filled"))
+    });
+    keys(&["b"]);
+    tmux.wait_for("the order form", limit, |s| s.contains("New order"));
+    keys(&["Tab", "1", "0", "Enter"]);
+    tmux.wait_for("a resting order", limit, |s| {
+        s.lines().any(|l| l.contains("t-2") && l.contains("acked"))
+    });
+
+    // Positions.
+    keys(&["p"]);
+    let positions = tmux.wait_for("the positions pane", limit, |s| {
+        s.contains("Positions") && s.contains("P&L") && s.contains("Total")
+    });
+    let aapl = positions
+        .lines()
+        .find(|l| l.contains("AAPL") && l.contains("100") && l.contains("│Total").eq(&false))
+        .unwrap_or_else(|| panic!("a position of 100 AAPL:\n{positions}"));
+    assert!(aapl.contains("100"), "{aapl}");
+
+    // An alert at the last price, below: the next trade at or under it fires it.
+    let last = row_of(&tmux.screen(), "AAPL").unwrap()[3].clone();
+    keys(&["A"]);
+    tmux.wait_for("the alert prompt", limit, |s| s.contains("Alert on AAPL"));
+    for c in last.chars() {
+        keys(&[&c.to_string()]);
+    }
+    keys(&["Enter"]);
+    let fired = tmux.wait_for("the alert firing", limit, |s| {
+        s.contains("ALERT AAPL traded")
+    });
+    assert!(
+        fired.contains('!'),
+        "the watchlist marks the fired alert:\n{fired}"
+    );
+    println!("--- positions and an alert, 120x36 ---\n{fired}");
+    let saved = std::fs::read_to_string(&settings).unwrap();
+    assert!(
+        saved.contains("# my desk") && saved.contains("[[alerts]]"),
+        "{saved}"
+    );
+    assert!(saved.contains(&format!("below = \"{last}\"")), "{saved}");
+
+    // The server goes away: prices go stale, the resting order is lost.
+    keys(&["p"]);
+    tmux.wait_for("the orders pane", limit, |s| s.contains("Orders (Tab"));
+    runtime.block_on(server.stop());
+    let gone = tmux.wait_for("the disconnected state", limit, |s| {
+        s.contains("stale since") && s.contains("lost")
+    });
+    println!("--- disconnected, 120x36 ---\n{gone}");
+    tmux.run(&["resize-window", "-t", tmux.session, "-x", "80", "-y", "24"]);
+    let small = tmux.wait_for("the 80x24 layout", limit, |s| {
+        s.lines().count() <= 24 && s.contains("stale since")
+    });
+    println!("--- disconnected, 80x24 ---\n{small}");
+
+    keys(&["q"]);
+    let start = Instant::now();
+    while !exit_file.exists() {
+        assert!(start.elapsed() < limit, "no exit on q:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        std::fs::read_to_string(&exit_file).unwrap().trim(),
+        "EXIT=0"
+    );
+}

@@ -246,6 +246,23 @@ fn disconnected_screens_mark_every_price_stale() {
     let (live, clock) = session();
     assert!(!dim(&buffer(120, 36, &live, clock.at(5_500).at)));
     insta::assert_snapshot!("disconnected_80x24", screen(80, 24, &s, now));
+    // A long reason still leaves the connection's state on a narrow status bar.
+    s.apply(
+        NetEvent::Disconnected {
+            code: None,
+            reason: "cannot connect: IO error: Connection refused (os error 111)".into(),
+            retry_in: Duration::from_secs(2),
+        },
+        clock.at(6_000),
+    );
+    let narrow = screen(40, 12, &s, clock.at(6_000).at);
+    assert!(
+        narrow
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("not connected; retry in 2.0s")),
+        "{narrow}"
+    );
 }
 
 #[test]

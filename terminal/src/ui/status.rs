@@ -13,12 +13,19 @@ use crate::state::{Connection, State};
 use crate::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
-    let (text, colour) = match &state.connection {
-        Connection::Connecting { attempt: 0 } => ("connecting".to_owned(), Color::Yellow),
-        Connection::Connecting { attempt } => {
-            (format!("connecting (try {})", attempt + 1), Color::Yellow)
-        }
-        Connection::Connected => ("connected".to_owned(), Color::Green),
+    // The connection in full, and in short for when the full text does not fit.
+    let (text, short, colour) = match &state.connection {
+        Connection::Connecting { attempt: 0 } => (
+            "connecting".to_owned(),
+            "connecting".to_owned(),
+            Color::Yellow,
+        ),
+        Connection::Connecting { attempt } => (
+            format!("connecting (try {})", attempt + 1),
+            "connecting".to_owned(),
+            Color::Yellow,
+        ),
+        Connection::Connected => ("connected".to_owned(), "connected".to_owned(), Color::Green),
         Connection::Reconnecting {
             at,
             code,
@@ -31,17 +38,24 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant) {
                 let code = code.map_or_else(String::new, |c| format!("{c} "));
                 (
                     format!("closed {code}{reason}; reconnecting in {secs:.1}s"),
+                    format!("closed; retry in {secs:.1}s"),
                     Color::Red,
                 )
             } else {
                 (
                     format!("not connected: {reason}; retrying in {secs:.1}s"),
+                    format!("not connected; retry in {secs:.1}s"),
                     Color::Red,
                 )
             }
         }
     };
     let up = now.saturating_duration_since(state.started).as_secs();
+    let text = if text.chars().count() + 2 <= usize::from(area.width) {
+        text
+    } else {
+        short
+    };
     // (priority, span): lower numbers stay longest.
     let mut segments: Vec<(u8, Span)> = vec![
         (
