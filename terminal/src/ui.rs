@@ -47,12 +47,12 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
             if state.focus == crate::state::Focus::Orders {
                 bottom_left(frame, main, state);
             } else {
-                watchlist::render(frame, main, state, now);
+                frame.render_widget(watchlist::Watchlist { state, now }, main);
             }
         } else {
             let [watch, orders_area] =
                 Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(main);
-            watchlist::render(frame, watch, state, now);
+            frame.render_widget(watchlist::Watchlist { state, now }, watch);
             bottom_left(frame, orders_area, state);
         }
     } else if main.width >= 120 {
@@ -63,10 +63,10 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
         let [orders, lat] =
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
                 .areas(bottom);
-        watchlist::render(frame, watch, state, now);
-        chart::render(frame, chart, state);
+        frame.render_widget(watchlist::Watchlist { state, now }, watch);
+        frame.render_widget(chart::PriceChart { state }, chart);
         bottom_left(frame, orders, state);
-        latency::render(frame, lat, state);
+        frame.render_widget(latency::Latency { state }, lat);
     } else {
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
@@ -75,21 +75,21 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
                 .areas(bottom);
         let [watch, orders_area] =
             Layout::vertical([Constraint::Min(4), Constraint::Length(6)]).areas(top);
-        watchlist::render(frame, watch, state, now);
+        frame.render_widget(watchlist::Watchlist { state, now }, watch);
         bottom_left(frame, orders_area, state);
-        chart::render(frame, chart_area, state);
-        latency::render(frame, lat, state);
+        frame.render_widget(chart::PriceChart { state }, chart_area);
+        frame.render_widget(latency::Latency { state }, lat);
     }
-    status::render(frame, status_bar, state, now);
-    popup::render(frame, state);
+    frame.render_widget(status::StatusBar { state, now }, status_bar);
+    frame.render_widget(popup::Overlay { state }, frame.area());
 }
 
 /// The orders, or the positions when `p` toggled them in.
 fn bottom_left(frame: &mut Frame, area: ratatui::layout::Rect, state: &State) {
     if state.show_positions {
-        positions::render(frame, area, state);
+        frame.render_widget(positions::Positions { state }, area);
     } else {
-        orders::render(frame, area, state);
+        frame.render_widget(orders::Orders { state }, area);
     }
 }
 
