@@ -3,8 +3,9 @@
 //! # Layout
 //! - [`app`]: the loop over terminal input, network events and the frame tick; the key map.
 //! - [`action`]: every user intent.
-//! - [`state`]: application state and the pure update functions (`apply`, `handle`).
-//! - [`net`]: the network task: connect, reconnect with backoff, resubscribe, decode.
+//! - [`state`]: application state and the pure update functions (`apply`, `handle`), one module
+//!   per concept (watchlist, orders, form, positions, alerts).
+//! - [`net`]: the network task: connect, reconnect with backoff, decode.
 //! - [`record`]: `terminal record`, a live feed captured into a recording.
 //! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
