@@ -245,6 +245,18 @@ fn a_trader_session_positions_an_alert_saved_settings_and_a_lost_server() {
         "the watchlist marks the fired alert:\n{fired}"
     );
     println!("--- positions and an alert, 120x36 ---\n{fired}");
+    tmux.run(&["resize-window", "-t", tmux.session, "-x", "80", "-y", "24"]);
+    // Redrawn in the stacked layout: the chart is no longer beside the watchlist.
+    let stacked = |s: &str| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("┌ Watchlist") && !l.contains("last"))
+    };
+    let narrow = tmux.wait_for("positions at 80x24", limit, |s| {
+        stacked(s) && s.contains("Positions") && s.contains("ALERT")
+    });
+    println!("--- positions and an alert, 80x24 ---\n{narrow}");
+    tmux.run(&["resize-window", "-t", tmux.session, "-x", "120", "-y", "36"]);
     let saved = std::fs::read_to_string(&settings).unwrap();
     assert!(
         saved.contains("# my desk") && saved.contains("[[alerts]]"),
@@ -262,7 +274,7 @@ fn a_trader_session_positions_an_alert_saved_settings_and_a_lost_server() {
     println!("--- disconnected, 120x36 ---\n{gone}");
     tmux.run(&["resize-window", "-t", tmux.session, "-x", "80", "-y", "24"]);
     let small = tmux.wait_for("the 80x24 layout", limit, |s| {
-        s.lines().count() <= 24 && s.contains("stale since")
+        stacked(s) && s.contains("stale since")
     });
     println!("--- disconnected, 80x24 ---\n{small}");
 
