@@ -53,6 +53,14 @@ impl Widget for PriceChart<'_> {
         } else {
             theme::DOWN
         };
+        // Axis bounds to the symbol's tick, like every price on screen.
+        let tick = row.tick_size;
+        let label = |v: f64| {
+            rust_decimal::Decimal::from_f64_retain(v).map_or_else(
+                || format!("{v:.2}"),
+                |d| crate::ui::format::price(d, Some(tick)),
+            )
+        };
         let data = Dataset::default()
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
@@ -69,10 +77,7 @@ impl Widget for PriceChart<'_> {
             .y_axis(
                 Axis::default()
                     .bounds([lo, hi])
-                    .labels([
-                        Line::from(format!("{lo:.2}")),
-                        Line::from(format!("{hi:.2}")),
-                    ])
+                    .labels([Line::from(label(lo)), Line::from(label(hi))])
                     .style(theme::dim()),
             );
         Widget::render(chart, area, buf);

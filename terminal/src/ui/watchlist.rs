@@ -102,8 +102,10 @@ impl Widget for Watchlist<'_> {
             };
             last.push(format::price(r.last, tick), last_style);
             pct.push(
-                r.change_pct()
-                    .map_or_else(|| "n/a".into(), |p| format!("{sign}{p}%")),
+                r.change_pct().map_or_else(
+                    || "n/a".into(),
+                    |p| format!("{sign}{}%", format::price(p, Some(Decimal::new(1, 2)))),
+                ),
                 dir_style,
             );
             bid.push(format::price(r.bid, tick), plain);
