@@ -128,7 +128,9 @@ impl Number {
 
 /// Where the settings file lives unless `--config` says otherwise.
 pub fn default_path() -> Option<PathBuf> {
+    // An empty XDG_CONFIG_HOME counts as unset, as the XDG spec says.
     let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some(base.join("tickwire").join("terminal.toml"))
