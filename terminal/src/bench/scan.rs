@@ -138,12 +138,12 @@ mod skim {
             }
         }
 
-        fn expect(&mut self, byte: u8) -> Option<()> {
+        fn eat(&mut self, byte: u8) -> Option<()> {
             (self.bump()? == byte).then_some(())
         }
 
         fn object(&mut self) -> Option<Item<'a>> {
-            self.expect(b'{')?;
+            self.eat(b'{')?;
             let mut item = Item {
                 kind: Cow::Borrowed(""),
                 symbol: None,
@@ -162,7 +162,7 @@ mod skim {
                 self.space();
                 let key = self.plain_string()?;
                 self.space();
-                self.expect(b':')?;
+                self.eat(b':')?;
                 self.space();
                 match key {
                     "type" => {
@@ -189,7 +189,7 @@ mod skim {
 
         /// A string without escapes or control characters.
         fn plain_string(&mut self) -> Option<&'a str> {
-            self.expect(b'"')?;
+            self.eat(b'"')?;
             let start = self.at;
             let rest = self.text.as_bytes().get(start..)?;
             let end = start
