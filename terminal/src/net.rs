@@ -97,7 +97,7 @@ pub async fn run(
                         },
                         command = commands.recv() => match command {
                             None => {
-                                close(&mut ws).await;
+                                close(&mut ws, "terminal quit").await;
                                 return;
                             }
                             Some(message) => {
@@ -145,17 +145,26 @@ pub async fn run(
 }
 
 /// How long either side's close handshake may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Closes with 1000 and waits briefly for the server's answering Close and end of stream.
-async fn close(ws: &mut Ws) {
-    let frame = CloseFrame {
+/// A normal close (1000) saying `reason`.
+pub(crate) fn close_message(reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
         code: close_code::NORMAL.into(),
-        reason: "terminal quit".into(),
-    };
+        reason: reason.into(),
+    }))
+}
+
+/// Closes with 1000 and `reason`, then reads (and drops) what is still in flight until the
+/// server's answering Close, for at most [`CLOSE_TIMEOUT`]: both sides complete the handshake.
+pub(crate) async fn close(ws: &mut Ws, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        if ws.close(Some(frame)).await.is_ok() {
-            while let Some(Ok(_)) = ws.next().await {}
+        if ws.send(close_message(reason)).await.is_ok() {
+            while let Some(Ok(m)) = ws.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
         }
     })
     .await;

@@ -18,11 +18,9 @@ use clap::Args;
 use feed_server::recording::{Header, SymbolInfo, Writer};
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    ClientMessage, Decimal, Decoder, ServerMessage, Snapshot, Subscribe, Symbol, close_code,
-    encode_client,
+    ClientMessage, Decimal, Decoder, ServerMessage, Snapshot, Subscribe, Symbol, encode_client,
 };
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// The arguments of `terminal record`.
 #[derive(Debug, Clone, Args)]
@@ -230,7 +228,7 @@ pub async fn record(
         }
     }
     if summary.server_closed.is_none() {
-        close(&mut ws).await;
+        crate::net::close(&mut ws, "recording done").await;
     }
     summary.elapsed = started.elapsed();
     summary.file_bytes = writer.finish().context("cannot finish the recording")?;
@@ -242,25 +240,6 @@ async fn sleep_until(until: Option<tokio::time::Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
-}
-
-/// Sends 1000 and reads until the server's answer (at most 2 s).
-async fn close(ws: &mut crate::net::Ws) {
-    let frame = CloseFrame {
-        code: close_code::NORMAL.into(),
-        reason: "recording done".into(),
-    };
-    if ws.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(m)) = ws.next().await {
-            if m.is_close() {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 async fn next_text(

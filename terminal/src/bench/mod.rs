@@ -29,3 +29,11 @@ pub mod system;
 pub use args::BenchArgs;
 pub use output::{compare, write_outputs};
 pub use run::{Outcome, Phase, Progress, run};
+
+/// The reason every bench connection closes with.
+const DONE: &str = "benchmark done";
+
+/// The tally behind `m`, even if a thread panicked holding it: counts are still counts.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

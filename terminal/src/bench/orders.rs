@@ -8,7 +8,7 @@
 //! subscribed symbols, so that they never rest (and never reach a resting-order limit).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -196,7 +196,7 @@ impl Orders {
                             "--realtime-orders: no permission for a real-time priority (needs CAP_SYS_NICE); sending with a normal priority"
                         );
                     }
-                    shared.lock().unwrap_or_else(PoisonError::into_inner).realtime = granted;
+                    super::lock(&shared).realtime = granted;
                 }
                 runtime.block_on(run(plan, shared));
             })?;
@@ -205,7 +205,7 @@ impl Orders {
 
     /// Round trips since the last call.
     pub fn recent(&self) -> Histogram<u64> {
-        let mut t = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut t = super::lock(&self.tally);
         let recent = t.recent.clone();
         t.recent.reset();
         recent
@@ -214,7 +214,7 @@ impl Orders {
     /// Waits for the thread and returns the final tally.
     pub fn join(self) -> OrderTally {
         let _ = self.thread.join();
-        let mut t = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut t = super::lock(&self.tally);
         t.finish();
         std::mem::replace(&mut *t, OrderTally::new(0))
     }
@@ -222,11 +222,7 @@ impl Orders {
 
 async fn run(plan: Plan, tally: Arc<Mutex<OrderTally>>) {
     let error = |what: String| {
-        tally
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .errors
-            .add(what);
+        super::lock(&tally).errors.add(what);
     };
     let mut sinks = Vec::new();
     let mut readers = Vec::new();
@@ -246,23 +242,13 @@ async fn run(plan: Plan, tally: Arc<Mutex<OrderTally>>) {
     send(&plan, &mut sinks, &tally).await;
     // Await the last answers, then close.
     let give_up = tokio::time::Instant::now() + plan.grace;
-    while tally
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .outstanding()
-        > 0
-        && tokio::time::Instant::now() < give_up
-    {
+    while super::lock(&tally).outstanding() > 0 && tokio::time::Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for sink in &mut sinks {
-        let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
-            code: protocol::close_code::NORMAL.into(),
-            reason: "benchmark done".into(),
-        };
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
-            sink.send(Message::Close(Some(frame))),
+            sink.send(crate::net::close_message(super::DONE)),
         )
         .await;
     }
@@ -280,11 +266,7 @@ async fn send(plan: &Plan, sinks: &mut [SplitSink<Ws, Message>], tally: &Mutex<O
     let mut timer = match timer::Timer::new() {
         Ok(t) => t,
         Err(e) => {
-            tally
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .errors
-                .add(format!("order timer: {e}"));
+            super::lock(tally).errors.add(format!("order timer: {e}"));
             return;
         }
     };
@@ -312,14 +294,9 @@ async fn send(plan: &Plan, sinks: &mut [SplitSink<Ws, Message>], tally: &Mutex<O
             sent_ns: Some(due),
         });
         let text = encode_client(&order);
-        tally
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .sent(n, due, now_ns());
+        super::lock(tally).sent(n, due, now_ns());
         if let Err(e) = sinks[i % sinks.len()].send(Message::text(text)).await {
-            tally
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+            super::lock(tally)
                 .errors
                 .add(format!("order connection: send failed: {e}"));
             return;
@@ -334,16 +311,14 @@ async fn read(mut stream: SplitStream<Ws>, tally: Arc<Mutex<OrderTally>>) {
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
             Err(e) => {
-                tally
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
+                super::lock(&tally)
                     .errors
                     .add(format!("order connection lost: {e}"));
                 return;
             }
         };
         let now = now_ns();
-        let mut t = tally.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut t = super::lock(&tally);
         let mut errors = Vec::new();
         let result = scan::items(text.as_str(), |item| match (&*item.kind, &item.id) {
             ("ack", Some(id)) => t.answered(id, Answer::Ack, now),

@@ -312,7 +312,7 @@ fn probe(url: &str) -> anyhow::Result<Hello> {
         })
         .await
         .map_err(|_| anyhow::anyhow!("{url} sent no hello within 5 s"))??;
-        subscribers::close(&mut ws).await;
+        crate::net::close(&mut ws, super::DONE).await;
         Ok(hello)
     })
 }

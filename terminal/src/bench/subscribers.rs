@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -27,8 +26,6 @@ const MAX_ERROR_KINDS: usize = 32;
 const CONNECTS_PER_THREAD: usize = 64;
 /// tungstenite's read buffer per connection (its default, 128 KiB, is too much at 10,000).
 const READ_BUFFER: usize = 16 * 1024;
-/// How long a client waits for the server's answer to its Close.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// No `seq` seen yet for a symbol.
 const NONE: u64 = u64::MAX;
 
@@ -266,9 +263,7 @@ impl Subscribers {
 
     pub fn open_window(&self) {
         for t in &self.tallies {
-            t.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .open_window();
+            super::lock(t).open_window();
         }
     }
 
@@ -276,7 +271,7 @@ impl Subscribers {
     pub fn close_window(&self) -> Tally {
         let mut total = Tally::default();
         for t in &self.tallies {
-            let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut t = super::lock(t);
             t.measuring = false;
             total.merge(&t);
         }
@@ -288,7 +283,7 @@ impl Subscribers {
         let mut recent = histogram();
         let mut deliveries = 0;
         for t in &self.tallies {
-            let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut t = super::lock(t);
             deliveries += t.deliveries;
             let _ = recent.add(&t.recent);
             t.recent.reset();
@@ -300,7 +295,7 @@ impl Subscribers {
     pub fn errors(&self) -> Errors {
         let mut all = Errors::default();
         for t in &self.tallies {
-            all.merge(&t.lock().unwrap_or_else(PoisonError::into_inner).errors);
+            all.merge(&super::lock(t).errors);
         }
         all
     }
@@ -347,11 +342,7 @@ async fn client(
     permits: Arc<Semaphore>,
 ) {
     let error = |what: String| {
-        tally
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .errors
-            .add(what);
+        super::lock(&tally).errors.add(what);
     };
     let permit = permits.acquire().await;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
@@ -375,20 +366,18 @@ async fn client(
     loop {
         tokio::select! {
             _ = stopped.changed() => {
-                close(&mut ws).await;
+                crate::net::close(&mut ws, super::DONE).await;
                 return;
             }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     let now = now_ns();
-                    tally
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
+                    super::lock(&tally)
                         .frame(text.as_str(), now, &mut last, &plan.index);
                 }
                 Some(Ok(Message::Binary(_))) => error("subscriber: unexpected binary frame".to_owned()),
                 Some(Ok(Message::Close(frame))) => {
-                    let _ = tokio::time::timeout(CLOSE_WAIT, ws.flush()).await;
+                    let _ = tokio::time::timeout(crate::net::CLOSE_TIMEOUT, ws.flush()).await;
                     let why = frame.map_or_else(|| "no code".to_owned(), |f| format!("{} {}", u16::from(f.code), f.reason));
                     error(format!("subscriber: the server closed the connection ({why})"));
                     return;
@@ -405,23 +394,6 @@ async fn client(
             }
         }
     }
-}
-
-/// Closes with 1000 and reads until the server's answering Close ends the stream.
-pub(crate) async fn close<S>(ws: &mut S)
-where
-    S: SinkExt<Message> + StreamExt + Unpin,
-{
-    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
-        code: protocol::close_code::NORMAL.into(),
-        reason: "benchmark done".into(),
-    };
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        if ws.send(Message::Close(Some(frame))).await.is_ok() {
-            while ws.next().await.is_some() {}
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]
