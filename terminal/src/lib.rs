@@ -9,13 +9,15 @@
 //! - [`record`]: `terminal record`, a live feed captured into a recording.
 //! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
-//! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles.
+//! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles;
+//!   [`format`] writes numbers and durations for the screen and the bench's report.
 //! - [`config`]: the TOML settings file; [`symbols`]: picking symbols from a server's list.
 
 pub mod action;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod format;
 pub mod latency;
 pub mod net;
 pub mod record;

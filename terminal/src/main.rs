@@ -288,7 +288,8 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
 /// `terminal bench`: a progress line on stderr while it runs, the table on stdout at the end.
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     use terminal::bench::Phase;
-    use terminal::bench::report::{duration, thousands};
+    use terminal::bench::report::thousands;
+    use terminal::format::nanos as duration;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

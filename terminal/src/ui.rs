@@ -3,7 +3,6 @@
 
 mod chart;
 mod fit;
-pub mod format;
 mod latency;
 mod orders;
 mod popup;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::stats::Percentiles;
+use crate::format::nanos;
 
 /// Everything a run measured, as `--json` writes it.
 #[derive(Debug, Clone, Serialize)]
@@ -207,20 +208,6 @@ pub fn limited_by(cpu: &Cpu, gaps: u64) -> Limit {
     }
 }
 
-/// A latency for people: `850 ns`, `812 us`, `1.24 ms`, `2.50 s`.
-pub fn duration(ns: u64) -> String {
-    let ns_f = ns as f64;
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.0} us", ns_f / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2} ms", ns_f / 1e6)
-    } else {
-        format!("{:.2} s", ns_f / 1e9)
-    }
-}
-
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -282,13 +269,13 @@ pub fn table(r: &Report) -> String {
             out,
             "{name:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             p.count,
-            duration(p.p50_ns),
-            duration(p.p90_ns),
-            duration(p.p99_ns),
-            duration(p.p999_ns),
-            duration(p.p9999_ns),
-            duration(p.max_ns),
-            duration(p.mean_ns as u64)
+            nanos(p.p50_ns),
+            nanos(p.p90_ns),
+            nanos(p.p99_ns),
+            nanos(p.p999_ns),
+            nanos(p.p9999_ns),
+            nanos(p.max_ns),
+            nanos(p.mean_ns as u64)
         );
     };
     row("tick latency", &r.tick_latency);
@@ -516,11 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn figures_read_well() {
-        assert_eq!(duration(850), "850 ns");
-        assert_eq!(duration(812_400), "812 us");
-        assert_eq!(duration(1_240_000), "1.24 ms");
-        assert_eq!(duration(2_500_000_000), "2.50 s");
+    fn counts_read_with_thousands_separators() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_234_567), "1,234,567");

@@ -58,7 +58,7 @@ impl Widget for PriceChart<'_> {
         let label = |v: f64| {
             rust_decimal::Decimal::from_f64_retain(v).map_or_else(
                 || format!("{v:.2}"),
-                |d| crate::ui::format::price(d, Some(tick)),
+                |d| crate::format::price(d, Some(tick)),
             )
         };
         let data = Dataset::default()

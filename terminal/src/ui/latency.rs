@@ -6,11 +6,11 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::{Block, Widget};
 
+use crate::format::nanos;
 use crate::latency::Summary;
 use crate::state::State;
 use crate::theme;
 use crate::ui::fit::{Column, table};
-use crate::ui::format::nanos;
 
 /// One row of the panel: its name and how to read it from a summary.
 type Line = (&'static str, fn(&Summary) -> String);

@@ -6,10 +6,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Paragraph, StatefulWidget, TableState, Widget, Wrap};
 
+use crate::format;
 use crate::state::{Focus, OrderRow, OrderStatus, State};
 use crate::theme;
 use crate::ui::fit::{Column, table};
-use crate::ui::format;
 
 fn status(s: &OrderStatus) -> (&'static str, Style) {
     match s {

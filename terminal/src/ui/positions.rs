@@ -7,10 +7,10 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Widget};
 
+use crate::format;
 use crate::state::State;
 use crate::theme;
 use crate::ui::fit::{Column, table};
-use crate::ui::format;
 
 fn signed(style_of: Option<Decimal>) -> Style {
     match style_of {

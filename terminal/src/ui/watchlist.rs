@@ -9,10 +9,10 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::{Block, StatefulWidget, TableState, Widget};
 
+use crate::format;
 use crate::state::{Connection, Direction, Focus, State};
 use crate::theme;
 use crate::ui::fit::{Column, table};
-use crate::ui::format;
 
 /// `14:03:22 UTC` for a wall-clock time in ns since the epoch.
 pub fn clock(ns: u64) -> String {

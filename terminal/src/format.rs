@@ -1,4 +1,5 @@
-//! Numbers as the screen shows them: whole, to the symbol's tick, abbreviated when large.
+//! Numbers as the screen and the bench's report show them: whole, to the symbol's tick,
+//! abbreviated when large.
 
 use protocol::Decimal;
 use rust_decimal::prelude::ToPrimitive;
