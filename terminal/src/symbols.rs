@@ -1,5 +1,10 @@
-//! Choosing symbols from what a server offers: `*` for all of them, or a comma-separated list
-//! whose every name the server must have.
+//! Choosing symbols from what a server offers: `*` for all of them, or names the server must
+//! have, matched as typed or else in upper case (so `aapl` finds `AAPL`, while a venue whose
+//! symbols are lower case keeps them). `terminal record`, `terminal bench` and the TUI's
+//! watchlist all match this way.
+
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use protocol::Symbol;
 
@@ -12,20 +17,23 @@ pub fn pick(spec: &str, available: &[Symbol]) -> Result<Vec<Symbol>, String> {
     if spec.trim() == "*" {
         return Ok(available.to_vec());
     }
-    let list: Vec<Symbol> = spec
+    let typed: Vec<&str> = spec
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(Symbol::from)
         .collect();
-    if list.is_empty() {
+    if typed.is_empty() {
         return Err("give a comma-separated list of symbols or `*`".to_owned());
     }
-    let unknown: Vec<&str> = list
-        .iter()
-        .filter(|s| !available.contains(s))
-        .map(Symbol::as_str)
-        .collect();
+    let offered: HashSet<&str> = available.iter().map(Symbol::as_str).collect();
+    let mut list = Vec::new();
+    let mut unknown = Vec::new();
+    for name in typed {
+        match resolve(name, &offered) {
+            Some(symbol) => list.push(symbol),
+            None => unknown.push(name),
+        }
+    }
     if unknown.is_empty() {
         return Ok(list);
     }
@@ -38,6 +46,17 @@ pub fn pick(spec: &str, available: &[Symbol]) -> Result<Vec<Symbol>, String> {
     ))
 }
 
+/// The server's name for a typed symbol: as typed, or else in upper case.
+pub fn resolve<S: BuildHasher>(typed: &str, offered: &HashSet<&str, S>) -> Option<Symbol> {
+    if offered.contains(typed) {
+        return Some(Symbol::from(typed));
+    }
+    let upper = typed.to_ascii_uppercase();
+    offered
+        .contains(upper.as_str())
+        .then(|| Symbol::from(upper))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +66,10 @@ mod tests {
         let all: Vec<Symbol> = ["AAPL", "KO"].into_iter().map(Symbol::from).collect();
         assert_eq!(pick(" * ", &all).unwrap(), all);
         assert_eq!(pick("KO, ", &all).unwrap(), vec![Symbol::from("KO")]);
+        assert_eq!(
+            pick("ko,AAPL", &all).unwrap(),
+            all[..].iter().rev().cloned().collect::<Vec<_>>()
+        );
         let e = pick("KO,NOPE", &all).unwrap_err();
         assert!(
             e.contains("does not have NOPE") && e.contains("AAPL, KO"),

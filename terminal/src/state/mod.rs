@@ -712,7 +712,7 @@ impl State {
                 }
                 let offered: std::collections::HashSet<&str> =
                     self.available.iter().map(Symbol::as_str).collect();
-                let Some(symbol) = watchlist::resolve(&typed, &offered) else {
+                let Some(symbol) = crate::symbols::resolve(&typed, &offered) else {
                     self.notify(format!("`{typed}` is not on this server"), now.at);
                     return Vec::new();
                 };

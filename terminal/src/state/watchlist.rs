@@ -108,20 +108,6 @@ fn decimal_to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
-/// The server's name for a typed symbol: as typed, or else in upper case.
-pub fn resolve<S: std::hash::BuildHasher>(
-    typed: &str,
-    offered: &HashSet<&str, S>,
-) -> Option<Symbol> {
-    if offered.contains(typed) {
-        return Some(Symbol::from(typed));
-    }
-    let upper = typed.to_ascii_uppercase();
-    offered
-        .contains(upper.as_str())
-        .then(|| Symbol::from(upper))
-}
-
 /// Symbols the server offers that start with `typed` (any case), at most `limit`.
 pub fn completions<'a>(typed: &str, available: &'a [Symbol], limit: usize) -> Vec<&'a Symbol> {
     let typed = typed.to_ascii_uppercase();
@@ -177,7 +163,7 @@ impl Watchlist {
         let mut removed = Vec::new();
         let mut kept: Vec<Row> = Vec::new();
         for mut row in std::mem::take(&mut self.rows) {
-            let name = resolve(&row.symbol, &offered);
+            let name = crate::symbols::resolve(&row.symbol, &offered);
             match name {
                 Some(name) if !kept.iter().any(|r| r.symbol == name) => {
                     row.symbol = name;
