@@ -165,10 +165,24 @@ pub fn spawn(
     stop: Arc<AtomicBool>,
     failed: oneshot::Sender<String>,
 ) -> std::io::Result<std::thread::JoinHandle<PacerReport>> {
+    let mut pacer = Pacer {
+        source,
+        speed,
+        hub,
+        stop,
+        origin,
+        shift: 0,
+        batch: Vec::with_capacity(MAX_BATCH),
+        batch_due: Vec::with_capacity(MAX_BATCH),
+        pass: Lateness::default(),
+        report: PacerReport::default(),
+        last_warning: None,
+        last_due: None,
+        realtime,
+    };
     std::thread::Builder::new()
         .name("tickwire-pacer".into())
         .spawn(move || {
-            let mut pacer = Pacer::new(source, speed, realtime, origin, hub, stop);
             let result = pacer.run();
             if let Err(why) = result {
                 tracing::error!("{why}");
@@ -199,31 +213,6 @@ struct Pacer {
 }
 
 impl Pacer {
-    fn new(
-        source: Box<dyn Source>,
-        speed: Speed,
-        realtime: bool,
-        origin: Origin,
-        hub: mpsc::Sender<Vec<Due>>,
-        stop: Arc<AtomicBool>,
-    ) -> Self {
-        Self {
-            source,
-            speed,
-            hub,
-            stop,
-            origin,
-            shift: 0,
-            batch: Vec::with_capacity(MAX_BATCH),
-            batch_due: Vec::with_capacity(MAX_BATCH),
-            pass: Lateness::default(),
-            report: PacerReport::default(),
-            last_warning: None,
-            last_due: None,
-            realtime,
-        }
-    }
-
     fn run(&mut self) -> Result<(), String> {
         #[cfg(target_os = "linux")]
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
