@@ -31,38 +31,25 @@ pub(super) struct Measured {
 
 /// The report and the histograms behind it.
 pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
-    let Measured {
-        url,
-        hello,
-        clients,
-        window,
-        tally,
-        orders,
-        mut errors,
-        client_threads,
-        server_threads,
-        client_rss,
-        server_rss_before,
-        server_rss_after,
-    } = m;
+    let mut errors = m.errors;
     let order_connections = args.order_connections();
     let in_process = args.url.is_none();
-    let window_s = window.as_secs_f64().max(1e-9);
+    let window_s = m.window.as_secs_f64().max(1e-9);
     let cpu = cpu_figures(
-        &client_threads,
-        server_threads.as_deref(),
-        window,
-        tally.deliveries,
+        &m.client_threads,
+        m.server_threads.as_deref(),
+        m.window,
+        m.tally.deliveries,
     );
     let mut order_counts = OrderCounts::default();
-    let (order_rtt, order_send_lateness): (Histogram<u64>, Histogram<u64>) = match orders {
+    let (order_rtt, order_send_lateness): (Histogram<u64>, Histogram<u64>) = match m.orders {
         Some(t) => {
             errors.merge(&t.errors);
             order_counts = OrderCounts {
                 sent: t.sent,
                 acked: t.acked,
                 rejected: t.rejected_total(),
-                rejected_by_code: t.rejected.clone(),
+                rejected_by_code: t.rejected,
                 missing: t.missing,
                 fills: t.fills,
                 realtime: t.realtime,
@@ -71,28 +58,28 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
         }
         None => (crate::latency::histogram(), crate::latency::histogram()),
     };
-    let per_connection = match (server_rss_before, server_rss_after) {
+    let per_connection = match (m.server_rss_before, m.server_rss_after) {
         (Some(b), Some(a)) => {
-            Some(a.saturating_sub(b) as f64 / (clients + order_connections) as f64)
+            Some(a.saturating_sub(b) as f64 / (m.clients + order_connections) as f64)
         }
         _ => None,
     };
-    let limited_by = report::limited_by(&cpu, tally.gaps);
+    let limited_by = report::limited_by(&cpu, m.tally.gaps);
     let report = Report {
         tickwire_version: env!("CARGO_PKG_VERSION").to_owned(),
         params: Params {
             source: args.source().to_owned(),
-            url,
+            url: m.url,
             replay: args.replay.as_ref().map(|p| p.display().to_string()),
             speed: args
                 .replay
                 .as_ref()
                 .map(|_| args.speed.unwrap_or_default().to_string()),
             rate: (in_process && args.replay.is_none()).then_some(args.rate),
-            clients,
+            clients: m.clients,
             symbols: args.symbols.clone(),
             subscribed_symbols: if args.symbols.trim() == "*" {
-                hello.symbols.len()
+                m.hello.symbols.len()
             } else {
                 args.symbols
                     .split(',')
@@ -110,9 +97,9 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
             server_pid: args.server_pid,
         },
         server: Some(ServerSide {
-            name: hello.server.name.clone(),
-            version: hello.server.version.clone(),
-            source: hello.source.clone(),
+            name: m.hello.server.name.clone(),
+            version: m.hello.server.version.clone(),
+            source: m.hello.source.clone(),
         }),
         host: Host {
             os: std::env::consts::OS.to_owned(),
@@ -120,34 +107,34 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
             cpus: std::thread::available_parallelism().map_or(0, usize::from),
         },
         window_s,
-        tick_latency: Percentiles::of(&tally.tick),
+        tick_latency: Percentiles::of(&m.tally.tick),
         order_rtt: Percentiles::of(&order_rtt),
         order_send_lateness: Percentiles::of(&order_send_lateness),
-        deliveries: tally.deliveries,
-        deliveries_per_s: tally.deliveries as f64 / window_s,
-        frames: tally.frames,
-        frames_per_s: tally.frames as f64 / window_s,
-        bytes: tally.bytes,
-        mb_per_s: tally.bytes as f64 / 1e6 / window_s,
-        gaps: tally.gaps,
-        gap_jumps: tally.gap_jumps,
-        out_of_order: tally.out_of_order,
-        resyncs: tally.resyncs,
+        deliveries: m.tally.deliveries,
+        deliveries_per_s: m.tally.deliveries as f64 / window_s,
+        frames: m.tally.frames,
+        frames_per_s: m.tally.frames as f64 / window_s,
+        bytes: m.tally.bytes,
+        mb_per_s: m.tally.bytes as f64 / 1e6 / window_s,
+        gaps: m.tally.gaps,
+        gap_jumps: m.tally.gap_jumps,
+        out_of_order: m.tally.out_of_order,
+        resyncs: m.tally.resyncs,
         orders: order_counts,
         errors: errors.total(),
         error_kinds: errors.0,
         cpu,
         memory: Memory {
-            client_rss_bytes: client_rss,
-            server_rss_before_bytes: server_rss_before,
-            server_rss_after_bytes: server_rss_after,
+            client_rss_bytes: m.client_rss,
+            server_rss_before_bytes: m.server_rss_before,
+            server_rss_after_bytes: m.server_rss_after,
             server_bytes_per_connection: per_connection,
         },
         limited_by,
     };
     Outcome {
         report,
-        tick: tally.tick,
+        tick: m.tally.tick,
         order_rtt,
         order_send_lateness,
     }
