@@ -3,6 +3,7 @@
 //! `q` exits with status 0 and the terminal restored.
 #![allow(clippy::unwrap_used)]
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -50,8 +51,8 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn quotes_appear_an_order_is_acknowledged_and_q_exits_cleanly() {
+/// A runtime with a feed server on a free loopback port.
+fn feed_server() -> (tokio::runtime::Runtime, feed_server::ServerHandle) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -63,31 +64,71 @@ fn quotes_appear_an_order_is_acknowledged_and_q_exits_cleanly() {
             ..feed_server::Config::default()
         }))
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("tickwire-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    (runtime, server)
+}
+
+/// Starts `terminal ARGS` in a new tmux session of `width`x`height`; its exit status goes to
+/// the returned file, its log into `dir`.
+fn start_terminal(
+    session: &'static str,
+    args: &str,
+    dir: &Path,
+    (width, height): (u16, u16),
+) -> (Tmux, PathBuf) {
     let exit_file = dir.join("exit");
     let command = format!(
-        "{} --url {} --symbols AAPL,MSFT --log-file {}; echo EXIT=$? > {}; sleep 30",
+        "{} {args} --log-file {}; echo EXIT=$? > {}; sleep 30",
         env!("CARGO_BIN_EXE_terminal"),
-        server.url(),
         dir.join("terminal.log").display(),
         exit_file.display()
     );
     let tmux = Tmux {
-        socket: format!("tickwire-e2e-{}", std::process::id()),
-        session: "e2e",
+        socket: format!("tickwire-{session}-{}", std::process::id()),
+        session,
     };
+    let (w, h) = (width.to_string(), height.to_string());
     tmux.run(&[
         "new-session",
         "-d",
         "-s",
-        tmux.session,
+        session,
         "-x",
-        "80",
+        &w,
         "-y",
-        "24",
+        &h,
         &command,
     ]);
+    (tmux, exit_file)
+}
+
+/// Waits for the terminal to exit and returns its `EXIT=status` line.
+fn exit_status(tmux: &Tmux, exit_file: &Path, limit: Duration) -> String {
+    let start = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            start.elapsed() < limit,
+            "terminal did not exit on q; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::read_to_string(exit_file)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn quotes_appear_an_order_is_acknowledged_and_q_exits_cleanly() {
+    let (runtime, server) = feed_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (tmux, exit_file) = start_terminal(
+        "e2e",
+        &format!("--url {} --symbols AAPL,MSFT", server.url()),
+        dir.path(),
+        (80, 24),
+    );
 
     let limit = Duration::from_secs(20);
     tmux.wait_for("live quotes", limit, |s| {
@@ -111,20 +152,7 @@ fn quotes_appear_an_order_is_acknowledged_and_q_exits_cleanly() {
         "the order shows its round-trip time: {order}"
     );
     tmux.run(&["send-keys", "-t", tmux.session, "q"]);
-    let start = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            start.elapsed() < limit,
-            "terminal did not exit on q; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        std::fs::read_to_string(&exit_file).unwrap().trim(),
-        "EXIT=0"
-    );
+    assert_eq!(exit_status(&tmux, &exit_file, limit), "EXIT=0");
     let alternate = tmux.run(&[
         "display-message",
         "-p",
@@ -151,45 +179,17 @@ fn row_of(screen: &str, symbol: &str) -> Option<Vec<String>> {
 
 #[test]
 fn a_trader_session_positions_an_alert_saved_settings_and_a_lost_server() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime
-        .block_on(feed_server::spawn(feed_server::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..feed_server::Config::default()
-        }))
-        .unwrap();
+    let (runtime, server) = feed_server();
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("terminal.toml");
     // Lower case, as people type: the server's list says AAPL.
     std::fs::write(&settings, "# my desk\nwatchlist = [\"aapl\", \"MSFT\"]\n").unwrap();
-    let exit_file = dir.path().join("exit");
-    let command = format!(
-        "{} --url {} --config {} --log-file {}; echo EXIT=$? > {}; sleep 30",
-        env!("CARGO_BIN_EXE_terminal"),
-        server.url(),
-        settings.display(),
-        dir.path().join("terminal.log").display(),
-        exit_file.display()
+    let (tmux, exit_file) = start_terminal(
+        "trader",
+        &format!("--url {} --config {}", server.url(), settings.display()),
+        dir.path(),
+        (120, 36),
     );
-    let tmux = Tmux {
-        socket: format!("tickwire-e2e-trader-{}", std::process::id()),
-        session: "trader",
-    };
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        tmux.session,
-        "-x",
-        "120",
-        "-y",
-        "36",
-        &command,
-    ]);
     let keys = |k: &[&str]| {
         let mut args = vec!["send-keys", "-t", tmux.session];
         args.extend_from_slice(k);
@@ -279,14 +279,5 @@ fn a_trader_session_positions_an_alert_saved_settings_and_a_lost_server() {
     println!("--- disconnected, 80x24 ---\n{small}");
 
     keys(&["q"]);
-    let start = Instant::now();
-    while !exit_file.exists() {
-        assert!(start.elapsed() < limit, "no exit on q:\n{}", tmux.screen());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        std::fs::read_to_string(&exit_file).unwrap().trim(),
-        "EXIT=0"
-    );
+    assert_eq!(exit_status(&tmux, &exit_file, limit), "EXIT=0");
 }
