@@ -243,6 +243,14 @@ impl Config {
     pub fn queue_byte_limit(&self) -> usize {
         usize::try_from(self.queue_bytes).unwrap_or(usize::MAX)
     }
+    /// What may wait in each client's outbox.
+    pub fn outbox_limits(&self) -> crate::outbox::Limits {
+        crate::outbox::Limits {
+            data_frames: usize::try_from(self.queue_frames).unwrap_or(1_024),
+            bytes: self.queue_byte_limit(),
+            replies: crate::outbox::MAX_WAITING_REPLIES,
+        }
+    }
     /// The hub's pass interval: `--batch-us`, or chosen from the rate. Above a few thousand events
     /// per second a client's cost is its socket writes, one per pass, not its events; so the pass
     /// lengthens with the rate, trading a little latency for a bounded write rate.

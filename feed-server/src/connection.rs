@@ -1,40 +1,35 @@
 //! One WebSocket connection: a single task that reads client messages, writes what the hub queues,
 //! keeps the heartbeat and completes the close handshake whichever side starts it.
 //!
-//! Reading and writing share one task (no split, no lock): each turn it takes everything queued,
-//! feeds it to the socket and flushes once, so a client costs one socket write per hub pass.
-//! A write is watched for progress, not for completion: a client that reads at all, however
-//! slowly, is conflated by the hub and kept; one whose socket takes no byte for
-//! `--stall-timeout-ms` is closed with 1008.
+//! The hub writes market data and order replies to the socket itself ([`crate::outbox`]); this
+//! task finishes what the socket could not take at once, when the hub wakes it. A write is watched
+//! for progress, not for completion: a client that reads at all, however slowly, is conflated by
+//! the hub and kept; one whose socket takes no byte for `--stall-timeout-ms` is closed with 1008.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use protocol::close_code;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::edge::{Upgraded, Ws};
 use crate::handshake::Endpoint;
-use crate::hub::{Command, Queues};
+use crate::hub::Command;
 use crate::matching::ConnId;
+use crate::outbox::{Outbox, Outlet};
 use crate::server::Shared;
 use crate::session::{Ending, Initiator, Session};
 
 /// Client messages handled per turn before the queues get their turn again. What is left in the
 /// reader's buffer is handled on the next turn without waiting for the socket.
 const MAX_READS_PER_TURN: usize = 64;
-/// Frames taken from a queue per write.
-const MAX_FRAMES_PER_WRITE: usize = 256;
-/// Replies to one client's orders that may wait in its queue.
-const CTRL_QUEUE: usize = 4_096;
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The same for a client closed for not reading: its socket first has to drain what is queued.
@@ -49,36 +44,24 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
         slot,
         early_frames,
     } = upgraded;
-    let queue_frames = usize::try_from(shared.config.queue_frames).unwrap_or(1_024);
-    let (data_tx, mut data_rx) = mpsc::channel(queue_frames);
-    let (ctrl_tx, mut ctrl_rx) = mpsc::channel(CTRL_QUEUE);
-    let queued = Arc::new(AtomicUsize::new(0));
-    let queues = Queues {
-        data: data_tx,
-        ctrl: ctrl_tx,
-        queued_bytes: queued.clone(),
-    };
-    // The echo endpoint has no hub: its queues stay open and empty for the connection's life.
-    let _idle_queues = match endpoint {
-        Endpoint::Feed => {
-            if shared
-                .hub
-                .send(Command::Connect { id, queues })
-                .await
-                .is_err()
-            {
-                let ending = shared.ending_on_shutdown();
-                close(&mut ws, ending.code, &ending.reason, CLOSE_TIMEOUT).await;
-                return;
-            }
-            None
+    let outbox = ws.get_ref().outbox().clone();
+    if endpoint == Endpoint::Feed {
+        let outlet = Outlet::new(outbox.clone());
+        if shared
+            .hub
+            .send(Command::Connect { id, outlet })
+            .await
+            .is_err()
+        {
+            let ending = shared.ending_on_shutdown();
+            close(&mut ws, ending.code, &ending.reason, CLOSE_TIMEOUT).await;
+            return;
         }
-        Endpoint::Echo => Some(queues),
-    };
+    }
     tracing::info!(%peer, conn = id, ?endpoint, protocol, "connected");
 
     let mut link = Link {
-        written: ws.get_ref().written(),
+        outbox,
         stall: shared.config.stall_timeout(),
         ws,
     };
@@ -86,8 +69,6 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    let mut frames: Vec<Utf8Bytes> = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
-    let mut replies: Vec<Utf8Bytes> = Vec::with_capacity(64);
     let mut out: Vec<Message> = Vec::with_capacity(8);
     let mut session = Session::new(&shared, id, endpoint);
     let mut buffered = early_frames;
@@ -102,11 +83,12 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
         tokio::select! {
             biased;
             () = &mut shutdown => ending = Some(shared.ending_on_shutdown()),
-            n = ctrl_rx.recv_many(&mut replies, MAX_FRAMES_PER_WRITE) => {
-                ending = if n == 0 { Some(dropped_by_hub(&shared)) } else { link.send_queued(&mut replies, &mut data_rx, &queued).await };
-            }
-            n = data_rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE) => {
-                ending = if n == 0 { Some(dropped_by_hub(&shared)) } else { link.send_queued(&mut frames, &mut ctrl_rx, &queued).await };
+            () = link.outbox.wanted() => {
+                ending = if link.outbox.released() {
+                    Some(dropped_by_hub(&shared))
+                } else {
+                    link.drain().await.err()
+                };
             }
             // Wait on socket readiness rather than polling the WebSocket reader, which would zero
             // its read buffer on every turn of this loop; but not when the reader still holds
@@ -147,6 +129,8 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
             }
         }
     }
+    // Nothing of the hub's may follow a Close frame; what it already queued still goes first.
+    link.outbox.close();
     if endpoint == Endpoint::Feed {
         // Awaited, not tried: a lost disconnect would leave the hub holding this client's orders.
         let _ = shared.hub.send(Command::Disconnect { id }).await;
@@ -176,8 +160,7 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
 /// The socket and what watches its writes.
 struct Link {
     ws: Ws,
-    /// Bytes the kernel has taken from this socket so far.
-    written: Arc<AtomicU64>,
+    outbox: Arc<Outbox>,
     stall: Duration,
 }
 
@@ -187,65 +170,66 @@ impl Link {
         if buffered {
             return Ok(());
         }
-        self.ws.get_ref().tcp().readable().await
+        self.outbox.socket().readable().await
     }
 
-    /// Writes `batch` and whatever the other queue holds already, in one flush, empties `batch`,
-    /// and gives the data queue's byte budget back.
-    async fn send_queued(
-        &mut self,
-        batch: &mut Vec<Utf8Bytes>,
-        other: &mut mpsc::Receiver<Utf8Bytes>,
-        queued: &AtomicUsize,
-    ) -> Option<Ending> {
-        while batch.len() < 2 * MAX_FRAMES_PER_WRITE
-            && let Ok(frame) = other.try_recv()
-        {
-            batch.push(frame);
-        }
-        let bytes: usize = batch.iter().map(|f| f.as_str().len()).sum();
-        let ending = self.write(batch.drain(..).map(Message::Text)).await.err();
-        // Control frames are counted too: the hub adds what it queues on either queue.
-        queued.fetch_sub(bytes, Ordering::Relaxed);
-        ending
-    }
-
-    /// Feeds every message and flushes once. The write may take as long as it needs while the
-    /// socket keeps taking bytes; one that takes none for the stall timeout ends the client.
+    /// Feeds every message and flushes once, which writes whatever else waits in the outbox too.
     async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Ending> {
         let ws = &mut self.ws;
-        let mut work = pin!(async move {
+        let work = async move {
             for message in messages {
                 ws.feed(message).await?;
             }
             ws.flush().await
-        });
-        // The common case, a socket with room, finishes here without arming a timer.
-        let done = if let Some(done) = (&mut work).now_or_never() {
-            done
-        } else {
-            let check = (self.stall / 4).max(Duration::from_millis(5));
-            let mut seen = self.written.load(Ordering::Relaxed);
-            let mut progress_at = Instant::now();
-            loop {
-                tokio::select! {
-                    done = &mut work => break done,
-                    () = tokio::time::sleep(check) => {
-                        let now = self.written.load(Ordering::Relaxed);
-                        if now != seen {
-                            (seen, progress_at) = (now, Instant::now());
-                        } else if progress_at.elapsed() >= self.stall {
-                            return Err(Ending::server(
-                                close_code::POLICY,
-                                format!("client not reading: nothing sent for {} ms", self.stall.as_millis()),
-                            ));
-                        }
+        };
+        watch(&self.outbox, self.stall, work).await
+    }
+
+    /// Writes what the hub left in the outbox for want of room in the socket.
+    async fn drain(&mut self) -> Result<(), Ending> {
+        let outbox = &self.outbox;
+        watch(
+            outbox,
+            self.stall,
+            std::future::poll_fn(|cx| outbox.poll_drain(cx)),
+        )
+        .await
+    }
+}
+
+/// Runs a write for as long as it needs while the socket keeps taking bytes; one that takes none
+/// for the stall timeout ends the client.
+async fn watch<E: std::fmt::Display>(
+    outbox: &Outbox,
+    stall: Duration,
+    work: impl Future<Output = Result<(), E>>,
+) -> Result<(), Ending> {
+    let mut work = pin!(work);
+    // The common case, a socket with room, finishes here without arming a timer.
+    let done = if let Some(done) = (&mut work).now_or_never() {
+        done
+    } else {
+        let check = (stall / 4).max(Duration::from_millis(5));
+        let mut seen = outbox.written();
+        let mut progress_at = Instant::now();
+        loop {
+            tokio::select! {
+                done = &mut work => break done,
+                () = tokio::time::sleep(check) => {
+                    let now = outbox.written();
+                    if now != seen {
+                        (seen, progress_at) = (now, Instant::now());
+                    } else if progress_at.elapsed() >= stall {
+                        return Err(Ending::server(
+                            close_code::POLICY,
+                            format!("client not reading: nothing sent for {} ms", stall.as_millis()),
+                        ));
                     }
                 }
             }
-        };
-        done.map_err(|e| Ending::transport(format!("write failed: {e}")))
-    }
+        }
+    };
+    done.map_err(|e| Ending::transport(format!("write failed: {e}")))
 }
 
 /// The hub let go of this client: it failed, or the client let its reply queue fill.

@@ -3,20 +3,22 @@
 //!
 //! Input bytes are a script, one step per line: the first byte picks a connection and an action
 //! (connect, disconnect, a client message as JSON, a pass of the clock, draining a queue), the
-//! rest is the action's payload. The hub must never panic, and what it sends must decode, with
+//! rest is the action's payload. Each connection is a real loopback socket with small buffers, so
+//! that one whose script does not read soon fills its outbox. The hub must never panic, and what
+//! it sends must decode, with
 //! each order answered by exactly one `ack` or `reject` before anything else about it, and every
 //! symbol's `seq` moving forward only.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 
 use protocol::{ClientMessage, Decoder, ServerMessage, Symbol};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Config, SymbolChoice};
-use crate::hub::{Command, Hub, Queues};
+use crate::hub::{Command, Hub};
+use crate::outbox::{Limits, Outbox, Outlet};
 use crate::synth::Synthesizer;
 use crate::universe::Universe;
 
@@ -26,9 +28,7 @@ const CONNECTIONS: u8 = 4;
 /// What the script's client sees on one connection.
 #[derive(Default)]
 struct Seen {
-    data: Option<mpsc::Receiver<Utf8Bytes>>,
-    ctrl: Option<mpsc::Receiver<Utf8Bytes>>,
-    queued: Arc<AtomicUsize>,
+    peer: Option<Peer>,
     seqs: HashMap<Symbol, u64>,
     /// Orders (`true`) and cancels sent and not yet answered, in the order sent: the hub answers
     /// requests in that order.
@@ -39,6 +39,13 @@ struct Seen {
 
 /// Runs one script against a fresh hub; panics if an invariant breaks.
 pub fn drive_hub(script: &[u8]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return;
+    };
+    let _entered = runtime.enter();
     let config = Config {
         rate: 20_000,
         queue_frames: 4,
@@ -61,22 +68,21 @@ pub fn drive_hub(script: &[u8]) {
         let id = conn as u64;
         let client = &mut seen[conn];
         match (op / CONNECTIONS) % 6 {
-            0 if client.data.is_none() => {
-                let (data, data_rx) = mpsc::channel(4);
-                let (ctrl, ctrl_rx) = mpsc::channel(8);
+            0 if client.peer.is_none() => {
+                let limits = Limits {
+                    replies: 8,
+                    ..config.outbox_limits()
+                };
+                let Ok((outbox, peer)) = pair(limits) else {
+                    continue;
+                };
                 *client = Seen {
-                    data: Some(data_rx),
-                    ctrl: Some(ctrl_rx),
+                    peer: Some(peer),
                     ..Seen::default()
                 };
-                let queued_bytes = client.queued.clone();
                 hub.handle(Command::Connect {
                     id,
-                    queues: Queues {
-                        data,
-                        ctrl,
-                        queued_bytes,
-                    },
+                    outlet: Outlet::new(outbox),
                 });
             }
             1 => {
@@ -89,8 +95,8 @@ pub fn drive_hub(script: &[u8]) {
                 hub.on_events(&synth.burst(2 * (payload.len() + 1), now), now);
                 hub.pass();
             }
-            3 => drain(client, &mut decoder),
-            _ if client.data.is_some() => {
+            3 => drain(client, &mut decoder, &runtime),
+            _ if client.peer.is_some() => {
                 let Ok(message) = decoder.client(payload) else {
                     continue;
                 };
@@ -102,7 +108,7 @@ pub fn drive_hub(script: &[u8]) {
         }
     }
     for client in &mut seen {
-        drain(client, &mut decoder);
+        drain(client, &mut decoder, &runtime);
     }
 }
 
@@ -136,30 +142,120 @@ fn command(
     }
 }
 
-/// Reads what is queued for a client and checks it, as its connection would write it.
-fn drain(client: &mut Seen, decoder: &mut Decoder) {
-    let mut frames = Vec::new();
-    for queue in [client.ctrl.as_mut(), client.data.as_mut()]
-        .into_iter()
-        .flatten()
-    {
-        while let Ok(frame) = queue.try_recv() {
-            frames.push(frame);
-        }
-    }
+/// Reads what the hub wrote to a client and checks it.
+fn drain(client: &mut Seen, decoder: &mut Decoder, runtime: &tokio::runtime::Runtime) {
+    let Some(peer) = client.peer.as_mut() else {
+        return;
+    };
+    let frames = runtime.block_on(peer.collect());
     for frame in frames {
-        client
-            .queued
-            .fetch_sub(frame.as_str().len(), Ordering::Relaxed);
-        let messages = decoder.server(frame.as_bytes()).unwrap_or_else(|e| {
+        let messages = decoder.server(&frame).unwrap_or_else(|e| {
             panic!(
                 "the hub sent an undecodable frame ({e}): {}",
-                frame.as_str()
+                String::from_utf8_lossy(&frame)
             )
         });
         for message in messages {
             check(client, &message);
         }
+    }
+}
+
+/// The client end of a loopback socket whose server end is an [`Outbox`]: what the hub wrote
+/// to one client, for tests that drive the hub without connection tasks.
+#[derive(Debug)]
+pub struct Peer {
+    pub outbox: Arc<Outbox>,
+    socket: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A connected loopback pair: the server end as an outbox with `limits`, and the client end.
+/// Both socket buffers are small, so that a client that does not read fills its outbox soon.
+/// Call it inside a tokio runtime with I/O: the server end registers with its reactor.
+pub fn pair(limits: Limits) -> std::io::Result<(Arc<Outbox>, Peer)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    socket2::SockRef::from(&server).set_send_buffer_size(16_384)?;
+    socket2::SockRef::from(&client).set_recv_buffer_size(16_384)?;
+    server.set_nonblocking(true)?;
+    client.set_nonblocking(true)?;
+    let outbox = Outbox::new(tokio::net::TcpStream::from_std(server)?, limits);
+    let peer = Peer {
+        outbox: outbox.clone(),
+        socket: client,
+        buf: Vec::new(),
+    };
+    Ok((outbox, peer))
+}
+
+impl Peer {
+    /// Reads until the outbox is empty and nothing more arrives: the payloads of every frame the
+    /// hub wrote. Reading makes room, and the outbox then writes what waited, as the connection's
+    /// task would, once the runtime has seen the socket become writable again.
+    pub async fn collect(&mut self) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        for _ in 0..100_000 {
+            let read = self.read();
+            frames.extend(self.whole_frames());
+            tokio::task::yield_now().await;
+            let outbox = &self.outbox;
+            let _ = std::future::poll_fn(|cx| Poll::Ready(outbox.poll_drain(cx))).await;
+            if read == 0 && !self.outbox.pending() && self.read() == 0 {
+                break;
+            }
+        }
+        frames.extend(self.whole_frames());
+        frames
+    }
+
+    /// Reads what has arrived; how many bytes.
+    fn read(&mut self) -> usize {
+        let mut chunk = [0u8; 16_384];
+        let mut total = 0;
+        while let Ok(n @ 1..) = self.socket.read(&mut chunk) {
+            self.buf.extend_from_slice(&chunk[..n]);
+            total += n;
+        }
+        total
+    }
+
+    /// The payloads of the whole frames that arrived since the last call.
+    pub fn frames(&mut self) -> Vec<Vec<u8>> {
+        self.read();
+        self.whole_frames()
+    }
+
+    fn whole_frames(&mut self) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while let Some((start, len)) = frame_at(&self.buf[at..]) {
+            let Some(payload) = self.buf.get(at + start..at + start + len) else {
+                break;
+            };
+            frames.push(payload.to_vec());
+            at += start + len;
+        }
+        self.buf.drain(..at);
+        frames
+    }
+}
+
+/// Where the payload of the unmasked frame at the start of `bytes` begins, and its length, once
+/// the header is whole.
+fn frame_at(bytes: &[u8]) -> Option<(usize, usize)> {
+    let (&[_, second], rest) = bytes.split_first_chunk::<2>()?;
+    match second & 0x7F {
+        126 => {
+            let (len, _) = rest.split_first_chunk::<2>()?;
+            Some((4, usize::from(u16::from_be_bytes(*len))))
+        }
+        127 => {
+            let (len, _) = rest.split_first_chunk::<8>()?;
+            Some((10, usize::try_from(u64::from_be_bytes(*len)).ok()?))
+        }
+        short => Some((2, usize::from(short))),
     }
 }
 

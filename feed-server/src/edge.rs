@@ -24,11 +24,11 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::handshake::{self, Admission, Endpoint, Head, Refusal};
-use crate::metered::Metered;
+use crate::outbox::{Outbox, Wire};
 use crate::server::Shared;
 
-/// A WebSocket on a metered TCP stream: what a connection task serves.
-pub type Ws = WebSocketStream<Metered>;
+/// A WebSocket over a client's outbox: what a connection task serves.
+pub type Ws = WebSocketStream<Wire>;
 
 /// An upgraded connection with the slot it holds.
 #[derive(Debug)]
@@ -108,7 +108,10 @@ pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgrad
         .map_err(|_| "upgrade lost its TCP stream".to_owned())?;
     let early_frames = !parts.read_buf.is_empty();
     let ws = WebSocketStream::from_partially_read(
-        Metered::new(parts.io.into_inner()),
+        Wire::new(Outbox::new(
+            parts.io.into_inner(),
+            shared.config.outbox_limits(),
+        )),
         parts.read_buf.to_vec(),
         Role::Server,
         Some(shared.ws_config),

@@ -1,22 +1,25 @@
 //! The hub: owns market state, subscriptions and the order simulator, and fans events out.
 //!
 //! It runs as one task. Events arrive from the [`crate::pacer`] as they fall due (synthesized or
-//! replayed: the hub does not know which); it stamps and encodes each **once** on arrival, and
-//! every pass (`--batch-us`, 1 ms by default) gives each subscribed client one frame with
-//! everything it wants from the pass: clients subscribed to every symbol share a single frame, so a
-//! pass costs one encode per event plus one queue push per client, and each connection task writes
-//! its socket once per pass. The hub never awaits a client: queues are bounded and a full one
-//! switches that client to conflation (it is sent fresh snapshots of the symbols it missed once it
-//! has room again).
+//! replayed: the hub does not know which), in batches the pacer sizes to the rate. The hub stamps
+//! and encodes each event **once**, then at once makes a pass: each subscribed client gets one
+//! frame with everything it wants from the batch, written straight to its socket
+//! ([`crate::outbox`]). Clients subscribed to every symbol share a single frame, so a pass costs one
+//! encode per event plus one socket write per client. The hub never waits for a client: what a
+//! socket does not take waits in its outbox, and a client whose outbox is full is switched to
+//! conflation (it is sent fresh snapshots of the symbols it missed once it has room again).
+//!
+//! A pass yields to the runtime every [`CLIENTS_PER_TURN`] clients and answers the orders that
+//! came in meanwhile before it goes on, so an order waits for a few writes, not for a whole
+//! fan-out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use protocol::{Cancel, Order, ServerMessage, encode_batch, encode_server, now_ns};
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
@@ -25,12 +28,13 @@ use crate::config::Config;
 use crate::event::{Due, MarketEvent};
 use crate::market::Market;
 use crate::matching::{Account, ConnId, Limits, Matching};
+use crate::outbox::{Outlet, Refused};
 use crate::universe::Universe;
 
 /// What a connection asks of the hub.
 #[derive(Debug)]
 pub enum Command {
-    Connect { id: ConnId, queues: Queues },
+    Connect { id: ConnId, outlet: Outlet },
     Disconnect { id: ConnId },
     Subscribe { id: ConnId, symbols: BitSet },
     Unsubscribe { id: ConnId, symbols: BitSet },
@@ -38,72 +42,18 @@ pub enum Command {
     Cancel { id: ConnId, cancel: Cancel },
 }
 
-/// The hub's ends of one connection's queues.
-#[derive(Debug)]
-pub struct Queues {
-    /// Market data: bounded in frames and bytes; when full the client is conflated.
-    pub data: mpsc::Sender<Utf8Bytes>,
-    /// Replies to the client's own orders: bounded; never dropped, so a client that lets it fill
-    /// is disconnected.
-    pub ctrl: mpsc::Sender<Utf8Bytes>,
-    /// Bytes queued on either queue and not yet written: the hub adds before it queues, the
-    /// connection subtracts after it wrote.
-    pub queued_bytes: Arc<AtomicUsize>,
-}
-
-/// Why a frame was not queued.
-#[derive(Debug, PartialEq, Eq)]
-enum Refused {
-    Full,
-    Closed,
-}
-
-impl Queues {
-    fn push(
-        &self,
-        queue: &mpsc::Sender<Utf8Bytes>,
-        frame: Utf8Bytes,
-        budget: Option<usize>,
-    ) -> Result<(), Refused> {
-        let len = frame.as_str().len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if let Some(limit) = budget
-            && before > 0
-            && before.saturating_add(len) > limit
-        {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            return Err(Refused::Full);
-        }
-        queue.try_send(frame).map_err(|e| {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            match e {
-                TrySendError::Full(_) => Refused::Full,
-                TrySendError::Closed(_) => Refused::Closed,
-            }
-        })
-    }
-
-    /// Queues market data within the byte budget `limit`.
-    fn data(&self, frame: Utf8Bytes, limit: usize) -> Result<(), Refused> {
-        self.push(&self.data, frame, Some(limit))
-    }
-
-    /// Queues a reply; only the frame count bounds it.
-    fn ctrl(&self, frame: Utf8Bytes) -> Result<(), Refused> {
-        self.push(&self.ctrl, frame, None)
-    }
-
-    /// Whether half the data queue is free again, in frames and in bytes.
-    fn half_free(&self, limit: usize) -> bool {
-        self.data.capacity() * 2 >= self.data.max_capacity()
-            && self.queued_bytes.load(Ordering::Relaxed) <= limit / 2
-    }
-}
+/// Clients written to between two looks at inbound orders. One write costs 3 to 4 us of CPU,
+/// so an order waits about 60 us at most for the pass under way, and each look (a poll of the
+/// sockets) costs about one write per 16.
+pub const CLIENTS_PER_TURN: usize = 16;
+/// How often passes run without events while some client is owed snapshots (after conflation, or
+/// a subscription larger than its outbox).
+const OWED_RETRY: Duration = Duration::from_millis(10);
 
 /// The hub's view of one connection.
 #[derive(Debug)]
 struct Client {
-    queues: Queues,
+    outlet: Outlet,
     subscribed: BitSet,
     /// The queue was full: nothing is sent until half of it is free again.
     conflating: bool,
@@ -127,13 +77,16 @@ pub struct Hub {
     markets: Vec<Market>,
     matching: Matching,
     clients: HashMap<ConnId, Client>,
-    batch: Duration,
     /// This pass's events: symbol index and encoded message.
     pass_events: Vec<(usize, Utf8Bytes)>,
     /// The encoded size of `pass_events`, which is about the size of a client's frame.
     pass_bytes: usize,
-    /// Per-client byte budget of queued data (`--queue-bytes`).
-    queue_bytes: usize,
+    /// This pass's frame for clients subscribed to every symbol, made on first use.
+    shared_frame: Option<Bytes>,
+    /// Clients the pass under way has yet to visit.
+    visiting: Vec<ConnId>,
+    /// Some client is conflating or owed snapshots: passes are due even without events.
+    owed: bool,
     /// Clients to drop after the current loop over clients.
     dropped: Vec<ConnId>,
 }
@@ -157,10 +110,11 @@ impl Hub {
             universe,
             markets,
             clients: HashMap::new(),
-            batch: config.batch_interval(),
             pass_events: Vec::new(),
             pass_bytes: 0,
-            queue_bytes: config.queue_byte_limit(),
+            shared_frame: None,
+            visiting: Vec::new(),
+            owed: false,
             dropped: Vec::new(),
         }
     }
@@ -173,13 +127,15 @@ impl Hub {
         mut events: mpsc::Receiver<Vec<Due>>,
         shutdown: CancellationToken,
     ) {
-        let mut ticker = tokio::time::interval(self.batch);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry = tokio::time::interval(OWED_RETRY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending = Vec::with_capacity(64);
+        let mut deferred = Vec::new();
         let mut arrived = Vec::with_capacity(64);
         let mut source_open = true;
         loop {
             tokio::select! {
+                biased;
                 () = shutdown.cancelled() => break,
                 n = commands.recv_many(&mut pending, 64) => {
                     if n == 0 {
@@ -198,9 +154,36 @@ impl Hub {
                     for batch in arrived.drain(..) {
                         self.on_events(&batch, now);
                     }
+                    self.deliver(&mut commands, &mut deferred).await;
                 }
-                _ = ticker.tick() => self.pass(),
+                _ = retry.tick(), if self.owed => self.deliver(&mut commands, &mut deferred).await,
             }
+        }
+    }
+
+    /// Makes a pass, a few clients at a time. In between, the runtime polls the sockets, and
+    /// orders and cancels that arrived are answered before the pass goes on. Anything else (and
+    /// whatever follows it) waits for the pass to end, so that no subscription sees half a pass.
+    async fn deliver(
+        &mut self,
+        commands: &mut mpsc::Receiver<Command>,
+        deferred: &mut Vec<Command>,
+    ) {
+        self.begin_pass();
+        while !self.fan_out(CLIENTS_PER_TURN) {
+            tokio::task::yield_now().await;
+            while let Ok(command) = commands.try_recv() {
+                if deferred.is_empty()
+                    && matches!(command, Command::Order { .. } | Command::Cancel { .. })
+                {
+                    self.handle(command);
+                } else {
+                    deferred.push(command);
+                }
+            }
+        }
+        for command in deferred.drain(..) {
+            self.handle(command);
         }
     }
 
@@ -219,11 +202,34 @@ impl Hub {
         }
     }
 
-    /// Delivers this pass's events and owed snapshots.
+    /// Delivers this pass's events and owed snapshots, to every client in one go.
     pub fn pass(&mut self) {
-        self.fan_out();
+        self.begin_pass();
+        while !self.fan_out(usize::MAX) {}
+    }
+
+    fn begin_pass(&mut self) {
+        self.visiting.clear();
+        self.visiting.extend(self.clients.keys());
+        self.owed = false;
+    }
+
+    /// Visits up to `n` more clients of the pass under way; true when the pass is over.
+    fn fan_out(&mut self, n: usize) -> bool {
+        for _ in 0..n {
+            let Some(id) = self.visiting.pop() else {
+                break;
+            };
+            self.visit(id);
+        }
+        self.remove_dropped();
+        if !self.visiting.is_empty() {
+            return false;
+        }
         self.pass_events.clear();
         self.pass_bytes = 0;
+        self.shared_frame = None;
+        true
     }
 
     fn produce(&mut self, due: &Due, now: u64) {
@@ -252,8 +258,8 @@ impl Hub {
                     Matching::filled(&mut client.account, id);
                     // A fill is never dropped: a client that cannot take it is disconnected.
                     if client
-                        .queues
-                        .ctrl(Utf8Bytes::from(encode_server(&fill)))
+                        .outlet
+                        .reply(&Bytes::from(encode_server(&fill)))
                         .is_err()
                     {
                         dropped.push(conn);
@@ -271,73 +277,75 @@ impl Hub {
         }
     }
 
-    fn fan_out(&mut self) {
-        let all = self.universe.len();
-        let limit = self.queue_bytes;
-        let mut shared: Option<Utf8Bytes> = None;
-        for (&id, client) in &mut self.clients {
-            if client.subscribed.is_empty() {
-                continue;
+    /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
+    fn visit(&mut self, id: ConnId) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if client.subscribed.is_empty() {
+            return;
+        }
+        if client.conflating {
+            mark_stale(client, &self.pass_events);
+            if !client.outlet.half_free() {
+                self.owed = true;
+                return;
             }
-            if client.conflating {
-                mark_stale(client, &self.pass_events);
-                if !client.queues.half_free(limit) {
-                    continue;
-                }
-                client.conflating = false;
-            }
-            // Live events of the symbols that are not owed a snapshot; the snapshots sent after
-            // them already include this pass's events of the others.
-            let frame = if client.subscribed.len() == all && client.stale.is_empty() {
-                if self.pass_events.is_empty() {
-                    None
-                } else {
-                    Some(
-                        shared
-                            .get_or_insert_with(|| batch(self.pass_events.iter().map(|(_, b)| b)))
-                            .clone(),
-                    )
-                }
+            client.conflating = false;
+        }
+        // Live events of the symbols that are not owed a snapshot; the snapshots sent after
+        // them already include this pass's events of the others.
+        let frame = if client.subscribed.len() == self.universe.len() && client.stale.is_empty() {
+            if self.pass_events.is_empty() {
+                None
             } else {
-                let mut mine = self
-                    .pass_events
-                    .iter()
-                    .filter(|(s, _)| client.subscribed.contains(*s) && !client.stale.contains(*s))
-                    .map(|(_, b)| b)
-                    .peekable();
-                mine.peek().is_some().then(|| batch(mine))
-            };
-            if let Some(frame) = frame {
-                match client.queues.data(frame, limit) {
-                    Ok(()) => {}
-                    Err(Refused::Full) => {
-                        tracing::debug!(conn = id, "queue full; conflating");
-                        client.conflating = true;
-                        mark_stale(client, &self.pass_events);
-                    }
-                    Err(Refused::Closed) => {
-                        self.dropped.push(id);
-                        continue;
-                    }
-                }
+                let events = &self.pass_events;
+                Some(
+                    self.shared_frame
+                        .get_or_insert_with(|| batch(events.iter().map(|(_, b)| b)))
+                        .clone(),
+                )
             }
-            if send_snapshots(client, &self.markets, limit).is_err() {
-                self.dropped.push(id);
+        } else {
+            let mut mine = self
+                .pass_events
+                .iter()
+                .filter(|(s, _)| client.subscribed.contains(*s) && !client.stale.contains(*s))
+                .map(|(_, b)| b)
+                .peekable();
+            mine.peek().is_some().then(|| batch(mine))
+        };
+        if let Some(frame) = frame {
+            match client.outlet.data(&frame) {
+                Ok(()) => {}
+                Err(Refused::Full) => {
+                    tracing::debug!(conn = id, "outbox full; conflating");
+                    client.conflating = true;
+                    mark_stale(client, &self.pass_events);
+                }
+                Err(Refused::Closed) => {
+                    self.dropped.push(id);
+                    return;
+                }
             }
         }
-        self.remove_dropped();
+        if send_snapshots(client, &self.markets).is_err() {
+            self.dropped.push(id);
+            return;
+        }
+        self.owed |= client.conflating || !client.stale.is_empty();
     }
 
     pub fn handle(&mut self, command: Command) {
         let now = now_ns();
         match command {
-            Command::Connect { id, queues } => {
+            Command::Connect { id, outlet } => {
                 let limits = self.matching.limits;
                 let n = self.universe.len();
                 self.clients.insert(
                     id,
                     Client {
-                        queues,
+                        outlet,
                         subscribed: BitSet::new(n),
                         conflating: false,
                         stale: BitSet::new(n),
@@ -355,10 +363,14 @@ impl Hub {
                 client.stale.union_with(&symbols);
                 // With events applied but not yet fanned out, a snapshot now would already
                 // include them, and the pass would then send them again: the pass sends it.
-                if self.pass_events.is_empty()
-                    && send_snapshots(client, &self.markets, self.queue_bytes).is_err()
-                {
-                    self.remove(id);
+                if self.pass_events.is_empty() {
+                    if send_snapshots(client, &self.markets).is_err() {
+                        self.remove(id);
+                        return;
+                    }
+                    self.owed |= client.conflating || !client.stale.is_empty();
+                } else {
+                    self.owed = true;
                 }
             }
             Command::Unsubscribe { id, symbols } => {
@@ -384,8 +396,8 @@ impl Hub {
                     tracing::debug!(conn = id, order = %r.id, code = ?r.code, reason = %r.reason, "order rejected");
                 }
                 let parts: Vec<String> = replies.iter().map(encode_server).collect();
-                let frame = Utf8Bytes::from(encode_batch(parts.iter().map(String::as_str)));
-                if client.queues.ctrl(frame).is_err() {
+                let frame = Bytes::from(encode_batch(parts.iter().map(String::as_str)));
+                if client.outlet.reply(&frame).is_err() {
                     self.remove(id);
                 }
             }
@@ -395,8 +407,8 @@ impl Hub {
                 };
                 let reply = self.matching.cancel(id, &mut client.account, &cancel, now);
                 if client
-                    .queues
-                    .ctrl(Utf8Bytes::from(encode_server(&reply)))
+                    .outlet
+                    .reply(&Bytes::from(encode_server(&reply)))
                     .is_err()
                 {
                     self.remove(id);
@@ -427,8 +439,8 @@ fn mark_stale(client: &mut Client, events: &[(usize, Utf8Bytes)]) {
 }
 
 /// Sends the snapshots a client is owed, in frames of about [`SNAPSHOT_FRAME_BYTES`], as far as
-/// its queue has room; the rest go on a later pass. `Err` when the client is gone.
-fn send_snapshots(client: &mut Client, markets: &[Market], limit: usize) -> Result<(), ()> {
+/// its outbox has room; the rest go on a later pass. `Err` when the client is gone.
+fn send_snapshots(client: &mut Client, markets: &[Market]) -> Result<(), ()> {
     if client.conflating || client.stale.is_empty() {
         return Ok(());
     }
@@ -448,8 +460,8 @@ fn send_snapshots(client: &mut Client, markets: &[Market], limit: usize) -> Resu
         if bytes < SNAPSHOT_FRAME_BYTES && n + 1 < owed.len() {
             continue;
         }
-        let frame = Utf8Bytes::from(encode_batch(parts.iter().map(String::as_str)));
-        match client.queues.data(frame, limit) {
+        let frame = Bytes::from(encode_batch(parts.iter().map(String::as_str)));
+        match client.outlet.data(&frame) {
             Ok(()) => {
                 for &s in &in_frame {
                     client.stale.remove(s);
@@ -468,17 +480,17 @@ fn send_snapshots(client: &mut Client, markets: &[Market], limit: usize) -> Resu
     Ok(())
 }
 
-fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Utf8Bytes {
+fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Bytes {
     let mut parts = parts.peekable();
     let Some(first) = parts.next() else {
-        return Utf8Bytes::from_static("[]");
+        return Bytes::from_static(b"[]");
     };
     if parts.peek().is_none() {
         // A single event is sent as is: a refcount, not a copy.
-        return first.clone();
+        return Bytes::from(first.clone());
     }
-    Utf8Bytes::from(encode_batch(
-        std::iter::once(first.as_str()).chain(parts.map(Utf8Bytes::as_str)),
+    Bytes::from(encode_batch(
+        std::iter::once(first).chain(parts).map(Utf8Bytes::as_str),
     ))
 }
 
@@ -486,6 +498,8 @@ fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Utf8Bytes {
 mod tests {
     use super::*;
     use crate::config::SymbolChoice;
+    use crate::drill::{Peer, pair};
+    use crate::outbox::Outbox;
     use protocol::{Decimal, Side};
 
     fn hub() -> Hub {
@@ -496,23 +510,27 @@ mod tests {
         Hub::new(Arc::new(Universe::new(&SymbolChoice::Default, 1)), &config)
     }
 
-    /// Connects a client whose reply queue holds `ctrl` frames; returns its receivers.
-    fn connect(
-        hub: &mut Hub,
-        id: ConnId,
-        ctrl: usize,
-    ) -> (mpsc::Receiver<Utf8Bytes>, mpsc::Receiver<Utf8Bytes>) {
-        let (data, data_rx) = mpsc::channel(1_024);
-        let (ctrl, ctrl_rx) = mpsc::channel(ctrl);
+    /// Connects a client over a loopback socket whose outbox holds `replies` replies at most.
+    async fn connect(hub: &mut Hub, id: ConnId, replies: usize) -> (Arc<Outbox>, Peer) {
+        let limits = crate::outbox::Limits {
+            replies,
+            ..Config::default().outbox_limits()
+        };
+        let (outbox, peer) = pair(limits).unwrap();
         hub.handle(Command::Connect {
             id,
-            queues: Queues {
-                data,
-                ctrl,
-                queued_bytes: Arc::new(AtomicUsize::new(0)),
-            },
+            outlet: Outlet::new(outbox.clone()),
         });
-        (data_rx, ctrl_rx)
+        // The runtime learns that the new socket is writable.
+        tokio::task::yield_now().await;
+        (outbox, peer)
+    }
+
+    fn texts(frames: &[Vec<u8>]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect()
     }
 
     /// A buy at the current bid of symbol 0: it rests, and fills at the next trade at the bid.
@@ -546,50 +564,51 @@ mod tests {
         false
     }
 
-    #[test]
-    fn a_fill_that_cannot_be_queued_disconnects_the_client_instead_of_vanishing() {
+    #[tokio::test]
+    async fn a_fill_that_cannot_be_queued_disconnects_the_client_instead_of_vanishing() {
         let mut hub = hub();
-        let (_data, mut ctrl) = connect(&mut hub, 1, 1);
+        let (outbox, mut peer) = connect(&mut hub, 1, 2).await;
+        // A client that does not read: one large frame fills its socket, and what follows waits.
+        assert_eq!(outbox.data(&Bytes::from(vec![b' '; 1 << 20])), Ok(()));
+        assert!(outbox.pending());
         hub.handle(resting_buy(&hub, "r1"));
-        // The ack takes the one place in the reply queue; the fill finds it full.
-        assert!(
-            ctrl.try_recv()
-                .is_ok_and(|f| f.as_str().contains("\"ack\""))
-        );
         hub.handle(resting_buy(&hub, "r2"));
+        // Both acks wait; the first fill finds two replies waiting and cannot be queued.
+        assert_eq!(hub.clients(), 1);
         assert!(
             run_until(&mut hub, |h| h.clients() == 0),
             "the client was neither filled nor dropped"
         );
-        // What was queued is still delivered, then the queue ends.
-        let mut rest = Vec::new();
-        while let Ok(frame) = ctrl.try_recv() {
-            rest.push(frame);
-        }
-        assert!(rest.iter().any(|f| f.as_str().contains("\"ack\"")));
-        assert!(ctrl.is_closed());
+        assert!(outbox.released());
+        // What was queued is still delivered.
+        let frames = texts(&peer.collect().await);
+        assert_eq!(
+            frames.iter().filter(|f| f.contains("\"ack\"")).count(),
+            2,
+            "{:?}",
+            &frames[1..]
+        );
+        assert!(!frames.iter().any(|f| f.contains("\"fill\"")));
     }
 
-    #[test]
-    fn a_client_with_room_gets_its_fill() {
+    #[tokio::test]
+    async fn a_client_with_room_gets_its_fill() {
         let mut hub = hub();
-        let (_data, mut ctrl) = connect(&mut hub, 1, 16);
+        let (_outbox, mut peer) = connect(&mut hub, 1, 16).await;
         hub.handle(resting_buy(&hub, "r1"));
         let mut frames = Vec::new();
         let filled = run_until(&mut hub, |_| {
-            while let Ok(f) = ctrl.try_recv() {
-                frames.push(f);
-            }
-            frames.iter().any(|f| f.as_str().contains("\"fill\""))
+            frames.extend(texts(&peer.frames()));
+            frames.iter().any(|f| f.contains("\"fill\""))
         });
         assert!(filled, "{frames:?}");
         assert_eq!(hub.clients(), 1);
     }
 
-    #[test]
-    fn a_subscription_between_events_and_their_pass_sees_no_event_twice() {
+    #[tokio::test]
+    async fn a_subscription_between_events_and_their_pass_sees_no_event_twice() {
         let mut hub = hub();
-        let (mut data, _ctrl) = connect(&mut hub, 1, 16);
+        let (_outbox, mut peer) = connect(&mut hub, 1, 16).await;
         let mut synth = crate::synth::Synthesizer::new(&hub.universe.clone(), 1);
         let mut now = now_ns();
         let mut frames = Vec::new();
@@ -606,15 +625,13 @@ mod tests {
                 });
             }
             hub.pass();
-            while let Ok(f) = data.try_recv() {
-                frames.push(f);
-            }
+            frames.extend(peer.collect().await);
         }
         let mut decoder = protocol::Decoder::new();
         let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         let mut events = 0;
         for f in &frames {
-            for m in decoder.server(f.as_bytes()).unwrap() {
+            for m in decoder.server(f).unwrap() {
                 let Some((symbol, seq)) = m.market_seq() else {
                     continue;
                 };
@@ -633,17 +650,17 @@ mod tests {
         assert!(events > 1_000, "{events}");
     }
 
-    #[test]
-    fn events_far_ahead_of_the_pass_timer_go_out_in_bounded_frames() {
+    #[tokio::test]
+    async fn events_far_ahead_of_the_pass_go_out_in_bounded_frames() {
         let mut hub = hub();
-        let (mut data, _ctrl) = connect(&mut hub, 1, 16);
+        let (_outbox, mut peer) = connect(&mut hub, 1, 16).await;
         let mut all = BitSet::new(hub.universe.len());
         all.insert_all();
         hub.handle(Command::Subscribe {
             id: 1,
             symbols: all,
         });
-        while data.try_recv().is_ok() {}
+        peer.collect().await;
         let mut synth = crate::synth::Synthesizer::new(&hub.universe.clone(), 1);
         let now = now_ns();
         // 20,000 events (about 2.6 MB encoded) with no pass in between: a replay at max speed.
@@ -651,14 +668,14 @@ mod tests {
             hub.on_events(&synth.burst(5_000, now), now);
         }
         hub.pass();
-        let mut sizes = Vec::new();
+        let frames = peer.collect().await;
         let mut events = 0;
         let mut decoder = protocol::Decoder::new();
-        while let Ok(f) = data.try_recv() {
-            sizes.push(f.len());
-            events += decoder.server(f.as_bytes()).unwrap().len();
+        for f in &frames {
+            events += decoder.server(f).unwrap().len();
         }
         assert_eq!(events, 20_000);
+        let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
         assert!(sizes.len() >= 8, "{sizes:?}");
         assert!(
             sizes.iter().all(|&s| s <= MAX_PASS_BYTES + 1_024),

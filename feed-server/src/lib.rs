@@ -8,11 +8,14 @@
 //! - [`edge`]: the HTTP exchange of an accepted socket (hyper): refusals with a status and a body,
 //!   upgrades handed over as raw TCP.
 //! - [`handshake`]: the RFC 6455 handshake rules: path, method, version, key, Origin, subprotocol.
-//! - [`connection`]: one task per client: writes queued frames, watches for stalls, heartbeats,
-//!   and completes the close handshake; [`metered`] counts the bytes its socket took.
+//! - [`connection`]: one task per client: reads its messages, finishes writes the socket could not
+//!   take at once, watches for stalls, heartbeats, and completes the close handshake.
+//! - [`outbox`]: a client socket's write side, shared by the hub (which writes to it directly)
+//!   and the connection's task.
 //! - [`session`]: what a connection does with each message: decode, rate-limit, answer or forward
 //!   to the hub (or echo it, on `/echo`); [`rate`] is the token bucket behind the limits.
-//! - [`hub`]: owns market state and subscriptions; encodes each event once and fans it out.
+//! - [`hub`]: owns market state and subscriptions; encodes each event once and writes it to
+//!   every subscriber.
 //! - [`universe`], [`synth`], [`market`]: the instruments, the seeded random walk, per-symbol state.
 //! - [`matching`]: the order simulator and per-connection order limits.
 //! - [`bitset`]: symbol sets for subscriptions and conflation.
@@ -33,7 +36,7 @@ pub mod hub;
 pub mod import;
 pub mod market;
 pub mod matching;
-pub mod metered;
+pub mod outbox;
 pub mod pacer;
 pub mod rate;
 pub mod recording;

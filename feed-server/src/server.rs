@@ -409,7 +409,7 @@ mod tests {
             let mut connected = Vec::new();
             while let Some(command) = hub_rx.recv().await {
                 match command {
-                    Command::Connect { queues, .. } => connected.push(queues),
+                    Command::Connect { outlet, .. } => connected.push(outlet),
                     Command::Subscribe { .. } => panic!("injected hub failure"),
                     _ => {}
                 }
