@@ -160,9 +160,11 @@ pub struct Config {
     #[arg(long, default_value_t = 4 * 1_048_576, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
     pub queue_bytes: u64,
 
-    /// How often the hub gathers due events and writes them to clients (one frame per client per
-    /// pass). Shorter is lower latency, longer is cheaper per event. Default: 1000 up to 2,000
-    /// events/s, then one more microsecond per event/s, up to 4000 (reached at 5,000 events/s).
+    /// Most microseconds a due event may be held back so that later ones share its writes (one
+    /// frame per client for all of them). Shorter is lower latency, longer is cheaper per event.
+    /// Default: from the rate the feed runs at: none up to 1,500 events/s (each event is written
+    /// when due), then 1000, and one more microsecond per event/s above 3,000, up to 3000
+    /// (reached at 5,000 events/s).
     #[arg(long, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
     pub batch_us: Option<u64>,
 
@@ -178,10 +180,6 @@ pub struct Config {
     #[arg(long, default_value_t = 1_000)]
     pub max_order_rate: u32,
 }
-
-/// Bounds of the automatic pass interval.
-const AUTO_BATCH_MIN_US: u64 = 1_000;
-const AUTO_BATCH_MAX_US: u64 = 4_000;
 
 pub(crate) fn parse_symbols(s: &str) -> Result<SymbolChoice, String> {
     if s == "default" {
@@ -251,45 +249,11 @@ impl Config {
             replies: crate::outbox::MAX_WAITING_REPLIES,
         }
     }
-    /// The hub's pass interval: `--batch-us`, or chosen from the rate. Above a few thousand events
-    /// per second a client's cost is its socket writes, one per pass, not its events; so the pass
-    /// lengthens with the rate, trading a little latency for a bounded write rate.
-    pub fn batch_interval(&self) -> Duration {
-        let us = self.batch_us.unwrap_or_else(|| {
-            self.rate
-                .saturating_sub(1_000)
-                .clamp(AUTO_BATCH_MIN_US, AUTO_BATCH_MAX_US)
-        });
-        Duration::from_micros(us)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_pass_interval_grows_with_the_rate_within_bounds_unless_set() {
-        let at = |rate, batch_us| {
-            Config {
-                rate,
-                batch_us,
-                ..Config::default()
-            }
-            .batch_interval()
-            .as_micros()
-        };
-        assert_eq!(
-            (
-                at(1_000, None),
-                at(2_000, None),
-                at(5_000, None),
-                at(20_000, None)
-            ),
-            (1_000, 1_000, 4_000, 4_000)
-        );
-        assert_eq!(at(20_000, Some(200)), 200);
-    }
 
     #[test]
     fn symbols_parse_as_a_list_or_a_count() {

@@ -118,6 +118,7 @@ pub async fn run(
     let pacer = pacer::spawn(
         source,
         config.speed,
+        config.batch_us.map(Duration::from_micros),
         config.realtime_pacer,
         origin,
         events_tx,
