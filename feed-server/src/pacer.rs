@@ -177,18 +177,31 @@ impl Origin {
     }
 }
 
+/// How the pacer plays its source.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub speed: Speed,
+    /// `--batch-us`, or `None` for [`auto_window`].
+    pub window: Option<Duration>,
+    /// Ask for a real-time priority (`--realtime-pacer`).
+    pub realtime: bool,
+}
+
 /// Starts the pacer thread. It ends when the source ends, `stop` is set, or the hub is gone; a
 /// source error is sent on `failed` (and logged) first.
 pub fn spawn(
     source: Box<dyn Source>,
-    speed: Speed,
-    window: Option<Duration>,
-    realtime: bool,
+    pacing: Pacing,
     origin: Origin,
     hub: mpsc::Sender<Vec<Due>>,
     stop: Arc<AtomicBool>,
     failed: oneshot::Sender<String>,
 ) -> std::io::Result<std::thread::JoinHandle<PacerReport>> {
+    let Pacing {
+        speed,
+        window,
+        realtime,
+    } = pacing;
     let mut pacer = Pacer {
         source,
         speed,

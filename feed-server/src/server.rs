@@ -117,9 +117,11 @@ pub async fn run(
     let (failed_tx, failed_rx) = oneshot::channel();
     let pacer = pacer::spawn(
         source,
-        config.speed,
-        config.batch_us.map(Duration::from_micros),
-        config.realtime_pacer,
+        pacer::Pacing {
+            speed: config.speed,
+            window: config.batch_us.map(Duration::from_micros),
+            realtime: config.realtime_pacer,
+        },
         origin,
         events_tx,
         stop.clone(),
