@@ -84,8 +84,11 @@ fn ws_config(config: &Config) -> WebSocketConfig {
         .queue_byte_limit()
         .saturating_add(max_message.saturating_mul(2))
         .max(16 * 1024 * 1024);
+    // Client messages are small: a 1 KiB read buffer (which the reader zeroes, so it is resident
+    // in every connection that ever sent a message) holds half a dozen orders; a larger message gets
+    // the room it needs for its own read.
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(64 * 1024)
         .max_write_buffer_size(max_write)
         .max_message_size(Some(max_message))
