@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::auth::Token;
 use crate::pacer::Speed;
 
 /// Which symbols to serve: a list of tickers, or a count of generated ones.
@@ -53,6 +54,7 @@ impl FromStr for SymbolChoice {
 
 /// Every setting of a feed server. `feed-server --help` shows each with its default.
 #[derive(Debug, Clone, Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line switches
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the ready line prints the real one).
     #[arg(long, default_value = "127.0.0.1:9001")]
@@ -179,6 +181,41 @@ pub struct Config {
     /// Most orders (and cancels) per second per connection; bursts up to the same number.
     #[arg(long, default_value_t = 1_000)]
     pub max_order_rate: u32,
+
+    /// Take orders and cancels only from connections that sent `{"type":"auth","token":...}`
+    /// with this token (quotes stay public); others get `reject` with code `unauthorized`. Five
+    /// wrong tokens close the connection (1008). Prefer the environment variable or
+    /// --order-token-file: a command line is visible to every user of the machine.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TICKWIRE_ORDER_TOKEN",
+        hide_env_values = true
+    )]
+    pub order_token: Option<Token>,
+
+    /// Read the order token from this file (its content, trimmed; at most 1,024 bytes).
+    #[arg(long, value_name = "FILE", conflicts_with = "order_token")]
+    pub order_token_file: Option<PathBuf>,
+
+    /// Serve https:// and wss:// with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve https:// and wss:// with a certificate made at startup for localhost, 127.0.0.1
+    /// and ::1. It is written to a file in the temporary directory, named on the line before
+    /// `listening on`, for clients to trust (`terminal --ca-cert FILE`).
+    #[arg(long)]
+    pub tls_self_signed: bool,
 }
 
 pub(crate) fn parse_symbols(s: &str) -> Result<SymbolChoice, String> {
@@ -219,11 +256,25 @@ impl Default for Config {
             max_order_qty: 1_000_000,
             max_open_orders: 1_000,
             max_order_rate: 1_000,
+            order_token: None,
+            order_token_file: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
         }
     }
 }
 
 impl Config {
+    /// The order token from --order-token or --order-token-file, if either is set.
+    pub fn order_token(&self) -> Result<Option<Token>, String> {
+        match (&self.order_token, &self.order_token_file) {
+            (Some(token), _) => Ok(Some(token.clone())),
+            (None, Some(path)) => Token::from_file(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
     }

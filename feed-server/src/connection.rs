@@ -58,7 +58,9 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
             return;
         }
     }
-    tracing::info!(%peer, conn = id, ?endpoint, protocol, "connected");
+    tracing::info!(%peer, conn = id, ?endpoint, protocol, tls = shared.tls.is_some(), "connected");
+    shared.metrics.connections.inc();
+    shared.metrics.connections_total.inc();
 
     let mut link = Link {
         outbox,
@@ -122,7 +124,7 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
             _ = ticker.tick() => {
                 let silent = last_heard.elapsed();
                 ending = if silent > heartbeat * 2 {
-                    Some(Ending::server(close_code::POLICY, format!("no answer to pings for {} ms", silent.as_millis())))
+                    Some(Ending::server(close_code::POLICY, format!("no answer to pings for {} ms", silent.as_millis())).because("heartbeat"))
                 } else {
                     link.write([Message::Ping(tokio_tungstenite::tungstenite::Bytes::new())]).await.err()
                 };
@@ -150,6 +152,8 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
         Initiator::Transport => {}
     }
     drop(slot);
+    shared.metrics.connections.dec();
+    shared.metrics.closed(ending.kind);
     if ending.by == Initiator::Server && ending.code != close_code::GOING_AWAY {
         tracing::info!(%peer, conn = id, code = ending.code, reason = %ending.reason, "closed by the server");
     } else {
@@ -223,7 +227,8 @@ async fn watch<E: std::fmt::Display>(
                         return Err(Ending::server(
                             close_code::POLICY,
                             format!("client not reading: nothing sent for {} ms", stall.as_millis()),
-                        ));
+                        )
+                        .because("stalled"));
                     }
                 }
             }
@@ -241,6 +246,7 @@ fn dropped_by_hub(shared: &Shared) -> Ending {
         close_code::POLICY,
         "dropped by the server: replies not read",
     )
+    .because("replies_not_read")
 }
 
 /// Sends the Close reply the WebSocket layer queued when the client's Close arrived, then lets

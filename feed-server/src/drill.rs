@@ -55,7 +55,7 @@ pub fn drive_hub(script: &[u8]) {
         ..Config::default()
     };
     let universe = Arc::new(Universe::new(&SymbolChoice::Generated(5), 7));
-    let mut hub = Hub::new(universe.clone(), &config);
+    let mut hub = Hub::new(universe.clone(), &config, Arc::default());
     let mut synth = Synthesizer::new(&universe, 7);
     let mut decoder = Decoder::new();
     let mut seen: Vec<Seen> = (0..CONNECTIONS).map(|_| Seen::default()).collect();
@@ -138,7 +138,7 @@ fn command(
             client.pending.push_back((false, cancel.id.clone()));
             Some(Command::Cancel { id, cancel })
         }
-        ClientMessage::Ping(_) => None,
+        ClientMessage::Ping(_) | ClientMessage::Auth(_) => None,
     }
 }
 

@@ -1,5 +1,6 @@
-//! The HTTP edge of one accepted socket: parses the request with hyper, answers refusals with an
-//! HTTP status and a body, and hands an accepted WebSocket upgrade over as a raw TCP stream.
+//! The HTTP edge of one accepted socket (plain TCP or TLS): parses the request with hyper, serves
+//! the page, `/healthz` and `/metrics` ([`crate::web`]), answers refusals with an HTTP status and a
+//! body, and hands an accepted WebSocket upgrade over as a raw TCP stream (with its TLS session).
 //!
 //! hyper answers what is not HTTP at all (garbage, oversized heads, too many headers) with 400 or
 //! 431 by itself; [`crate::handshake::admit`] decides the rest. Every answer but 101 says
@@ -18,6 +19,8 @@ use hyper::service::service_fn;
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use rustls::ServerConnection;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
@@ -43,6 +46,42 @@ pub struct Upgraded {
     pub early_frames: bool,
 }
 
+/// A stream the edge can serve HTTP on and then take apart for the outbox.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The TCP socket, and the TLS session if there is one.
+    fn into_parts(self) -> (TcpStream, Option<ServerConnection>);
+}
+
+impl Transport for TcpStream {
+    fn into_parts(self) -> (TcpStream, Option<ServerConnection>) {
+        (self, None)
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn into_parts(self) -> (TcpStream, Option<ServerConnection>) {
+        let (tcp, tls) = self.into_inner();
+        (tcp, Some(tls))
+    }
+}
+
+/// How an exchange that gave no WebSocket ended, for the log.
+#[derive(Debug)]
+pub enum NoUpgrade {
+    /// A page, `/healthz` or `/metrics` was served.
+    Served(String),
+    /// A handshake was refused with an HTTP status, or the exchange failed.
+    Refused(String),
+}
+
+impl std::fmt::Display for NoUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Served(what) | Self::Refused(what) => f.write_str(what),
+        }
+    }
+}
+
 /// What the request handler leaves for the socket's task after it answered 101.
 struct Pending {
     upgrade: OnUpgrade,
@@ -56,25 +95,40 @@ pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-t
 
 /// Runs the HTTP exchange on `stream`. Returns the WebSocket if the handshake was accepted, or
 /// `Err` with what happened for the log (the refusal has already been answered).
-pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgraded, String> {
-    // What the request handler decided: the pending upgrade, or why it refused.
-    let verdict: Arc<Mutex<Option<Result<Pending, String>>>> = Arc::new(Mutex::new(None));
+pub async fn handshake<S: Transport>(
+    stream: S,
+    shared: &Arc<Shared>,
+) -> Result<Upgraded, NoUpgrade> {
+    // What the request handler decided: the pending upgrade, or what it answered instead.
+    let verdict: Arc<Mutex<Option<Result<Pending, NoUpgrade>>>> = Arc::new(Mutex::new(None));
     let service = {
         let (verdict, shared) = (verdict.clone(), shared.clone());
         service_fn(move |mut request: Request<Incoming>| {
-            let (response, decided) = match decide(&shared, &mut request) {
-                Ok((accepted, pending)) => (switching(&accepted), Ok(pending)),
-                Err(refusal) => {
-                    let why = format!(
-                        "refused {} {}: {} {}",
-                        request.method(),
-                        request.uri().path().chars().take(64).collect::<String>(),
-                        refusal.status.as_u16(),
-                        refusal.body
-                    );
-                    (refused(refusal), Err(why))
+            let path = request.uri().path().chars().take(64).collect::<String>();
+            let (mut response, decided) = if let Some(page) = page(&shared, &request) {
+                let what = format!("{} {path}: {}", request.method(), page.status().as_u16());
+                (page, Err(NoUpgrade::Served(what)))
+            } else {
+                match decide(&shared, &mut request) {
+                    Ok((accepted, pending)) => (switching(&accepted), Ok(pending)),
+                    Err(refusal) => {
+                        shared.metrics.refused(refusal_reason(refusal.status));
+                        let why = format!(
+                            "refused {} {path}: {} {}",
+                            request.method(),
+                            refusal.status.as_u16(),
+                            refusal.body
+                        );
+                        (refused(refusal), Err(NoUpgrade::Refused(why)))
+                    }
                 }
             };
+            if decided.is_err() {
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+            }
             *verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(decided);
             async move { Ok::<_, Infallible>(response) }
         })
@@ -96,22 +150,28 @@ pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgrad
     let pending = match (decided, served) {
         (Some(Ok(pending)), _) => pending,
         (Some(Err(why)), _) => return Err(why),
-        (None, Err(e)) => return Err(format!("not a valid HTTP request: {e}")),
-        (None, Ok(())) => return Err("closed before a request arrived".to_owned()),
+        (None, Err(e)) => {
+            shared.metrics.refused("bad_http");
+            return Err(NoUpgrade::Refused(format!("not a valid HTTP request: {e}")));
+        }
+        (None, Ok(())) => {
+            return Err(NoUpgrade::Refused(
+                "closed before a request arrived".to_owned(),
+            ));
+        }
     };
     let upgraded = pending
         .upgrade
         .await
-        .map_err(|e| format!("upgrade failed: {e}"))?;
+        .map_err(|e| NoUpgrade::Refused(format!("upgrade failed: {e}")))?;
     let parts = upgraded
-        .downcast::<TokioIo<TcpStream>>()
-        .map_err(|_| "upgrade lost its TCP stream".to_owned())?;
-    let early_frames = !parts.read_buf.is_empty();
+        .downcast::<TokioIo<S>>()
+        .map_err(|_| NoUpgrade::Refused("upgrade lost its stream".to_owned()))?;
+    let (tcp, tls) = parts.io.into_inner().into_parts();
+    // Over TLS the session may hold decrypted bytes that no socket readiness will announce.
+    let early_frames = !parts.read_buf.is_empty() || tls.is_some();
     let ws = WebSocketStream::from_partially_read(
-        Wire::new(Outbox::new(
-            parts.io.into_inner(),
-            shared.config.outbox_limits(),
-        )),
+        Wire::new(Outbox::with_tls(tcp, tls, shared.config.outbox_limits())),
         parts.read_buf.to_vec(),
         Role::Server,
         Some(shared.ws_config),
@@ -124,6 +184,61 @@ pub async fn handshake(stream: TcpStream, shared: &Arc<Shared>) -> Result<Upgrad
         slot: pending.slot,
         early_frames,
     })
+}
+
+/// The answer to a request that is not for a WebSocket endpoint, or a plain GET of one (426).
+fn page(shared: &Shared, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    let path = request.uri().path();
+    let websocket =
+        path == handshake::WS_PATH || (shared.config.echo && path == handshake::ECHO_PATH);
+    if !websocket {
+        return Some(
+            crate::web::answer(shared, request.method(), path, request.headers()).unwrap_or_else(
+                || {
+                    crate::web::text(
+                        StatusCode::NOT_FOUND,
+                        &format!(
+                            "nothing at {}; the page is at /, the WebSocket feed at {}",
+                            path.chars().take(64).collect::<String>(),
+                            handshake::WS_PATH
+                        ),
+                    )
+                },
+            ),
+        );
+    }
+    if handshake::asks_upgrade(request.headers()) {
+        return None;
+    }
+    shared.metrics.refused("not_websocket");
+    let mut response = crate::web::text(
+        StatusCode::UPGRADE_REQUIRED,
+        &format!(
+            "{path} is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket); the page is at /"
+        ),
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        header::HeaderValue::from_static("13"),
+    );
+    Some(response)
+}
+
+/// A fixed word for each refusal status, for `tickwire_connections_refused_total{reason}`.
+fn refusal_reason(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        403 => "origin",
+        404 => "not_found",
+        426 => "version",
+        503 => "capacity",
+        431 => "headers_too_large",
+        _ => "bad_handshake",
+    }
 }
 
 /// Applies the handshake rules, then takes a connection slot.
@@ -141,6 +256,12 @@ fn decide(
         version: request.version(),
         headers: request.headers(),
     };
+    if shared.shutdown.is_cancelled() {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ));
+    }
     let accepted = handshake::admit(&admission, &head)?;
     let slot = shared
         .connections

@@ -51,7 +51,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: StatusCode, body: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, body: impl Into<String>) -> Self {
         Self {
             status,
             body: body.into(),
@@ -77,6 +77,12 @@ fn lists_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bo
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether a request asks for a WebSocket at all (`Upgrade: websocket`); a plain GET of the
+/// feed's path is answered 426 rather than judged as a broken handshake.
+pub fn asks_upgrade(headers: &HeaderMap) -> bool {
+    lists_token(headers, header::UPGRADE, "websocket")
 }
 
 /// Decides a handshake: accepts it (selecting our subprotocol if offered) or refuses it with an

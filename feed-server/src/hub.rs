@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use protocol::{Cancel, Order, ServerMessage, encode_batch, encode_server, now_ns};
@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::event::{Due, MarketEvent};
 use crate::market::Market;
 use crate::matching::{Account, ConnId, Limits, Matching};
+use crate::metrics::{Metrics, Tally};
 use crate::outbox::{Outlet, Refused};
 use crate::universe::Universe;
 
@@ -89,10 +90,15 @@ pub struct Hub {
     owed: bool,
     /// Clients to drop after the current loop over clients.
     dropped: Vec<ConnId>,
+    metrics: Arc<Metrics>,
+    /// What the pass under way sent, added to `metrics` at its end.
+    tally: Tally,
+    /// When the pass under way began.
+    pass_started: Option<Instant>,
 }
 
 impl Hub {
-    pub fn new(universe: Arc<Universe>, config: &Config) -> Self {
+    pub fn new(universe: Arc<Universe>, config: &Config, metrics: Arc<Metrics>) -> Self {
         let now = now_ns();
         let markets = universe
             .instruments
@@ -116,6 +122,9 @@ impl Hub {
             visiting: Vec::new(),
             owed: false,
             dropped: Vec::new(),
+            metrics,
+            tally: Tally::default(),
+            pass_started: None,
         }
     }
 
@@ -212,6 +221,7 @@ impl Hub {
         self.visiting.clear();
         self.visiting.extend(self.clients.keys());
         self.owed = false;
+        self.pass_started = Some(Instant::now());
     }
 
     /// Visits up to `n` more clients of the pass under way; true when the pass is over.
@@ -229,6 +239,12 @@ impl Hub {
         self.pass_events.clear();
         self.pass_bytes = 0;
         self.shared_frame = None;
+        if let Some(started) = self.pass_started.take() {
+            self.metrics
+                .pass_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        self.metrics.add(&std::mem::take(&mut self.tally));
         true
     }
 
@@ -247,7 +263,7 @@ impl Hub {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
         };
-        let (clients, dropped) = (&mut self.clients, &mut self.dropped);
+        let (clients, dropped, metrics) = (&mut self.clients, &mut self.dropped, &self.metrics);
         self.matching.on_market(
             symbol,
             &self.markets[symbol],
@@ -256,12 +272,9 @@ impl Hub {
             |conn, id, fill| {
                 if let Some(client) = clients.get_mut(&conn) {
                     Matching::filled(&mut client.account, id);
+                    metrics.fills.inc();
                     // A fill is never dropped: a client that cannot take it is disconnected.
-                    if client
-                        .outlet
-                        .reply(&Bytes::from(encode_server(&fill)))
-                        .is_err()
-                    {
+                    if reply(&client.outlet, metrics, &Bytes::from(encode_server(&fill))).is_err() {
                         dropped.push(conn);
                     }
                 }
@@ -300,27 +313,29 @@ impl Hub {
                 None
             } else {
                 let events = &self.pass_events;
-                Some(
+                Some((
                     self.shared_frame
                         .get_or_insert_with(|| batch(events.iter().map(|(_, b)| b)))
                         .clone(),
-                )
+                    events.len(),
+                ))
             }
         } else {
-            let mut mine = self
+            let mine = self
                 .pass_events
                 .iter()
                 .filter(|(s, _)| client.subscribed.contains(*s) && !client.stale.contains(*s))
-                .map(|(_, b)| b)
-                .peekable();
-            mine.peek().is_some().then(|| batch(mine))
+                .map(|(_, b)| b);
+            let count = mine.clone().count();
+            (count > 0).then(|| (batch(mine), count))
         };
-        if let Some(frame) = frame {
+        if let Some((frame, events)) = frame {
             match client.outlet.data(&frame) {
-                Ok(()) => {}
+                Ok(()) => self.tally.data(events, frame.len()),
                 Err(Refused::Full) => {
                     tracing::debug!(conn = id, "outbox full; conflating");
                     client.conflating = true;
+                    self.tally.conflations += 1;
                     mark_stale(client, &self.pass_events);
                 }
                 Err(Refused::Closed) => {
@@ -329,7 +344,7 @@ impl Hub {
                 }
             }
         }
-        if send_snapshots(client, &self.markets).is_err() {
+        if send_snapshots(client, &self.markets, &mut self.tally).is_err() {
             self.dropped.push(id);
             return;
         }
@@ -364,7 +379,7 @@ impl Hub {
                 // With events applied but not yet fanned out, a snapshot now would already
                 // include them, and the pass would then send them again: the pass sends it.
                 if self.pass_events.is_empty() {
-                    if send_snapshots(client, &self.markets).is_err() {
+                    if send_snapshots(client, &self.markets, &mut self.tally).is_err() {
                         self.remove(id);
                         return;
                     }
@@ -395,9 +410,13 @@ impl Hub {
                 if let Some(ServerMessage::Reject(r)) = replies.first() {
                     tracing::debug!(conn = id, order = %r.id, code = ?r.code, reason = %r.reason, "order rejected");
                 }
+                self.metrics.orders.inc();
+                for message in &replies {
+                    count_reply(&self.metrics, message);
+                }
                 let parts: Vec<String> = replies.iter().map(encode_server).collect();
                 let frame = Bytes::from(encode_batch(parts.iter().map(String::as_str)));
-                if client.outlet.reply(&frame).is_err() {
+                if reply(&client.outlet, &self.metrics, &frame).is_err() {
                     self.remove(id);
                 }
             }
@@ -405,11 +424,15 @@ impl Hub {
                 let Some(client) = self.clients.get_mut(&id) else {
                     return;
                 };
-                let reply = self.matching.cancel(id, &mut client.account, &cancel, now);
-                if client
-                    .outlet
-                    .reply(&Bytes::from(encode_server(&reply)))
-                    .is_err()
+                let answer = self.matching.cancel(id, &mut client.account, &cancel, now);
+                self.metrics.cancels.inc();
+                count_reply(&self.metrics, &answer);
+                if reply(
+                    &client.outlet,
+                    &self.metrics,
+                    &Bytes::from(encode_server(&answer)),
+                )
+                .is_err()
                 {
                     self.remove(id);
                 }
@@ -429,6 +452,32 @@ impl Hub {
     }
 }
 
+/// Sends an order reply, counting it.
+fn reply(outlet: &Outlet, metrics: &Metrics, frame: &Bytes) -> Result<(), Refused> {
+    outlet.reply(frame)?;
+    let mut tally = Tally::default();
+    tally.reply(frame.len());
+    metrics.add(&tally);
+    Ok(())
+}
+
+/// Counts an answer to an order or a cancel by what it says.
+fn count_reply(metrics: &Metrics, message: &ServerMessage) {
+    match message {
+        ServerMessage::Ack(_) => {
+            metrics.acks.inc();
+        }
+        ServerMessage::Fill(_) => {
+            metrics.fills.inc();
+        }
+        ServerMessage::Canceled(_) => {
+            metrics.canceled.inc();
+        }
+        ServerMessage::Reject(r) => metrics.rejected(r.code),
+        _ => {}
+    }
+}
+
 /// Marks the subscribed symbols of this pass's events as owed a snapshot.
 fn mark_stale(client: &mut Client, events: &[(usize, Utf8Bytes)]) {
     for &(symbol, _) in events {
@@ -440,7 +489,7 @@ fn mark_stale(client: &mut Client, events: &[(usize, Utf8Bytes)]) {
 
 /// Sends the snapshots a client is owed, in frames of about [`SNAPSHOT_FRAME_BYTES`], as far as
 /// its outbox has room; the rest go on a later pass. `Err` when the client is gone.
-fn send_snapshots(client: &mut Client, markets: &[Market]) -> Result<(), ()> {
+fn send_snapshots(client: &mut Client, markets: &[Market], tally: &mut Tally) -> Result<(), ()> {
     if client.conflating || client.stale.is_empty() {
         return Ok(());
     }
@@ -463,12 +512,14 @@ fn send_snapshots(client: &mut Client, markets: &[Market]) -> Result<(), ()> {
         let frame = Bytes::from(encode_batch(parts.iter().map(String::as_str)));
         match client.outlet.data(&frame) {
             Ok(()) => {
+                tally.data(0, frame.len());
                 for &s in &in_frame {
                     client.stale.remove(s);
                 }
             }
             Err(Refused::Full) => {
                 client.conflating = true;
+                tally.conflations += 1;
                 return Ok(());
             }
             Err(Refused::Closed) => return Err(()),
@@ -507,7 +558,11 @@ mod tests {
             rate: 100_000,
             ..Config::default()
         };
-        Hub::new(Arc::new(Universe::new(&SymbolChoice::Default, 1)), &config)
+        Hub::new(
+            Arc::new(Universe::new(&SymbolChoice::Default, 1)),
+            &config,
+            Arc::default(),
+        )
     }
 
     /// Connects a client over a loopback socket whose outbox holds `replies` replies at most.

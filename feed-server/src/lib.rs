@@ -22,6 +22,7 @@
 //! - [`shutdown`]: waits for SIGINT or SIGTERM.
 //! - `drill`: the hub under arbitrary client scripts, for the fuzz target and a seeded test.
 
+pub mod auth;
 pub mod bitset;
 pub mod config;
 pub mod connection;
@@ -36,6 +37,7 @@ pub mod hub;
 pub mod import;
 pub mod market;
 pub mod matching;
+pub mod metrics;
 pub mod outbox;
 pub mod pacer;
 pub mod rate;
@@ -45,10 +47,12 @@ pub mod session;
 pub mod shutdown;
 pub mod source;
 pub mod synth;
+pub mod tls;
 pub mod universe;
+pub mod web;
 
 pub use config::{Config, SymbolChoice};
-pub use server::{ServerError, ServerHandle, ThreadedServer, run, spawn};
+pub use server::{ServerError, ServerHandle, ThreadedServer, run, run_with, spawn};
 
 /// The name this server gives in `hello`.
 pub const SERVER_NAME: &str = "tickwire-feed-server";

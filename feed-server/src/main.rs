@@ -11,8 +11,9 @@ use feed_server::import::ImportArgs;
 use tokio_util::sync::CancellationToken;
 
 /// Tickwire feed server: streams synthesized or replayed quotes and trades over WebSocket (path
-/// /ws) and answers orders on the same socket. Logs go to stderr; set the level with RUST_LOG
-/// (default info).
+/// /ws) and answers orders on the same socket. The same port serves the browser client at /,
+/// /healthz and /metrics (Prometheus). Logs go to stderr; set the level with RUST_LOG (default
+/// info).
 #[derive(Debug, Parser)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -85,8 +86,18 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let tls = feed_server::tls::Tls::from_config(&config, addr.port())
+            .map_err(anyhow::Error::msg)?;
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "listening on ws://{addr}/ws")?;
+        if let Some(file) = tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
+            writeln!(
+                stdout,
+                "self-signed certificate in {} (trust it with: terminal --ca-cert {0})",
+                file.display()
+            )?;
+        }
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        writeln!(stdout, "listening on {scheme}://{addr}/ws")?;
         stdout.flush()?;
         if let Some(file) = &config.replay {
             tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready");
@@ -100,7 +111,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             signal.cancel();
         });
-        feed_server::run(listener, config, shutdown).await?;
+        feed_server::run_with(listener, config, tls, shutdown).await?;
         Ok(())
     })
 }

@@ -10,15 +10,20 @@
 //! The WebSocket layer (handshake replies, pongs, pings, errors, the Close frame) writes through
 //! [`Wire`], which goes through the same queue, so frames from both writers never interleave.
 //! Once a Close frame is written the hub's frames are refused, as RFC 6455 forbids data after it.
+//!
+//! Over TLS the outbox holds the connection's TLS session too: whoever writes encrypts what is
+//! queued into TLS records and writes those, and reads decrypt through the same session, under
+//! the same lock. The hub thus still writes to TLS clients in its own pass.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
+use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -103,9 +108,16 @@ struct State {
     released: bool,
     /// A write by the hub failed: the connection's next write reports it.
     failed: Option<io::ErrorKind>,
+    /// The TLS session, on a `wss://` connection.
+    tls: Option<Box<ServerConnection>>,
 }
 
 impl State {
+    /// Whether bytes wait to be written: frames queued, or TLS records not yet written.
+    fn unsent(&self) -> bool {
+        !self.queue.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
     fn push(&mut self, entry: Entry) {
         self.bytes += entry.len() - entry.sent;
         match entry.kind {
@@ -153,9 +165,17 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(socket: TcpStream, limits: Limits) -> Arc<Self> {
+        Self::with_tls(socket, None, limits)
+    }
+
+    /// An outbox whose bytes go through `tls`, when the connection is `wss://`.
+    pub fn with_tls(socket: TcpStream, tls: Option<ServerConnection>, limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             socket,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                tls: tls.map(Box::new),
+                ..State::default()
+            }),
             limits,
             written: AtomicU64::new(0),
             wake: Notify::new(),
@@ -218,36 +238,33 @@ impl Outbox {
     /// Queues `entry`, writing at once if nothing is ahead of it; wakes the connection's task if
     /// anything is left waiting for room.
     fn enqueue(&self, state: &mut State, entry: Entry) {
-        let was_empty = state.queue.is_empty();
+        let was_idle = !state.unsent();
         state.push(entry);
-        if was_empty && state.failed.is_none() {
-            if let Err(e) = self.write_queued(state) {
-                state.failed = Some(e.kind());
-            }
-            if !state.queue.is_empty() || state.failed.is_some() {
-                self.wake.notify_one();
-            }
+        if was_idle && state.failed.is_none() {
+            self.push_out(state);
+        }
+    }
+
+    /// Writes what the socket takes now; a failure is kept for the connection to report, and
+    /// the connection's task is woken to finish what is left.
+    fn push_out(&self, state: &mut State) {
+        if let Err(e) = self.write_queued(state) {
+            state.failed = Some(e.kind());
+        }
+        if state.unsent() || state.failed.is_some() {
+            self.wake.notify_one();
         }
     }
 
     /// Writes what is queued until the socket takes no more: `Ok(true)` once it is all written.
     fn write_queued(&self, state: &mut State) -> io::Result<bool> {
+        if state.tls.is_some() {
+            return self.write_queued_tls(state);
+        }
         while !state.queue.is_empty() {
             let result = {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let mut n = 0;
-                for entry in &state.queue {
-                    if n + 2 > MAX_SLICES {
-                        break;
-                    }
-                    let (header, body) = entry.slices();
-                    for part in [header, body] {
-                        if !part.is_empty() {
-                            slices[n] = IoSlice::new(part);
-                            n += 1;
-                        }
-                    }
-                }
+                let n = gather(&state.queue, &mut slices);
                 self.socket.try_write_vectored(&slices[..n])
             };
             match result {
@@ -261,6 +278,38 @@ impl Outbox {
             }
         }
         Ok(true)
+    }
+
+    /// [`Self::write_queued`] through TLS: writes the records the session holds, then encrypts
+    /// more of the queue, until the socket takes no more or nothing is left.
+    fn write_queued_tls(&self, state: &mut State) -> io::Result<bool> {
+        loop {
+            let Some(tls) = state.tls.as_mut() else {
+                return Ok(true);
+            };
+            while tls.wants_write() {
+                match tls.write_tls(&mut Sock(&self.socket)) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(written) => {
+                        self.written.fetch_add(written as u64, Ordering::Relaxed);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            if state.queue.is_empty() {
+                return Ok(true);
+            }
+            let taken = {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let n = gather(&state.queue, &mut slices);
+                tls.writer().write_vectored(&slices[..n])?
+            };
+            if taken == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            state.consume(taken);
+        }
     }
 
     /// Writes everything queued, waiting for room as needed.
@@ -280,7 +329,7 @@ impl Outbox {
     /// Whether bytes wait to be written.
     pub fn pending(&self) -> bool {
         let state = self.lock();
-        !state.queue.is_empty() || state.failed.is_some()
+        state.unsent() || state.failed.is_some()
     }
 
     /// Whether half of the market-data limits are free again, for a conflated client to resume.
@@ -332,6 +381,47 @@ impl std::ops::Deref for Outlet {
 impl Drop for Outlet {
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+/// Fills `slices` with the unwritten parts of the first entries of `queue`; returns how many.
+fn gather<'a>(queue: &'a VecDeque<Entry>, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
+    let mut n = 0;
+    for entry in queue {
+        if n + 2 > MAX_SLICES {
+            break;
+        }
+        let (header, body) = entry.slices();
+        for part in [header, body] {
+            if !part.is_empty() {
+                slices[n] = IoSlice::new(part);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The socket as blocking-style I/O for rustls: `WouldBlock` when it has no room or no bytes.
+struct Sock<'a>(&'a TcpStream);
+
+impl Read for Sock<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for Sock<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -406,7 +496,11 @@ impl AsyncRead for Wire {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let socket = &self.outbox.socket;
+        let outbox = &self.outbox;
+        let socket = &outbox.socket;
+        if outbox.lock().tls.is_some() {
+            return outbox.poll_read_tls(cx, buf);
+        }
         loop {
             ready!(socket.poll_read_ready(cx))?;
             match socket.try_read(buf.initialize_unfilled()) {
@@ -417,6 +511,48 @@ impl AsyncRead for Wire {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
+        }
+    }
+}
+
+impl Outbox {
+    /// Reads plaintext through the TLS session: what it already decrypted, or else what the
+    /// socket has, decrypted.
+    fn poll_read_tls(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        loop {
+            {
+                let mut state = self.lock();
+                let Some(tls) = state.tls.as_mut() else {
+                    return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+                };
+                match tls.reader().read(buf.initialize_unfilled()) {
+                    // 0 is the end: the peer sent close_notify.
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+                match tls.read_tls(&mut Sock(&self.socket)) {
+                    // After the end of the stream the reader says how it ended.
+                    Ok(0) => continue,
+                    Ok(_) => {
+                        let processed = tls.process_new_packets();
+                        // An alert for an error, or an answer to a key update.
+                        if tls.wants_write() && state.failed.is_none() {
+                            self.push_out(&mut state);
+                        }
+                        if let Err(e) = processed {
+                            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            ready!(self.socket.poll_read_ready(cx))?;
         }
     }
 }
@@ -450,9 +586,9 @@ impl AsyncWrite for Wire {
             sent: 0,
             kind: Kind::Own,
         };
-        let was_empty = state.queue.is_empty();
+        let was_idle = !state.unsent();
         state.push(entry);
-        if was_empty && let Err(e) = outbox.write_queued(&mut state) {
+        if was_idle && let Err(e) = outbox.write_queued(&mut state) {
             state.failed = Some(e.kind());
             return Poll::Ready(Err(e));
         }
@@ -464,6 +600,10 @@ impl AsyncWrite for Wire {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(tls) = self.outbox.lock().tls.as_mut() {
+            // Sent once: later calls find it already queued.
+            tls.send_close_notify();
+        }
         ready!(self.outbox.poll_drain(cx))?;
         match socket2::SockRef::from(&self.outbox.socket).shutdown(std::net::Shutdown::Write) {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),

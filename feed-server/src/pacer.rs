@@ -196,6 +196,7 @@ pub fn spawn(
     hub: mpsc::Sender<Vec<Due>>,
     stop: Arc<AtomicBool>,
     failed: oneshot::Sender<String>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> std::io::Result<std::thread::JoinHandle<PacerReport>> {
     let Pacing {
         speed,
@@ -219,6 +220,7 @@ pub fn spawn(
         last_warning: None,
         last_due: None,
         realtime,
+        metrics,
     };
     std::thread::Builder::new()
         .name("tickwire-pacer".into())
@@ -256,6 +258,7 @@ struct Pacer {
     last_due: Option<Instant>,
     /// Ask for a real-time priority (`--realtime-pacer`).
     realtime: bool,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Pacer {
@@ -425,6 +428,7 @@ impl Pacer {
                 u64::try_from(sent.saturating_duration_since(due).as_micros()).unwrap_or(u64::MAX);
             self.pass.record(late);
             self.report.lateness.record(late);
+            self.metrics.lateness_seconds.observe(late as f64 / 1e6);
         }
         self.report.events += self.batch.len() as u64;
         self.batch_due.clear();

@@ -17,9 +17,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Token;
 use crate::config::Config;
 use crate::hub::{Command, Hub};
+use crate::metrics::Metrics;
 use crate::session::Ending;
+use crate::tls::Tls;
 use crate::universe::Universe;
 use crate::{connection, edge, handshake, pacer, source};
 
@@ -38,6 +41,11 @@ pub struct Shared {
     pub ws_config: WebSocketConfig,
     /// Why the server failed, once it has: connections then close with 1011, not 1001.
     pub failure: OnceLock<String>,
+    pub metrics: Arc<Metrics>,
+    /// `--tls-cert`/`--tls-self-signed`: every socket starts with a TLS handshake.
+    pub tls: Option<Tls>,
+    /// `--order-token`: orders need an `auth` first.
+    pub order_token: Option<Token>,
 }
 
 impl Shared {
@@ -71,6 +79,9 @@ pub enum ServerError {
     /// what is wrong`), or the pacing thread could not start.
     #[error("{0}")]
     Source(String),
+    /// A setting cannot be used: a certificate or token file that cannot be read, say.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// How long shutdown waits for connections to finish their close handshakes.
@@ -97,11 +108,25 @@ fn ws_config(config: &Config) -> WebSocketConfig {
 
 /// Serves WebSocket clients on `listener` until `shutdown` is cancelled, then closes every
 /// connection with 1001 and returns (within about 1.5 s). Returns an error if the hub failed.
+/// TLS, if `config` asks for it, is set up here; see [`run_with`] to set it up beforehand.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    let tls = Tls::from_config(&config, port).map_err(ServerError::Config)?;
+    run_with(listener, config, tls, shutdown).await
+}
+
+/// [`run`] with TLS already set up (the binary makes its certificate before it says where).
+pub async fn run_with(
+    listener: TcpListener,
+    config: Config,
+    tls: Option<Tls>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let order_token = config.order_token().map_err(ServerError::Config)?;
     let source::Opened {
         universe,
         source,
@@ -111,7 +136,8 @@ pub async fn run(
     let universe = Arc::new(universe);
     let (hub_tx, hub_rx) = mpsc::channel(4_096);
     let (events_tx, events_rx) = mpsc::channel(EVENT_BATCHES);
-    let hub = Hub::new(universe.clone(), &config);
+    let metrics = Arc::new(Metrics::new());
+    let hub = Hub::new(universe.clone(), &config, metrics.clone());
     let origin = pacer::Origin::now(origin_ns);
     if info.kind == "replay" {
         info.replay_start_ns = Some(origin.wall_ns);
@@ -129,10 +155,14 @@ pub async fn run(
         events_tx,
         stop.clone(),
         failed_tx,
+        metrics.clone(),
     )
     .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
     let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, shutdown.clone()));
-    let shared = Arc::new(Shared::new(config, universe, info, hub_tx, shutdown));
+    let mut shared = Shared::new(config, universe, info, hub_tx, shutdown, metrics);
+    shared.tls = tls;
+    shared.order_token = order_token;
+    let shared = Arc::new(shared);
     let result = supervise(listener, shared, hub_task, failed_rx).await;
     stop.store(true, Ordering::Relaxed);
     // The pacer sleeps at most 50 ms at a time: it ends promptly.
@@ -150,6 +180,7 @@ impl Shared {
         source: SourceInfo,
         hub: mpsc::Sender<Command>,
         shutdown: CancellationToken,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             universe,
@@ -159,6 +190,9 @@ impl Shared {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             ws_config: ws_config(&config),
             failure: OnceLock::new(),
+            metrics,
+            tls: None,
+            order_token: None,
             config,
         }
     }
@@ -224,6 +258,7 @@ async fn supervise(
         };
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "too many handshakes in progress; refused");
+            shared.metrics.refused("busy");
             let _ = stream.try_write(edge::BUSY_RESPONSE);
             continue;
         };
@@ -231,10 +266,23 @@ async fn supervise(
         tracker.spawn(accept(stream, peer, shared.clone(), permit, id));
     }
     tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
+    // While connections close, new requests are still answered: `/healthz` with 503, so that a
+    // load balancer sees the server going, and handshakes with 503.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut done = std::pin::pin!(tracker.wait());
+        loop {
+            tokio::select! {
+                () = &mut done => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, peer)) = accepted else { continue };
+                    let Ok(permit) = handshakes.clone().try_acquire_owned() else { continue };
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(tokio::time::timeout(DRAIN_TIMEOUT, accept(stream, peer, shared.clone(), permit, id)));
+                }
+            }
+        }
+    });
+    if drained.await.is_err() {
         tracing::warn!(
             open = tracker.len(),
             "connections still closing at shutdown; dropping them"
@@ -271,15 +319,29 @@ async fn accept(
     {
         tracing::debug!(%peer, "TCP_NOTSENT_LOWAT failed: {e}");
     }
+    // Sockets accepted while the server drains are answered, not dropped.
+    let draining = shared.shutdown.is_cancelled();
+    let shutdown = async {
+        if draining {
+            std::future::pending::<()>().await;
+        } else {
+            shared.shutdown.cancelled().await;
+        }
+    };
     let upgraded = tokio::select! {
-        () = shared.shutdown.cancelled() => return,
-        result = tokio::time::timeout(shared.config.handshake_timeout(), edge::handshake(stream, &shared)) => match result {
+        () = shutdown => return,
+        result = tokio::time::timeout(shared.config.handshake_timeout(), exchange(stream, &shared)) => match result {
             Ok(Ok(upgraded)) => upgraded,
-            Ok(Err(why)) => {
+            Ok(Err(edge::NoUpgrade::Served(what))) => {
+                tracing::debug!(%peer, "served {what}");
+                return;
+            }
+            Ok(Err(edge::NoUpgrade::Refused(why))) => {
                 tracing::info!(%peer, "handshake refused or failed: {why}");
                 return;
             }
             Err(_) => {
+                shared.metrics.refused("timeout");
                 tracing::info!(%peer, "handshake timed out after {} ms", shared.config.handshake_timeout_ms);
                 return;
             }
@@ -287,6 +349,25 @@ async fn accept(
     };
     drop(handshake_permit);
     connection::serve(upgraded, shared, id, peer).await;
+}
+
+/// The TLS handshake if the server has TLS, then the HTTP exchange.
+async fn exchange(
+    stream: TcpStream,
+    shared: &Arc<Shared>,
+) -> Result<edge::Upgraded, edge::NoUpgrade> {
+    let Some(tls) = &shared.tls else {
+        return edge::handshake(stream, shared).await;
+    };
+    match tls.acceptor.accept(stream).await {
+        Ok(stream) => edge::handshake(stream, shared).await,
+        Err(e) => {
+            shared.metrics.refused("tls");
+            Err(edge::NoUpgrade::Refused(format!(
+                "TLS handshake failed: {e} (a plain http:// or ws:// client on a TLS port?)"
+            )))
+        }
+    }
 }
 
 /// A server running on the current tokio runtime.
@@ -302,6 +383,11 @@ impl ServerHandle {
     /// The WebSocket URL clients connect to.
     pub fn url(&self) -> String {
         format!("ws://{}{}", self.addr, handshake::WS_PATH)
+    }
+
+    /// The base of the server's HTTP address (`http://HOST:PORT`), for `/healthz` and the page.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Cancels and waits for the server to finish closing.
@@ -428,6 +514,7 @@ mod tests {
             info,
             hub_tx,
             CancellationToken::new(),
+            Arc::default(),
         ));
         let (_source_ok, source_failed) = oneshot::channel();
         let server = tokio::spawn(supervise(listener, shared, hub_task, source_failed));

@@ -22,6 +22,9 @@ use crate::universe::Selection;
 
 /// Unknown symbols named in one `error` reply at most; the message counts the rest.
 const MAX_NAMED_UNKNOWN: usize = 16;
+/// Wrong tokens one connection may send (fixed); the next closes it with 1008, so a token
+/// cannot be guessed over one connection.
+pub const MAX_AUTH_FAILURES: u32 = 5;
 
 /// Who ended a connection, which decides how the close handshake goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,20 +37,41 @@ pub enum Initiator {
     Transport,
 }
 
-/// Why a connection ended, for the close frame and the log line.
+/// Why a connection ended, for the close frame, the log line and the metrics.
 #[derive(Debug)]
 pub struct Ending {
     pub code: u16,
     pub reason: String,
     pub by: Initiator,
+    /// A word from a fixed set, for `tickwire_clients_closed_total{reason}`.
+    pub kind: &'static str,
 }
 
 impl Ending {
     pub fn server(code: u16, reason: impl Into<String>) -> Self {
+        let kind = match code {
+            close_code::NORMAL => "normal",
+            close_code::GOING_AWAY => "shutdown",
+            close_code::POLICY => "policy",
+            close_code::TOO_BIG => "too_big",
+            close_code::INVALID_DATA => "invalid_data",
+            close_code::INTERNAL => "internal",
+            _ => "protocol_error",
+        };
         Self {
             code,
             reason: reason.into(),
             by: Initiator::Server,
+            kind,
+        }
+    }
+
+    pub fn client(code: u16, reason: String) -> Self {
+        Self {
+            code,
+            reason,
+            by: Initiator::Client,
+            kind: "client_close",
         }
     }
 
@@ -56,7 +80,15 @@ impl Ending {
             code: close_code::ABNORMAL,
             reason: reason.into(),
             by: Initiator::Transport,
+            kind: "transport",
         }
+    }
+
+    /// Names the reason more finely than the close code does.
+    #[must_use]
+    pub fn because(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -69,6 +101,9 @@ pub struct Session<'a> {
     decoder: Decoder,
     rate: TokenBucket,
     max_id: usize,
+    /// Orders and cancels are taken: the server needs no token, or this client sent it.
+    authorized: bool,
+    auth_failures: u32,
 }
 
 impl<'a> Session<'a> {
@@ -81,6 +116,8 @@ impl<'a> Session<'a> {
             decoder: Decoder::new().max_client_bytes(config.max_message()),
             rate: TokenBucket::new(config.max_message_rate, now_ns()),
             max_id: usize::try_from(config.max_order_id_bytes).unwrap_or(64),
+            authorized: shared.order_token.is_none(),
+            auth_failures: 0,
         }
     }
 
@@ -95,6 +132,7 @@ impl<'a> Session<'a> {
             heartbeat_ms: self.shared.config.heartbeat_ms,
             ts_ns: now_ns(),
             source: Some(self.shared.source.clone()),
+            auth_required: self.shared.order_token.is_some(),
         })))
     }
 
@@ -119,11 +157,7 @@ impl<'a> Session<'a> {
                 let (code, reason) = frame.map_or((close_code::NO_STATUS, String::new()), |f| {
                     (u16::from(f.code), f.reason.to_string())
                 });
-                return Some(Ending {
-                    code,
-                    reason,
-                    by: Initiator::Client,
-                });
+                return Some(Ending::client(code, reason));
             }
             (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
             (Message::Text(text), Endpoint::Feed) => match self.decoder.client(text.as_bytes()) {
@@ -173,6 +207,15 @@ impl<'a> Session<'a> {
                 })));
                 return None;
             }
+            ClientMessage::Auth(auth) => return self.on_auth(&auth, out),
+            ClientMessage::Order(ref order) if !self.authorized => {
+                out.push(unauthorized(order.id.clone(), order.sent_ns));
+                return None;
+            }
+            ClientMessage::Cancel(ref cancel) if !self.authorized => {
+                out.push(unauthorized(cancel.id.clone(), cancel.sent_ns));
+                return None;
+            }
             ClientMessage::Subscribe(s) => {
                 let symbols = self.resolve(&s.symbols, out)?;
                 tracing::debug!(conn = id, symbols = symbols.len(), "subscribe");
@@ -204,6 +247,49 @@ impl<'a> Session<'a> {
             Ok(()) => None,
             Err(_) => Some(self.shared.ending_on_shutdown()),
         }
+    }
+
+    /// Checks a token against `--order-token` in constant time. A wrong one is answered with
+    /// `error`; the [`MAX_AUTH_FAILURES`]th closes the connection. The token is never logged.
+    fn on_auth(&mut self, auth: &protocol::Auth, out: &mut Vec<Message>) -> Option<Ending> {
+        let right = self
+            .shared
+            .order_token
+            .as_ref()
+            .is_none_or(|token| token.matches(&auth.token));
+        if right {
+            self.authorized = true;
+            tracing::debug!(conn = self.id, "authorized for orders");
+            out.push(text(&ServerMessage::Authorized(protocol::Authorized {
+                ts_ns: now_ns(),
+            })));
+            return None;
+        }
+        self.auth_failures = self.auth_failures.saturating_add(1);
+        self.shared.metrics.auth_failures.inc();
+        tracing::info!(
+            conn = self.id,
+            failures = self.auth_failures,
+            "auth with a wrong token"
+        );
+        if self.auth_failures >= MAX_AUTH_FAILURES {
+            return Some(
+                Ending::server(
+                    close_code::POLICY,
+                    format!("{MAX_AUTH_FAILURES} wrong tokens"),
+                )
+                .because("auth_failures"),
+            );
+        }
+        out.push(error(
+            ErrorCode::BadToken,
+            format!(
+                "wrong token ({} of {MAX_AUTH_FAILURES} tries; the last closes the connection)",
+                self.auth_failures
+            ),
+            Vec::new(),
+        ));
+        None
     }
 
     /// Refuses an order id that is empty or over `--max-order-id-bytes`.
@@ -319,6 +405,17 @@ fn reject(
         sent_ns,
         ts_ns: now_ns(),
     }))
+}
+
+/// The answer to an order or cancel before a successful `auth`.
+fn unauthorized(id: protocol::OrderId, sent_ns: Option<u64>) -> Message {
+    reject(
+        id,
+        RejectCode::Unauthorized,
+        "this server takes orders only after an `auth` message with its token (--order-token)"
+            .to_owned(),
+        sent_ns,
+    )
 }
 
 /// Client text echoed in a message is cut short so replies never grow with the input.

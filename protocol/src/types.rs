@@ -26,6 +26,7 @@ pub enum ClientMessage {
     Order(Order),
     Cancel(Cancel),
     Ping(Ping),
+    Auth(Auth),
 }
 
 crate::tagged::tagged_enum!(ClientMessage, "a client message object with a `type`", {
@@ -34,6 +35,7 @@ crate::tagged::tagged_enum!(ClientMessage, "a client message object with a `type
     "order" => Order,
     "cancel" => Cancel,
     "ping" => Ping,
+    "auth" => Auth,
 });
 
 /// Start receiving a snapshot and then live events for these symbols (`*` = all).
@@ -108,6 +110,19 @@ pub struct Ping {
     pub sent_ns: u64,
 }
 
+/// Proves the right to send orders and cancels on a server started with `--order-token`. Its
+/// `Debug` form hides the token, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    pub token: String,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").field("token", &"<hidden>").finish()
+    }
+}
+
 /// A message from the server to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -122,6 +137,7 @@ pub enum ServerMessage {
     Canceled(Canceled),
     Pong(Pong),
     Error(ErrorReply),
+    Authorized(Authorized),
 }
 
 crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type`", {
@@ -135,6 +151,7 @@ crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type
     "canceled" => Canceled,
     "pong" => Pong,
     "error" => Error,
+    "authorized" => Authorized,
 });
 
 impl ServerMessage {
@@ -170,6 +187,9 @@ pub struct Hello {
     /// Where the events come from (servers before recordings did not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceInfo>,
+    /// Orders and cancels need an `auth` message first (the server runs with `--order-token`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth_required: bool,
 }
 
 /// What a server streams: synthesized events, or a replayed recording.
@@ -303,9 +323,30 @@ pub enum RejectCode {
     NoLiquidity,
     /// The order id is empty or longer than the server's limit (64 bytes by default).
     BadId,
+    /// The server takes orders only from connections that sent the right `auth` token.
+    Unauthorized,
     /// A code this client version does not know.
     #[serde(other)]
     Other,
+}
+
+impl RejectCode {
+    /// The wire name, as `reject.code` carries it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownSymbol => "unknown_symbol",
+            Self::BadQuantity => "bad_quantity",
+            Self::BadPrice => "bad_price",
+            Self::DuplicateId => "duplicate_id",
+            Self::TooManyOpenOrders => "too_many_open_orders",
+            Self::RateLimited => "rate_limited",
+            Self::UnknownOrder => "unknown_order",
+            Self::NoLiquidity => "no_liquidity",
+            Self::BadId => "bad_id",
+            Self::Unauthorized => "unauthorized",
+            Self::Other => "other",
+        }
+    }
 }
 
 /// The order or cancel was refused; nothing else follows for it.
@@ -346,6 +387,12 @@ pub struct Canceled {
     pub ts_ns: u64,
 }
 
+/// The answer to an `auth` with the right token: orders and cancels are accepted from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorized {
+    pub ts_ns: u64,
+}
+
 /// The answer to `ping`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pong {
@@ -367,6 +414,8 @@ pub enum ErrorCode {
     UnsupportedFrame,
     /// The client sends faster than its limit.
     RateLimited,
+    /// An `auth` message carried the wrong token.
+    BadToken,
     /// A code this client version does not know.
     #[serde(other)]
     Other,

@@ -49,6 +49,7 @@ fn client() -> impl Strategy<Value = ClientMessage> {
             }
         )),
         any::<u64>().prop_map(|sent_ns| ClientMessage::Ping(Ping { sent_ns })),
+        text().prop_map(|token| ClientMessage::Auth(protocol::Auth { token })),
     ]
 }
 
@@ -81,6 +82,7 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                         recording_start_ns: Some(ts_ns / 2),
                         replay_start_ns: Some(ts_ns),
                     }),
+                    auth_required: ts_ns % 3 == 0,
                 })
             }),
         (
@@ -169,6 +171,7 @@ fn server() -> impl Strategy<Value = ServerMessage> {
         }),
         (any::<u64>(), any::<u64>())
             .prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
+        any::<u64>().prop_map(|ts_ns| ServerMessage::Authorized(protocol::Authorized { ts_ns })),
         (text(), prop::collection::vec(symbol(), 0..3)).prop_map(|(message, symbols)| {
             ServerMessage::Error(ErrorReply {
                 code: ErrorCode::UnknownSymbol,

@@ -5,7 +5,8 @@
 //! - [`action`]: every user intent.
 //! - [`state`]: application state and the pure update functions (`apply`, `handle`), one module
 //!   per concept (watchlist, orders, form, positions, alerts).
-//! - [`net`]: the network task: connect, reconnect with backoff, decode.
+//! - [`net`]: the network task: connect, reconnect with backoff, decode; [`tls`]: trust for
+//!   `wss://` (system roots and `--ca-cert`).
 //! - [`record`]: `terminal record`, a live feed captured into a recording.
 //! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
@@ -24,4 +25,5 @@ pub mod record;
 pub mod state;
 pub mod symbols;
 pub mod theme;
+pub mod tls;
 pub mod ui;

@@ -47,6 +47,14 @@ struct Cli {
     /// Log file [default: $TMPDIR/tickwire-terminal.log]. Level from RUST_LOG (default info).
     #[arg(long)]
     log_file: Option<PathBuf>,
+
+    /// The server's order token (feed-server --order-token), sent in an `auth` message on every
+    /// connection; without it such a server rejects orders as `unauthorized`.
+    #[arg(long, value_name = "TOKEN", env = "TICKWIRE_ORDER_TOKEN", hide_env_values = true)]
+    token: Option<feed_server::auth::Token>,
+
+    #[command(flatten)]
+    tls: terminal::tls::TlsArgs,
 }
 
 /// What the terminal does besides the TUI.
@@ -102,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.url {
         terminal::net::check_url(url).map_err(anyhow::Error::msg)?;
     }
+    terminal::tls::trust(&cli.tls).map_err(anyhow::Error::msg)?;
     {
         use std::io::IsTerminal;
         if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
@@ -181,6 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::time::Instant::now(),
         );
         state.confirm_notional = confirm_notional;
+        state.token = cli.token.clone();
         state.bell = settings.bell.unwrap_or(false);
         if !from_flag {
             state
@@ -221,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `terminal record`: a progress line on stderr while it runs, a summary on stdout at the end.
 fn record(args: &RecordArgs) -> anyhow::Result<()> {
+    terminal::tls::trust(&args.tls).map_err(anyhow::Error::msg)?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -290,6 +301,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     use terminal::bench::Phase;
     use terminal::bench::report::thousands;
     use terminal::format::nanos as duration;
+    terminal::tls::trust(&args.tls).map_err(anyhow::Error::msg)?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

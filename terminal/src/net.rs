@@ -199,10 +199,16 @@ pub(crate) async fn connect_with(url: &str, config: Option<WebSocketConfig>) -> 
         "sec-websocket-protocol",
         HeaderValue::from_static(SUBPROTOCOL_JSON),
     );
-    let connecting = tokio_tungstenite::connect_async_with_config(request, config, true);
+    let connector = if request.uri().scheme_str() == Some("wss") {
+        Some(tokio_tungstenite::Connector::Rustls(crate::tls::client()?))
+    } else {
+        None
+    };
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, config, true, connector);
     match tokio::time::timeout(Duration::from_secs(5), connecting).await {
         Err(_) => Err("connect timed out after 5 s".to_owned()),
-        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+        Ok(Err(e)) => Err(crate::tls::describe(url, &e)),
         Ok(Ok((ws, _))) => Ok(ws),
     }
 }

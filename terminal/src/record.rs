@@ -40,6 +40,9 @@ pub struct RecordArgs {
     /// Output file: `.jsonl`, or `.jsonl.zst` for zstd.
     #[arg(long)]
     pub out: PathBuf,
+
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Progress so far, for the live display.

@@ -97,6 +97,14 @@ pub struct BenchArgs {
     #[arg(long, num_args = 2, value_names = ["A", "B"],
           conflicts_with_all = ["url", "replay", "synth", "json", "hgrm", "plot", "server_pid"])]
     pub compare: Option<Vec<PathBuf>>,
+
+    /// With --url: the server's order token (feed-server --order-token), sent on every order
+    /// connection before its first order.
+    #[arg(long, value_name = "TOKEN", env = "TICKWIRE_ORDER_TOKEN", hide_env_values = true)]
+    pub token: Option<feed_server::auth::Token>,
+
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 impl BenchArgs {

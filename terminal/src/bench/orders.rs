@@ -161,6 +161,8 @@ pub(crate) struct Plan {
     pub until_ns: u64,
     /// How long answers are awaited after the last order.
     pub grace: Duration,
+    /// Sent in an `auth` message on each connection first, for a server with `--order-token`.
+    pub token: Option<feed_server::auth::Token>,
 }
 
 impl Plan {
@@ -228,7 +230,15 @@ async fn run(plan: Plan, tally: Arc<Mutex<OrderTally>>) {
     let mut readers = Vec::new();
     for _ in 0..plan.connections {
         match crate::net::connect(&plan.url).await {
-            Ok(ws) => {
+            Ok(mut ws) => {
+                if let Some(token) = &plan.token {
+                    let auth = ClientMessage::Auth(protocol::Auth {
+                        token: token.expose().to_owned(),
+                    });
+                    if let Err(e) = ws.send(Message::text(encode_client(&auth))).await {
+                        error(format!("order connection: sending auth: {e}"));
+                    }
+                }
                 let (sink, stream) = ws.split();
                 sinks.push(sink);
                 readers.push(tokio::spawn(read(stream, tally.clone())));
@@ -493,6 +503,7 @@ mod tests {
             start_ns: 1_000,
             until_ns: u64::MAX,
             grace: Duration::ZERO,
+            token: None,
         };
         assert_eq!(plan.due(0), 1_000);
         assert_eq!(plan.due(3), 1_000_001_000);

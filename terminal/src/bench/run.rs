@@ -173,6 +173,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
                 start_ns,
                 until_ns: measure_from_ns.saturating_add(nanos(args.duration)),
                 grace: args.grace,
+                token: args.token.clone(),
             },
             measure_from_ns,
             args.realtime_orders,

@@ -95,6 +95,9 @@ pub enum Focus {
 #[allow(clippy::struct_excessive_bools)] // Independent toggles and effect flags, not a state machine.
 pub struct State {
     pub url: String,
+    /// Sent in an `auth` message on every connection (`--token`), for a server that takes
+    /// orders only with it.
+    pub token: Option<feed_server::auth::Token>,
     pub protocol: Option<String>,
     pub connection: Connection,
     pub started: Instant,
@@ -191,6 +194,7 @@ impl State {
     pub fn new(url: String, watchlist: &[String], default_qty: Decimal, now: Instant) -> Self {
         Self {
             url,
+            token: None,
             protocol: None,
             connection: Connection::Connecting { attempt: 0 },
             started: now,
@@ -328,6 +332,17 @@ impl State {
                         now.at,
                     );
                 }
+                if let Some(token) = &self.token {
+                    out.push(ClientMessage::Auth(protocol::Auth {
+                        token: token.expose().to_owned(),
+                    }));
+                } else if h.auth_required {
+                    self.notify(
+                        "this server takes orders only with its token: restart with --token"
+                            .to_owned(),
+                        now.at,
+                    );
+                }
                 // Every connection starts with a hello: the state subscribes afresh, so what
                 // is watched is exactly what the state holds.
                 let symbols = self.watchlist.symbols();
@@ -383,6 +398,9 @@ impl State {
             }
             ServerMessage::Canceled(c) => self.orders.canceled(&c.id),
             ServerMessage::Pong(_) => {}
+            ServerMessage::Authorized(_) => {
+                self.notify("orders authorized".to_owned(), now.at);
+            }
             ServerMessage::Error(e) => self.notify(format!("server: {}", e.message), now.at),
         }
     }
@@ -1003,7 +1021,21 @@ mod tests {
             heartbeat_ms: 1,
             ts_ns: 1,
             source: None,
+            auth_required: false,
         })])
+    }
+
+    #[test]
+    fn with_a_token_every_hello_is_answered_with_auth_before_the_subscription() {
+        let mut s = state();
+        s.token = Some("s3cret".parse().unwrap());
+        for _ in 0..2 {
+            let out = s.apply(hello(&["AAPL"]), now());
+            assert!(
+                matches!(&out[..], [ClientMessage::Auth(a), ClientMessage::Subscribe(_)] if a.token == "s3cret"),
+                "{out:?}"
+            );
+        }
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub fn reason(r: &Reject) -> String {
         RejectCode::UnknownOrder => "unknown order",
         RejectCode::NoLiquidity => "no liquidity",
         RejectCode::BadId => "bad id",
+        RejectCode::Unauthorized => "unauthorized (start the terminal with --token)",
         RejectCode::Other => "rejected",
     };
     if r.reason.is_empty() {

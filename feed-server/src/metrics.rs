@@ -1,0 +1,272 @@
+//! What `/metrics` exposes, in the Prometheus text format.
+//!
+//! The hub counts a pass's deliveries, frames and bytes in plain integers and adds them to the
+//! shared counters once per pass ([`Tally`]), so the fan-out pays for no atomic per client. Label
+//! values come from fixed sets (close reasons, refusal reasons, reject codes), never from what a
+//! client sends, so the number of series is bounded.
+
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// A label set of one fixed word.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Code {
+    pub code: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    pub kind: &'static str,
+}
+
+/// Every series the server keeps, registered once.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    started: Instant,
+    pub connections: Gauge,
+    pub connections_total: Counter,
+    pub refused: Family<Reason, Counter>,
+    pub closed: Family<Reason, Counter>,
+    pub deliveries: Counter,
+    frames: Family<Kind, Counter>,
+    bytes: Family<Kind, Counter>,
+    pub conflations: Counter,
+    pub orders: Counter,
+    pub cancels: Counter,
+    pub acks: Counter,
+    pub fills: Counter,
+    pub canceled: Counter,
+    pub rejects: Family<Code, Counter>,
+    pub auth_failures: Counter,
+    pub pass_seconds: Histogram,
+    pub lateness_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tickwire");
+        let metrics = Self {
+            registry: Registry::default(),
+            started: Instant::now(),
+            connections: Gauge::default(),
+            connections_total: Counter::default(),
+            refused: Family::default(),
+            closed: Family::default(),
+            deliveries: Counter::default(),
+            frames: Family::default(),
+            bytes: Family::default(),
+            conflations: Counter::default(),
+            orders: Counter::default(),
+            cancels: Counter::default(),
+            acks: Counter::default(),
+            fills: Counter::default(),
+            canceled: Counter::default(),
+            rejects: Family::default(),
+            auth_failures: Counter::default(),
+            // 10 us to about 5 s.
+            pass_seconds: Histogram::new(exponential_buckets(10e-6, 2.5, 15)),
+            lateness_seconds: Histogram::new(exponential_buckets(1e-6, 2.5, 18)),
+        };
+        registry.register(
+            "connections",
+            "WebSocket connections open now",
+            metrics.connections.clone(),
+        );
+        registry.register(
+            "connections_accepted",
+            "WebSocket handshakes accepted",
+            metrics.connections_total.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused before or during the handshake, by reason",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "clients_closed",
+            "WebSocket connections ended, by reason",
+            metrics.closed.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Quotes and trades delivered, counted once per client",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "frames_sent",
+            "Frames the hub sent: market data (events and snapshots) or order replies",
+            metrics.frames.clone(),
+        );
+        registry.register_with_unit(
+            "sent",
+            "Payload bytes of the frames the hub sent",
+            Unit::Bytes,
+            metrics.bytes.clone(),
+        );
+        registry.register(
+            "conflation_episodes",
+            "Times a client fell behind and was switched to conflation",
+            metrics.conflations.clone(),
+        );
+        registry.register("orders", "Orders received", metrics.orders.clone());
+        registry.register("cancels", "Cancels received", metrics.cancels.clone());
+        registry.register("acks", "Orders acknowledged", metrics.acks.clone());
+        registry.register("fills", "Fills sent", metrics.fills.clone());
+        registry.register(
+            "canceled",
+            "Resting orders canceled at a client's request",
+            metrics.canceled.clone(),
+        );
+        registry.register(
+            "rejects",
+            "Orders and cancels rejected, by code",
+            metrics.rejects.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "auth messages with a wrong token",
+            metrics.auth_failures.clone(),
+        );
+        registry.register_with_unit(
+            "hub_pass_duration",
+            "How long the hub took to deliver one pass to every client",
+            Unit::Seconds,
+            metrics.pass_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "pacing_lateness",
+            "How late events left the pacer against their due time",
+            Unit::Seconds,
+            metrics.lateness_seconds.clone(),
+        );
+        // Both kinds show from the start, at zero, rather than appearing with the first frame.
+        for kind in ["data", "reply"] {
+            let _ = metrics.frames.get_or_create(&Kind { kind });
+            let _ = metrics.bytes.get_or_create(&Kind { kind });
+        }
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The uptime of this server.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The text exposition of every series.
+    pub fn encode(&self) -> String {
+        let mut text = String::with_capacity(8 * 1024);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// Adds what one pass counted.
+    pub fn add(&self, tally: &Tally) {
+        if tally.deliveries > 0 {
+            self.deliveries.inc_by(tally.deliveries);
+        }
+        for (kind, frames, bytes) in [
+            ("data", tally.data_frames, tally.data_bytes),
+            ("reply", tally.reply_frames, tally.reply_bytes),
+        ] {
+            if frames > 0 {
+                self.frames.get_or_create(&Kind { kind }).inc_by(frames);
+                self.bytes.get_or_create(&Kind { kind }).inc_by(bytes);
+            }
+        }
+        if tally.conflations > 0 {
+            self.conflations.inc_by(tally.conflations);
+        }
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub fn closed(&self, reason: &'static str) {
+        self.closed.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub fn rejected(&self, code: protocol::RejectCode) {
+        self.rejects
+            .get_or_create(&Code {
+                code: code.as_str(),
+            })
+            .inc();
+    }
+}
+
+/// What the hub sent in one pass, added to [`Metrics`] at its end.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub deliveries: u64,
+    pub data_frames: u64,
+    pub data_bytes: u64,
+    pub reply_frames: u64,
+    pub reply_bytes: u64,
+    pub conflations: u64,
+}
+
+impl Tally {
+    pub fn data(&mut self, events: usize, bytes: usize) {
+        self.deliveries += events as u64;
+        self.data_frames += 1;
+        self.data_bytes += bytes as u64;
+    }
+
+    pub fn reply(&mut self, bytes: usize) {
+        self.reply_frames += 1;
+        self.reply_bytes += bytes as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_carries_every_family_with_its_labels() {
+        let metrics = Metrics::new();
+        let mut tally = Tally::default();
+        tally.data(3, 120);
+        tally.reply(40);
+        metrics.add(&tally);
+        metrics.closed("policy");
+        metrics.rejected(protocol::RejectCode::Unauthorized);
+        metrics.pass_seconds.observe(0.000_2);
+        let text = metrics.encode();
+        for line in [
+            "tickwire_deliveries_total 3",
+            "tickwire_frames_sent_total{kind=\"data\"} 1",
+            "tickwire_sent_bytes_total{kind=\"reply\"} 40",
+            "tickwire_clients_closed_total{reason=\"policy\"} 1",
+            "tickwire_rejects_total{code=\"unauthorized\"} 1",
+            "tickwire_hub_pass_duration_seconds_count 1",
+            "# TYPE tickwire_pacing_lateness_seconds histogram",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+    }
+}

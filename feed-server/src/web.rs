@@ -1,0 +1,226 @@
+//! Plain HTTP on the feed port: the browser client, `/healthz` and `/metrics`.
+//!
+//! The client's files are compiled into the binary, so the server needs no files at run time and
+//! always serves the page that matches its own protocol. Each answer carries an ETag and
+//! `Cache-Control: no-cache`: a browser keeps its copy and revalidates it with one small request,
+//! which a new server version answers with the new file.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{HeaderMap, Method, Response, StatusCode, header};
+use serde::Serialize;
+
+use crate::server::Shared;
+
+/// One embedded file.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+/// The browser client. `/` is `index.html`.
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../web/index.html"),
+    },
+    Asset {
+        path: "/style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../web/style.css"),
+    },
+    Asset {
+        path: "/app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/app.js"),
+    },
+    Asset {
+        path: "/feed.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/feed.js"),
+    },
+    Asset {
+        path: "/chart.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/chart.js"),
+    },
+    Asset {
+        path: "/favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../web/favicon.svg"),
+    },
+];
+
+/// The page may talk to its own server and, through the URL field, to any other WebSocket feed.
+const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+                   style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub type Answer = Response<Full<Bytes>>;
+
+/// The answer to a request for something other than a WebSocket, or `None` for a path that
+/// is not served here.
+pub fn answer(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap) -> Option<Answer> {
+    let known =
+        matches!(path, "/" | "/healthz" | "/metrics") || ASSETS.iter().any(|a| a.path == path);
+    if !known {
+        return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{path} answers GET and HEAD only"),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return Some(response);
+    }
+    let response = match path {
+        "/healthz" => health(shared),
+        "/metrics" => metrics(shared),
+        "/" => asset(&ASSETS[0], 0, headers),
+        _ => ASSETS
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.path == path)
+            .map(|(i, a)| asset(a, i, headers))?,
+    };
+    Some(if method == Method::HEAD {
+        let (parts, _) = response.into_parts();
+        Response::from_parts(parts, Full::new(Bytes::new()))
+    } else {
+        response
+    })
+}
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: &str) -> Answer {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// What `/healthz` says.
+#[derive(Debug, Serialize)]
+struct Health<'a> {
+    /// `ok`, `shutting_down` or `failed`.
+    status: &'static str,
+    uptime_s: f64,
+    source: &'a protocol::SourceInfo,
+    connections: usize,
+    max_connections: usize,
+}
+
+/// 200 while the hub runs, 503 once the server is stopping or has failed, so a load balancer
+/// stops sending clients to it.
+fn health(shared: &Shared) -> Answer {
+    let status = if shared.failed() {
+        "failed"
+    } else if shared.shutdown.is_cancelled() {
+        "shutting_down"
+    } else {
+        "ok"
+    };
+    let max = shared.config.max_connections;
+    let body = Health {
+        status,
+        uptime_s: (shared.metrics.uptime().as_secs_f64() * 1e3).round() / 1e3,
+        source: &shared.source,
+        connections: max.saturating_sub(shared.connections.available_permits()),
+        max_connections: max,
+    };
+    let json = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(json + "\n")));
+    if status != "ok" {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+fn metrics(shared: &Shared) -> Answer {
+    let mut response = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// The ETag of each asset, from its bytes (FNV-1a: a cache key, not a security measure).
+fn etag(index: usize) -> &'static str {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let hash = a.body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                format!("\"{hash:016x}\"")
+            })
+            .collect()
+    });
+    tags.get(index).map_or("\"\"", String::as_str)
+}
+
+fn asset(asset: &Asset, index: usize, request: &HeaderMap) -> Answer {
+    let tag = etag(index);
+    let fresh = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == tag || t.trim() == "*");
+    let mut response = if fresh {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        Response::new(Full::new(Bytes::from_static(asset.body)))
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(asset.content_type),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(tag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    response
+}

@@ -1,0 +1,137 @@
+// The WebSocket side of the page: connects with the Tickwire subprotocol, reconnects with
+// backoff after an error or a close it did not ask for, and hands every message to the page.
+// It knows nothing of the DOM.
+
+export const SUBPROTOCOLS = ['tickwire.v1.json'];
+
+// The first retry waits 3 s, then each doubles up to 30 s; each wait is spread by +-25% so that
+// many pages dropped by one server restart do not all come back in the same instant.
+export const FIRST_RETRY_MS = 3000;
+export const MAX_RETRY_MS = 30000;
+
+export function retryDelay(attempt, random = Math.random) {
+  const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(attempt, 10));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+// Events (all optional callbacks):
+//   state(name, detail)   connecting | open | reconnecting | closed
+//   open(protocol)        the handshake completed
+//   message(msg)          one server message (a batch is split into its messages)
+//   close(info)           {code, reason, wasClean, byUser}
+//   log(text)
+export class Feed {
+  constructor(handlers) {
+    this.on = handlers;
+    this.ws = null;
+    this.url = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.byUser = false;
+    this.received = 0;
+  }
+
+  connect(url) {
+    this.stop();
+    this.url = url;
+    this.attempt = 0;
+    this.byUser = false;
+    this.open();
+  }
+
+  open() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.on.state?.('connecting', this.url);
+    let ws;
+    try {
+      ws = new WebSocket(this.url, SUBPROTOCOLS);
+    } catch (e) {
+      this.on.log?.(`cannot connect to ${this.url}: ${e.message}`);
+      this.on.state?.('closed', 'bad URL');
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.on.state?.('open', ws.protocol);
+      this.on.open?.(ws.protocol);
+    };
+    ws.onmessage = (event) => this.receive(event.data);
+    ws.onerror = () => this.on.log?.('connection error');
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      const info = {
+        code: event.code,
+        reason: event.reason,
+        wasClean: event.wasClean,
+        byUser: this.byUser,
+      };
+      this.on.close?.(info);
+      if (this.byUser) {
+        this.on.state?.('closed', info);
+        return;
+      }
+      const delay = retryDelay(this.attempt++);
+      this.on.state?.('reconnecting', { delay, info });
+      this.timer = setTimeout(() => this.open(), delay);
+    };
+  }
+
+  // A connection that got as far as `hello` resets the backoff.
+  healthy() {
+    this.attempt = 0;
+  }
+
+  receive(data) {
+    if (typeof data !== 'string') {
+      this.on.log?.('binary frame ignored: this page speaks tickwire.v1.json');
+      return;
+    }
+    let parsed;
+    try {
+      parsed = JSON.parse(data);
+    } catch (e) {
+      this.on.log?.(`unreadable message: ${e.message}`);
+      return;
+    }
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    for (const msg of messages) {
+      this.received++;
+      this.on.message?.(msg);
+    }
+  }
+
+  send(msg) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  // Closes with 1000 and a reason; the close event then reports what the server answered.
+  disconnect(reason = 'closed by the user') {
+    this.byUser = true;
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) {
+      this.ws.close(1000, reason);
+    } else {
+      this.on.state?.('closed', { code: 1000, reason, byUser: true });
+    }
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = null;
+      ws.close(1000, 'reconnecting elsewhere');
+    }
+  }
+
+  get connected() {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+}
