@@ -50,13 +50,30 @@ async fn every_malformed_handshake_gets_an_http_status_and_a_reason() {
     let (status, _) = http(a, b"\x16\x03\x01 not http at all\r\n\r\n").await;
     assert_eq!(status, 400, "garbage");
 
-    let (status, text) = http(a, &request("GET / HTTP/1.1", "")).await;
+    let (status, text) = http(a, &request("GET /nowhere HTTP/1.1", "")).await;
     assert_eq!(status, 404);
     assert!(text.contains("/ws"), "{text}");
 
+    // A plain GET of the feed: 426, naming the upgrade it needs.
     let (status, text) = http(a, &request("GET /ws HTTP/1.1", "")).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 426);
     assert!(text.contains("Upgrade: websocket"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("upgrade: websocket\r\n"),
+        "{text}"
+    );
+
+    // Upgrade without `Connection: Upgrade` is a broken handshake.
+    let (status, text) = http(
+        a,
+        &request(
+            "GET /ws HTTP/1.1",
+            &format!("Upgrade: websocket\r\n{v13}{KEY}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(text.contains("Connection: Upgrade"), "{text}");
 
     let (status, text) = http(
         a,

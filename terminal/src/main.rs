@@ -50,7 +50,12 @@ struct Cli {
 
     /// The server's order token (feed-server --order-token), sent in an `auth` message on every
     /// connection; without it such a server rejects orders as `unauthorized`.
-    #[arg(long, value_name = "TOKEN", env = "TICKWIRE_ORDER_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TICKWIRE_ORDER_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<feed_server::auth::Token>,
 
     #[command(flatten)]

@@ -31,7 +31,11 @@ pub fn trust(args: &TlsArgs) -> Result<(), String> {
 
 /// The client TLS settings: those [`trust`] made, or the system's roots alone.
 pub fn client() -> Result<Arc<ClientConfig>, String> {
-    if let Some(config) = CLIENT.read().unwrap_or_else(PoisonError::into_inner).clone() {
+    if let Some(config) = CLIENT
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+    {
         return Ok(config);
     }
     trust(&TlsArgs::default())?;
@@ -48,12 +52,9 @@ fn build(args: &TlsArgs) -> Result<Arc<ClientConfig>, String> {
     if let Some(path) = &args.ca_cert {
         let certs = feed_server::tls::load_certs(path)?;
         for cert in certs {
-            roots.add(cert).map_err(|e| {
-                format!(
-                    "{}: not a usable CA certificate: {e}",
-                    path.display()
-                )
-            })?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
         }
     }
     let mut config = ClientConfig::builder_with_provider(feed_server::tls::provider())

@@ -100,7 +100,12 @@ pub struct BenchArgs {
 
     /// With --url: the server's order token (feed-server --order-token), sent on every order
     /// connection before its first order.
-    #[arg(long, value_name = "TOKEN", env = "TICKWIRE_ORDER_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TICKWIRE_ORDER_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<feed_server::auth::Token>,
 
     #[command(flatten)]
