@@ -431,3 +431,27 @@ pub struct ErrorReply {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub symbols: Vec<Symbol>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_code_names_are_the_wire_names() {
+        for code in [
+            RejectCode::UnknownSymbol,
+            RejectCode::BadQuantity,
+            RejectCode::BadPrice,
+            RejectCode::DuplicateId,
+            RejectCode::TooManyOpenOrders,
+            RejectCode::RateLimited,
+            RejectCode::UnknownOrder,
+            RejectCode::NoLiquidity,
+            RejectCode::BadId,
+            RejectCode::Unauthorized,
+        ] {
+            let wire = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(wire, format!("\"{}\"", code.as_str()));
+        }
+    }
+}
