@@ -5,13 +5,17 @@
 //! - [`config`]: every setting (the `feed-server` command line).
 //! - [`server`]: the accept loop with its connection limit and graceful shutdown, and handles to
 //!   run a server in-process ([`spawn`], [`ThreadedServer`]).
-//! - [`edge`]: the HTTP exchange of an accepted socket (hyper): refusals with a status and a body,
-//!   upgrades handed over as raw TCP.
+//! - [`edge`]: the HTTP exchange of an accepted socket (hyper, over TCP or TLS): refusals with a
+//!   status and a body, upgrades handed over as raw TCP with their TLS session; [`web`] answers
+//!   the rest of the port: the browser client at `/`, `/healthz`, `/metrics`.
+//! - [`tls`]: `--tls-cert`/`--tls-key` and `--tls-self-signed` (rustls, rcgen).
+//! - [`auth`]: the order-entry token (`--order-token`), compared in constant time.
+//! - [`metrics`]: the series `/metrics` exposes, counted per hub pass.
 //! - [`handshake`]: the RFC 6455 handshake rules: path, method, version, key, Origin, subprotocol.
 //! - [`connection`]: one task per client: reads its messages, finishes writes the socket could not
 //!   take at once, watches for stalls, heartbeats, and completes the close handshake.
-//! - [`outbox`]: a client socket's write side, shared by the hub (which writes to it directly)
-//!   and the connection's task.
+//! - [`outbox`]: a client socket's write side (and TLS session), shared by the hub (which writes
+//!   to it directly) and the connection's task.
 //! - [`session`]: what a connection does with each message: decode, rate-limit, answer or forward
 //!   to the hub (or echo it, on `/echo`); [`rate`] is the token bucket behind the limits.
 //! - [`hub`]: owns market state and subscriptions; encodes each event once and writes it to
