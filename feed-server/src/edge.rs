@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use crate::handshake::{self, Admission, Endpoint, Head, Refusal};
 use crate::outbox::{Outbox, Wire};
 use crate::server::Shared;
+use crate::web;
 
 /// A WebSocket over a client's outbox: what a connection task serves.
 pub type Ws = WebSocketStream<Wire>;
@@ -124,10 +125,7 @@ pub async fn handshake<S: Transport>(
                 }
             };
             if decided.is_err() {
-                response.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
+                web::set(&mut response, &[(header::CONNECTION, "close")]);
             }
             *verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(decided);
             async move { Ok::<_, Infallible>(response) }
@@ -193,38 +191,34 @@ fn page(shared: &Shared, request: &Request<Incoming>) -> Option<Response<Full<By
         path == handshake::WS_PATH || (shared.config.echo && path == handshake::ECHO_PATH);
     if !websocket {
         return Some(
-            crate::web::answer(shared, request.method(), path, request.headers()).unwrap_or_else(
-                || {
-                    crate::web::text(
-                        StatusCode::NOT_FOUND,
-                        &format!(
-                            "nothing at {}; the page is at /, the WebSocket feed at {}",
-                            path.chars().take(64).collect::<String>(),
-                            handshake::WS_PATH
-                        ),
-                    )
-                },
-            ),
+            web::answer(shared, request.method(), path, request.headers()).unwrap_or_else(|| {
+                web::text(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "nothing at {}; the page is at /, the WebSocket feed at {}",
+                        path.chars().take(64).collect::<String>(),
+                        handshake::WS_PATH
+                    ),
+                )
+            }),
         );
     }
     if handshake::asks_upgrade(request.headers()) {
         return None;
     }
     shared.metrics.refused("not_websocket");
-    let mut response = crate::web::text(
+    let mut response = web::text(
         StatusCode::UPGRADE_REQUIRED,
         &format!(
             "{path} is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket); the page is at /"
         ),
     );
-    let headers = response.headers_mut();
-    headers.insert(
-        header::UPGRADE,
-        header::HeaderValue::from_static("websocket"),
-    );
-    headers.insert(
-        header::SEC_WEBSOCKET_VERSION,
-        header::HeaderValue::from_static("13"),
+    web::set(
+        &mut response,
+        &[
+            (header::UPGRADE, "websocket"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+        ],
     );
     Some(response)
 }
@@ -280,15 +274,14 @@ fn decide(
 fn switching(accepted: &handshake::Accepted) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    web::set(
+        &mut response,
+        &[
+            (header::UPGRADE, "websocket"),
+            (header::CONNECTION, "Upgrade"),
+        ],
+    );
     let headers = response.headers_mut();
-    headers.insert(
-        header::UPGRADE,
-        header::HeaderValue::from_static("websocket"),
-    );
-    headers.insert(
-        header::CONNECTION,
-        header::HeaderValue::from_static("Upgrade"),
-    );
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, accepted.accept_key.clone());
     if let Some(protocol) = accepted.protocol {
         headers.insert(
@@ -300,19 +293,10 @@ fn switching(accepted: &handshake::Accepted) -> Response<Full<Bytes>> {
 }
 
 fn refused(refusal: Refusal) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(format!("{}\n", refusal.body))));
-    *response.status_mut() = refusal.status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONNECTION,
-        header::HeaderValue::from_static("close"),
-    );
+    let mut response = web::text(refusal.status, &refusal.body);
+    web::set(&mut response, &[(header::CONNECTION, "close")]);
     for (name, value) in refusal.headers {
-        headers.insert(name, value);
+        response.headers_mut().insert(name, value);
     }
     response
 }

@@ -21,38 +21,25 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// An embedded file of `feed-server/web/`, served at `/NAME`.
+macro_rules! asset {
+    ($name:literal, $content_type:literal) => {
+        Asset {
+            path: concat!("/", $name),
+            content_type: $content_type,
+            body: include_bytes!(concat!("../web/", $name)),
+        }
+    };
+}
+
 /// The browser client. `/` is `index.html`.
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../web/index.html"),
-    },
-    Asset {
-        path: "/style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../web/style.css"),
-    },
-    Asset {
-        path: "/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/app.js"),
-    },
-    Asset {
-        path: "/feed.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/feed.js"),
-    },
-    Asset {
-        path: "/chart.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/chart.js"),
-    },
-    Asset {
-        path: "/favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../web/favicon.svg"),
-    },
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("feed.js", "text/javascript; charset=utf-8"),
+    asset!("chart.js", "text/javascript; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
 ];
 
 /// The page may talk to its own server and, through the URL field, to any other WebSocket feed.
@@ -74,9 +61,7 @@ pub fn answer(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap)
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{path} answers GET and HEAD only"),
         );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        set(&mut response, &[(header::ALLOW, "GET, HEAD")]);
         return Some(response);
     }
     let response = match path {
@@ -101,11 +86,19 @@ pub fn answer(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap)
 pub fn text(status: StatusCode, body: &str) -> Answer {
     let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    set(
+        &mut response,
+        &[(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
     );
     response
+}
+
+/// Sets headers with fixed values.
+pub fn set(response: &mut Answer, fixed: &[(header::HeaderName, &'static str)]) {
+    let headers = response.headers_mut();
+    for (name, value) in fixed {
+        headers.insert(name.clone(), header::HeaderValue::from_static(value));
+    }
 }
 
 /// What `/healthz` says.
@@ -142,30 +135,27 @@ fn health(shared: &Shared) -> Answer {
     if status != "ok" {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     }
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
+    set(
+        &mut response,
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
     );
     response
 }
 
 fn metrics(shared: &Shared) -> Answer {
     let mut response = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
+    set(
+        &mut response,
+        &[
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
     );
     response
 }
@@ -202,25 +192,15 @@ fn asset(asset: &Asset, index: usize, request: &HeaderMap) -> Answer {
     } else {
         Response::new(Full::new(Bytes::from_static(asset.body)))
     };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(asset.content_type),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
-    if let Ok(value) = header::HeaderValue::from_str(tag) {
-        headers.insert(header::ETAG, value);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(CSP),
+    set(
+        &mut response,
+        &[
+            (header::CONTENT_TYPE, asset.content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::ETAG, tag),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+        ],
     );
     response
 }
