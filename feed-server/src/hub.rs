@@ -410,7 +410,6 @@ impl Hub {
                 if let Some(ServerMessage::Reject(r)) = replies.first() {
                     tracing::debug!(conn = id, order = %r.id, code = ?r.code, reason = %r.reason, "order rejected");
                 }
-                self.metrics.orders.inc();
                 for message in &replies {
                     count_reply(&self.metrics, message);
                 }
@@ -425,7 +424,6 @@ impl Hub {
                     return;
                 };
                 let answer = self.matching.cancel(id, &mut client.account, &cancel, now);
-                self.metrics.cancels.inc();
                 count_reply(&self.metrics, &answer);
                 if reply(
                     &client.outlet,

@@ -126,8 +126,16 @@ impl Metrics {
             "Times a client fell behind and was switched to conflation",
             metrics.conflations.clone(),
         );
-        registry.register("orders", "Orders received", metrics.orders.clone());
-        registry.register("cancels", "Cancels received", metrics.cancels.clone());
+        registry.register(
+            "orders",
+            "Orders received from clients",
+            metrics.orders.clone(),
+        );
+        registry.register(
+            "cancels",
+            "Cancels received from clients",
+            metrics.cancels.clone(),
+        );
         registry.register("acks", "Orders acknowledged", metrics.acks.clone());
         registry.register("fills", "Fills sent", metrics.fills.clone());
         registry.register(

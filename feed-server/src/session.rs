@@ -161,8 +161,14 @@ impl<'a> Session<'a> {
             }
             (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
             (Message::Text(text), Endpoint::Feed) => match self.decoder.client(text.as_bytes()) {
-                Ok(request) if allowed => return self.on_request(request, out).await,
-                Ok(request) => out.push(self.rate_limited(Some(request))),
+                Ok(request) if allowed => {
+                    self.count(&request);
+                    return self.on_request(request, out).await;
+                }
+                Ok(request) => {
+                    self.count(&request);
+                    out.push(self.rate_limited(Some(request)));
+                }
                 Err(_) if !allowed => out.push(self.rate_limited(None)),
                 Err(e) => out.push(error(e.code(), e.to_string(), Vec::new())),
             },
@@ -177,6 +183,49 @@ impl<'a> Session<'a> {
         None
     }
 
+    /// Counts the orders and cancels clients send, whatever becomes of them.
+    fn count(&self, request: &ClientMessage) {
+        let metrics = &self.shared.metrics;
+        match request {
+            ClientMessage::Order(_) => {
+                metrics.orders.inc();
+            }
+            ClientMessage::Cancel(_) => {
+                metrics.cancels.inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// A `reject` the session answers itself, counted with the hub's.
+    fn reject(
+        &self,
+        id: protocol::OrderId,
+        code: RejectCode,
+        reason: String,
+        sent_ns: Option<u64>,
+    ) -> Message {
+        self.shared.metrics.rejected(code);
+        text(&ServerMessage::Reject(Reject {
+            id,
+            code,
+            reason,
+            sent_ns,
+            ts_ns: now_ns(),
+        }))
+    }
+
+    /// The answer to an order or cancel before a successful `auth`.
+    fn unauthorized(&self, id: protocol::OrderId, sent_ns: Option<u64>) -> Message {
+        self.reject(
+            id,
+            RejectCode::Unauthorized,
+            "this server takes orders only after an `auth` message with its token (--order-token)"
+                .to_owned(),
+            sent_ns,
+        )
+    }
+
     /// The answer to a message over `--max-message-rate`: a `reject` for orders and cancels (so
     /// the client can match it to its id), an `error` for everything else.
     fn rate_limited(&self, request: Option<ClientMessage>) -> Message {
@@ -188,7 +237,7 @@ impl<'a> Session<'a> {
             Some(
                 ClientMessage::Order(protocol::Order { id, sent_ns, .. })
                 | ClientMessage::Cancel(protocol::Cancel { id, sent_ns }),
-            ) => reject(id, RejectCode::RateLimited, why, sent_ns),
+            ) => self.reject(id, RejectCode::RateLimited, why, sent_ns),
             _ => error(ErrorCode::RateLimited, why, Vec::new()),
         }
     }
@@ -209,11 +258,11 @@ impl<'a> Session<'a> {
             }
             ClientMessage::Auth(auth) => return self.on_auth(&auth, out),
             ClientMessage::Order(ref order) if !self.authorized => {
-                out.push(unauthorized(order.id.clone(), order.sent_ns));
+                out.push(self.unauthorized(order.id.clone(), order.sent_ns));
                 return None;
             }
             ClientMessage::Cancel(ref cancel) if !self.authorized => {
-                out.push(unauthorized(cancel.id.clone(), cancel.sent_ns));
+                out.push(self.unauthorized(cancel.id.clone(), cancel.sent_ns));
                 return None;
             }
             ClientMessage::Subscribe(s) => {
@@ -302,7 +351,7 @@ impl<'a> Session<'a> {
             bytes = id.len(),
             "order id refused for its length"
         );
-        Some(reject(
+        Some(self.reject(
             id.into(),
             RejectCode::BadId,
             format!(
@@ -390,32 +439,6 @@ fn error(code: ErrorCode, message: String, symbols: Vec<Symbol>) -> Message {
         message,
         symbols,
     }))
-}
-
-fn reject(
-    id: protocol::OrderId,
-    code: RejectCode,
-    reason: String,
-    sent_ns: Option<u64>,
-) -> Message {
-    text(&ServerMessage::Reject(Reject {
-        id,
-        code,
-        reason,
-        sent_ns,
-        ts_ns: now_ns(),
-    }))
-}
-
-/// The answer to an order or cancel before a successful `auth`.
-fn unauthorized(id: protocol::OrderId, sent_ns: Option<u64>) -> Message {
-    reject(
-        id,
-        RejectCode::Unauthorized,
-        "this server takes orders only after an `auth` message with its token (--order-token)"
-            .to_owned(),
-        sent_ns,
-    )
 }
 
 /// Client text echoed in a message is cut short so replies never grow with the input.
