@@ -81,18 +81,18 @@ async fn orders_wait_for_the_token_and_quotes_do_not() {
         .await;
     assert_eq!(ack.id, "o2");
     // Refused orders count as received, and their rejects by code.
-    let (_, metrics) = support::raw::http(
-        server.addr,
-        b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n",
-    )
-    .await;
+    let (_, metrics) =
+        support::raw::http(server.addr, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").await;
     for line in [
         "tickwire_orders_total 2",
         "tickwire_cancels_total 1",
         "tickwire_rejects_total{code=\"unauthorized\"} 2",
         "tickwire_acks_total 1",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "no `{line}` in {metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in {metrics}"
+        );
     }
     server.stop().await;
 }
