@@ -7,12 +7,13 @@
 # beside busy subscribers on the same core; without CAP_SYS_NICE the bench warns and goes on.
 #
 #   bash scripts/bench-reference.sh            # all runs
-#   bash scripts/bench-reference.sh 1000 max   # only these (1000, 5000, 20000, max, idle, floor)
+#   bash scripts/bench-reference.sh 1000 max   # only these (1000, 5000, 20000, max, idle, floor,
+#                                              # tls-1000, tls-20000: the same over wss://)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-target/bench-reference}
 run=${RUN:-10s}
-runs=${*:-1000 5000 20000 max idle floor}
+runs=${*:-1000 5000 20000 max idle floor tls-1000 tls-20000}
 cargo build --release -q -p feed-server -p terminal --bins --example write_floor
 mkdir -p "$out"
 server=
@@ -44,6 +45,12 @@ for r in $runs; do
     1000) serve --rate 1000; bench rate-1000 --clients 100 --order-rate 1000 ${ORDER_FLAGS---realtime-orders} ;;
     5000) serve --rate 5000; bench rate-5000 --clients 100 --order-rate 0 ;;
     20000) serve --rate 20000; bench rate-20000 --clients 100 --order-rate 0 ;;
+    tls-1000|tls-20000)
+      rate=${r#tls-}
+      serve --rate "$rate" --tls-self-signed
+      orders=0; [ "$rate" = 1000 ] && orders=1000
+      bench "tls-$rate" --clients 100 --order-rate "$orders" ${ORDER_FLAGS---realtime-orders} \
+        --ca-cert "$(sed -n 's/^self-signed certificate in \([^ ]*\).*/\1/p' "$out/server.out")" ;;
     max)
       serve --replay recordings/synthetic-20-symbols-60s.jsonl.zst --speed max --loop
       bench replay-max --clients 100 --order-rate 0 ;;
