@@ -24,7 +24,7 @@ serve() {
   taskset -c 0 target/release/feed-server --listen 127.0.0.1:0 "$@" >"$out/server.out" 2>"$out/server.err" &
   server=$!
   for _ in $(seq 1 100); do grep -q '^listening' "$out/server.out" 2>/dev/null && break; sleep 0.1; done
-  url=$(sed -n 's/^listening on //p' "$out/server.out")
+  url=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$out/server.out")
 }
 
 # bench NAME FLAGS...: terminal bench pinned to CPU 1 against $url, then stops the server.
@@ -50,7 +50,7 @@ for r in $runs; do
       serve --rate "$rate" --tls-self-signed
       orders=0; [ "$rate" = 1000 ] && orders=1000
       bench "tls-$rate" --clients 100 --order-rate "$orders" ${ORDER_FLAGS---realtime-orders} \
-        --ca-cert "$(sed -n 's/^self-signed certificate in \([^ ]*\).*/\1/p' "$out/server.out")" ;;
+        --ca-cert "$(sed -n 's/.*self-signed certificate: \([^;]*\);.*/\1/p' "$out/server.out")" ;;
     max)
       serve --replay recordings/synthetic-20-symbols-60s.jsonl.zst --speed max --loop
       bench replay-max --clients 100 --order-rate 0 ;;

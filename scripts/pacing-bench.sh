@@ -15,7 +15,7 @@ ${PIN:-} target/release/feed-server --listen 127.0.0.1:0 --replay "$file" --spee
 server=$!
 trap 'kill -INT $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do grep -q '^listening' "$log.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$log.out")
+url=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$log.out")
 pacer=$(dirname "$(grep -l tickwire-pacer /proc/$server/task/*/comm | head -n 1)")
 read -r u0 s0 < <(awk '{print $14, $15}' "$pacer/stat")
 taskset -c 1 target/release/terminal bench --url "$url" --server-pid "$server" --clients 100 \

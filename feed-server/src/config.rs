@@ -212,8 +212,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// Serve https:// and wss:// with a certificate made at startup for localhost, 127.0.0.1
-    /// and ::1. It is written to a file in the temporary directory, named on the line before
-    /// `listening on`, for clients to trust (`terminal --ca-cert FILE`).
+    /// and ::1. It is written to a file in the temporary directory, named on the `listening on`
+    /// line, for clients to trust (`terminal --ca-cert FILE`).
     #[arg(long)]
     pub tls_self_signed: bool,
 }

@@ -89,15 +89,16 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let tls = feed_server::tls::Tls::from_config(&config, addr.port())
             .map_err(anyhow::Error::msg)?;
         let mut stdout = std::io::stdout();
-        if let Some(file) = tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
-            writeln!(
-                stdout,
-                "self-signed certificate in {} (trust it with: terminal --ca-cert {0})",
-                file.display()
-            )?;
-        }
         let scheme = if tls.is_some() { "wss" } else { "ws" };
-        writeln!(stdout, "listening on {scheme}://{addr}/ws")?;
+        // The URL is the line's third word, whatever follows it.
+        match tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
+            Some(file) => writeln!(
+                stdout,
+                "listening on {scheme}://{addr}/ws (self-signed certificate: {}; trust it with --ca-cert)",
+                file.display()
+            )?,
+            None => writeln!(stdout, "listening on {scheme}://{addr}/ws")?,
+        }
         stdout.flush()?;
         if let Some(file) = &config.replay {
             tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready");

@@ -129,3 +129,64 @@ async fn over_tls_a_fast_client_misses_nothing_and_a_slow_one_is_conflated_then_
     assert!(plain.is_err(), "a plain client was served on the TLS port");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_binary_names_its_self_signed_certificate_and_serves_wss_with_it() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_feed-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-self-signed",
+            "--rate",
+            "100",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // `listening on URL (self-signed certificate: FILE; ...)`: the URL is the third word.
+    let url = line.split(' ').nth(2).unwrap().to_owned();
+    assert!(url.starts_with("wss://127.0.0.1:"), "{line}");
+    let cert = line
+        .split_once("self-signed certificate: ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .map(|(file, _)| std::path::PathBuf::from(file))
+        .unwrap();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("wss://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    // The certificate is good for 127.0.0.1 as well as localhost.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in feed_server::tls::load_certs(&cert).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(feed_server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
+        url.as_str(),
+        tcp,
+        None,
+        Some(Connector::Rustls(Arc::new(tls))),
+    )
+    .await
+    .unwrap();
+    let mut client = Client::from_ws(ws);
+    assert!(matches!(client.next().await, ServerMessage::Hello(_)));
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_file(cert);
+}

@@ -57,7 +57,7 @@ async function startServer(args = [], port = 0) {
     const timer = setTimeout(() => fail(new Error(`no ready line from ${SERVER}: ${out}${err}`)), WAIT);
     child.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/^listening on (wss?):\/\/([^/\s]+)\/ws$/m);
+      const m = out.match(/^listening on (wss?):\/\/([^/\s]+)\/ws\b/m);
       if (m) {
         clearTimeout(timer);
         ok(m);
@@ -69,7 +69,7 @@ async function startServer(args = [], port = 0) {
   return {
     page: `${scheme === 'wss' ? 'https' : 'http'}://${host}/`,
     port: Number(host.split(':').pop()),
-    cert: out.match(/^self-signed certificate in (\S+)/m)?.[1],
+    cert: out.match(/self-signed certificate: ([^;]+);/)?.[1],
     async stop() {
       child.kill('SIGINT');
       const { code } = await exited;

@@ -124,7 +124,7 @@ function onHello(hello) {
   if (token) feed.send({ type: 'auth', token });
   const wanted = [...model.subscribed];
   if (wanted.length) {
-    const all = wanted.length === symbols.length;
+    const all = wanted.length === hello.symbols.length;
     feed.send({ type: 'subscribe', symbols: all ? ['*'] : wanted });
   }
   if (model.hellos > 1) {
