@@ -10,6 +10,7 @@
 //!
 //! `PROTOCOL.md` beside this crate is the contract; its examples are parsed by the tests.
 
+pub mod binary;
 pub mod codec;
 pub mod decimal;
 pub mod error;
@@ -26,8 +27,50 @@ pub use types::*;
 /// The v1 JSON subprotocol; also what the server speaks when a client offers none.
 pub const SUBPROTOCOL_JSON: &str = "tickwire.v1.json";
 
-/// Reserved for a later binary encoding; not served yet.
+/// The v1 binary subprotocol: the same messages in binary frames ([`binary`]).
 pub const SUBPROTOCOL_BIN: &str = "tickwire.v1.bin";
+
+/// How a connection's messages are encoded: the negotiated subprotocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Encoding {
+    /// `tickwire.v1.json`: JSON text frames.
+    #[default]
+    Json,
+    /// `tickwire.v1.bin`: binary frames ([`binary`]).
+    Bin,
+}
+
+impl Encoding {
+    /// The subprotocol name.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Self::Json => SUBPROTOCOL_JSON,
+            Self::Bin => SUBPROTOCOL_BIN,
+        }
+    }
+
+    /// The encoding a subprotocol name stands for, if it is one of ours.
+    pub fn from_subprotocol(name: &str) -> Option<Self> {
+        match name {
+            SUBPROTOCOL_JSON => Some(Self::Json),
+            SUBPROTOCOL_BIN => Some(Self::Bin),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = String;
+
+    /// `json` or `bin`, as the command lines take it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "json" => Ok(Self::Json),
+            "bin" => Ok(Self::Bin),
+            other => Err(format!("`{other}` is not an encoding: use json or bin")),
+        }
+    }
+}
 
 /// The largest client message a server accepts by default (64 KiB); a bigger one closes with 1009.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
