@@ -41,6 +41,7 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
         mut ws,
         endpoint,
         protocol,
+        encoding,
         slot,
         early_frames,
     } = upgraded;
@@ -72,11 +73,11 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let mut out: Vec<Message> = Vec::with_capacity(8);
-    let mut session = Session::new(&shared, id, endpoint);
+    let mut session = Session::new(&shared, id, endpoint, encoding);
     let mut buffered = early_frames;
 
     let mut ending = match endpoint {
-        Endpoint::Feed => link.write([Message::Text(session.hello())]).await.err(),
+        Endpoint::Feed => link.write([session.hello()]).await.err(),
         Endpoint::Echo => None,
     };
     // Registered once: creating the future each turn would lock the token's waiter list every time.

@@ -40,6 +40,7 @@ pub struct Upgraded {
     pub ws: Ws,
     pub endpoint: Endpoint,
     pub protocol: Option<&'static str>,
+    pub encoding: protocol::Encoding,
     /// Held for the connection's life: it is one of `--max-connections`.
     pub slot: OwnedSemaphorePermit,
     /// The client sent frames along with its request, which the HTTP layer read with the head:
@@ -88,6 +89,7 @@ struct Pending {
     upgrade: OnUpgrade,
     endpoint: Endpoint,
     protocol: Option<&'static str>,
+    encoding: protocol::Encoding,
     slot: OwnedSemaphorePermit,
 }
 
@@ -169,7 +171,12 @@ pub async fn handshake<S: Transport>(
     // Over TLS the session may hold decrypted bytes that no socket readiness will announce.
     let early_frames = !parts.read_buf.is_empty() || tls.is_some();
     let ws = WebSocketStream::from_partially_read(
-        Wire::new(Outbox::with_tls(tcp, tls, shared.config.outbox_limits())),
+        Wire::new(Outbox::with_tls(
+            tcp,
+            tls,
+            shared.config.outbox_limits(),
+            pending.encoding,
+        )),
         parts.read_buf.to_vec(),
         Role::Server,
         Some(shared.ws_config),
@@ -179,6 +186,7 @@ pub async fn handshake<S: Transport>(
         ws,
         endpoint: pending.endpoint,
         protocol: pending.protocol,
+        encoding: pending.encoding,
         slot: pending.slot,
         early_frames,
     })
@@ -266,6 +274,7 @@ fn decide(
         upgrade: hyper::upgrade::on(request),
         endpoint: accepted.endpoint,
         protocol: accepted.protocol,
+        encoding: accepted.encoding,
         slot,
     };
     Ok((accepted, pending))

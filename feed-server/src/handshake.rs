@@ -4,7 +4,7 @@
 //! [`admit`] is a pure decision over the request head, so every refusal is unit-tested; the I/O
 //! (parsing HTTP, writing the answer, taking over the socket) lives in [`crate::edge`].
 
-use protocol::SUBPROTOCOL_JSON;
+use protocol::{Encoding, SUBPROTOCOL_BIN, SUBPROTOCOL_JSON};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::http::{
     HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header,
@@ -40,6 +40,8 @@ pub struct Accepted {
     pub accept_key: HeaderValue,
     /// The subprotocol selected, if the client offered ours.
     pub protocol: Option<&'static str>,
+    /// The encoding it stands for (JSON when none was offered).
+    pub encoding: Encoding,
 }
 
 /// A refused handshake: an HTTP status, a body for people, and extra headers.
@@ -171,25 +173,30 @@ pub fn admit(admission: &Admission<'_>, head: &Head<'_>) -> Result<Accepted, Ref
         .filter(|p| !p.is_empty())
         .take(32)
         .collect();
-    let protocol = match endpoint {
+    // The first of ours the client lists, in its order of preference.
+    let ours = offered.iter().find_map(|p| Encoding::from_subprotocol(p));
+    let encoding = match endpoint {
         Endpoint::Echo => None,
         Endpoint::Feed if offered.is_empty() => None,
-        Endpoint::Feed if offered.contains(&SUBPROTOCOL_JSON) => Some(SUBPROTOCOL_JSON),
+        Endpoint::Feed if ours.is_some() => ours,
         Endpoint::Feed => {
             return Err(Refusal::new(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "unsupported subprotocol(s) {}; this server speaks {SUBPROTOCOL_JSON}",
+                    "unsupported subprotocol(s) {}; this server speaks {SUBPROTOCOL_JSON} and {SUBPROTOCOL_BIN}",
                     clip(&offered.join(", "))
                 ),
             ));
         }
     };
+    let protocol = encoding.map(Encoding::subprotocol);
+    let encoding = encoding.unwrap_or_default();
     Ok(Accepted {
         endpoint,
         accept_key: HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
             .unwrap_or_else(|_| HeaderValue::from_static("")),
         protocol,
+        encoding,
     })
 }
 
@@ -333,5 +340,34 @@ mod tests {
         let refusal = decide(&Method::GET, "/ws", Version::HTTP_11, &foreign, false).unwrap_err();
         assert_eq!(refusal.status, 400);
         assert!(refusal.body.contains("mqtt"));
+    }
+
+    #[test]
+    fn the_first_of_our_subprotocols_the_client_lists_wins() {
+        for (offered, chosen, encoding) in [
+            ("tickwire.v1.bin", SUBPROTOCOL_BIN, Encoding::Bin),
+            (
+                "tickwire.v1.bin, tickwire.v1.json",
+                SUBPROTOCOL_BIN,
+                Encoding::Bin,
+            ),
+            (
+                "tickwire.v1.json, tickwire.v1.bin",
+                SUBPROTOCOL_JSON,
+                Encoding::Json,
+            ),
+            ("mqtt, tickwire.v1.bin", SUBPROTOCOL_BIN, Encoding::Bin),
+        ] {
+            let mut offer = good();
+            offer.push(("sec-websocket-protocol", offered));
+            let ok = decide(&Method::GET, "/ws", Version::HTTP_11, &offer, false).unwrap();
+            assert_eq!(
+                (ok.protocol, ok.encoding),
+                (Some(chosen), encoding),
+                "{offered}"
+            );
+        }
+        let none = decide(&Method::GET, "/ws", Version::HTTP_11, &good(), false).unwrap();
+        assert_eq!((none.protocol, none.encoding), (None, Encoding::Json));
     }
 }

@@ -18,14 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use protocol::{Cancel, Order, ServerMessage, encode_batch, encode_server, now_ns};
+use protocol::binary::SymbolIds;
+use protocol::{Cancel, Encoding, Order, ServerMessage, encode_server, now_ns};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::bitset::BitSet;
 use crate::config::Config;
 use crate::event::{Due, MarketEvent};
+use crate::frames;
 use crate::market::Market;
 use crate::matching::{Account, ConnId, Limits, Matching};
 use crate::metrics::{Metrics, Tally};
@@ -58,6 +59,8 @@ struct Client {
     subscribed: BitSet,
     /// The queue was full: nothing is sent until half of it is free again.
     conflating: bool,
+    /// The connection's subprotocol, for every frame it is sent.
+    encoding: Encoding,
     /// Subscribed symbols owed a snapshot before any live event: newly subscribed ones, and those
     /// with events missed while conflating.
     stale: BitSet,
@@ -78,12 +81,12 @@ pub struct Hub {
     markets: Vec<Market>,
     matching: Matching,
     clients: HashMap<ConnId, Client>,
-    /// This pass's events: symbol index and encoded message.
-    pass_events: Vec<(usize, Utf8Bytes)>,
+    /// This pass's events, encoded.
+    pass_events: Vec<PassEvent>,
     /// The encoded size of `pass_events`, which is about the size of a client's frame.
     pass_bytes: usize,
-    /// This pass's frame for clients subscribed to every symbol, made on first use.
-    shared_frame: Option<Bytes>,
+    /// This pass's frame for clients subscribed to every symbol, per encoding, made on first use.
+    shared_frame: [Option<Bytes>; 2],
     /// Clients the pass under way has yet to visit.
     visiting: Vec<ConnId>,
     /// Some client is conflating or owed snapshots: passes are due even without events.
@@ -118,7 +121,7 @@ impl Hub {
             clients: HashMap::new(),
             pass_events: Vec::new(),
             pass_bytes: 0,
-            shared_frame: None,
+            shared_frame: [None, None],
             visiting: Vec::new(),
             owed: false,
             dropped: Vec::new(),
@@ -238,7 +241,7 @@ impl Hub {
         }
         self.pass_events.clear();
         self.pass_bytes = 0;
-        self.shared_frame = None;
+        self.shared_frame = [None, None];
         if let Some(started) = self.pass_started.take() {
             self.metrics
                 .pass_seconds
@@ -256,14 +259,20 @@ impl Hub {
             return;
         };
         let message = market.apply(&event, due.due_ns);
-        let encoded = Utf8Bytes::from(encode_server(&message));
-        self.pass_bytes += encoded.len() + 1;
-        self.pass_events.push((symbol, encoded));
+        let json = Bytes::from(encode_server(&message));
+        self.pass_bytes += json.len() + 1;
+        self.pass_events.push(PassEvent {
+            symbol,
+            message,
+            json,
+            bin: None,
+        });
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
         };
         let (clients, dropped, metrics) = (&mut self.clients, &mut self.dropped, &self.metrics);
+        let ids = self.universe.ids();
         self.matching.on_market(
             symbol,
             &self.markets[symbol],
@@ -274,7 +283,8 @@ impl Hub {
                     Matching::filled(&mut client.account, id);
                     metrics.fills.inc();
                     // A fill is never dropped: a client that cannot take it is disconnected.
-                    if reply(&client.outlet, metrics, &Bytes::from(encode_server(&fill))).is_err() {
+                    let frame = frames::encode(client.encoding, &fill, ids);
+                    if reply(&client.outlet, metrics, &frame).is_err() {
                         dropped.push(conn);
                     }
                 }
@@ -292,9 +302,17 @@ impl Hub {
 
     /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
     fn visit(&mut self, id: ConnId) {
+        if self
+            .clients
+            .get(&id)
+            .is_some_and(|c| c.encoding == Encoding::Bin)
+        {
+            self.encode_bin();
+        }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        let encoding = client.encoding;
         if client.subscribed.is_empty() {
             return;
         }
@@ -314,8 +332,10 @@ impl Hub {
             } else {
                 let events = &self.pass_events;
                 Some((
-                    self.shared_frame
-                        .get_or_insert_with(|| batch(events.iter().map(|(_, b)| b)))
+                    self.shared_frame[encoding as usize]
+                        .get_or_insert_with(|| {
+                            frames::join(encoding, events.iter().map(|e| e.part(encoding)))
+                        })
                         .clone(),
                     events.len(),
                 ))
@@ -324,10 +344,12 @@ impl Hub {
             let mine = self
                 .pass_events
                 .iter()
-                .filter(|(s, _)| client.subscribed.contains(*s) && !client.stale.contains(*s))
-                .map(|(_, b)| b);
+                .filter(|e| {
+                    client.subscribed.contains(e.symbol) && !client.stale.contains(e.symbol)
+                })
+                .map(|e| e.part(encoding));
             let count = mine.clone().count();
-            (count > 0).then(|| (batch(mine), count))
+            (count > 0).then(|| (frames::join(encoding, mine), count))
         };
         if let Some((frame, events)) = frame {
             match client.outlet.data(&frame) {
@@ -344,11 +366,21 @@ impl Hub {
                 }
             }
         }
-        if send_snapshots(client, &self.markets, &mut self.tally).is_err() {
+        if send_snapshots(client, &self.markets, &mut self.tally, self.universe.ids()).is_err() {
             self.dropped.push(id);
             return;
         }
         self.owed |= client.conflating || !client.stale.is_empty();
+    }
+
+    /// Encodes this pass's events for binary clients, once each, on the first one's visit.
+    fn encode_bin(&mut self) {
+        let ids = self.universe.ids();
+        for event in &mut self.pass_events {
+            if event.bin.is_none() {
+                event.bin = Some(frames::encode(Encoding::Bin, &event.message, ids));
+            }
+        }
     }
 
     pub fn handle(&mut self, command: Command) {
@@ -360,6 +392,7 @@ impl Hub {
                 self.clients.insert(
                     id,
                     Client {
+                        encoding: outlet.encoding(),
                         outlet,
                         subscribed: BitSet::new(n),
                         conflating: false,
@@ -379,7 +412,9 @@ impl Hub {
                 // With events applied but not yet fanned out, a snapshot now would already
                 // include them, and the pass would then send them again: the pass sends it.
                 if self.pass_events.is_empty() {
-                    if send_snapshots(client, &self.markets, &mut self.tally).is_err() {
+                    if send_snapshots(client, &self.markets, &mut self.tally, self.universe.ids())
+                        .is_err()
+                    {
                         self.remove(id);
                         return;
                     }
@@ -413,8 +448,7 @@ impl Hub {
                 for message in &replies {
                     count_reply(&self.metrics, message);
                 }
-                let parts: Vec<String> = replies.iter().map(encode_server).collect();
-                let frame = Bytes::from(encode_batch(parts.iter().map(String::as_str)));
+                let frame = frames::encode_all(client.encoding, &replies, self.universe.ids());
                 if reply(&client.outlet, &self.metrics, &frame).is_err() {
                     self.remove(id);
                 }
@@ -428,7 +462,7 @@ impl Hub {
                 if reply(
                     &client.outlet,
                     &self.metrics,
-                    &Bytes::from(encode_server(&answer)),
+                    &frames::encode(client.encoding, &answer, self.universe.ids()),
                 )
                 .is_err()
                 {
@@ -477,8 +511,8 @@ fn count_reply(metrics: &Metrics, message: &ServerMessage) {
 }
 
 /// Marks the subscribed symbols of this pass's events as owed a snapshot.
-fn mark_stale(client: &mut Client, events: &[(usize, Utf8Bytes)]) {
-    for &(symbol, _) in events {
+fn mark_stale(client: &mut Client, events: &[PassEvent]) {
+    for &PassEvent { symbol, .. } in events {
         if client.subscribed.contains(symbol) {
             client.stale.insert(symbol);
         }
@@ -487,11 +521,16 @@ fn mark_stale(client: &mut Client, events: &[(usize, Utf8Bytes)]) {
 
 /// Sends the snapshots a client is owed, in frames of about [`SNAPSHOT_FRAME_BYTES`], as far as
 /// its outbox has room; the rest go on a later pass. `Err` when the client is gone.
-fn send_snapshots(client: &mut Client, markets: &[Market], tally: &mut Tally) -> Result<(), ()> {
+fn send_snapshots(
+    client: &mut Client,
+    markets: &[Market],
+    tally: &mut Tally,
+    ids: &SymbolIds,
+) -> Result<(), ()> {
     if client.conflating || client.stale.is_empty() {
         return Ok(());
     }
-    let mut parts: Vec<String> = Vec::new();
+    let mut parts: Vec<Bytes> = Vec::new();
     let mut bytes = 0;
     let mut in_frame: Vec<usize> = Vec::new();
     let owed: Vec<usize> = client.stale.iter().collect();
@@ -500,14 +539,14 @@ fn send_snapshots(client: &mut Client, markets: &[Market], tally: &mut Tally) ->
             client.stale.remove(symbol);
             continue;
         };
-        let part = encode_server(&market.snapshot());
+        let part = frames::encode(client.encoding, &market.snapshot(), ids);
         bytes += part.len() + 1;
         parts.push(part);
         in_frame.push(symbol);
         if bytes < SNAPSHOT_FRAME_BYTES && n + 1 < owed.len() {
             continue;
         }
-        let frame = Bytes::from(encode_batch(parts.iter().map(String::as_str)));
+        let frame = frames::join(client.encoding, parts.iter());
         match client.outlet.data(&frame) {
             Ok(()) => {
                 tally.data(0, frame.len());
@@ -529,18 +568,23 @@ fn send_snapshots(client: &mut Client, markets: &[Market], tally: &mut Tally) ->
     Ok(())
 }
 
-fn batch<'a>(parts: impl Iterator<Item = &'a Utf8Bytes>) -> Bytes {
-    let mut parts = parts.peekable();
-    let Some(first) = parts.next() else {
-        return Bytes::from_static(b"[]");
-    };
-    if parts.peek().is_none() {
-        // A single event is sent as is: a refcount, not a copy.
-        return Bytes::from(first.clone());
+/// One event of the pass under way, encoded for JSON at once and for binary on first need.
+#[derive(Debug)]
+struct PassEvent {
+    symbol: usize,
+    message: ServerMessage,
+    json: Bytes,
+    bin: Option<Bytes>,
+}
+
+impl PassEvent {
+    fn part(&self, encoding: Encoding) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        match encoding {
+            Encoding::Json => &self.json,
+            Encoding::Bin => self.bin.as_ref().unwrap_or(&EMPTY),
+        }
     }
-    Bytes::from(encode_batch(
-        std::iter::once(first).chain(parts).map(Utf8Bytes::as_str),
-    ))
 }
 
 #[cfg(test)]

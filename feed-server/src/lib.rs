@@ -34,6 +34,7 @@ pub mod connection;
 pub mod drill;
 pub mod edge;
 pub mod event;
+pub mod frames;
 pub mod generate;
 pub mod grid;
 pub mod handshake;

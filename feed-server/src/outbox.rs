@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
+use protocol::Encoding;
 use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -36,6 +37,7 @@ const MAX_SLICES: usize = 64;
 /// A server frame's header: FIN, opcode, and a length of up to 8 bytes, never masked.
 const MAX_HEADER: usize = 10;
 const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 
 /// What may wait in one outbox.
@@ -161,15 +163,22 @@ pub struct Outbox {
     written: AtomicU64,
     /// Wakes the connection's task: bytes wait for room, or the hub let go.
     wake: Notify,
+    /// Text frames for JSON, binary frames for `tickwire.v1.bin`.
+    encoding: Encoding,
 }
 
 impl Outbox {
     pub fn new(socket: TcpStream, limits: Limits) -> Arc<Self> {
-        Self::with_tls(socket, None, limits)
+        Self::with_tls(socket, None, limits, Encoding::Json)
     }
 
     /// An outbox whose bytes go through `tls`, when the connection is `wss://`.
-    pub fn with_tls(socket: TcpStream, tls: Option<ServerConnection>, limits: Limits) -> Arc<Self> {
+    pub fn with_tls(
+        socket: TcpStream,
+        tls: Option<ServerConnection>,
+        limits: Limits,
+        encoding: Encoding,
+    ) -> Arc<Self> {
         Arc::new(Self {
             socket,
             state: Mutex::new(State {
@@ -179,11 +188,17 @@ impl Outbox {
             limits,
             written: AtomicU64::new(0),
             wake: Notify::new(),
+            encoding,
         })
     }
 
     pub fn socket(&self) -> &TcpStream {
         &self.socket
+    }
+
+    /// The connection's encoding, which decides the frames' opcode.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// Bytes the kernel has taken from this socket so far.
@@ -223,7 +238,11 @@ impl Outbox {
         if full {
             return Err(Refused::Full);
         }
-        let (header, header_len) = text_header(text.len());
+        let opcode = match self.encoding {
+            Encoding::Json => OP_TEXT,
+            Encoding::Bin => OP_BINARY,
+        };
+        let (header, header_len) = frame_header(opcode, text.len());
         let entry = Entry {
             header,
             header_len,
@@ -425,10 +444,10 @@ impl Write for Sock<'_> {
     }
 }
 
-/// The header of an unmasked, final text frame of `len` bytes.
-fn text_header(len: usize) -> ([u8; MAX_HEADER], u8) {
+/// The header of an unmasked, final frame of `len` bytes.
+fn frame_header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], u8) {
     let mut header = [0u8; MAX_HEADER];
-    header[0] = 0x80 | OP_TEXT;
+    header[0] = 0x80 | opcode;
     let header_len = match u16::try_from(len) {
         Ok(short) if short < 126 => {
             header[1] = short as u8;
@@ -618,10 +637,10 @@ mod tests {
 
     #[test]
     fn headers_carry_the_length_in_the_shortest_form() {
-        assert_eq!(&text_header(5).0[..2], &[0x81, 5]);
-        let (h, n) = text_header(300);
+        assert_eq!(&frame_header(OP_TEXT, 5).0[..2], &[0x81, 5]);
+        let (h, n) = frame_header(OP_TEXT, 300);
         assert_eq!(&h[..usize::from(n)], &[0x81, 126, 1, 44]);
-        let (h, n) = text_header(70_000);
+        let (h, n) = frame_header(OP_TEXT, 70_000);
         assert_eq!(
             &h[..usize::from(n)],
             &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
@@ -632,7 +651,7 @@ mod tests {
     fn a_close_frame_is_found_behind_other_frames() {
         let mut frames = vec![0x8A, 2, b'h', b'i'];
         assert!(!holds_close(&frames));
-        let (h, n) = text_header(300);
+        let (h, n) = frame_header(OP_TEXT, 300);
         frames.extend_from_slice(&h[..usize::from(n)]);
         frames.extend_from_slice(&[b'x'; 300]);
         assert!(!holds_close(&frames));

@@ -5,9 +5,11 @@
 //! writes them after the read turn. Orders, cancels and subscriptions go to the hub, which answers
 //! through the connection's queues.
 
+use protocol::binary;
 use protocol::{
-    ClientMessage, Decoder, ErrorCode, ErrorReply, Hello, Pong, Reject, RejectCode,
-    SUBPROTOCOL_JSON, ServerInfo, ServerMessage, Symbol, close_code, encode_server, now_ns,
+    ClientMessage, Decoder, Encoding, ErrorCode, ErrorReply, Hello, Pong, Reject, RejectCode,
+    SUBPROTOCOL_BIN, SUBPROTOCOL_JSON, ServerInfo, ServerMessage, Symbol, close_code,
+    encode_server, now_ns,
 };
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -103,11 +105,13 @@ pub struct Session<'a> {
     max_id: usize,
     /// Orders and cancels are taken: the server needs no token, or this client sent it.
     authorized: bool,
+    /// The negotiated subprotocol: what the session's own answers are encoded in.
+    encoding: Encoding,
     auth_failures: u32,
 }
 
 impl<'a> Session<'a> {
-    pub fn new(shared: &'a Shared, id: ConnId, endpoint: Endpoint) -> Self {
+    pub fn new(shared: &'a Shared, id: ConnId, endpoint: Endpoint, encoding: Encoding) -> Self {
         let config = &shared.config;
         Self {
             shared,
@@ -117,13 +121,14 @@ impl<'a> Session<'a> {
             rate: TokenBucket::new(config.max_message_rate, now_ns()),
             max_id: usize::try_from(config.max_order_id_bytes).unwrap_or(64),
             authorized: shared.order_token.is_none(),
+            encoding,
             auth_failures: 0,
         }
     }
 
-    pub fn hello(&self) -> Utf8Bytes {
-        Utf8Bytes::from(encode_server(&ServerMessage::Hello(Hello {
-            protocol: SUBPROTOCOL_JSON.to_owned(),
+    pub fn hello(&self) -> Message {
+        self.text(&ServerMessage::Hello(Hello {
+            protocol: self.encoding.subprotocol().to_owned(),
             server: ServerInfo {
                 name: crate::SERVER_NAME.to_owned(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -133,7 +138,27 @@ impl<'a> Session<'a> {
             ts_ns: now_ns(),
             source: Some(self.shared.source.clone()),
             auth_required: self.shared.order_token.is_some(),
-        })))
+        }))
+    }
+
+    /// A server message as a frame of this connection's encoding.
+    fn text(&self, message: &ServerMessage) -> Message {
+        match self.encoding {
+            Encoding::Json => text(message),
+            Encoding::Bin => Message::Binary(crate::frames::encode(
+                Encoding::Bin,
+                message,
+                self.shared.universe.ids(),
+            )),
+        }
+    }
+
+    fn error(&self, code: ErrorCode, message: String, symbols: Vec<Symbol>) -> Message {
+        self.text(&ServerMessage::Error(ErrorReply {
+            code,
+            message,
+            symbols,
+        }))
     }
 
     /// Handles what the WebSocket reader produced: a message, an error or the end of the stream.
@@ -160,6 +185,20 @@ impl<'a> Session<'a> {
                 return Some(Ending::client(code, reason));
             }
             (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
+            (Message::Binary(bytes), Endpoint::Feed) if self.encoding == Encoding::Bin => {
+                match binary::decode_client(&bytes, self.shared.universe.names()) {
+                    Ok(request) if allowed => {
+                        self.count(&request);
+                        return self.on_request(request, out).await;
+                    }
+                    Ok(request) => {
+                        self.count(&request);
+                        out.push(self.rate_limited(Some(request)));
+                    }
+                    Err(_) if !allowed => out.push(self.rate_limited(None)),
+                    Err(e) => out.push(self.error(e.code(), e.to_string(), Vec::new())),
+                }
+            }
             (Message::Text(text), Endpoint::Feed) => match self.decoder.client(text.as_bytes()) {
                 Ok(request) if allowed => {
                     self.count(&request);
@@ -170,12 +209,14 @@ impl<'a> Session<'a> {
                     out.push(self.rate_limited(Some(request)));
                 }
                 Err(_) if !allowed => out.push(self.rate_limited(None)),
-                Err(e) => out.push(error(e.code(), e.to_string(), Vec::new())),
+                Err(e) => out.push(self.error(e.code(), e.to_string(), Vec::new())),
             },
             (_, _) if !allowed => out.push(self.rate_limited(None)),
-            (Message::Binary(_), Endpoint::Feed) => out.push(error(
+            (Message::Binary(_), Endpoint::Feed) => out.push(self.error(
                 ErrorCode::UnsupportedFrame,
-                format!("binary frames are not part of {SUBPROTOCOL_JSON}; send JSON text frames"),
+                format!(
+                    "binary frames are not part of {SUBPROTOCOL_JSON}; send JSON text frames, or offer {SUBPROTOCOL_BIN} in the handshake"
+                ),
                 Vec::new(),
             )),
             (echoed, Endpoint::Echo) => out.push(echoed),
@@ -206,7 +247,7 @@ impl<'a> Session<'a> {
         sent_ns: Option<u64>,
     ) -> Message {
         self.shared.metrics.rejected(code);
-        text(&ServerMessage::Reject(Reject {
+        self.text(&ServerMessage::Reject(Reject {
             id,
             code,
             reason,
@@ -238,7 +279,7 @@ impl<'a> Session<'a> {
                 ClientMessage::Order(protocol::Order { id, sent_ns, .. })
                 | ClientMessage::Cancel(protocol::Cancel { id, sent_ns }),
             ) => self.reject(id, RejectCode::RateLimited, why, sent_ns),
-            _ => error(ErrorCode::RateLimited, why, Vec::new()),
+            _ => self.error(ErrorCode::RateLimited, why, Vec::new()),
         }
     }
 
@@ -250,7 +291,7 @@ impl<'a> Session<'a> {
         let id = self.id;
         let command = match request {
             ClientMessage::Ping(p) => {
-                out.push(text(&ServerMessage::Pong(Pong {
+                out.push(self.text(&ServerMessage::Pong(Pong {
                     sent_ns: p.sent_ns,
                     ts_ns: now_ns(),
                 })));
@@ -309,7 +350,7 @@ impl<'a> Session<'a> {
         if right {
             self.authorized = true;
             tracing::debug!(conn = self.id, "authorized for orders");
-            out.push(text(&ServerMessage::Authorized(protocol::Authorized {
+            out.push(self.text(&ServerMessage::Authorized(protocol::Authorized {
                 ts_ns: now_ns(),
             })));
             return None;
@@ -330,7 +371,7 @@ impl<'a> Session<'a> {
                 .because("auth_failures"),
             );
         }
-        out.push(error(
+        out.push(self.error(
             ErrorCode::BadToken,
             format!(
                 "wrong token ({} of {MAX_AUTH_FAILURES} tries; the last closes the connection)",
@@ -368,7 +409,7 @@ impl<'a> Session<'a> {
     fn resolve(&self, symbols: &[Symbol], out: &mut Vec<Message>) -> Option<BitSet> {
         let universe = &self.shared.universe;
         if symbols.is_empty() {
-            out.push(error(
+            out.push(self.error(
                 ErrorCode::BadRequest,
                 "`symbols` is empty: name symbols or \"*\"".to_owned(),
                 Vec::new(),
@@ -389,7 +430,7 @@ impl<'a> Session<'a> {
             if unknown_count > unknown.len() {
                 list = format!("{list} and {} more", unknown_count - unknown.len());
             }
-            out.push(error(
+            out.push(self.error(
                 ErrorCode::UnknownSymbol,
                 format!("unknown symbols: {list}"),
                 unknown,
@@ -431,14 +472,6 @@ fn ending_for(e: WsError) -> Ending {
 /// A server message as a text frame.
 pub fn text(message: &ServerMessage) -> Message {
     Message::Text(Utf8Bytes::from(encode_server(message)))
-}
-
-fn error(code: ErrorCode, message: String, symbols: Vec<Symbol>) -> Message {
-    text(&ServerMessage::Error(ErrorReply {
-        code,
-        message,
-        symbols,
-    }))
 }
 
 /// Client text echoed in a message is cut short so replies never grow with the input.

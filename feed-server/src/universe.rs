@@ -1,5 +1,6 @@
 //! The instruments a server streams: their symbols, tick sizes, starting prices and volatility.
 
+use protocol::binary::SymbolIds;
 use std::collections::HashMap;
 
 use protocol::{ALL_SYMBOLS, Decimal, Symbol};
@@ -71,6 +72,9 @@ pub struct Selection {
 pub struct Universe {
     pub instruments: Vec<Instrument>,
     index: HashMap<Symbol, usize>,
+    /// The symbols in order: a symbol's binary id is its position (`hello` lists them so).
+    names: Vec<Symbol>,
+    ids: SymbolIds,
 }
 
 impl Universe {
@@ -111,7 +115,28 @@ impl Universe {
             .enumerate()
             .map(|(i, inst)| (inst.symbol.clone(), i))
             .collect();
-        Self { instruments, index }
+        Self::assemble(instruments, index)
+    }
+
+    fn assemble(instruments: Vec<Instrument>, index: HashMap<Symbol, usize>) -> Self {
+        let names: Vec<Symbol> = instruments.iter().map(|i| i.symbol.clone()).collect();
+        let ids = SymbolIds::new(&names);
+        Self {
+            instruments,
+            index,
+            names,
+            ids,
+        }
+    }
+
+    /// The symbols by binary id.
+    pub fn names(&self) -> &[Symbol] {
+        &self.names
+    }
+
+    /// The binary ids by symbol.
+    pub fn ids(&self) -> &SymbolIds {
+        &self.ids
     }
 
     /// A universe of given instruments, such as a recording's; a symbol listed twice is an error.
@@ -122,7 +147,7 @@ impl Universe {
                 return Err(format!("symbol `{}` is listed twice", inst.symbol));
             }
         }
-        Ok(Self { instruments, index })
+        Ok(Self::assemble(instruments, index))
     }
 
     pub fn len(&self) -> usize {

@@ -45,7 +45,7 @@ async fn handshake(url: &str, headers: &[(&str, &str)]) -> Result<Option<String>
 }
 
 #[tokio::test]
-async fn the_json_subprotocol_is_selected_when_offered_and_json_is_spoken_when_none_is() {
+async fn the_first_of_our_subprotocols_offered_is_selected_and_json_is_spoken_when_none_is() {
     let server = start(config()).await;
     let url = server.url();
     assert_eq!(
@@ -61,12 +61,26 @@ async fn the_json_subprotocol_is_selected_when_offered_and_json_is_spoken_when_n
         Ok(Some("tickwire.v1.json".into()))
     );
     assert_eq!(handshake(&url, &[]).await, Ok(None));
-    let (status, body) = handshake(&url, &[("sec-websocket-protocol", "tickwire.v1.bin, mqtt")])
+    // The first of ours in the client's order.
+    for (offered, chosen) in [
+        ("tickwire.v1.bin, mqtt", "tickwire.v1.bin"),
+        ("tickwire.v1.bin, tickwire.v1.json", "tickwire.v1.bin"),
+        ("tickwire.v1.json, tickwire.v1.bin", "tickwire.v1.json"),
+    ] {
+        assert_eq!(
+            handshake(&url, &[("sec-websocket-protocol", offered)]).await,
+            Ok(Some(chosen.into())),
+            "{offered}"
+        );
+    }
+    let (status, body) = handshake(&url, &[("sec-websocket-protocol", "mqtt, xmpp")])
         .await
         .unwrap_err();
     assert_eq!(status, 400);
     assert!(
-        body.contains("tickwire.v1.json") && body.contains("mqtt"),
+        body.contains("tickwire.v1.json")
+            && body.contains("tickwire.v1.bin")
+            && body.contains("mqtt"),
         "{body}"
     );
     server.stop().await;

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use feed_server::{Config, ServerHandle};
 use futures_util::{SinkExt, StreamExt};
-use protocol::{ClientMessage, Decoder, ServerMessage, encode_client};
+use protocol::binary::{self, ServerDecoder, SymbolIds};
+use protocol::{ClientMessage, Decoder, Encoding, ServerMessage, encode_client};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -40,28 +42,72 @@ pub enum End {
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     decoder: Decoder,
+    binary: ServerDecoder,
+    /// What this client sends its requests in; it reads whatever frames come.
+    pub encoding: Encoding,
     pending: VecDeque<ServerMessage>,
+}
+
+/// The encoding behaviour tests speak: `TICKWIRE_TEST_ENCODING=bin` runs every test that uses
+/// [`Client`] over `tickwire.v1.bin` (CI runs the suite both ways).
+pub fn test_encoding() -> Encoding {
+    std::env::var("TICKWIRE_TEST_ENCODING")
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_default()
 }
 
 impl Client {
     pub async fn connect(server: &ServerHandle) -> Self {
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(server.url()))
+        Self::connect_with(server, test_encoding()).await
+    }
+
+    /// Connects offering `encoding`'s subprotocol.
+    pub async fn connect_with(server: &ServerHandle, encoding: Encoding) -> Self {
+        let mut request = server.url().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            encoding.subprotocol().parse().unwrap(),
+        );
+        let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .unwrap()
             .unwrap();
-        Self::from_ws(ws)
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(encoding.subprotocol())
+        );
+        let mut client = Self::from_ws(ws);
+        client.encoding = encoding;
+        client
     }
 
     pub fn from_ws(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self {
             ws,
             decoder: Decoder::new(),
+            binary: ServerDecoder::new(),
+            encoding: Encoding::Json,
             pending: VecDeque::new(),
         }
     }
 
     pub async fn send(&mut self, message: &ClientMessage) {
-        self.raw(&encode_client(message)).await;
+        match self.encoding {
+            Encoding::Json => self.raw(&encode_client(message)).await,
+            Encoding::Bin => {
+                let ids = SymbolIds::new(self.binary.symbols());
+                // A symbol the server does not have cannot be named by id: send it in JSON, as
+                // a binary client may, and the server answers in binary all the same.
+                match binary::encode_client(message, &ids) {
+                    Ok(frame) => self.ws.send(Message::binary(frame)).await.unwrap(),
+                    Err(_) => self.raw(&encode_client(message)).await,
+                }
+            }
+        }
     }
 
     pub async fn raw(&mut self, text: &str) {
@@ -87,10 +133,24 @@ impl Client {
                 .expect("a message within the wait");
             match frame {
                 Some(Ok(Message::Text(t))) => {
+                    assert_eq!(
+                        self.encoding,
+                        Encoding::Json,
+                        "a text frame on {:?}",
+                        self.encoding
+                    );
                     let batch = self
                         .decoder
                         .server(t.as_bytes())
                         .expect("server frames decode");
+                    self.pending.extend(batch);
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    assert_eq!(self.encoding, Encoding::Bin, "a binary frame on JSON");
+                    let mut batch = Vec::new();
+                    self.binary
+                        .frame(&b, &mut batch)
+                        .expect("binary server frames decode");
                     self.pending.extend(batch);
                 }
                 Some(Ok(Message::Close(frame))) => {
