@@ -6,7 +6,7 @@
 //! - [`state`]: application state and the pure update functions (`apply`, `handle`), one module
 //!   per concept (watchlist, orders, form, positions, alerts).
 //! - [`net`]: the network task: connect, reconnect with backoff, decode; [`tls`]: trust for
-//!   `wss://` (system roots and `--ca-cert`).
+//!   `wss://` (system roots and `--ca-cert`); [`wire`]: a connection's encoding (`--encoding`).
 //! - [`record`]: `terminal record`, a live feed captured into a recording.
 //! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
@@ -27,3 +27,4 @@ pub mod symbols;
 pub mod theme;
 pub mod tls;
 pub mod ui;
+pub mod wire;

@@ -58,6 +58,11 @@ struct Cli {
     )]
     token: Option<feed_server::auth::Token>,
 
+    /// The subprotocol to speak: `json` (tickwire.v1.json) or `bin` (tickwire.v1.bin, the same
+    /// messages in binary frames).
+    #[arg(long, default_value = "json")]
+    encoding: protocol::Encoding,
+
     #[command(flatten)]
     tls: terminal::tls::TlsArgs,
 }
@@ -219,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
-        let mut net = tokio::spawn(terminal::net::run(url, command_rx, event_tx));
+        let mut net = tokio::spawn(terminal::net::run(url, cli.encoding, command_rx, event_tx));
         // ratatui::init restores the terminal on panic as well.
         let mut tui = ratatui::init();
         let result = terminal::app::run(&mut tui, state, command_tx, event_rx, persist).await;

@@ -5,15 +5,15 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use protocol::{
-    ClientMessage, Decoder, SUBPROTOCOL_JSON, ServerMessage, close_code, encode_client, now_ns,
-};
+use protocol::{ClientMessage, Encoding, ServerMessage, close_code, now_ns};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+
+use crate::wire::Codec;
 
 /// What the network task reports.
 #[derive(Debug, Clone)]
@@ -54,31 +54,34 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 /// Runs until `commands` closes (the app quit) or `events` closes.
 pub async fn run(
     url: String,
+    encoding: Encoding,
     mut commands: mpsc::Receiver<ClientMessage>,
     events: mpsc::Sender<NetEvent>,
 ) {
     let mut attempt = 0u32;
-    let mut decoder = Decoder::new();
     loop {
         if events.send(NetEvent::Connecting { attempt }).await.is_err() {
             return;
         }
-        let (code, reason) = match connect(&url).await {
+        let (code, reason) = match connect(&url, encoding).await {
             Err(e) => (None, e),
             Ok(mut ws) => {
                 attempt = 0;
+                // A new codec per connection: binary symbol ids come from this server's hello.
+                let mut codec = Codec::new(encoding);
                 let _ = events
                     .send(NetEvent::Connected {
-                        protocol: SUBPROTOCOL_JSON.to_owned(),
+                        protocol: encoding.subprotocol().to_owned(),
                     })
                     .await;
                 loop {
                     tokio::select! {
                         frame = ws.next() => match frame {
-                            Some(Ok(Message::Text(text))) => {
+                            Some(Ok(data @ (Message::Text(_) | Message::Binary(_)))) => {
                                 let received_ns = now_ns();
-                                match decoder.server(text.as_bytes()) {
-                                    Ok(messages) => {
+                                let mut messages = Vec::new();
+                                match codec.decode(&data, &mut messages) {
+                                    Ok(()) => {
                                         if events.send(NetEvent::Frame { messages, received_ns }).await.is_err() {
                                             return;
                                         }
@@ -101,7 +104,7 @@ pub async fn run(
                                 return;
                             }
                             Some(message) => {
-                                if let Err(e) = ws.send(Message::text(encode_client(&message))).await {
+                                if let Err(e) = ws.send(codec.encode(&message)).await {
                                     let _ = events.send(NetEvent::NotSent(message)).await;
                                     break (None, format!("send failed: {e}"));
                                 }
@@ -186,18 +189,23 @@ pub fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
-pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
-    connect_with(url, None).await
+pub(crate) async fn connect(url: &str, encoding: Encoding) -> Result<Ws, String> {
+    connect_with(url, None, encoding).await
 }
 
-/// Connects with the JSON subprotocol and Nagle off; `config` sets tungstenite's buffers.
-pub(crate) async fn connect_with(url: &str, config: Option<WebSocketConfig>) -> Result<Ws, String> {
+/// Connects offering `encoding`'s subprotocol, with Nagle off; `config` sets tungstenite's
+/// buffers.
+pub(crate) async fn connect_with(
+    url: &str,
+    config: Option<WebSocketConfig>,
+    encoding: Encoding,
+) -> Result<Ws, String> {
     let mut request = url
         .into_client_request()
         .map_err(|e| format!("bad URL {url}: {e}"))?;
     request.headers_mut().insert(
         "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL_JSON),
+        HeaderValue::from_static(encoding.subprotocol()),
     );
     let connector = if request.uri().scheme_str() == Some("wss") {
         Some(tokio_tungstenite::Connector::Rustls(crate::tls::client()?))

@@ -17,9 +17,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use feed_server::recording::{Header, SymbolInfo, Writer};
 use futures_util::{SinkExt, StreamExt};
-use protocol::{
-    ClientMessage, Decimal, Decoder, ServerMessage, Snapshot, Subscribe, Symbol, encode_client,
-};
+use protocol::{ClientMessage, Decimal, ServerMessage, Snapshot, Subscribe, Symbol};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The arguments of `terminal record`.
@@ -40,6 +38,11 @@ pub struct RecordArgs {
     /// Output file: `.jsonl`, or `.jsonl.zst` for zstd.
     #[arg(long)]
     pub out: PathBuf,
+
+    /// The subprotocol to receive in: `json` (tickwire.v1.json) or `bin` (tickwire.v1.bin). The
+    /// recording is the same either way.
+    #[arg(long, default_value = "json")]
+    pub encoding: protocol::Encoding,
 
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
@@ -80,21 +83,21 @@ pub async fn record(
     stop: impl Future<Output = ()>,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Summary> {
-    let mut ws = crate::net::connect(&args.url)
+    let mut ws = crate::net::connect(&args.url, args.encoding)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.url))?;
-    let mut decoder = Decoder::new();
+    let mut codec = crate::wire::Codec::new(args.encoding);
     let mut messages = Vec::new();
     let started = Instant::now();
     let mut summary = Summary::default();
 
     // The hello names what the server has.
     let hello = loop {
-        let frame = next_text(&mut ws).await?;
+        let frame = next_data(&mut ws).await?;
         summary.bytes_received += frame.len() as u64;
         messages.clear();
-        decoder
-            .server_frame(frame.as_bytes(), &mut messages)
+        codec
+            .decode(&frame, &mut messages)
             .context("the server sent something that is not Tickwire v1")?;
         if let Some(ServerMessage::Hello(h)) = messages.drain(..).next() {
             break h;
@@ -107,7 +110,7 @@ pub async fn record(
     let subscribe = ClientMessage::Subscribe(Subscribe {
         symbols: wanted.clone(),
     });
-    ws.send(Message::text(encode_client(&subscribe))).await?;
+    ws.send(codec.encode(&subscribe)).await?;
     let start_ns = protocol::now_ns();
 
     // Snapshots first: they carry what the header needs.
@@ -115,7 +118,7 @@ pub async fn record(
     let mut early: Vec<ServerMessage> = Vec::new();
     let deadline = tokio::time::Instant::now() + SNAPSHOT_WAIT;
     while snapshots.len() < wanted.len() {
-        let frame = tokio::time::timeout_at(deadline, next_text(&mut ws))
+        let frame = tokio::time::timeout_at(deadline, next_data(&mut ws))
             .await
             .map_err(|_| {
                 anyhow::anyhow!(
@@ -127,7 +130,7 @@ pub async fn record(
             })??;
         summary.bytes_received += frame.len() as u64;
         messages.clear();
-        decoder.server_frame(frame.as_bytes(), &mut messages)?;
+        codec.decode(&frame, &mut messages)?;
         for m in messages.drain(..) {
             match m {
                 ServerMessage::Snapshot(s) => {
@@ -204,10 +207,10 @@ pub async fn record(
             _ = flush.tick() => writer.flush().context("cannot write the recording")?,
             _ = show.tick() => progress(Progress { events: summary.events, bytes: summary.bytes_received, elapsed: started.elapsed() }),
             inbound = ws.next() => match inbound {
-                Some(Ok(Message::Text(frame))) => {
+                Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
                     summary.bytes_received += frame.len() as u64;
                     messages.clear();
-                    decoder.server_frame(frame.as_bytes(), &mut messages)?;
+                    codec.decode(&frame, &mut messages)?;
                     for m in &messages {
                         keep(m, &mut summary, &mut writer)?;
                     }
@@ -245,12 +248,11 @@ async fn sleep_until(until: Option<tokio::time::Instant>) {
     }
 }
 
-async fn next_text(
-    ws: &mut crate::net::Ws,
-) -> anyhow::Result<tokio_tungstenite::tungstenite::Utf8Bytes> {
+/// The next text or binary frame.
+async fn next_data(ws: &mut crate::net::Ws) -> anyhow::Result<Message> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t),
+            Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => return Ok(frame),
             Some(Ok(Message::Close(f))) => bail!("the server closed the connection: {f:?}"),
             Some(Ok(_)) => {}
             Some(Err(e)) => bail!("connection lost: {e}"),

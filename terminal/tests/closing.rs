@@ -45,7 +45,12 @@ async fn a_server_close_is_answered_with_a_close_frame() {
     });
     let (_commands, commands_rx) = mpsc::channel(8);
     let (events_tx, mut events) = mpsc::channel(64);
-    tokio::spawn(terminal::net::run(url, commands_rx, events_tx));
+    tokio::spawn(terminal::net::run(
+        url,
+        protocol::Encoding::Json,
+        commands_rx,
+        events_tx,
+    ));
     let reply = server.await.unwrap().expect("a Close frame in reply");
     assert_eq!(reply.map(|f| u16::from(f.code)), Some(1001));
     loop {

@@ -52,6 +52,7 @@ async fn a_recorded_session_replays_as_the_same_events_in_the_same_order() {
         symbols: "*".to_owned(),
         duration: Some(Duration::from_secs(1)),
         out: out.clone(),
+        encoding: protocol::Encoding::Json,
         tls: terminal::tls::TlsArgs::default(),
     };
     let mut shown = 0;

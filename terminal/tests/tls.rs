@@ -27,6 +27,7 @@ async fn a_tls_server_is_refused_until_its_certificate_is_trusted() {
         symbols: "*".to_owned(),
         duration: Some(Duration::from_secs(1)),
         out: dir.path().join(out),
+        encoding: protocol::Encoding::Bin,
         tls: TlsArgs::default(),
     };
 

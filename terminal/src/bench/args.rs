@@ -108,6 +108,10 @@ pub struct BenchArgs {
     )]
     pub token: Option<feed_server::auth::Token>,
 
+    /// The subprotocol subscribers and orders speak: `json` or `bin` (tickwire.v1.bin).
+    #[arg(long, default_value = "json")]
+    pub encoding: protocol::Encoding,
+
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
 }

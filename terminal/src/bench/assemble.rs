@@ -88,6 +88,10 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
             },
             order_rate: args.order_rate,
             order_connections,
+            encoding: match args.encoding {
+                protocol::Encoding::Json => "json".to_owned(),
+                protocol::Encoding::Bin => "bin".to_owned(),
+            },
             duration_s: args.duration.as_secs_f64(),
             warmup_s: args.warmup.as_secs_f64(),
             client_threads: args.client_threads as usize,
@@ -116,6 +120,7 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
         frames_per_s: m.tally.frames as f64 / window_s,
         bytes: m.tally.bytes,
         mb_per_s: m.tally.bytes as f64 / 1e6 / window_s,
+        bytes_per_delivery: m.tally.bytes as f64 / (m.tally.deliveries.max(1) as f64),
         gaps: m.tally.gaps,
         gap_jumps: m.tally.gap_jumps,
         out_of_order: m.tally.out_of_order,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use protocol::{ClientMessage, Decimal, Order, OrderId, Side, Symbol, encode_client, now_ns};
+use protocol::{ClientMessage, Decimal, Order, OrderId, ServerMessage, Side, Symbol, now_ns};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::scan;
@@ -163,6 +163,8 @@ pub(crate) struct Plan {
     pub grace: Duration,
     /// Sent in an `auth` message on each connection first, for a server with `--order-token`.
     pub token: Option<feed_server::auth::Token>,
+    /// The encoding orders are sent in, with the server's symbol ids.
+    pub codec: crate::wire::Codec,
 }
 
 impl Plan {
@@ -229,13 +231,13 @@ async fn run(plan: Plan, tally: Arc<Mutex<OrderTally>>) {
     let mut sinks = Vec::new();
     let mut readers = Vec::new();
     for _ in 0..plan.connections {
-        match crate::net::connect(&plan.url).await {
+        match crate::net::connect(&plan.url, plan.codec.encoding).await {
             Ok(mut ws) => {
                 if let Some(token) = &plan.token {
                     let auth = ClientMessage::Auth(protocol::Auth {
                         token: token.expose().to_owned(),
                     });
-                    if let Err(e) = ws.send(Message::text(encode_client(&auth))).await {
+                    if let Err(e) = ws.send(plan.codec.encode(&auth)).await {
                         error(format!("order connection: sending auth: {e}"));
                     }
                 }
@@ -303,9 +305,9 @@ async fn send(plan: &Plan, sinks: &mut [SplitSink<Ws, Message>], tally: &Mutex<O
             price: None,
             sent_ns: Some(due),
         });
-        let text = encode_client(&order);
+        let frame = plan.codec.encode(&order);
         super::lock(tally).sent(n, due, now_ns());
-        if let Err(e) = sinks[i % sinks.len()].send(Message::text(text)).await {
+        if let Err(e) = sinks[i % sinks.len()].send(frame).await {
             super::lock(tally)
                 .errors
                 .add(format!("order connection: send failed: {e}"));
@@ -315,9 +317,35 @@ async fn send(plan: &Plan, sinks: &mut [SplitSink<Ws, Message>], tally: &Mutex<O
 }
 
 async fn read(mut stream: SplitStream<Ws>, tally: Arc<Mutex<OrderTally>>) {
+    let mut binary = protocol::binary::ServerDecoder::new();
+    let mut messages = Vec::new();
     while let Some(frame) = stream.next().await {
         let text = match frame {
             Ok(Message::Text(text)) => text,
+            Ok(Message::Binary(bytes)) => {
+                let now = now_ns();
+                messages.clear();
+                let decoded = binary.frame(&bytes, &mut messages);
+                let mut t = super::lock(&tally);
+                if let Err(e) = decoded {
+                    t.errors
+                        .add(format!("order connection: undecodable frame: {e}"));
+                }
+                for m in &messages {
+                    match m {
+                        ServerMessage::Ack(a) => t.answered(&a.id, Answer::Ack, now),
+                        ServerMessage::Reject(r) => {
+                            t.answered(&r.id, Answer::Reject(r.code.as_str()), now);
+                        }
+                        ServerMessage::Fill(f) => t.filled(&f.id),
+                        ServerMessage::Error(e) => t
+                            .errors
+                            .add(format!("order connection: server error `{}`", e.message)),
+                        _ => {}
+                    }
+                }
+                continue;
+            }
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
             Err(e) => {
@@ -504,6 +532,7 @@ mod tests {
             until_ns: u64::MAX,
             grace: Duration::ZERO,
             token: None,
+            codec: crate::wire::Codec::new(protocol::Encoding::Json),
         };
         assert_eq!(plan.due(0), 1_000);
         assert_eq!(plan.due(3), 1_000_001_000);

@@ -30,6 +30,8 @@ pub struct Report {
     /// WebSocket payload bytes received by the subscribers.
     pub bytes: u64,
     pub mb_per_s: f64,
+    /// Payload bytes per delivered event (frame overhead and snapshots included).
+    pub bytes_per_delivery: f64,
     /// Events missing from the per-symbol `seq` sequences (jumps, and re-sync snapshots ahead of
     /// the last event seen), and in how many jumps.
     pub gaps: u64,
@@ -66,6 +68,8 @@ pub struct Params {
     pub server_cpus: Option<String>,
     pub client_cpus: Option<String>,
     pub server_pid: Option<u32>,
+    /// `json` or `bin`: the subprotocol the subscribers and orders spoke.
+    pub encoding: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -239,8 +243,8 @@ pub fn title(r: &Report) -> String {
         String::new()
     };
     format!(
-        "{source}, {} clients x {} symbols{orders}, {} s",
-        p.clients, p.subscribed_symbols, p.duration_s
+        "{source}, {} clients x {} symbols{orders}, {} s, {}",
+        p.clients, p.subscribed_symbols, p.duration_s, p.encoding
     )
 }
 
@@ -293,9 +297,10 @@ pub fn table(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "frames       {}/s, {:.1} MB/s of payload",
+        "frames       {}/s, {:.1} MB/s of payload, {:.1} bytes per delivery",
         thousands(r.frames_per_s as u64),
-        r.mb_per_s
+        r.mb_per_s,
+        r.bytes_per_delivery
     );
     let _ = writeln!(
         out,

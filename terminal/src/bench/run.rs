@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
-use protocol::{ClientMessage, Hello, ServerMessage, Subscribe, Symbol, encode_client, now_ns};
+use protocol::{ClientMessage, Hello, ServerMessage, Subscribe, Symbol, now_ns};
 
 use super::system::{self, ThreadCpu};
 use super::{BenchArgs, assemble, orders, plot, report::Report, subscribers};
@@ -104,7 +104,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     }
     let me = std::process::id();
 
-    let hello = probe(&url)?;
+    let hello = probe(&url, args.encoding)?;
     if let Some(cpus) = &server_cpus {
         for t in system::threads(me) {
             if SERVER_THREADS.contains(&t.name.as_str()) {
@@ -121,9 +121,12 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
         .collect();
     let server_rss_before = args.server_pid.and_then(system::rss_bytes);
 
+    let mut codec = crate::wire::Codec::new(args.encoding);
+    codec.learn(&hello.symbols);
     let subscribers = subscribers::Subscribers::start(subscribers::Plan {
         url: url.clone(),
-        subscribe: encode_client(&ClientMessage::Subscribe(Subscribe { symbols: subscribe })),
+        encoding: args.encoding,
+        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe { symbols: subscribe })),
         index,
         clients,
         threads: args.client_threads as usize,
@@ -174,6 +177,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
                 until_ns: measure_from_ns.saturating_add(nanos(args.duration)),
                 grace: args.grace,
                 token: args.token.clone(),
+                codec: codec.clone(),
             },
             measure_from_ns,
             args.realtime_orders,
@@ -283,27 +287,26 @@ fn sleep_with_progress(until: Instant, mut each: impl FnMut(Instant)) {
 }
 
 /// Reads the server's `hello`, then closes.
-fn probe(url: &str) -> anyhow::Result<Hello> {
+fn probe(url: &str, encoding: protocol::Encoding) -> anyhow::Result<Hello> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         use futures_util::StreamExt;
-        let mut ws = crate::net::connect(url)
+        let mut ws = crate::net::connect(url, encoding)
             .await
             .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-        let mut decoder = protocol::Decoder::new();
+        let mut codec = crate::wire::Codec::new(encoding);
         let mut messages = Vec::new();
         let hello = tokio::time::timeout(Duration::from_secs(5), async {
             while let Some(frame) = ws.next().await {
-                let text = match frame {
-                    Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => t,
-                    Ok(_) => continue,
+                let frame = match frame {
+                    Ok(frame) => frame,
                     Err(e) => bail!("{url}: {e}"),
                 };
                 messages.clear();
-                decoder
-                    .server_frame(text.as_bytes(), &mut messages)
+                codec
+                    .decode(&frame, &mut messages)
                     .with_context(|| format!("{url} does not speak Tickwire v1"))?;
                 if let Some(ServerMessage::Hello(h)) = messages.drain(..).next() {
                     return Ok(h);

@@ -48,6 +48,79 @@ pub(crate) fn items<'a>(
     de.end()
 }
 
+/// What the benchmark reads of one binary message (`tickwire.v1.bin`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BinItem {
+    /// A quote or trade: its symbol id, `seq` and `ts_ns`.
+    Event {
+        id: u32,
+        seq: u64,
+        ts_ns: u64,
+    },
+    Snapshot {
+        id: u32,
+        seq: u64,
+    },
+    Error {
+        code: u8,
+    },
+}
+
+/// Calls `each` for the quotes, trades, snapshots and errors of a binary frame, reading only
+/// their fixed leading fields (symbol id, `seq`, `ts_ns`, which every one of them starts with)
+/// and stepping over everything else by its length.
+pub(crate) fn binary_items(frame: &[u8], mut each: impl FnMut(BinItem)) -> Result<(), String> {
+    use protocol::binary::kind;
+    let mut rest = frame;
+    while !rest.is_empty() {
+        let [kind, a, b, ..] = *rest else {
+            return Err("a message header needs 3 bytes".to_owned());
+        };
+        let len = match usize::from(u16::from_le_bytes([a, b])) {
+            // A message that runs to the end of the frame (a large hello).
+            0 => rest.len(),
+            len => len,
+        };
+        if len < protocol::binary::HEADER || len > rest.len() {
+            return Err(format!(
+                "message type 0x{kind:02x} says {len} bytes, {} are left",
+                rest.len()
+            ));
+        }
+        let (message, tail) = rest.split_at(len);
+        rest = tail;
+        let field = |at: usize| -> Option<[u8; 8]> { message.get(at..at + 8)?.try_into().ok() };
+        let id =
+            || -> Option<u32> { Some(u32::from_le_bytes(message.get(3..7)?.try_into().ok()?)) };
+        match kind {
+            kind::QUOTE | kind::QUOTE_WIDE | kind::TRADE | kind::TRADE_WIDE => {
+                let (Some(id), Some(seq), Some(ts)) = (id(), field(7), field(15)) else {
+                    return Err(format!("message type 0x{kind:02x} is too short"));
+                };
+                each(BinItem::Event {
+                    id,
+                    seq: u64::from_le_bytes(seq),
+                    ts_ns: u64::from_le_bytes(ts),
+                });
+            }
+            kind::SNAPSHOT => {
+                let (Some(id), Some(seq)) = (id(), field(7)) else {
+                    return Err("a snapshot is too short".to_owned());
+                };
+                each(BinItem::Snapshot {
+                    id,
+                    seq: u64::from_le_bytes(seq),
+                });
+            }
+            kind::ERROR => each(BinItem::Error {
+                code: message.get(3).copied().unwrap_or(0),
+            }),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 struct Frame<F>(F);
 
 impl<'de, F: FnMut(Item<'de>)> DeserializeSeed<'de> for Frame<F> {

@@ -125,37 +125,13 @@ impl Tally {
                     unknown += 1;
                     return;
                 };
-                let previous = std::mem::replace(slot, seq);
-                if !measuring {
-                    return;
-                }
-                self.deliveries += 1;
-                if previous != NONE {
-                    if seq > previous.saturating_add(1) {
-                        self.gaps += seq - previous - 1;
-                        self.gap_jumps += 1;
-                    } else if seq <= previous {
-                        self.out_of_order += 1;
-                    }
-                }
-                let latency = now.saturating_sub(ts).max(1);
-                self.tick.saturating_record(latency);
-                self.recent.saturating_record(latency);
+                self.event(slot, seq, ts, now);
             }
             "snapshot" => {
                 if let (Some(symbol), Some(seq)) = (&item.symbol, item.seq)
                     && let Some(slot) = index.get(&**symbol).and_then(|&i| last.get_mut(i))
                 {
-                    let previous = std::mem::replace(slot, seq);
-                    // A snapshot after events is a re-sync: the server conflated this client,
-                    // and the events between were never delivered.
-                    if measuring && previous != NONE {
-                        self.resyncs += 1;
-                        if seq > previous {
-                            self.gaps += seq - previous;
-                            self.gap_jumps += 1;
-                        }
-                    }
+                    self.snapshot(slot, seq);
                 }
             }
             "error" => self.errors.add(format!(
@@ -174,6 +150,73 @@ impl Tally {
         if unknown > 0 {
             self.errors
                 .add("event for a symbol not in hello".to_owned());
+        }
+    }
+
+    /// Applies one binary frame (`tickwire.v1.bin`) received at `now`. Symbol ids are positions
+    /// in `hello`'s list, which is how `last` is indexed.
+    pub fn binary_frame(&mut self, frame: &[u8], now: u64, last: &mut [u64]) {
+        if self.measuring {
+            self.frames += 1;
+            self.bytes += frame.len() as u64;
+        }
+        let mut unknown = 0u64;
+        let result = scan::binary_items(frame, |item| match item {
+            scan::BinItem::Event { id, seq, ts_ns } => {
+                let Some(slot) = usize::try_from(id).ok().and_then(|i| last.get_mut(i)) else {
+                    unknown += 1;
+                    return;
+                };
+                self.event(slot, seq, ts_ns, now);
+            }
+            scan::BinItem::Snapshot { id, seq } => {
+                if let Some(slot) = usize::try_from(id).ok().and_then(|i| last.get_mut(i)) {
+                    self.snapshot(slot, seq);
+                }
+            }
+            scan::BinItem::Error { code } => {
+                self.errors.add(format!("server error code {code}"));
+            }
+        });
+        if let Err(e) = result {
+            self.errors.add(format!("undecodable binary frame: {e}"));
+        }
+        if unknown > 0 {
+            self.errors
+                .add("event for a symbol not in hello".to_owned());
+        }
+    }
+
+    /// A quote or trade with its `seq` and `ts_ns`, for the symbol whose last `seq` is `slot`.
+    fn event(&mut self, slot: &mut u64, seq: u64, ts: u64, now: u64) {
+        let previous = std::mem::replace(slot, seq);
+        if !self.measuring {
+            return;
+        }
+        self.deliveries += 1;
+        if previous != NONE {
+            if seq > previous.saturating_add(1) {
+                self.gaps += seq - previous - 1;
+                self.gap_jumps += 1;
+            } else if seq <= previous {
+                self.out_of_order += 1;
+            }
+        }
+        let latency = now.saturating_sub(ts).max(1);
+        self.tick.saturating_record(latency);
+        self.recent.saturating_record(latency);
+    }
+
+    /// A snapshot. After events it is a re-sync: the server conflated this client, and the
+    /// events between were never delivered.
+    fn snapshot(&mut self, slot: &mut u64, seq: u64) {
+        let previous = std::mem::replace(slot, seq);
+        if self.measuring && previous != NONE {
+            self.resyncs += 1;
+            if seq > previous {
+                self.gaps += seq - previous;
+                self.gap_jumps += 1;
+            }
         }
     }
 
@@ -206,8 +249,9 @@ impl Tally {
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub url: String,
+    pub encoding: protocol::Encoding,
     /// The subscribe message, encoded once.
-    pub subscribe: String,
+    pub subscribe: Message,
     pub index: SymbolIndex,
     pub clients: usize,
     pub threads: usize,
@@ -346,7 +390,7 @@ async fn client(
     };
     let permit = permits.acquire().await;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-    let connected = crate::net::connect_with(&plan.url, Some(config)).await;
+    let connected = crate::net::connect_with(&plan.url, Some(config), plan.encoding).await;
     drop(permit);
     let mut ws = match connected {
         Ok(ws) => ws,
@@ -356,7 +400,7 @@ async fn client(
             return;
         }
     };
-    let subscribed = ws.send(Message::text(plan.subscribe.as_str())).await;
+    let subscribed = ws.send(plan.subscribe.clone()).await;
     settled.fetch_add(1, Ordering::Relaxed);
     if let Err(e) = subscribed {
         error(format!("subscriber: cannot subscribe: {e}"));
@@ -375,7 +419,10 @@ async fn client(
                     super::lock(&tally)
                         .frame(text.as_str(), now, &mut last, &plan.index);
                 }
-                Some(Ok(Message::Binary(_))) => error("subscriber: unexpected binary frame".to_owned()),
+                Some(Ok(Message::Binary(bytes))) => {
+                    let now = now_ns();
+                    super::lock(&tally).binary_frame(&bytes, now, &mut last);
+                }
                 Some(Ok(Message::Close(frame))) => {
                     let _ = tokio::time::timeout(crate::net::CLOSE_TIMEOUT, ws.flush()).await;
                     let why = frame.map_or_else(|| "no code".to_owned(), |f| format!("{} {}", u16::from(f.code), f.reason));
