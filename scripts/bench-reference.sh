@@ -8,12 +8,13 @@
 #
 #   bash scripts/bench-reference.sh            # all runs
 #   bash scripts/bench-reference.sh 1000 max   # only these (1000, 5000, 20000, max, idle, floor,
-#                                              # tls-1000, tls-20000: the same over wss://)
+#                                              # tls-1000, tls-20000: the same over wss://;
+#                                              # bin-1000, bin-20000: in tickwire.v1.bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-target/bench-reference}
 run=${RUN:-10s}
-runs=${*:-1000 5000 20000 max idle floor tls-1000 tls-20000}
+runs=${*:-1000 5000 20000 max idle floor tls-1000 tls-20000 bin-1000 bin-20000}
 cargo build --release -q -p feed-server -p terminal --bins --example write_floor
 mkdir -p "$out"
 server=
@@ -45,6 +46,11 @@ for r in $runs; do
     1000) serve --rate 1000; bench rate-1000 --clients 100 --order-rate 1000 ${ORDER_FLAGS---realtime-orders} ;;
     5000) serve --rate 5000; bench rate-5000 --clients 100 --order-rate 0 ;;
     20000) serve --rate 20000; bench rate-20000 --clients 100 --order-rate 0 ;;
+    bin-1000|bin-20000)
+      rate=${r#bin-}
+      serve --rate "$rate"
+      orders=0; [ "$rate" = 1000 ] && orders=1000
+      bench "bin-$rate" --clients 100 --order-rate "$orders" ${ORDER_FLAGS---realtime-orders} --encoding bin ;;
     tls-1000|tls-20000)
       rate=${r#tls-}
       serve --rate "$rate" --tls-self-signed

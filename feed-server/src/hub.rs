@@ -87,6 +87,11 @@ pub struct Hub {
     pass_bytes: usize,
     /// This pass's frame for clients subscribed to every symbol, per encoding, made on first use.
     shared_frame: [Option<Bytes>; 2],
+    /// Clients per encoding: each event is encoded up front in the encodings in use.
+    in_use: [usize; 2],
+    /// Every event of the pass has this encoding (false after a client of an encoding not in use
+    /// when events arrived connects mid-pass: its visit encodes what is missing).
+    encoded: [bool; 2],
     /// Clients the pass under way has yet to visit.
     visiting: Vec<ConnId>,
     /// Some client is conflating or owed snapshots: passes are due even without events.
@@ -122,6 +127,8 @@ impl Hub {
             pass_events: Vec::new(),
             pass_bytes: 0,
             shared_frame: [None, None],
+            in_use: [0, 0],
+            encoded: [true, true],
             visiting: Vec::new(),
             owed: false,
             dropped: Vec::new(),
@@ -242,6 +249,7 @@ impl Hub {
         self.pass_events.clear();
         self.pass_bytes = 0;
         self.shared_frame = [None, None];
+        self.encoded = [true, true];
         if let Some(started) = self.pass_started.take() {
             self.metrics
                 .pass_seconds
@@ -259,13 +267,24 @@ impl Hub {
             return;
         };
         let message = market.apply(&event, due.due_ns);
-        let json = Bytes::from(encode_server(&message));
-        self.pass_bytes += json.len() + 1;
+        // Encoded once per encoding in use, for every client of it.
+        let ids = self.universe.ids();
+        let json = (self.in_use[Encoding::Json as usize] > 0)
+            .then(|| Bytes::from(encode_server(&message)));
+        let bin = (self.in_use[Encoding::Bin as usize] > 0)
+            .then(|| frames::encode(Encoding::Bin, &message, ids));
+        self.encoded[Encoding::Json as usize] &= json.is_some();
+        self.encoded[Encoding::Bin as usize] &= bin.is_some();
+        let size = json
+            .as_ref()
+            .map_or(0, Bytes::len)
+            .max(bin.as_ref().map_or(0, Bytes::len));
+        self.pass_bytes += size + 1;
         self.pass_events.push(PassEvent {
             symbol,
             message,
             json,
-            bin: None,
+            bin,
         });
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
@@ -302,12 +321,10 @@ impl Hub {
 
     /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
     fn visit(&mut self, id: ConnId) {
-        if self
-            .clients
-            .get(&id)
-            .is_some_and(|c| c.encoding == Encoding::Bin)
+        if let Some(encoding) = self.clients.get(&id).map(|c| c.encoding)
+            && !self.encoded[encoding as usize]
         {
-            self.encode_bin();
+            self.encode_missing(encoding);
         }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
@@ -373,14 +390,20 @@ impl Hub {
         self.owed |= client.conflating || !client.stale.is_empty();
     }
 
-    /// Encodes this pass's events for binary clients, once each, on the first one's visit.
-    fn encode_bin(&mut self) {
+    /// Encodes this pass's events that lack `encoding`, once each, on the first visit that
+    /// needs them.
+    fn encode_missing(&mut self, encoding: Encoding) {
         let ids = self.universe.ids();
         for event in &mut self.pass_events {
-            if event.bin.is_none() {
-                event.bin = Some(frames::encode(Encoding::Bin, &event.message, ids));
+            let slot = match encoding {
+                Encoding::Json => &mut event.json,
+                Encoding::Bin => &mut event.bin,
+            };
+            if slot.is_none() {
+                *slot = Some(frames::encode(encoding, &event.message, ids));
             }
         }
+        self.encoded[encoding as usize] = true;
     }
 
     pub fn handle(&mut self, command: Command) {
@@ -389,10 +412,15 @@ impl Hub {
             Command::Connect { id, outlet } => {
                 let limits = self.matching.limits;
                 let n = self.universe.len();
+                let encoding = outlet.encoding();
+                // Events already applied in the pass under way may lack this encoding.
+                self.encoded[encoding as usize] &= self.pass_events.is_empty();
+                self.remove(id);
+                self.in_use[encoding as usize] += 1;
                 self.clients.insert(
                     id,
                     Client {
-                        encoding: outlet.encoding(),
+                        encoding,
                         outlet,
                         subscribed: BitSet::new(n),
                         conflating: false,
@@ -474,6 +502,8 @@ impl Hub {
 
     fn remove(&mut self, id: ConnId) {
         if let Some(client) = self.clients.remove(&id) {
+            let count = &mut self.in_use[client.encoding as usize];
+            *count = count.saturating_sub(1);
             self.matching.drop_connection(id, &client.account);
         }
     }
@@ -568,12 +598,12 @@ fn send_snapshots(
     Ok(())
 }
 
-/// One event of the pass under way, encoded for JSON at once and for binary on first need.
+/// One event of the pass under way, with its encodings.
 #[derive(Debug)]
 struct PassEvent {
     symbol: usize,
     message: ServerMessage,
-    json: Bytes,
+    json: Option<Bytes>,
     bin: Option<Bytes>,
 }
 
@@ -581,9 +611,10 @@ impl PassEvent {
     fn part(&self, encoding: Encoding) -> &Bytes {
         static EMPTY: Bytes = Bytes::new();
         match encoding {
-            Encoding::Json => &self.json,
-            Encoding::Bin => self.bin.as_ref().unwrap_or(&EMPTY),
+            Encoding::Json => self.json.as_ref(),
+            Encoding::Bin => self.bin.as_ref(),
         }
+        .unwrap_or(&EMPTY)
     }
 }
 
