@@ -119,3 +119,46 @@ fn every_error_and_reject_code_in_the_tables_is_a_real_code() {
         }
     }
 }
+
+/// Hex blocks as bytes.
+fn hex(body: &str) -> Vec<u8> {
+    body.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|e| panic!("`{b}`: {e}")))
+        .collect()
+}
+
+#[test]
+fn every_binary_example_is_its_json_twin_and_encodes_to_the_same_bytes() {
+    use protocol::binary::{self, ServerDecoder, SymbolIds};
+    let blocks = blocks();
+    let mut decoder = ServerDecoder::new();
+    let mut seen = 0;
+    for (i, (info, body, _)) in blocks.iter().enumerate() {
+        let Some(direction) = info.strip_prefix("hex ") else {
+            continue;
+        };
+        let (twin_info, twin, _) = &blocks[i + 1];
+        assert_eq!(twin_info, &format!("json {direction}"), "hex block {i} has no JSON twin");
+        let bytes = hex(body);
+        let ids = SymbolIds::new(decoder.symbols());
+        if direction == "server" {
+            let mut decoded = Vec::new();
+            decoder.frame(&bytes, &mut decoded).unwrap();
+            let expected = Decoder::new().server(twin.trim().as_bytes()).unwrap();
+            assert_eq!(decoded, expected, "{twin}");
+            let ids = SymbolIds::new(decoder.symbols());
+            let mut again = Vec::new();
+            for m in &decoded {
+                binary::encode_server(m, &ids, &mut again).unwrap();
+            }
+            assert_eq!(again, bytes, "{twin}");
+        } else {
+            let decoded = binary::decode_client(&bytes, decoder.symbols()).unwrap();
+            let expected = Decoder::new().client(twin.trim().as_bytes()).unwrap();
+            assert_eq!(decoded, expected, "{twin}");
+            assert_eq!(binary::encode_client(&decoded, &ids).unwrap(), bytes, "{twin}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 12, "only {seen} binary examples");
+}
