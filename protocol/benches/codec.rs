@@ -1,4 +1,5 @@
-//! Encode and decode cost of Tickwire's real messages with both JSON back ends.
+//! Encode and decode cost of Tickwire's real messages with both JSON back ends and the binary
+//! codec (`tickwire.v1.bin`), on the same messages.
 //!
 //! `cargo bench -p protocol --bench codec`
 
@@ -6,6 +7,7 @@ use std::hint::black_box;
 use std::str::FromStr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use protocol::binary::{self, ServerDecoder, SymbolIds};
 use protocol::codec::Backend;
 use protocol::{
     ClientMessage, Decimal, Decoder, Order, Quote, ServerMessage, Side, encode_batch,
@@ -82,6 +84,70 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // The binary codec on the same messages; ids as a hello listing AAPL would give.
+    let symbols = vec![protocol::Symbol::from("AAPL")];
+    let ids = SymbolIds::new(&symbols);
+    let mut quote_bin = Vec::new();
+    binary::encode_server(&q, &ids, &mut quote_bin).ok();
+    let mut batch_bin = Vec::new();
+    for i in 0..32 {
+        binary::encode_server(&quote(i), &ids, &mut batch_bin).ok();
+    }
+    let order_bin = binary::encode_client(&o, &ids).unwrap_or_default();
+    let mut g = c.benchmark_group("encode/bin");
+    let mut buf = Vec::with_capacity(64);
+    g.bench_function("quote", |b| {
+        b.iter(|| {
+            buf.clear();
+            binary::encode_server(black_box(&q), &ids, &mut buf).ok();
+        });
+    });
+    g.finish();
+    let mut g = c.benchmark_group("decode/bin");
+    let mut d = ServerDecoder::new();
+    d.frame(
+        &{
+            let mut hello = Vec::new();
+            binary::encode_server(
+                &ServerMessage::Hello(protocol::Hello {
+                    protocol: protocol::SUBPROTOCOL_BIN.into(),
+                    server: protocol::ServerInfo {
+                        name: "n".into(),
+                        version: "v".into(),
+                    },
+                    symbols: symbols.clone(),
+                    heartbeat_ms: 1,
+                    ts_ns: 1,
+                    source: None,
+                    auth_required: false,
+                }),
+                &ids,
+                &mut hello,
+            )
+            .ok();
+            hello
+        },
+        &mut Vec::new(),
+    )
+    .ok();
+    let mut out = Vec::with_capacity(32);
+    g.bench_function("quote", |b| {
+        b.iter(|| {
+            out.clear();
+            d.frame(black_box(&quote_bin), &mut out).ok();
+        });
+    });
+    g.bench_function("batch32", |b| {
+        b.iter(|| {
+            out.clear();
+            d.frame(black_box(&batch_bin), &mut out).ok();
+        });
+    });
+    g.bench_function("order", |b| {
+        b.iter(|| binary::decode_client(black_box(&order_bin), &symbols).ok());
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -138,7 +138,11 @@ fn every_binary_example_is_its_json_twin_and_encodes_to_the_same_bytes() {
             continue;
         };
         let (twin_info, twin, _) = &blocks[i + 1];
-        assert_eq!(twin_info, &format!("json {direction}"), "hex block {i} has no JSON twin");
+        assert_eq!(
+            twin_info,
+            &format!("json {direction}"),
+            "hex block {i} has no JSON twin"
+        );
         let bytes = hex(body);
         let ids = SymbolIds::new(decoder.symbols());
         if direction == "server" {
@@ -156,7 +160,11 @@ fn every_binary_example_is_its_json_twin_and_encodes_to_the_same_bytes() {
             let decoded = binary::decode_client(&bytes, decoder.symbols()).unwrap();
             let expected = Decoder::new().client(twin.trim().as_bytes()).unwrap();
             assert_eq!(decoded, expected, "{twin}");
-            assert_eq!(binary::encode_client(&decoded, &ids).unwrap(), bytes, "{twin}");
+            assert_eq!(
+                binary::encode_client(&decoded, &ids).unwrap(),
+                bytes,
+                "{twin}"
+            );
         }
         seen += 1;
     }
