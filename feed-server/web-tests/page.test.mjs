@@ -239,3 +239,40 @@ test('wss:// with the self-signed certificate', async () => {
     await server.stop();
   }
 });
+
+test('the binary subprotocol: quotes, an order, and back to JSON with the switch', async () => {
+  const server = await startServer(['--rate', '2000']);
+  const { page, problems } = await open(`${server.page}?encoding=bin`);
+  try {
+    assert.equal(await page.textContent('#protocol'), 'tickwire.v1.bin');
+    assert.equal(await page.inputValue('#encoding'), 'bin');
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('#quotes tbody tr td:nth-child(3)')].every((t) => /^\d+\.\d+$/.test(t.textContent)),
+      null, { timeout: WAIT },
+    );
+    const first = await bids(page);
+    await page.waitForTimeout(1500);
+    assert.ok((await bids(page)).filter((b, i) => b !== first[i]).length >= 5, 'bids move');
+    // Binary quotes are about 41 bytes against about 130 in JSON.
+    const perMessage = Number(await page.textContent('#msg-bytes'));
+    assert.ok(perMessage > 20 && perMessage < 60, `${perMessage} bytes per message`);
+    await page.check('input[name=kind][value=limit]');
+    await page.fill('#order-price', '1.00');
+    await page.click('#send-order');
+    await page.waitForSelector('#orders tr[data-id="w1"][data-status="acked"]', { timeout: WAIT });
+    await page.click('#orders tr[data-id="w1"] button');
+    await page.waitForSelector('#orders tr[data-id="w1"][data-status="canceled"]', { timeout: WAIT });
+    await page.check('input[name=kind][value=market]');
+    await page.click('#send-order');
+    await page.waitForSelector('#orders tr[data-id="w2"][data-status="filled"]', { timeout: WAIT });
+    await page.screenshot({ path: `${SHOTS}/page-bin.png` });
+    await page.selectOption('#encoding', 'json');
+    await page.waitForFunction(() => document.querySelector('#protocol').textContent === 'tickwire.v1.json', null, { timeout: WAIT });
+    await page.waitForTimeout(1200);
+    assert.ok(Number(await page.textContent('#msg-bytes')) > 90, 'JSON messages are larger');
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await server.stop();
+  }
+});

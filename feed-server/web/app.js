@@ -469,10 +469,16 @@ function defaultUrl() {
 
 function start() {
   $('url').value = defaultUrl();
+  const params = new URLSearchParams(location.search);
+  $('encoding').value = params.get('encoding') === 'bin' ? 'bin' : 'json';
   $('connect-form').addEventListener('submit', (e) => {
     e.preventDefault();
     model.hellos = 0;
-    feed.connect($('url').value.trim());
+    feed.connect($('url').value.trim(), $('encoding').value);
+  });
+  $('encoding').addEventListener('change', () => {
+    model.hellos = 0;
+    feed.connect($('url').value.trim(), $('encoding').value);
   });
   $('disconnect').addEventListener('click', () => feed.disconnect('closed by the user'));
   $('ticket').addEventListener('submit', sendOrder);
@@ -493,14 +499,18 @@ function start() {
   }
   $('order-symbol').addEventListener('change', (e) => select_(e.target.value));
   let seen = 0;
+  let seenBytes = 0;
   setInterval(() => {
-    $('rate').textContent = String(feed.received - seen);
+    const messages = feed.received - seen;
+    $('rate').textContent = String(messages);
+    $('msg-bytes').textContent = messages ? ((feed.bytes - seenBytes) / messages).toFixed(1) : '–';
     seen = feed.received;
+    seenBytes = feed.bytes;
     $('send-order').disabled = !feed.connected;
   }, 1000);
   // Tests and the curious read the model here.
   window.tickwire = { model, feed };
-  feed.connect($('url').value);
+  feed.connect($('url').value, $('encoding').value);
 }
 
 start();

@@ -1,8 +1,14 @@
-// The WebSocket side of the page: connects with the Tickwire subprotocol, reconnects with
-// backoff after an error or a close it did not ask for, and hands every message to the page.
-// It knows nothing of the DOM.
+// The WebSocket side of the page: connects with a Tickwire subprotocol (JSON, or binary with
+// JSON as the fallback), reconnects with backoff after an error or a close it did not ask for,
+// and hands every message to the page as the same objects whichever encoding carried it. It
+// knows nothing of the DOM.
 
-export const SUBPROTOCOLS = ['tickwire.v1.json'];
+import { BinaryDecoder, encodeRequest } from './binary.js';
+
+export const SUBPROTOCOLS = {
+  json: ['tickwire.v1.json'],
+  bin: ['tickwire.v1.bin', 'tickwire.v1.json'],
+};
 
 // The first retry waits 3 s, then each doubles up to 30 s; each wait is spread by +-25% so that
 // many pages dropped by one server restart do not all come back in the same instant.
@@ -29,11 +35,15 @@ export class Feed {
     this.timer = null;
     this.byUser = false;
     this.received = 0;
+    this.bytes = 0;
+    this.encoding = 'json';
+    this.binary = new BinaryDecoder();
   }
 
-  connect(url) {
+  connect(url, encoding = 'json') {
     this.stop();
     this.url = url;
+    this.encoding = encoding in SUBPROTOCOLS ? encoding : 'json';
     this.attempt = 0;
     this.byUser = false;
     this.open();
@@ -45,7 +55,9 @@ export class Feed {
     this.on.state?.('connecting', this.url);
     let ws;
     try {
-      ws = new WebSocket(this.url, SUBPROTOCOLS);
+      ws = new WebSocket(this.url, SUBPROTOCOLS[this.encoding]);
+      ws.binaryType = 'arraybuffer';
+      this.binary = new BinaryDecoder();
     } catch (e) {
       this.on.log?.(`cannot connect to ${this.url}: ${e.message}`);
       this.on.state?.('closed', 'bad URL');
@@ -84,18 +96,20 @@ export class Feed {
   }
 
   receive(data) {
-    if (typeof data !== 'string') {
-      this.on.log?.('binary frame ignored: this page speaks tickwire.v1.json');
-      return;
-    }
-    let parsed;
+    let messages;
     try {
-      parsed = JSON.parse(data);
+      if (typeof data === 'string') {
+        this.bytes += data.length;
+        const parsed = JSON.parse(data);
+        messages = Array.isArray(parsed) ? parsed : [parsed];
+      } else {
+        this.bytes += data.byteLength;
+        messages = this.binary.frame(data);
+      }
     } catch (e) {
       this.on.log?.(`unreadable message: ${e.message}`);
       return;
     }
-    const messages = Array.isArray(parsed) ? parsed : [parsed];
     for (const msg of messages) {
       this.received++;
       this.on.message?.(msg);
@@ -104,7 +118,9 @@ export class Feed {
 
   send(msg) {
     if (this.ws?.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(msg));
+    // A binary connection also takes JSON: used when a symbol has no binary id.
+    const frame = this.ws.protocol === 'tickwire.v1.bin' ? encodeRequest(msg, this.binary.symbols) : null;
+    this.ws.send(frame ?? JSON.stringify(msg));
     return true;
   }
 
