@@ -186,31 +186,13 @@ impl<'a> Session<'a> {
             }
             (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
             (Message::Binary(bytes), Endpoint::Feed) if self.encoding == Encoding::Bin => {
-                match binary::decode_client(&bytes, self.shared.universe.names()) {
-                    Ok(request) if allowed => {
-                        self.count(&request);
-                        return self.on_request(request, out).await;
-                    }
-                    Ok(request) => {
-                        self.count(&request);
-                        out.push(self.rate_limited(Some(request)));
-                    }
-                    Err(_) if !allowed => out.push(self.rate_limited(None)),
-                    Err(e) => out.push(self.error(e.code(), e.to_string(), Vec::new())),
-                }
+                let decoded = binary::decode_client(&bytes, self.shared.universe.names());
+                return self.on_decoded(decoded, allowed, out).await;
             }
-            (Message::Text(text), Endpoint::Feed) => match self.decoder.client(text.as_bytes()) {
-                Ok(request) if allowed => {
-                    self.count(&request);
-                    return self.on_request(request, out).await;
-                }
-                Ok(request) => {
-                    self.count(&request);
-                    out.push(self.rate_limited(Some(request)));
-                }
-                Err(_) if !allowed => out.push(self.rate_limited(None)),
-                Err(e) => out.push(self.error(e.code(), e.to_string(), Vec::new())),
-            },
+            (Message::Text(text), Endpoint::Feed) => {
+                let decoded = self.decoder.client(text.as_bytes());
+                return self.on_decoded(decoded, allowed, out).await;
+            }
             (_, _) if !allowed => out.push(self.rate_limited(None)),
             (Message::Binary(_), Endpoint::Feed) => out.push(self.error(
                 ErrorCode::UnsupportedFrame,
@@ -220,6 +202,27 @@ impl<'a> Session<'a> {
                 Vec::new(),
             )),
             (echoed, Endpoint::Echo) => out.push(echoed),
+        }
+        None
+    }
+
+    /// Handles a decoded request (from JSON text or a binary frame), or answers why it was not one.
+    async fn on_decoded(
+        &mut self,
+        decoded: Result<ClientMessage, protocol::DecodeError>,
+        allowed: bool,
+        out: &mut Vec<Message>,
+    ) -> Option<Ending> {
+        match decoded {
+            Ok(request) => {
+                self.count(&request);
+                if allowed {
+                    return self.on_request(request, out).await;
+                }
+                out.push(self.rate_limited(Some(request)));
+            }
+            Err(_) if !allowed => out.push(self.rate_limited(None)),
+            Err(e) => out.push(self.error(e.code(), e.to_string(), Vec::new())),
         }
         None
     }

@@ -103,6 +103,13 @@ impl<'a> Out<'a> {
         Self { buf, start }
     }
 
+    /// A market-data message: symbol id, `seq` and `ts_ns` first, at fixed offsets.
+    fn event(buf: &'a mut Vec<u8>, kind: u8, symbol: u32, seq: u64, ts_ns: u64) -> Self {
+        let mut out = Self::begin(buf, kind);
+        out.u32(symbol).u64(seq).u64(ts_ns);
+        out
+    }
+
     fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
         self
@@ -251,8 +258,7 @@ pub fn encode_server(
             out.finish();
         }
         ServerMessage::Snapshot(s) => {
-            let mut out = Out::begin(frame, kind::SNAPSHOT);
-            out.u32(id(&s.symbol)?).u64(s.seq).u64(s.ts_ns);
+            let mut out = Out::event(frame, kind::SNAPSHOT, id(&s.symbol)?, s.seq, s.ts_ns);
             for d in [
                 s.bid,
                 s.bid_size,
@@ -276,11 +282,8 @@ pub fn encode_server(
             let prices = compact(q.bid, q.ask);
             let sizes = compact(q.bid_size, q.ask_size);
             if let (Some((ps, bid, ask)), Some((ss, bid_size, ask_size))) = (prices, sizes) {
-                let mut out = Out::begin(frame, kind::QUOTE);
-                out.u32(sym)
-                    .u64(q.seq)
-                    .u64(q.ts_ns)
-                    .u8(ps)
+                let mut out = Out::event(frame, kind::QUOTE, sym, q.seq, q.ts_ns);
+                out.u8(ps)
                     .u8(ss)
                     .i32(bid)
                     .i32(bid_size)
@@ -288,14 +291,8 @@ pub fn encode_server(
                     .i32(ask_size);
                 out.finish();
             } else {
-                let mut out = Out::begin(frame, kind::QUOTE_WIDE);
-                out.u32(sym)
-                    .u64(q.seq)
-                    .u64(q.ts_ns)
-                    .dec(q.bid)
-                    .dec(q.bid_size)
-                    .dec(q.ask)
-                    .dec(q.ask_size);
+                let mut out = Out::event(frame, kind::QUOTE_WIDE, sym, q.seq, q.ts_ns);
+                out.dec(q.bid).dec(q.bid_size).dec(q.ask).dec(q.ask_size);
                 out.finish();
             }
         }
@@ -304,22 +301,12 @@ pub fn encode_server(
             let price = compact(t.price, t.price);
             let size = compact(t.size, t.size);
             if let (Some((ps, price, _)), Some((ss, size, _))) = (price, size) {
-                let mut out = Out::begin(frame, kind::TRADE);
-                out.u32(sym)
-                    .u64(t.seq)
-                    .u64(t.ts_ns)
-                    .u8(ps)
-                    .u8(ss)
-                    .i32(price)
-                    .i32(size);
+                let mut out = Out::event(frame, kind::TRADE, sym, t.seq, t.ts_ns);
+                out.u8(ps).u8(ss).i32(price).i32(size);
                 out.finish();
             } else {
-                let mut out = Out::begin(frame, kind::TRADE_WIDE);
-                out.u32(sym)
-                    .u64(t.seq)
-                    .u64(t.ts_ns)
-                    .dec(t.price)
-                    .dec(t.size);
+                let mut out = Out::event(frame, kind::TRADE_WIDE, sym, t.seq, t.ts_ns);
+                out.dec(t.price).dec(t.size);
                 out.finish();
             }
         }
