@@ -321,7 +321,9 @@ impl Hub {
 
     /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
     fn visit(&mut self, id: ConnId) {
-        if let Some(encoding) = self.clients.get(&id).map(|c| c.encoding)
+        // Only after a client joined mid-pass: otherwise every event has its encodings.
+        if self.encoded != [true, true]
+            && let Some(encoding) = self.clients.get(&id).map(|c| c.encoding)
             && !self.encoded[encoding as usize]
         {
             self.encode_missing(encoding);
