@@ -18,8 +18,8 @@
 //!   to it directly) and the connection's task.
 //! - [`session`]: what a connection does with each message: decode, rate-limit, answer or forward
 //!   to the hub (or echo it, on `/echo`); [`rate`] is the token bucket behind the limits.
-//! - [`hub`]: owns market state and subscriptions; encodes each event once and writes it to
-//!   every subscriber.
+//! - [`hub`]: owns market state and subscriptions; encodes each event once per encoding in use
+//!   and writes it to every subscriber; [`frames`] makes JSON or binary frame payloads.
 //! - [`universe`], [`synth`], [`market`]: the instruments, the seeded random walk, per-symbol state.
 //! - [`matching`]: the order simulator and per-connection order limits.
 //! - [`bitset`]: symbol sets for subscriptions and conflation.

@@ -1,10 +1,11 @@
-//! The Tickwire wire protocol: message types and the v1 JSON codec, shared by `feed-server`,
+//! The Tickwire wire protocol: message types and the v1 JSON and binary codecs, shared by `feed-server`,
 //! `terminal` and any Rust client.
 //!
 //! # Layout
 //! - [`types`]: every message in both directions ([`ClientMessage`], [`ServerMessage`]).
 //! - [`decimal`]: how prices and sizes travel exactly (strings out; strings or numbers in).
 //! - [`codec`]: encoding, decoding (single objects and batch arrays) and batch framing.
+//! - [`binary`]: the same messages in `tickwire.v1.bin` binary frames.
 //! - [`error`]: [`DecodeError`], which maps onto the `error` reply codes.
 //! - [`symbol`]: what a symbol may be, checked everywhere one is read.
 //!
