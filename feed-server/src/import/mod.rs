@@ -1,7 +1,7 @@
 //! `feed-server import`: tick data people already own, turned into a recording.
 //!
-//! Inputs are Tickwire CSV ([`tickwire_csv`]), Tardis.dev CSV ([`tardis`]) or Databento DBN
-//! ([`dbn_file`]). Two passes over them: the first checks every row and learns each symbol's price
+//! Inputs are Tickwire CSV (`tickwire_csv`), Tardis.dev CSV (`tardis`) or Databento DBN
+//! (`dbn_file`). Two passes over them: the first checks every row and learns each symbol's price
 //! and size grids (the finest decimal place its values use) and first price, which the header
 //! needs before any event; the second merges the inputs by time and writes. Any bad row stops the
 //! import with `FILE:LINE: what is wrong`, and no output file is left behind.
