@@ -86,12 +86,9 @@ pub struct Hub {
     /// The encoded size of `pass_events`, which is about the size of a client's frame.
     pass_bytes: usize,
     /// This pass's frame for clients subscribed to every symbol, per encoding, made on first use.
-    shared_frame: [Option<Bytes>; 2],
-    /// Clients per encoding: each event is encoded up front in the encodings in use.
+    shared_frame: [Option<(Bytes, usize)>; 2],
+    /// Clients per encoding: each event is encoded once, up front, in the encodings in use.
     in_use: [usize; 2],
-    /// Every event of the pass has this encoding (false after a client of an encoding not in use
-    /// when events arrived connects mid-pass: its visit encodes what is missing).
-    encoded: [bool; 2],
     /// Clients the pass under way has yet to visit.
     visiting: Vec<ConnId>,
     /// Some client is conflating or owed snapshots: passes are due even without events.
@@ -128,7 +125,6 @@ impl Hub {
             pass_bytes: 0,
             shared_frame: [None, None],
             in_use: [0, 0],
-            encoded: [true, true],
             visiting: Vec::new(),
             owed: false,
             dropped: Vec::new(),
@@ -249,7 +245,6 @@ impl Hub {
         self.pass_events.clear();
         self.pass_bytes = 0;
         self.shared_frame = [None, None];
-        self.encoded = [true, true];
         if let Some(started) = self.pass_started.take() {
             self.metrics
                 .pass_seconds
@@ -273,19 +268,12 @@ impl Hub {
             .then(|| Bytes::from(encode_server(&message)));
         let bin = (self.in_use[Encoding::Bin as usize] > 0)
             .then(|| frames::encode(Encoding::Bin, &message, ids));
-        self.encoded[Encoding::Json as usize] &= json.is_some();
-        self.encoded[Encoding::Bin as usize] &= bin.is_some();
         let size = json
             .as_ref()
             .map_or(0, Bytes::len)
             .max(bin.as_ref().map_or(0, Bytes::len));
         self.pass_bytes += size + 1;
-        self.pass_events.push(PassEvent {
-            symbol,
-            message,
-            json,
-            bin,
-        });
+        self.pass_events.push(PassEvent { symbol, json, bin });
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
@@ -321,13 +309,6 @@ impl Hub {
 
     /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
     fn visit(&mut self, id: ConnId) {
-        // Only after a client joined mid-pass: otherwise every event has its encodings.
-        if self.encoded != [true, true]
-            && let Some(encoding) = self.clients.get(&id).map(|c| c.encoding)
-            && !self.encoded[encoding as usize]
-        {
-            self.encode_missing(encoding);
-        }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -350,14 +331,15 @@ impl Hub {
                 None
             } else {
                 let events = &self.pass_events;
-                Some((
+                Some(
                     self.shared_frame[encoding as usize]
                         .get_or_insert_with(|| {
-                            frames::join(encoding, events.iter().map(|e| e.part(encoding)))
+                            let parts = events.iter().filter_map(|e| e.part(encoding));
+                            (frames::join(encoding, parts.clone()), parts.count())
                         })
                         .clone(),
-                    events.len(),
-                ))
+                )
+                .filter(|(_, count)| *count > 0)
             }
         } else {
             let mine = self
@@ -366,7 +348,7 @@ impl Hub {
                 .filter(|e| {
                     client.subscribed.contains(e.symbol) && !client.stale.contains(e.symbol)
                 })
-                .map(|e| e.part(encoding));
+                .filter_map(|e| e.part(encoding));
             let count = mine.clone().count();
             (count > 0).then(|| (frames::join(encoding, mine), count))
         };
@@ -392,22 +374,6 @@ impl Hub {
         self.owed |= client.conflating || !client.stale.is_empty();
     }
 
-    /// Encodes this pass's events that lack `encoding`, once each, on the first visit that
-    /// needs them.
-    fn encode_missing(&mut self, encoding: Encoding) {
-        let ids = self.universe.ids();
-        for event in &mut self.pass_events {
-            let slot = match encoding {
-                Encoding::Json => &mut event.json,
-                Encoding::Bin => &mut event.bin,
-            };
-            if slot.is_none() {
-                *slot = Some(frames::encode(encoding, &event.message, ids));
-            }
-        }
-        self.encoded[encoding as usize] = true;
-    }
-
     pub fn handle(&mut self, command: Command) {
         let now = now_ns();
         match command {
@@ -415,8 +381,6 @@ impl Hub {
                 let limits = self.matching.limits;
                 let n = self.universe.len();
                 let encoding = outlet.encoding();
-                // Events already applied in the pass under way may lack this encoding.
-                self.encoded[encoding as usize] &= self.pass_events.is_empty();
                 self.remove(id);
                 self.in_use[encoding as usize] += 1;
                 self.clients.insert(
@@ -519,9 +483,7 @@ impl Hub {
 /// Sends an order reply, counting it.
 fn reply(outlet: &Outlet, metrics: &Metrics, frame: &Bytes) -> Result<(), Refused> {
     outlet.reply(frame)?;
-    let mut tally = Tally::default();
-    tally.reply(frame.len());
-    metrics.add(&tally);
+    metrics.replied(frame.len());
     Ok(())
 }
 
@@ -600,23 +562,24 @@ fn send_snapshots(
     Ok(())
 }
 
-/// One event of the pass under way, with its encodings.
+/// One event of the pass under way, in the encodings its clients use.
+///
+/// A client of an encoding no one used when the event arrived cannot be owed it: it connected
+/// after the event, and a subscription made while events wait for their pass marks their symbols
+/// stale, so it gets snapshots that include them instead.
 #[derive(Debug)]
 struct PassEvent {
     symbol: usize,
-    message: ServerMessage,
     json: Option<Bytes>,
     bin: Option<Bytes>,
 }
 
 impl PassEvent {
-    fn part(&self, encoding: Encoding) -> &Bytes {
-        static EMPTY: Bytes = Bytes::new();
+    fn part(&self, encoding: Encoding) -> Option<&Bytes> {
         match encoding {
             Encoding::Json => self.json.as_ref(),
             Encoding::Bin => self.bin.as_ref(),
         }
-        .unwrap_or(&EMPTY)
     }
 }
 
