@@ -165,6 +165,8 @@ pub struct Outbox {
     wake: Notify,
     /// Text frames for JSON, binary frames for `tickwire.v1.bin`.
     encoding: Encoding,
+    /// The connection is TLS (its session is in `state`): reads decrypt through it.
+    tls: bool,
 }
 
 impl Outbox {
@@ -180,6 +182,7 @@ impl Outbox {
         encoding: Encoding,
     ) -> Arc<Self> {
         Arc::new(Self {
+            tls: tls.is_some(),
             socket,
             state: Mutex::new(State {
                 tls: tls.map(Box::new),
@@ -517,7 +520,7 @@ impl AsyncRead for Wire {
     ) -> Poll<io::Result<()>> {
         let outbox = &self.outbox;
         let socket = &outbox.socket;
-        if outbox.lock().tls.is_some() {
+        if outbox.tls {
             return outbox.poll_read_tls(cx, buf);
         }
         loop {
