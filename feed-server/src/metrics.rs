@@ -42,6 +42,10 @@ pub struct Metrics {
     pub deliveries: Counter,
     frames: Family<Kind, Counter>,
     bytes: Family<Kind, Counter>,
+    /// The `data` and `reply` series of `frames` and `bytes`, held so that counting takes no
+    /// look-up in the families.
+    data: Sent,
+    reply: Sent,
     pub conflations: Counter,
     pub orders: Counter,
     pub cancels: Counter,
@@ -73,6 +77,8 @@ impl Metrics {
             deliveries: Counter::default(),
             frames: Family::default(),
             bytes: Family::default(),
+            data: Sent::default(),
+            reply: Sent::default(),
             conflations: Counter::default(),
             orders: Counter::default(),
             cancels: Counter::default(),
@@ -166,12 +172,15 @@ impl Metrics {
             metrics.lateness_seconds.clone(),
         );
         // Both kinds show from the start, at zero, rather than appearing with the first frame.
-        for kind in ["data", "reply"] {
-            let _ = metrics.frames.get_or_create(&Kind { kind });
-            let _ = metrics.bytes.get_or_create(&Kind { kind });
-        }
+        let sent = |kind| Sent {
+            frames: metrics.frames.get_or_create_owned(&Kind { kind }),
+            bytes: metrics.bytes.get_or_create_owned(&Kind { kind }),
+        };
+        let (data, reply) = (sent("data"), sent("reply"));
         Self {
             registry,
+            data,
+            reply,
             ..metrics
         }
     }
@@ -194,18 +203,19 @@ impl Metrics {
         if tally.deliveries > 0 {
             self.deliveries.inc_by(tally.deliveries);
         }
-        for (kind, frames, bytes) in [
-            ("data", tally.data_frames, tally.data_bytes),
-            ("reply", tally.reply_frames, tally.reply_bytes),
-        ] {
-            if frames > 0 {
-                self.frames.get_or_create(&Kind { kind }).inc_by(frames);
-                self.bytes.get_or_create(&Kind { kind }).inc_by(bytes);
-            }
+        if tally.data_frames > 0 {
+            self.data.frames.inc_by(tally.data_frames);
+            self.data.bytes.inc_by(tally.data_bytes);
         }
         if tally.conflations > 0 {
             self.conflations.inc_by(tally.conflations);
         }
+    }
+
+    /// An order reply of `bytes` went out.
+    pub fn replied(&self, bytes: usize) {
+        self.reply.frames.inc();
+        self.reply.bytes.inc_by(bytes as u64);
     }
 
     pub fn refused(&self, reason: &'static str) {
@@ -225,14 +235,19 @@ impl Metrics {
     }
 }
 
+/// A frame counter and a byte counter of one kind.
+#[derive(Debug, Default)]
+struct Sent {
+    frames: Counter,
+    bytes: Counter,
+}
+
 /// What the hub sent in one pass, added to [`Metrics`] at its end.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
     pub deliveries: u64,
     pub data_frames: u64,
     pub data_bytes: u64,
-    pub reply_frames: u64,
-    pub reply_bytes: u64,
     pub conflations: u64,
 }
 
@@ -241,11 +256,6 @@ impl Tally {
         self.deliveries += events as u64;
         self.data_frames += 1;
         self.data_bytes += bytes as u64;
-    }
-
-    pub fn reply(&mut self, bytes: usize) {
-        self.reply_frames += 1;
-        self.reply_bytes += bytes as u64;
     }
 }
 
@@ -258,8 +268,8 @@ mod tests {
         let metrics = Metrics::new();
         let mut tally = Tally::default();
         tally.data(3, 120);
-        tally.reply(40);
         metrics.add(&tally);
+        metrics.replied(40);
         metrics.closed("policy");
         metrics.rejected(protocol::RejectCode::Unauthorized);
         metrics.pass_seconds.observe(0.000_2);
