@@ -534,8 +534,9 @@ impl<'a> In<'a> {
     }
 }
 
-/// Splits a frame into its messages: `(type, whole message)`.
-fn messages(frame: &[u8]) -> impl Iterator<Item = Result<(u8, &[u8]), DecodeError>> {
+/// Splits a frame into its messages: `(type, whole message, header included)`, for readers that
+/// pick fields at fixed offsets rather than decode every message.
+pub fn messages(frame: &[u8]) -> impl Iterator<Item = Result<(u8, &[u8]), DecodeError>> {
     let mut rest = frame;
     std::iter::from_fn(move || {
         if rest.is_empty() {

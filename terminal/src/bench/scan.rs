@@ -71,24 +71,8 @@ pub(crate) enum BinItem {
 /// and stepping over everything else by its length.
 pub(crate) fn binary_items(frame: &[u8], mut each: impl FnMut(BinItem)) -> Result<(), String> {
     use protocol::binary::kind;
-    let mut rest = frame;
-    while !rest.is_empty() {
-        let [kind, a, b, ..] = *rest else {
-            return Err("a message header needs 3 bytes".to_owned());
-        };
-        let len = match usize::from(u16::from_le_bytes([a, b])) {
-            // A message that runs to the end of the frame (a large hello).
-            0 => rest.len(),
-            len => len,
-        };
-        if len < protocol::binary::HEADER || len > rest.len() {
-            return Err(format!(
-                "message type 0x{kind:02x} says {len} bytes, {} are left",
-                rest.len()
-            ));
-        }
-        let (message, tail) = rest.split_at(len);
-        rest = tail;
+    for part in protocol::binary::messages(frame) {
+        let (kind, message) = part.map_err(|e| e.to_string())?;
         let field = |at: usize| -> Option<[u8; 8]> { message.get(at..at + 8)?.try_into().ok() };
         let id =
             || -> Option<u32> { Some(u32::from_le_bytes(message.get(3..7)?.try_into().ok()?)) };
@@ -337,6 +321,54 @@ mod skim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_frames_yield_ids_seqs_and_times_at_their_fixed_offsets() {
+        use protocol::binary::{SymbolIds, encode_server};
+        use protocol::{ErrorCode, ErrorReply, Quote, ServerMessage};
+        let symbols = ["AAPL".into(), "MSFT".into()];
+        let ids = SymbolIds::new(&symbols);
+        let d = |s: &str| s.parse().unwrap();
+        let mut frame = Vec::new();
+        for (bid, seq) in [("1.5", 7), ("99999999999.25", 8)] {
+            let quote = ServerMessage::Quote(Quote {
+                symbol: "MSFT".into(),
+                seq,
+                bid: d(bid),
+                bid_size: d("1"),
+                ask: d("2"),
+                ask_size: d("1"),
+                ts_ns: 1_000 + seq,
+            });
+            encode_server(&quote, &ids, &mut frame).unwrap();
+        }
+        let error = ServerMessage::Error(ErrorReply {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            symbols: Vec::new(),
+        });
+        encode_server(&error, &ids, &mut frame).unwrap();
+        let mut seen = Vec::new();
+        binary_items(&frame, |item| seen.push(item)).unwrap();
+        // The compact quote and the wide one read the same way.
+        assert_eq!(
+            seen,
+            vec![
+                BinItem::Event {
+                    id: 1,
+                    seq: 7,
+                    ts_ns: 1_007
+                },
+                BinItem::Event {
+                    id: 1,
+                    seq: 8,
+                    ts_ns: 1_008
+                },
+                BinItem::Error { code: 5 },
+            ]
+        );
+        assert!(binary_items(&frame[..frame.len() - 1], |_| {}).is_err());
+    }
 
     fn kinds(frame: &str) -> Result<Vec<(String, Option<u64>)>, serde_json::Error> {
         let mut out = Vec::new();
