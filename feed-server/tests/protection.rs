@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use protocol::*;
-use support::{Client, End, Seqs, WAIT, config, start};
+use support::{Client, Seqs, WAIT, config, jumps, start};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -178,87 +178,12 @@ async fn stalled_client(server: &feed_server::ServerHandle) -> Client {
     Client::from_ws(ws)
 }
 
-/// Reads for `period`, checking that every symbol's `seq` increases by exactly one; returns the
-/// number of live events seen.
-async fn read_without_gaps(client: &mut Client, period: Duration) -> u64 {
-    let mut seqs = Seqs::default();
-    let mut events = 0u64;
-    let deadline = tokio::time::Instant::now() + period;
-    while tokio::time::Instant::now() < deadline {
-        let m = client.next().await;
-        if let Some(skipped) = seqs.observe(&m) {
-            assert_eq!(skipped, 0, "the fast client missed events before {m:?}");
-            events += 1;
-        }
-    }
-    events
-}
-
-/// Counts `seq` jumps in what a client received.
-fn jumps(seen: &[ServerMessage]) -> usize {
-    let mut seqs = Seqs::default();
-    seen.iter()
-        .filter(|m| seqs.observe(m).is_some_and(|skipped| skipped > 0))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_conflated_then_closed_while_a_fast_one_misses_nothing() {
-    let server = start(feed_server::Config {
-        rate: 50_000,
-        queue_frames: 256,
-        batch_us: Some(1_000),
-        stall_timeout_ms: 2_000,
-        ..config()
-    })
-    .await;
-    let all = ClientMessage::Subscribe(Subscribe {
-        symbols: vec!["*".into()],
-    });
-    let mut fast = Client::connect(&server).await;
-    fast.send(&all).await;
-    let fast =
-        tokio::spawn(async move { read_without_gaps(&mut fast, Duration::from_secs(7)).await });
-
-    let mut slow = stalled_client(&server).await;
-    slow.send(&all).await;
-    let mut seen = Vec::new();
-    // Keep up briefly, fall behind for 1.5 s (less than the stall limit), then catch up.
-    let phase = |ms| tokio::time::Instant::now() + Duration::from_millis(ms);
-    let until = phase(100);
-    while tokio::time::Instant::now() < until {
-        seen.push(slow.next().await);
-    }
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let until = phase(1_500);
-    while tokio::time::Instant::now() < until {
-        seen.push(slow.next().await);
-    }
-    assert!(
-        jumps(&seen) > 0,
-        "falling behind must show as seq jumps ({} messages)",
-        seen.len()
-    );
-    assert!(
-        seen.iter()
-            .skip(20)
-            .any(|m| matches!(m, ServerMessage::Snapshot(_))),
-        "catching up comes with fresh snapshots"
-    );
-
-    // Now stop reading for longer than the stall limit: the server closes it with 1008.
-    tokio::time::sleep(Duration::from_millis(3_500)).await;
-    let (end, _) = slow.drain().await;
-    assert!(
-        matches!(&end, End::Closed(1008, reason) if reason.contains("not reading")),
-        "{end:?}"
-    );
-
-    let events = fast.await.unwrap();
-    assert!(
-        events > 50_000,
-        "the fast client got only {events} events in 7 s"
-    );
+    let server = start(support::drill_config()).await;
+    let fast = Client::connect(&server).await;
+    let slow = stalled_client(&server).await;
+    support::conflation_drill(fast, slow).await;
     server.stop().await;
 }
 

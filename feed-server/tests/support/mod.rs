@@ -269,3 +269,89 @@ impl Witness {
         events
     }
 }
+
+/// Reads for `period`, checking that every symbol's `seq` increases by exactly one; returns the
+/// number of live events seen.
+pub async fn read_without_gaps(client: &mut Client, period: Duration) -> u64 {
+    let mut seqs = Seqs::default();
+    let mut events = 0u64;
+    let deadline = tokio::time::Instant::now() + period;
+    while tokio::time::Instant::now() < deadline {
+        let m = client.next().await;
+        if let Some(skipped) = seqs.observe(&m) {
+            assert_eq!(skipped, 0, "the fast client missed events before {m:?}");
+            events += 1;
+        }
+    }
+    events
+}
+
+/// Counts `seq` jumps in what a client received.
+pub fn jumps(seen: &[ServerMessage]) -> usize {
+    let mut seqs = Seqs::default();
+    seen.iter()
+        .filter(|m| seqs.observe(m).is_some_and(|skipped| skipped > 0))
+        .count()
+}
+
+/// A server for [`conflation_drill`]: a fast feed, small queues, a 2 s stall limit.
+pub fn drill_config() -> Config {
+    Config {
+        rate: 50_000,
+        queue_frames: 256,
+        batch_us: Some(1_000),
+        stall_timeout_ms: 2_000,
+        ..config()
+    }
+}
+
+/// The slow-consumer drill, on a [`drill_config`] server. Both clients subscribe to everything.
+/// `fast` reads every event for 7 s without a gap. `slow` (give it a small receive buffer) keeps
+/// up for 0.1 s, falls behind for 1.5 s (under the stall limit), and catching up shows `seq` jumps
+/// and fresh snapshots; then it stops reading for 3.5 s and is closed with 1008 `not reading`.
+pub async fn conflation_drill(mut fast: Client, mut slow: Client) {
+    let all = ClientMessage::Subscribe(protocol::Subscribe {
+        symbols: vec!["*".into()],
+    });
+    fast.send(&all).await;
+    let fast =
+        tokio::spawn(async move { read_without_gaps(&mut fast, Duration::from_secs(7)).await });
+
+    slow.send(&all).await;
+    let mut seen = Vec::new();
+    let phase = |ms| tokio::time::Instant::now() + Duration::from_millis(ms);
+    let until = phase(100);
+    while tokio::time::Instant::now() < until {
+        seen.push(slow.next().await);
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let until = phase(1_500);
+    while tokio::time::Instant::now() < until {
+        seen.push(slow.next().await);
+    }
+    assert!(
+        jumps(&seen) > 0,
+        "falling behind must show as seq jumps ({} messages)",
+        seen.len()
+    );
+    assert!(
+        seen.iter()
+            .skip(20)
+            .any(|m| matches!(m, ServerMessage::Snapshot(_))),
+        "catching up comes with fresh snapshots"
+    );
+
+    // Now stop reading for longer than the stall limit: the server closes it with 1008.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let (end, _) = slow.drain().await;
+    assert!(
+        matches!(&end, End::Closed(1008, reason) if reason.contains("not reading")),
+        "{end:?}"
+    );
+
+    let events = fast.await.unwrap();
+    assert!(
+        events > 50_000,
+        "the fast client got only {events} events in 7 s"
+    );
+}
