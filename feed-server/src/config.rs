@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::auth::Token;
-use crate::pacer::Speed;
+use protocol::Token;
+use protocol::recording::Speed;
 
 /// Which symbols to serve: a list of tickers, or a count of generated ones.
 #[derive(Debug, Clone, PartialEq, Eq)]

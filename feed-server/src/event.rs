@@ -1,29 +1,7 @@
-//! A market event as the hub consumes it, whatever its source: prices in ticks, sizes in lots.
+//! A market event as the hub consumes it, whatever its source: prices in ticks, sizes in lots
+//! ([`MarketEvent`], the recording format's), with the time it is due.
 
-/// One quote or trade of a symbol (its index in the universe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarketEvent {
-    Quote {
-        symbol: usize,
-        bid: i64,
-        bid_size: i64,
-        ask: i64,
-        ask_size: i64,
-    },
-    Trade {
-        symbol: usize,
-        price: i64,
-        size: i64,
-    },
-}
-
-impl MarketEvent {
-    pub fn symbol(&self) -> usize {
-        match *self {
-            Self::Quote { symbol, .. } | Self::Trade { symbol, .. } => symbol,
-        }
-    }
-}
+pub use protocol::recording::MarketEvent;
 
 /// An event with the wall-clock time it is due (ns since the Unix epoch): its `ts_ns` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::config::{SymbolChoice, parse_symbols};
 use crate::market::Market;
-use crate::recording::{Header, RecordingError, SymbolInfo, Writer};
+use protocol::recording::{Header, RecordingError, SymbolInfo, Writer};
 use crate::synth::Synthesizer;
 use crate::universe::Universe;
 

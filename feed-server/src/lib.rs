@@ -26,7 +26,6 @@
 //! - [`shutdown`]: waits for SIGINT or SIGTERM.
 //! - `drill`: the hub under arbitrary client scripts, for the fuzz target and a seeded test.
 
-pub mod auth;
 pub mod bitset;
 pub mod config;
 pub mod connection;
@@ -36,7 +35,6 @@ pub mod edge;
 pub mod event;
 pub mod frames;
 pub mod generate;
-pub mod grid;
 pub mod handshake;
 pub mod hub;
 pub mod import;
@@ -46,7 +44,6 @@ pub mod metrics;
 pub mod outbox;
 pub mod pacer;
 pub mod rate;
-pub mod recording;
 pub mod server;
 pub mod session;
 pub mod shutdown;

@@ -11,7 +11,7 @@ use protocol::{
     Ack, Cancel, Canceled, Decimal, Fill, Order, OrderId, Reject, RejectCode, ServerMessage, Side,
 };
 
-use crate::grid::{self, OffGrid};
+use protocol::grid::{self, OffGrid};
 use crate::market::Market;
 use crate::rate::TokenBucket;
 

@@ -12,8 +12,6 @@
 //! hub takes events. The thread reads the recording too, so file I/O and
 //! decompression never run on the server's runtime.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,48 +19,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
+use protocol::recording::Speed;
+
 use crate::event::Due;
 use crate::source::{Source, Step};
-
-/// How fast a source plays: a factor of its own clock, or as fast as the hub takes events.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Speed {
-    Factor(f64),
-    Max,
-}
-
-impl Default for Speed {
-    fn default() -> Self {
-        Self::Factor(1.0)
-    }
-}
-
-impl FromStr for Speed {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("max") {
-            return Ok(Self::Max);
-        }
-        let number = s.strip_suffix(['x', 'X']).unwrap_or(s);
-        match number.parse::<f64>() {
-            Ok(x) if x.is_finite() && (0.001..=1_000_000.0).contains(&x) => Ok(Self::Factor(x)),
-            _ => Err(format!(
-                "`{s}` is not a speed: give a factor from 0.001 to 1000000 (`1`, `10`, `0.5`) or `max`"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Speed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Factor(x) => write!(f, "{x}"),
-            Self::Max => f.write_str("max"),
-        }
-    }
-}
 
 /// Sleeps end this long before an event is due; the rest is spun. Measured on the 2-core
 /// development machine with a 1 ns timer slack (replaying 1,000 events/s): sleeping to the due
@@ -484,16 +444,5 @@ mod tests {
             (us(5_000.0), us(20_000.0), us(f64::INFINITY)),
             (3_000, 3_000, 0)
         );
-    }
-
-    #[test]
-    fn speeds_parse_as_factors_or_max() {
-        assert_eq!("1".parse(), Ok(Speed::Factor(1.0)));
-        assert_eq!("10x".parse(), Ok(Speed::Factor(10.0)));
-        assert_eq!("0.5".parse(), Ok(Speed::Factor(0.5)));
-        assert_eq!("MAX".parse(), Ok(Speed::Max));
-        for bad in ["0", "-1", "fast", "inf", "NaN", ""] {
-            assert!(bad.parse::<Speed>().is_err(), "{bad}");
-        }
     }
 }

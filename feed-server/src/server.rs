@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Token;
+use protocol::Token;
 use crate::config::Config;
 use crate::hub::{Command, Hub};
 use crate::metrics::Metrics;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use feed_server::import::{Format, ImportArgs, import};
-use feed_server::recording::read_all;
+use protocol::recording::read_all;
 use protocol::Decimal;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

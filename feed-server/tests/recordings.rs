@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use feed_server::generate::{GenerateArgs, generate};
-use feed_server::pacer::Speed;
-use feed_server::recording::{Reader, read_all};
+use protocol::recording::Speed;
+use protocol::recording::{Reader, read_all};
 use feed_server::{Config, SymbolChoice};
 use protocol::{ServerMessage, Subscribe};
 use support::{Client, Seqs, config, start};
@@ -232,7 +232,7 @@ async fn a_looping_replay_streams_the_recording_in_order_with_the_servers_own_se
             .map(|e| {
                 let info = |i: usize| &header.symbols[i];
                 match e.event {
-                    feed_server::event::MarketEvent::Quote {
+                    protocol::recording::MarketEvent::Quote {
                         symbol,
                         bid,
                         bid_size,
@@ -249,7 +249,7 @@ async fn a_looping_replay_streams_the_recording_in_order_with_the_servers_own_se
                             ask_size
                         )
                     }
-                    feed_server::event::MarketEvent::Trade {
+                    protocol::recording::MarketEvent::Trade {
                         symbol,
                         price,
                         size,

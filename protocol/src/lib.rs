@@ -8,6 +8,10 @@
 //! - [`binary`]: the same messages in `tickwire.v1.bin` binary frames.
 //! - [`error`]: [`DecodeError`], which maps onto the `error` reply codes.
 //! - [`symbol`]: what a symbol may be, checked everywhere one is read.
+//! - [`grid`]: prices and sizes as whole numbers of ticks and lots.
+//! - [`token`]: the order-entry token an `auth` message carries, never printed.
+//! - [`recording`]: recorded sessions on disk (header, reader, writer, replay speed); the
+//!   `recording` feature, on by default.
 //!
 //! `PROTOCOL.md` beside this crate is the contract; its examples are parsed by the tests.
 
@@ -15,14 +19,19 @@ pub mod binary;
 pub mod codec;
 pub mod decimal;
 pub mod error;
+pub mod grid;
+#[cfg(feature = "recording")]
+pub mod recording;
 pub mod symbol;
 mod tagged;
+pub mod token;
 pub mod types;
 
 pub use codec::{Decoder, encode_batch, encode_client, encode_server};
 pub use error::DecodeError;
 pub use rust_decimal::Decimal;
 pub use symbol::{MAX_SYMBOL_BYTES, check_symbol, is_symbol_char};
+pub use token::Token;
 pub use types::*;
 
 /// The v1 JSON subprotocol; also what the server speaks when a client offers none.

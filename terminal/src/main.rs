@@ -56,7 +56,7 @@ struct Cli {
         env = "TICKWIRE_ORDER_TOKEN",
         hide_env_values = true
     )]
-    token: Option<feed_server::auth::Token>,
+    token: Option<protocol::Token>,
 
     /// The subprotocol to speak: `json` (tickwire.v1.json) or `bin` (tickwire.v1.bin, the same
     /// messages in binary frames).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use feed_server::recording::{Header, SymbolInfo, Writer};
+use protocol::recording::{Header, SymbolInfo, Writer};
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMessage, Decimal, ServerMessage, Snapshot, Subscribe, Symbol};
 use tokio_tungstenite::tungstenite::Message;

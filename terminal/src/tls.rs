@@ -2,10 +2,12 @@
 //! CA or a self-signed server. One setting for the whole process, made at startup, used by every
 //! connection (the TUI, `record`, each bench connection).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use clap::Args;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::error::TlsError;
@@ -50,20 +52,45 @@ fn build(args: &TlsArgs) -> Result<Arc<ClientConfig>, String> {
     }
     let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
     if let Some(path) = &args.ca_cert {
-        let certs = feed_server::tls::load_certs(path)?;
-        for cert in certs {
+        for cert in ca_certificates(path)? {
             roots
                 .add(cert)
                 .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
         }
     }
-    let mut config = ClientConfig::builder_with_provider(feed_server::tls::provider())
+    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Largest `--ca-cert` file read, in bytes (fixed): a CA bundle is far smaller.
+const MAX_CA_FILE_BYTES: u64 = 4 * 1_048_576;
+
+/// The certificates of a PEM file: at least one, or why not.
+fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?
+        .len();
+    if size > MAX_CA_FILE_BYTES {
+        return Err(format!(
+            "{}: {size} bytes is too large for a certificate file (at most {MAX_CA_FILE_BYTES})",
+            path.display()
+        ));
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect)
+        .map_err(|e| format!("{}: cannot read certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no certificate in it (expected -----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// A connection error for people: what failed and, for TLS, how to fix it.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use feed_server::Config;
-use feed_server::pacer::Speed;
+use protocol::recording::Speed;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMessage, Decoder, ServerMessage, Subscribe, encode_client};
 use terminal::record::{RecordArgs, record};

@@ -14,7 +14,7 @@ use dbn::{BboMsg, Mbp1Msg, RecordRef, TradeMsg, TsSymbolMap, UNDEF_PRICE, Versio
 use protocol::{Decimal, Symbol};
 
 use super::{Opened, Place, Row, RowKind};
-use crate::recording::RecordingError;
+use protocol::recording::RecordingError;
 
 /// The best bid and ask of an instrument: prices in 1e-9 units and sizes.
 type Top = (i64, u32, i64, u32);

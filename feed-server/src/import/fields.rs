@@ -7,7 +7,7 @@ use std::path::Path;
 use protocol::{Decimal, Symbol};
 
 use super::{Place, Row, Rows};
-use crate::recording::RecordingError;
+use protocol::recording::RecordingError;
 
 /// Opens a file, decompressing `.gz` on the fly.
 pub fn reader(path: &Path) -> Result<Box<dyn Read>, RecordingError> {

@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 use protocol::{Decimal, Quote, ServerMessage, Symbol, Trade};
 
 use crate::generate::io_error;
-use crate::recording::{Header, RecordingError, SymbolInfo, Writer, in_units};
+use protocol::recording::{Header, RecordingError, SymbolInfo, Writer, in_units};
 
 /// The arguments of `feed-server import`.
 #[derive(Debug, Clone, Args)]

@@ -11,7 +11,7 @@ use protocol::Decimal;
 
 use super::fields::{self, columns, decimal, symbol, text};
 use super::{Row, RowKind, Rows};
-use crate::recording::RecordingError;
+use protocol::recording::RecordingError;
 
 const QUOTES: [&str; 6] = ["timestamp", "symbol", "bid", "bid_size", "ask", "ask_size"];
 const TRADES: [&str; 4] = ["timestamp", "symbol", "price", "size"];

@@ -13,7 +13,7 @@ use protocol::SourceInfo;
 
 use crate::config::Config;
 use crate::event::MarketEvent;
-use crate::recording::RecordingError;
+use protocol::recording::RecordingError;
 use crate::universe::Universe;
 
 /// One step of a source.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Source, Step};
-use crate::recording::{Reader, RecordingError, in_units};
+use protocol::recording::{Reader, RecordingError, in_units};
 use crate::universe::{Instrument, Universe};
 
 /// The events of a recording, timed by their `ts_ns`; looping shifts each pass after the last.
@@ -36,7 +36,7 @@ impl ReplaySource {
     }
 
     /// The recording's header.
-    pub fn header(&self) -> &crate::recording::Header {
+    pub fn header(&self) -> &protocol::recording::Header {
         self.reader.header()
     }
 

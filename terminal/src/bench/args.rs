@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use feed_server::pacer::Speed;
+use protocol::recording::Speed;
 
 use super::orders::PER_CONNECTION_RATE;
 
@@ -106,7 +106,7 @@ pub struct BenchArgs {
         env = "TICKWIRE_ORDER_TOKEN",
         hide_env_values = true
     )]
-    pub token: Option<feed_server::auth::Token>,
+    pub token: Option<protocol::Token>,
 
     /// The subprotocol subscribers and orders speak: `json` or `bin` (tickwire.v1.bin).
     #[arg(long, default_value = "json")]

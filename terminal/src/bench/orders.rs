@@ -162,7 +162,7 @@ pub(crate) struct Plan {
     /// How long answers are awaited after the last order.
     pub grace: Duration,
     /// Sent in an `auth` message on each connection first, for a server with `--order-token`.
-    pub token: Option<feed_server::auth::Token>,
+    pub token: Option<protocol::Token>,
     /// The encoding orders are sent in, with the server's symbol ids.
     pub codec: crate::wire::Codec,
 }
@@ -194,7 +194,7 @@ impl Orders {
             .name("bench-orders".into())
             .spawn(move || {
                 if realtime {
-                    let granted = feed_server::pacer::raise_priority();
+                    let granted = super::system::realtime_priority().is_ok();
                     if !granted {
                         tracing::warn!(
                             "--realtime-orders: no permission for a real-time priority (needs CAP_SYS_NICE); sending with a normal priority"

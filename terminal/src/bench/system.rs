@@ -151,6 +151,25 @@ pub fn pin(_tid: u32, _cpus: &[usize]) -> Result<(), String> {
     Err("pinning threads needs Linux; use the platform's own tool".to_owned())
 }
 
+/// Gives the calling thread the lowest real-time priority (`SCHED_FIFO` 1), so that it runs on
+/// time beside busy threads on the same core (`--realtime-orders`). Needs CAP_SYS_NICE.
+#[cfg(target_os = "linux")]
+pub fn realtime_priority() -> Result<(), String> {
+    use thread_priority::{
+        RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let lowest = ThreadPriority::from_posix(thread_priority::ScheduleParams { sched_priority: 1 });
+    let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+    set_thread_priority_and_policy(thread_native_id(), lowest, policy)
+        .map_err(|e| format!("no real-time priority: {e:?}"))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn realtime_priority() -> Result<(), String> {
+    Err("real-time priorities need Linux".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,7 +97,7 @@ pub struct State {
     pub url: String,
     /// Sent in an `auth` message on every connection (`--token`), for a server that takes
     /// orders only with it.
-    pub token: Option<feed_server::auth::Token>,
+    pub token: Option<protocol::Token>,
     pub protocol: Option<String>,
     pub connection: Connection,
     pub started: Instant,

@@ -1,7 +1,7 @@
 //! Decimals as whole numbers of a grid unit (ticks of a price, lots of a size), checked at every
 //! step: the value may come from the network or a file and be anything a decimal can hold.
 
-use protocol::Decimal;
+use crate::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 /// The largest price in ticks or size in lots anything may hold (a recording, an order): room

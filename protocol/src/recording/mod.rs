@@ -5,19 +5,23 @@
 //! with the event's original `ts_ns`. A `.zst` file is zstd-compressed. Both directions stream: a
 //! [`Reader`] holds one line at a time, a [`Writer`] one compression window.
 
+mod event;
 mod reader;
+mod speed;
 mod writer;
 
 use std::fmt;
 use std::path::Path;
 
-use protocol::{Decimal, Symbol};
 use serde::{Deserialize, Serialize};
 
+pub use event::MarketEvent;
 pub use reader::{Reader, Recorded, read_all};
+pub use speed::Speed;
+pub use writer::Writer;
 
 use crate::grid::{self, OffGrid};
-pub use writer::Writer;
+use crate::{Decimal, Symbol};
 
 /// The `format` of every recording's header.
 pub const FORMAT: &str = "tickwire-recording";
@@ -54,13 +58,13 @@ pub struct Header {
 pub struct SymbolInfo {
     pub symbol: Symbol,
     /// Price grid: every price in the file is a multiple of it.
-    #[serde(with = "protocol::decimal")]
+    #[serde(with = "crate::decimal")]
     pub tick_size: Decimal,
     /// Size grid: every size is a multiple of it (1 for shares).
-    #[serde(with = "protocol::decimal", default = "one")]
+    #[serde(with = "crate::decimal", default = "one")]
     pub lot_size: Decimal,
     /// The price the session is measured from (the previous close), shown before any event.
-    #[serde(with = "protocol::decimal")]
+    #[serde(with = "crate::decimal")]
     pub prev_close: Decimal,
 }
 

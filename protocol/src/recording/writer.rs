@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use protocol::{ServerMessage, encode_server};
+use crate::{ServerMessage, encode_server};
 
 use super::Header;
 

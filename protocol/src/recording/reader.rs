@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use protocol::{Decimal, Decoder, ServerMessage, Symbol};
-
-use super::{FORMAT, Header, MAX_LINE_BYTES, MAX_SYMBOLS, RecordingError, VERSION, in_units};
-use crate::event::MarketEvent;
+use super::{
+    FORMAT, Header, MAX_LINE_BYTES, MAX_SYMBOLS, MarketEvent, RecordingError, VERSION, in_units,
+};
+use crate::{Decimal, Decoder, ServerMessage, Symbol};
 
 /// One event of a recording: its original time and `seq`, and the event in ticks and lots of its
 /// symbol (an index into the header's symbols).
@@ -129,7 +129,7 @@ impl Reader {
             ));
         }
         for (i, s) in header.symbols.iter().enumerate() {
-            protocol::check_symbol(&s.symbol).map_err(|e| fail(Some(1), e))?;
+            crate::check_symbol(&s.symbol).map_err(|e| fail(Some(1), e))?;
             if s.tick_size <= Decimal::ZERO || s.lot_size <= Decimal::ZERO {
                 return Err(fail(
                     Some(1),
