@@ -14,7 +14,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::task::Poll;
 
-use protocol::{ClientMessage, Decoder, ServerMessage, Symbol};
+use protocol::{ClientMessage, Decoder, Sequence, ServerMessage, Step, Symbol};
 
 use crate::config::{Config, SymbolChoice};
 use crate::hub::{Command, Hub};
@@ -29,7 +29,7 @@ const CONNECTIONS: u8 = 4;
 #[derive(Default)]
 struct Seen {
     peer: Option<Peer>,
-    seqs: HashMap<Symbol, u64>,
+    seqs: HashMap<Symbol, Sequence>,
     /// Orders (`true`) and cancels sent and not yet answered, in the order sent: the hub answers
     /// requests in that order.
     pending: std::collections::VecDeque<(bool, protocol::OrderId)>,
@@ -229,56 +229,37 @@ impl Peer {
 
     fn whole_frames(&mut self) -> Vec<Vec<u8>> {
         let mut frames = Vec::new();
-        let mut at = 0;
-        while let Some((start, len)) = frame_at(&self.buf[at..]) {
-            let Some(payload) = self.buf.get(at + start..at + start + len) else {
-                break;
-            };
+        let mut rest = &self.buf[..];
+        while let Some((_, payload, tail)) = protocol::frame::split_frame(rest) {
             frames.push(payload.to_vec());
-            at += start + len;
+            rest = tail;
         }
-        self.buf.drain(..at);
+        let used = self.buf.len() - rest.len();
+        self.buf.drain(..used);
         frames
-    }
-}
-
-/// Where the payload of the unmasked frame at the start of `bytes` begins, and its length, once
-/// the header is whole.
-fn frame_at(bytes: &[u8]) -> Option<(usize, usize)> {
-    let (&[_, second], rest) = bytes.split_first_chunk::<2>()?;
-    match second & 0x7F {
-        126 => {
-            let (len, _) = rest.split_first_chunk::<2>()?;
-            Some((4, usize::from(u16::from_be_bytes(*len))))
-        }
-        127 => {
-            let (len, _) = rest.split_first_chunk::<8>()?;
-            Some((10, usize::try_from(u64::from_be_bytes(*len)).ok()?))
-        }
-        short => Some((2, usize::from(short))),
     }
 }
 
 fn check(client: &mut Seen, message: &ServerMessage) {
     match message {
-        ServerMessage::Snapshot(s) => {
-            let last = client.seqs.entry(s.symbol.clone()).or_insert(s.seq);
+        ServerMessage::Snapshot(_) | ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
+            let Some((symbol, seq)) = message.market_seq() else {
+                return;
+            };
+            let stream = client
+                .seqs
+                .entry(symbol.into())
+                .or_insert_with(Sequence::awaiting_snapshot);
+            let step = if matches!(message, ServerMessage::Snapshot(_)) {
+                stream.snapshot(seq)
+            } else {
+                stream.event(seq)
+            };
             assert!(
-                s.seq >= *last,
-                "a snapshot went back in seq for {}",
-                s.symbol
+                step != Step::Unsynced,
+                "a live {symbol} event before its snapshot"
             );
-            *last = s.seq;
-        }
-        ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
-            if let Some((symbol, seq)) = message.market_seq() {
-                let last = client
-                    .seqs
-                    .get_mut(symbol)
-                    .unwrap_or_else(|| panic!("a live {symbol} event before its snapshot"));
-                assert!(seq > *last, "{symbol} seq {seq} after {last}");
-                *last = seq;
-            }
+            assert!(step != Step::Stale, "{symbol} went back in seq to {seq}");
         }
         ServerMessage::Ack(a) => {
             let head = client.pending.pop_front();

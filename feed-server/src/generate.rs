@@ -10,9 +10,9 @@ use clap::Args;
 
 use crate::config::{SymbolChoice, parse_symbols};
 use crate::market::Market;
-use protocol::recording::{Header, RecordingError, SymbolInfo, Writer};
 use crate::synth::Synthesizer;
 use crate::universe::Universe;
+use protocol::recording::{Header, RecordingError, SymbolInfo, Writer};
 
 /// 2026-01-02 14:30:00 UTC, the New York open of the first trading day of 2026: the default start.
 const DEFAULT_START_NS: u64 = 1_767_364_200_000_000_000;

@@ -11,9 +11,9 @@ use protocol::{
     Ack, Cancel, Canceled, Decimal, Fill, Order, OrderId, Reject, RejectCode, ServerMessage, Side,
 };
 
-use protocol::grid::{self, OffGrid};
 use crate::market::Market;
 use crate::rate::TokenBucket;
+use protocol::grid::{self, OffGrid};
 
 /// Identifies a connection inside the hub.
 pub type ConnId = u64;

@@ -24,6 +24,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use protocol::Encoding;
+use protocol::frame::{FrameHead, MAX_HEAD, opcode};
 use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -34,11 +35,6 @@ use tokio::sync::Notify;
 pub const MAX_WAITING_REPLIES: usize = 4_096;
 /// Most slices in one vectored write (Linux takes up to 1,024).
 const MAX_SLICES: usize = 64;
-/// A server frame's header: FIN, opcode, and a length of up to 8 bytes, never masked.
-const MAX_HEADER: usize = 10;
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
 
 /// What may wait in one outbox.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +70,7 @@ enum Kind {
 /// `sent` bytes are already written.
 #[derive(Debug)]
 struct Entry {
-    header: [u8; MAX_HEADER],
+    header: [u8; MAX_HEAD],
     header_len: u8,
     body: Bytes,
     sent: usize,
@@ -242,13 +238,13 @@ impl Outbox {
             return Err(Refused::Full);
         }
         let opcode = match self.encoding {
-            Encoding::Json => OP_TEXT,
-            Encoding::Bin => OP_BINARY,
+            Encoding::Json => opcode::TEXT,
+            Encoding::Bin => opcode::BINARY,
         };
-        let (header, header_len) = frame_header(opcode, text.len());
+        let (header, header_len) = FrameHead::server(opcode, text.len() as u64).encode();
         let entry = Entry {
             header,
-            header_len,
+            header_len: header_len as u8,
             body: text.clone(),
             sent: 0,
             kind,
@@ -447,50 +443,19 @@ impl Write for Sock<'_> {
     }
 }
 
-/// The header of an unmasked, final frame of `len` bytes.
-fn frame_header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], u8) {
-    let mut header = [0u8; MAX_HEADER];
-    header[0] = 0x80 | opcode;
-    let header_len = match u16::try_from(len) {
-        Ok(short) if short < 126 => {
-            header[1] = short as u8;
-            2
-        }
-        Ok(medium) => {
-            header[1] = 126;
-            header[2..4].copy_from_slice(&medium.to_be_bytes());
-            4
-        }
-        Err(_) => {
-            header[1] = 127;
-            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        }
-    };
-    (header, header_len)
-}
-
 /// Whether `bytes`, whole server frames as the WebSocket layer writes them, hold a Close frame.
 fn holds_close(mut bytes: &[u8]) -> bool {
-    while let [first, second, rest @ ..] = bytes {
-        if first & 0x0F == OP_CLOSE {
+    while let Some((head, used)) = FrameHead::parse(bytes) {
+        if head.opcode == opcode::CLOSE {
             return true;
         }
-        let (len, rest) = match second & 0x7F {
-            126 => match rest {
-                [a, b, rest @ ..] => (u64::from(u16::from_be_bytes([*a, *b])), rest),
-                _ => return false,
-            },
-            127 => match rest.split_first_chunk::<8>() {
-                Some((len, rest)) => (u64::from_be_bytes(*len), rest),
-                None => return false,
-            },
-            short => (u64::from(short), rest),
-        };
-        let Ok(len) = usize::try_from(len) else {
+        let Some(next) = usize::try_from(head.len)
+            .ok()
+            .and_then(|len| used.checked_add(len))
+        else {
             return false;
         };
-        bytes = rest.get(len..).unwrap_or_default();
+        bytes = bytes.get(next..).unwrap_or_default();
     }
     false
 }
@@ -602,7 +567,7 @@ impl AsyncWrite for Wire {
             state.closed = true;
         }
         let entry = Entry {
-            header: [0; MAX_HEADER],
+            header: [0; MAX_HEAD],
             header_len: 0,
             body: Bytes::copy_from_slice(buf),
             sent: 0,
@@ -639,23 +604,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_carry_the_length_in_the_shortest_form() {
-        assert_eq!(&frame_header(OP_TEXT, 5).0[..2], &[0x81, 5]);
-        let (h, n) = frame_header(OP_TEXT, 300);
-        assert_eq!(&h[..usize::from(n)], &[0x81, 126, 1, 44]);
-        let (h, n) = frame_header(OP_TEXT, 70_000);
-        assert_eq!(
-            &h[..usize::from(n)],
-            &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
-        );
-    }
-
-    #[test]
     fn a_close_frame_is_found_behind_other_frames() {
         let mut frames = vec![0x8A, 2, b'h', b'i'];
         assert!(!holds_close(&frames));
-        let (h, n) = frame_header(OP_TEXT, 300);
-        frames.extend_from_slice(&h[..usize::from(n)]);
+        let (h, n) = FrameHead::server(opcode::TEXT, 300).encode();
+        frames.extend_from_slice(&h[..n]);
         frames.extend_from_slice(&[b'x'; 300]);
         assert!(!holds_close(&frames));
         frames.extend_from_slice(&[0x88, 2, 0x03, 0xE8]);

@@ -17,7 +17,6 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use protocol::Token;
 use crate::config::Config;
 use crate::hub::{Command, Hub};
 use crate::metrics::Metrics;
@@ -25,6 +24,7 @@ use crate::session::Ending;
 use crate::tls::Tls;
 use crate::universe::Universe;
 use crate::{connection, edge, handshake, pacer, source};
+use protocol::Token;
 
 /// What every connection task reads.
 #[derive(Debug)]

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use feed_server::import::{Format, ImportArgs, import};
-use protocol::recording::read_all;
 use protocol::Decimal;
+use protocol::recording::read_all;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

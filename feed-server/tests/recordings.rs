@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use feed_server::generate::{GenerateArgs, generate};
+use feed_server::{Config, SymbolChoice};
 use protocol::recording::Speed;
 use protocol::recording::{Reader, read_all};
-use feed_server::{Config, SymbolChoice};
 use protocol::{ServerMessage, Subscribe};
 use support::{Client, Seqs, config, start};
 

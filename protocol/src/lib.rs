@@ -8,6 +8,8 @@
 //! - [`binary`]: the same messages in `tickwire.v1.bin` binary frames.
 //! - [`error`]: [`DecodeError`], which maps onto the `error` reply codes.
 //! - [`symbol`]: what a symbol may be, checked everywhere one is read.
+//! - [`frame`]: WebSocket frame heads on raw bytes, for code that frames messages itself.
+//! - [`sequence`]: the per-symbol `seq` rule as a client follows it ([`Sequence`]).
 //! - [`grid`]: prices and sizes as whole numbers of ticks and lots.
 //! - [`token`]: the order-entry token an `auth` message carries, never printed.
 //! - [`recording`]: recorded sessions on disk (header, reader, writer, replay speed); the
@@ -19,9 +21,11 @@ pub mod binary;
 pub mod codec;
 pub mod decimal;
 pub mod error;
+pub mod frame;
 pub mod grid;
 #[cfg(feature = "recording")]
 pub mod recording;
+pub mod sequence;
 pub mod symbol;
 mod tagged;
 pub mod token;
@@ -30,6 +34,7 @@ pub mod types;
 pub use codec::{Decoder, encode_batch, encode_client, encode_server};
 pub use error::DecodeError;
 pub use rust_decimal::Decimal;
+pub use sequence::{Sequence, Step};
 pub use symbol::{MAX_SYMBOL_BYTES, check_symbol, is_symbol_char};
 pub use token::Token;
 pub use types::*;

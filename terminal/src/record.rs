@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use protocol::recording::{Header, SymbolInfo, Writer};
 use futures_util::{SinkExt, StreamExt};
-use protocol::{ClientMessage, Decimal, ServerMessage, Snapshot, Subscribe, Symbol};
+use protocol::recording::{Header, SymbolInfo, Writer};
+use protocol::{
+    ClientMessage, Decimal, Sequence, ServerMessage, Snapshot, Step, Subscribe, Symbol,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The arguments of `terminal record`.
@@ -152,27 +154,27 @@ pub async fn record(
     let header = header(&wanted, &snapshots, start_ns, args);
     let mut writer = Writer::create(&args.out, &header, false)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut seqs: HashMap<Symbol, u64> = snapshots
+    let mut seqs: HashMap<Symbol, Sequence> = snapshots
         .iter()
-        .map(|(s, snap)| (s.clone(), snap.seq))
+        .map(|(s, snap)| {
+            let mut seq = Sequence::new();
+            seq.snapshot(snap.seq);
+            (s.clone(), seq)
+        })
         .collect();
     let mut keep =
         |m: &ServerMessage, summary: &mut Summary, writer: &mut Writer| -> anyhow::Result<()> {
             match m {
                 ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
                     if let Some((symbol, seq)) = m.market_seq() {
-                        let last = seqs
-                            .entry(Symbol::from(symbol))
-                            .or_insert(seq.saturating_sub(1));
-                        if seq <= *last {
+                        match seqs.entry(Symbol::from(symbol)).or_default().event(seq) {
                             // Already covered by the snapshot.
-                            return Ok(());
+                            Step::Stale | Step::Unsynced => return Ok(()),
+                            Step::Gap { missed } => {
+                                *summary.gaps.entry(Symbol::from(symbol)).or_insert(0) += missed;
+                            }
+                            Step::First | Step::Next => {}
                         }
-                        let missed = seq - *last - 1;
-                        if missed > 0 {
-                            *summary.gaps.entry(Symbol::from(symbol)).or_insert(0) += missed;
-                        }
-                        *last = seq;
                     }
                     writer
                         .write_event(m)
@@ -182,10 +184,10 @@ pub async fn record(
                 ServerMessage::Snapshot(s) => {
                     // A re-sync after conflation: events between were lost (counted as the gap).
                     summary.resyncs += 1;
-                    let last = seqs.entry(s.symbol.clone()).or_insert(s.seq);
-                    if s.seq > *last {
-                        *summary.gaps.entry(s.symbol.clone()).or_insert(0) += s.seq - *last;
-                        *last = s.seq;
+                    if let Step::Gap { missed } =
+                        seqs.entry(s.symbol.clone()).or_default().snapshot(s.seq)
+                    {
+                        *summary.gaps.entry(s.symbol.clone()).or_insert(0) += missed;
                     }
                 }
                 _ => {}

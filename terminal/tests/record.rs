@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use feed_server::Config;
-use protocol::recording::Speed;
 use futures_util::{SinkExt, StreamExt};
+use protocol::recording::Speed;
 use protocol::{ClientMessage, Decoder, ServerMessage, Subscribe, encode_client};
 use terminal::record::{RecordArgs, record};
 use tokio_tungstenite::tungstenite::Message;

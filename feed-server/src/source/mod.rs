@@ -13,8 +13,8 @@ use protocol::SourceInfo;
 
 use crate::config::Config;
 use crate::event::MarketEvent;
-use protocol::recording::RecordingError;
 use crate::universe::Universe;
+use protocol::recording::RecordingError;
 
 /// One step of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{Source, Step};
-use protocol::recording::{Reader, RecordingError, in_units};
 use crate::universe::{Instrument, Universe};
+use protocol::recording::{Reader, RecordingError, in_units};
 
 /// The events of a recording, timed by their `ts_ns`; looping shifts each pass after the last.
 #[derive(Debug)]

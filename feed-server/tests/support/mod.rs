@@ -9,7 +9,7 @@ use std::time::Duration;
 use feed_server::{Config, ServerHandle};
 use futures_util::{SinkExt, StreamExt};
 use protocol::binary::{self, ServerDecoder, SymbolIds};
-use protocol::{ClientMessage, Decoder, Encoding, ServerMessage, encode_client};
+use protocol::{ClientMessage, Decoder, Encoding, Sequence, ServerMessage, Step, encode_client};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -192,7 +192,7 @@ impl Client {
 /// Follows `seq` per symbol: a snapshot sets it, each live event must continue from it.
 #[derive(Debug, Default)]
 pub struct Seqs {
-    last: HashMap<String, u64>,
+    streams: HashMap<String, Sequence>,
 }
 
 impl Seqs {
@@ -201,12 +201,20 @@ impl Seqs {
     /// a live event for a symbol that had no snapshot.
     pub fn observe(&mut self, message: &ServerMessage) -> Option<u64> {
         let (symbol, seq) = message.market_seq()?;
-        let previous = self.last.insert(symbol.to_owned(), seq);
-        assert!(
-            previous.is_some() || matches!(message, ServerMessage::Snapshot(_)),
-            "live {symbol} event before its snapshot"
-        );
-        previous.map(|p| seq.saturating_sub(p + 1))
+        let stream = self
+            .streams
+            .entry(symbol.to_owned())
+            .or_insert_with(Sequence::awaiting_snapshot);
+        let step = match message {
+            ServerMessage::Snapshot(_) => stream.snapshot(seq),
+            _ => stream.event(seq),
+        };
+        match step {
+            Step::First => None,
+            Step::Next | Step::Stale => Some(0),
+            Step::Gap { missed } => Some(missed),
+            Step::Unsynced => panic!("live {symbol} event before its snapshot"),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use protocol::frame::{FrameHead, split_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -203,21 +204,17 @@ impl Raw {
 }
 
 pub fn encode(fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | ((rsv & 7) << 4) | (opcode & 0xf)];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    let len = payload.len();
-    if len < 126 {
-        out.push(mask_bit | len as u8);
-    } else if len <= 0xffff {
-        out.push(mask_bit | 0x7e);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(mask_bit | 0x7f);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    let key = [0x12u8, 0x34, 0x56, 0x78];
+    let head = FrameHead {
+        fin,
+        rsv,
+        opcode,
+        mask: masked.then_some(key),
+        len: payload.len() as u64,
+    };
+    let (bytes, used) = head.encode();
+    let mut out = bytes[..used].to_vec();
     if masked {
-        let key = [0x12u8, 0x34, 0x56, 0x78];
-        out.extend_from_slice(&key);
         out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     } else {
         out.extend_from_slice(payload);
@@ -226,30 +223,14 @@ pub fn encode(fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) -> V
 }
 
 fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
-    let b0 = *buf.first()?;
-    let b1 = *buf.get(1)?;
-    let (len, mut at) = match b1 & 0x7f {
-        126 => (
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (n as usize, 2),
-    };
-    if b1 & 0x80 != 0 {
-        at += 4;
-    }
-    let payload = buf.get(at..at + len)?.to_vec();
+    let (head, payload, rest) = split_frame(buf)?;
     Some((
         Frame {
-            fin: b0 & 0x80 != 0,
-            opcode: b0 & 0xf,
-            payload,
+            fin: head.fin,
+            opcode: head.opcode,
+            payload: payload.to_vec(),
         },
-        at + len,
+        buf.len() - rest.len(),
     ))
 }
 

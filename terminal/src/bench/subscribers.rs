@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use protocol::now_ns;
+use protocol::{Sequence, Step, now_ns};
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -26,8 +26,6 @@ const MAX_ERROR_KINDS: usize = 32;
 const CONNECTS_PER_THREAD: usize = 64;
 /// tungstenite's read buffer per connection (its default, 128 KiB, is too much at 10,000).
 const READ_BUFFER: usize = 16 * 1024;
-/// No `seq` seen yet for a symbol.
-const NONE: u64 = u64::MAX;
 
 /// Symbol name to a dense index, from the server's `hello`. Looked up once per delivery, so
 /// with a fast hash (foldhash) rather than the DoS-resistant default: the keys are the server's.
@@ -106,7 +104,7 @@ impl Default for Tally {
 
 impl Tally {
     /// Applies one text frame received at `now` (ns since the epoch).
-    pub fn frame(&mut self, text: &str, now: u64, last: &mut [u64], index: &SymbolIndex) {
+    pub fn frame(&mut self, text: &str, now: u64, last: &mut [Sequence], index: &SymbolIndex) {
         let measuring = self.measuring;
         if measuring {
             self.frames += 1;
@@ -155,7 +153,7 @@ impl Tally {
 
     /// Applies one binary frame (`tickwire.v1.bin`) received at `now`. Symbol ids are positions
     /// in `hello`'s list, which is how `last` is indexed.
-    pub fn binary_frame(&mut self, frame: &[u8], now: u64, last: &mut [u64]) {
+    pub fn binary_frame(&mut self, frame: &[u8], now: u64, last: &mut [Sequence]) {
         if self.measuring {
             self.frames += 1;
             self.bytes += frame.len() as u64;
@@ -187,20 +185,20 @@ impl Tally {
         }
     }
 
-    /// A quote or trade with its `seq` and `ts_ns`, for the symbol whose last `seq` is `slot`.
-    fn event(&mut self, slot: &mut u64, seq: u64, ts: u64, now: u64) {
-        let previous = std::mem::replace(slot, seq);
+    /// A quote or trade with its `seq` and `ts_ns`, for the symbol whose stream is `slot`.
+    fn event(&mut self, slot: &mut Sequence, seq: u64, ts: u64, now: u64) {
+        let step = slot.event(seq);
         if !self.measuring {
             return;
         }
         self.deliveries += 1;
-        if previous != NONE {
-            if seq > previous.saturating_add(1) {
-                self.gaps += seq - previous - 1;
+        match step {
+            Step::Gap { missed } => {
+                self.gaps += missed;
                 self.gap_jumps += 1;
-            } else if seq <= previous {
-                self.out_of_order += 1;
             }
+            Step::Stale => self.out_of_order += 1,
+            Step::First | Step::Next | Step::Unsynced => {}
         }
         let latency = now.saturating_sub(ts).max(1);
         self.tick.saturating_record(latency);
@@ -209,12 +207,12 @@ impl Tally {
 
     /// A snapshot. After events it is a re-sync: the server conflated this client, and the
     /// events between were never delivered.
-    fn snapshot(&mut self, slot: &mut u64, seq: u64) {
-        let previous = std::mem::replace(slot, seq);
-        if self.measuring && previous != NONE {
+    fn snapshot(&mut self, slot: &mut Sequence, seq: u64) {
+        let step = slot.snapshot(seq);
+        if self.measuring && step != Step::First {
             self.resyncs += 1;
-            if seq > previous {
-                self.gaps += seq - previous;
+            if let Step::Gap { missed } = step {
+                self.gaps += missed;
                 self.gap_jumps += 1;
             }
         }
@@ -406,7 +404,7 @@ async fn client(
         error(format!("subscriber: cannot subscribe: {e}"));
         return;
     }
-    let mut last = vec![NONE; plan.index.len()];
+    let mut last = vec![Sequence::new(); plan.index.len()];
     loop {
         tokio::select! {
             _ = stopped.changed() => {
@@ -454,7 +452,7 @@ mod tests {
     #[test]
     fn seq_gaps_latency_and_resyncs_are_counted_only_in_the_window() {
         let mut t = Tally::default();
-        let mut last = vec![NONE; 2];
+        let mut last = vec![Sequence::new(); 2];
         let ix = index();
         let q = |seq: u64, ts: u64| {
             format!(

@@ -568,7 +568,7 @@ impl State {
             return None;
         }
         let row = self.watchlist.row(symbol)?;
-        row.seq?;
+        row.seq.last()?;
         if row.bid.is_zero() || row.ask.is_zero() {
             return (!row.last.is_zero()).then_some(row.last);
         }
@@ -876,14 +876,14 @@ mod tests {
         s.apply(frame(vec![trade]), now());
         let row = &s.watchlist.rows[0];
         assert_eq!(
-            (row.bid, row.last, row.volume, row.seq),
+            (row.bid, row.last, row.volume, row.seq.last()),
             (dec("100.05"), dec("100.51"), dec("1005"), Some(12))
         );
         assert_eq!(row.direction, Direction::Up);
         assert_eq!(row.change(), Some(dec("1.50")));
         assert_eq!(row.change_pct(), Some(dec("1.51")));
         assert_eq!(s.tick_latency.session().count, 2);
-        assert_eq!(s.watchlist.rows[1].seq, None, "MSFT untouched");
+        assert_eq!(s.watchlist.rows[1].seq.last(), None, "MSFT untouched");
     }
 
     #[test]
@@ -911,7 +911,10 @@ mod tests {
             now(),
         );
         assert_eq!(
-            (s.watchlist.rows[0].bid, s.watchlist.rows[0].resyncing),
+            (
+                s.watchlist.rows[0].bid,
+                !s.watchlist.rows[0].seq.is_synced()
+            ),
             (dec("3"), false)
         );
         assert_eq!(s.watchlist.gaps, 1);

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use protocol::{ClientMessage, Decimal, Snapshot, Subscribe, Symbol};
+use protocol::{ClientMessage, Decimal, Sequence, Snapshot, Step, Subscribe, Symbol};
 use rust_decimal::prelude::ToPrimitive;
 
 /// Prices kept per symbol for the chart.
@@ -35,10 +35,9 @@ pub struct Row {
     pub prev_close: Decimal,
     pub volume: Decimal,
     pub tick_size: Decimal,
-    /// Last `seq` applied; `None` until the snapshot arrives.
-    pub seq: Option<u64>,
-    /// Waiting for the snapshot of a re-sync.
-    pub resyncing: bool,
+    /// The `seq` of the last event applied; events wait for the snapshot (the first, or a
+    /// re-sync's).
+    pub seq: Sequence,
     pub gaps: u64,
     pub direction: Direction,
     pub flashed_at: Option<Instant>,
@@ -56,8 +55,7 @@ impl Row {
             prev_close: Decimal::ZERO,
             volume: Decimal::ZERO,
             tick_size: Decimal::new(1, 2),
-            seq: None,
-            resyncing: false,
+            seq: Sequence::awaiting_snapshot(),
             gaps: 0,
             direction: Direction::Flat,
             flashed_at: None,
@@ -215,8 +213,7 @@ impl Watchlist {
     /// A new connection: every row waits for its snapshot again.
     pub fn reset_sequences(&mut self) {
         for row in &mut self.rows {
-            row.seq = None;
-            row.resyncing = false;
+            row.seq = Sequence::awaiting_snapshot();
         }
     }
 
@@ -226,7 +223,7 @@ impl Watchlist {
             return;
         };
         let row = &mut self.rows[i];
-        if row.seq.is_some_and(|seq| s.seq < seq) {
+        if row.seq.snapshot(s.seq) == Step::Stale {
             return;
         }
         (
@@ -237,8 +234,6 @@ impl Watchlist {
             row.volume,
             row.tick_size,
         ) = (s.bid, s.ask, s.last, s.prev_close, s.volume, s.tick_size);
-        row.seq = Some(s.seq);
-        row.resyncing = false;
         row.push_price(t, s.last);
     }
 
@@ -296,26 +291,19 @@ impl Watchlist {
     ) -> Option<&mut Row> {
         let &i = self.index.get(symbol)?;
         let row = &mut self.rows[i];
-        let last = row.seq?;
-        if seq <= last {
-            return None;
-        }
-        if seq > last.saturating_add(1) {
-            if !row.resyncing {
+        match row.seq.event(seq) {
+            Step::First | Step::Next => Some(row),
+            Step::Gap { .. } => {
                 row.gaps += 1;
                 self.gaps += 1;
-                row.resyncing = true;
+                row.seq.resync();
                 out.push(ClientMessage::Subscribe(Subscribe {
                     symbols: vec![row.symbol.clone()],
                 }));
+                None
             }
-            return None;
+            Step::Stale | Step::Unsynced => None,
         }
-        if row.resyncing {
-            return None;
-        }
-        row.seq = Some(seq);
-        Some(row)
     }
 
     /// The rows in the order shown: as added, or sorted by the chosen column (ties by symbol).
@@ -456,7 +444,7 @@ mod tests {
     #[test]
     fn a_busy_symbol_flashes_at_most_a_fifth_of_the_time() {
         let mut w = Watchlist::new(&["AAPL".to_owned()]);
-        w.rows[0].seq = Some(0);
+        w.rows[0].seq.snapshot(0);
         let t0 = Instant::now();
         let mut out = Vec::new();
         let (mut lit, mut samples) = (0, 0);

@@ -61,7 +61,7 @@ impl Widget for Watchlist<'_> {
                 Some(a) => alert.push(a.label(), Style::new()),
                 None => alert.push(String::new(), Style::new()),
             }
-            if r.seq.is_none() && stale_since.is_none() {
+            if r.seq.last().is_none() && stale_since.is_none() {
                 last.push("…".into(), theme::dim());
                 for c in [
                     &mut pct,
