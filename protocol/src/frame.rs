@@ -18,6 +18,9 @@ pub mod opcode {
 
 /// The longest head: 2 bytes, an 8-byte length and a masking key.
 pub const MAX_HEAD: usize = 14;
+/// The 7-bit length values that say a 16-bit or a 64-bit length follows.
+const LEN_16: u8 = 126;
+const LEN_64: u8 = 127;
 
 /// One frame's head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +53,11 @@ impl FrameHead {
     pub fn parse(bytes: &[u8]) -> Option<(Self, usize)> {
         let (&[first, second], rest) = bytes.split_first_chunk::<2>()?;
         let (len, rest, mut used) = match second & 0x7F {
-            126 => {
+            LEN_16 => {
                 let (len, rest) = rest.split_first_chunk::<2>()?;
                 (u64::from(u16::from_be_bytes(*len)), rest, 4)
             }
-            127 => {
+            LEN_64 => {
                 let (len, rest) = rest.split_first_chunk::<8>()?;
                 (u64::from_be_bytes(*len), rest, 10)
             }
@@ -83,17 +86,17 @@ impl FrameHead {
         out[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | (self.opcode & 0x0F);
         let masked = if self.mask.is_some() { 0x80 } else { 0 };
         let mut used = match u16::try_from(self.len) {
-            Ok(short) if short < 126 => {
+            Ok(short) if short < u16::from(LEN_16) => {
                 out[1] = masked | short as u8;
                 2
             }
             Ok(medium) => {
-                out[1] = masked | 126;
+                out[1] = masked | LEN_16;
                 out[2..4].copy_from_slice(&medium.to_be_bytes());
                 4
             }
             Err(_) => {
-                out[1] = masked | 127;
+                out[1] = masked | LEN_64;
                 out[2..10].copy_from_slice(&self.len.to_be_bytes());
                 10
             }
