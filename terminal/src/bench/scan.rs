@@ -67,38 +67,36 @@ pub(crate) enum BinItem {
 }
 
 /// Calls `each` for the quotes, trades, snapshots and errors of a binary frame, reading only
-/// their fixed leading fields (symbol id, `seq`, `ts_ns`, which every one of them starts with)
-/// and stepping over everything else by its length.
+/// their event heads (symbol id, `seq`, `ts_ns`, which every one of them starts with) and an
+/// error's code, and stepping over everything else by its length.
 pub(crate) fn binary_items(frame: &[u8], mut each: impl FnMut(BinItem)) -> Result<(), String> {
-    use protocol::binary::kind;
-    for part in protocol::binary::messages(frame) {
+    use protocol::binary::{self, EventHead, Kind};
+    for part in binary::messages(frame) {
         let (kind, message) = part.map_err(|e| e.to_string())?;
-        let field = |at: usize| -> Option<[u8; 8]> { message.get(at..at + 8)?.try_into().ok() };
-        let id =
-            || -> Option<u32> { Some(u32::from_le_bytes(message.get(3..7)?.try_into().ok()?)) };
-        match kind {
-            kind::QUOTE | kind::QUOTE_WIDE | kind::TRADE | kind::TRADE_WIDE => {
-                let (Some(id), Some(seq), Some(ts)) = (id(), field(7), field(15)) else {
-                    return Err(format!("message type 0x{kind:02x} is too short"));
-                };
-                each(BinItem::Event {
-                    id,
-                    seq: u64::from_le_bytes(seq),
-                    ts_ns: u64::from_le_bytes(ts),
-                });
-            }
-            kind::SNAPSHOT => {
-                let (Some(id), Some(seq)) = (id(), field(7)) else {
-                    return Err("a snapshot is too short".to_owned());
-                };
-                each(BinItem::Snapshot {
-                    id,
-                    seq: u64::from_le_bytes(seq),
-                });
-            }
-            kind::ERROR => each(BinItem::Error {
-                code: message.get(3).copied().unwrap_or(0),
+        match Kind::try_from(kind) {
+            Ok(Kind::Error) => each(BinItem::Error {
+                code: message.get(binary::HEADER).copied().unwrap_or(0),
             }),
+            Ok(kind) if kind.is_market_data() => {
+                let Ok(Some(head)) = EventHead::of(message) else {
+                    return Err(match kind {
+                        Kind::Snapshot => "a snapshot is too short".to_owned(),
+                        _ => format!("message type 0x{:02x} is too short", kind as u8),
+                    });
+                };
+                each(if kind == Kind::Snapshot {
+                    BinItem::Snapshot {
+                        id: head.symbol,
+                        seq: head.seq,
+                    }
+                } else {
+                    BinItem::Event {
+                        id: head.symbol,
+                        seq: head.seq,
+                        ts_ns: head.ts_ns,
+                    }
+                });
+            }
             _ => {}
         }
     }

@@ -1,0 +1,637 @@
+//! Each message's layout, written and read side by side, in the order PROTOCOL.md lists them.
+//!
+//! Server messages name symbols strictly (an id outside `hello`'s list is an error); client
+//! messages leniently (an unknown id becomes `#ID`, which the server reports as an unknown
+//! symbol like any other name).
+
+use rust_decimal::Decimal;
+
+use super::cursor::{In, Out};
+use super::{ALL_IDS, Kind, SymbolIds, UnknownSymbol};
+use crate::error::DecodeError;
+use crate::types::{
+    ALL_SYMBOLS, Ack, Auth, Authorized, Cancel, Canceled, ErrorCode, ErrorReply, Fill, Hello,
+    Order, Ping, Pong, Quote, Reject, RejectCode, ServerInfo, Side, Snapshot, SourceInfo,
+    Subscribe, Symbol, Trade, Unsubscribe,
+};
+
+/// One message type's bytes after the 3-byte header.
+pub(super) trait Layout: Sized {
+    /// Appends the message, header included, naming symbols by their ids in `ids`.
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol>;
+    /// Reads the fields of a message of type `kind`, naming symbol ids from `symbols`.
+    fn get(r: &mut In<'_>, kind: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError>;
+}
+
+fn id_of(ids: &SymbolIds, symbol: &Symbol) -> Result<u32, UnknownSymbol> {
+    ids.get(symbol).ok_or_else(|| UnknownSymbol(symbol.clone()))
+}
+
+/// A symbol id in a server message: it must be in `hello`'s list.
+fn symbol_of(r: &In<'_>, symbols: &[Symbol], id: u32) -> Result<Symbol, DecodeError> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| symbols.get(i))
+        .cloned()
+        .ok_or_else(|| r.fail(format!("symbol id {id} is not in hello's list")))
+}
+
+/// A symbol id in a client message: `*` for [`ALL_IDS`], `#ID` for one the server does not have.
+fn name_of(symbols: &[Symbol], id: u32) -> Symbol {
+    if id == ALL_IDS {
+        return ALL_SYMBOLS.into();
+    }
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| symbols.get(i))
+        .cloned()
+        .unwrap_or_else(|| format!("#{id}").into())
+}
+
+/// Symbol names, each a u16-length string, after a u32 count.
+fn put_names(out: &mut Out<'_>, names: &[Symbol]) {
+    out.count(names.len());
+    for s in names {
+        out.str(s);
+    }
+}
+
+fn get_names(r: &mut In<'_>) -> Result<Vec<Symbol>, DecodeError> {
+    // Each name takes at least its 2-byte length.
+    let count = r.count(2)?;
+    let mut names = Vec::with_capacity(count);
+    for _ in 0..count {
+        names.push(Symbol::from(r.str()?));
+    }
+    Ok(names)
+}
+
+/// A code's byte on the wire, by a table of `(code, byte)`; codes without one are 0.
+fn code_byte<C: Copy + PartialEq>(table: &[(C, u8)], code: C) -> u8 {
+    table
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(0, |&(_, b)| b)
+}
+
+/// A byte's code, by the same table; bytes without one are `other`.
+fn byte_code<C: Copy>(table: &[(C, u8)], byte: u8, other: C) -> C {
+    table
+        .iter()
+        .find(|(_, b)| *b == byte)
+        .map_or(other, |&(c, _)| c)
+}
+
+/// `reject.code` on the wire; `other` is 0.
+const REJECT_CODES: [(RejectCode, u8); 10] = [
+    (RejectCode::UnknownSymbol, 1),
+    (RejectCode::BadQuantity, 2),
+    (RejectCode::BadPrice, 3),
+    (RejectCode::DuplicateId, 4),
+    (RejectCode::TooManyOpenOrders, 5),
+    (RejectCode::RateLimited, 6),
+    (RejectCode::UnknownOrder, 7),
+    (RejectCode::NoLiquidity, 8),
+    (RejectCode::BadId, 9),
+    (RejectCode::Unauthorized, 10),
+];
+
+/// `error.code` on the wire; `other` is 0.
+const ERROR_CODES: [(ErrorCode, u8); 6] = [
+    (ErrorCode::BadRequest, 1),
+    (ErrorCode::UnknownType, 2),
+    (ErrorCode::UnknownSymbol, 3),
+    (ErrorCode::UnsupportedFrame, 4),
+    (ErrorCode::RateLimited, 5),
+    (ErrorCode::BadToken, 6),
+];
+
+/// The two decimals as mantissas at one scale, if both fit in 32 bits there.
+fn compact(a: Decimal, b: Decimal) -> Option<(u8, i32, i32)> {
+    let scale = a.scale().max(b.scale());
+    let at = |d: Decimal| -> Option<i32> {
+        let up = scale - d.scale();
+        let m = d.mantissa().checked_mul(10i128.checked_pow(up)?)?;
+        i32::try_from(m).ok()
+    };
+    Some((scale as u8, at(a)?, at(b)?))
+}
+
+// ---- server to client ------------------------------------------------------------------------
+
+impl Layout for Hello {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Hello);
+        out.str(&self.protocol)
+            .str(&self.server.name)
+            .str(&self.server.version)
+            .u64(self.heartbeat_ms)
+            .u64(self.ts_ns)
+            .bool(self.auth_required);
+        let source = self
+            .source
+            .as_ref()
+            .and_then(|s| serde_json::to_string(s).ok())
+            .unwrap_or_default();
+        out.str(&source);
+        // Symbols go last; a list too long for a u16 length makes the length 0 (to the end of
+        // the frame), and a hello is always alone in its frame.
+        put_names(&mut out, &self.symbols);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        let protocol = r.str()?.to_owned();
+        let name = r.str()?.to_owned();
+        let version = r.str()?.to_owned();
+        let heartbeat_ms = r.u64()?;
+        let ts_ns = r.u64()?;
+        let auth_required = r.bool()?;
+        let source = r.str()?;
+        let source: Option<SourceInfo> = if source.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(source).map_err(|e| r.fail(e.to_string()))?)
+        };
+        Ok(Self {
+            protocol,
+            server: ServerInfo { name, version },
+            symbols: get_names(r)?,
+            heartbeat_ms,
+            ts_ns,
+            source,
+            auth_required,
+        })
+    }
+}
+
+/// The fields every market-data message (a snapshot, a quote or a trade, in either form)
+/// starts with, at fixed offsets after the header: the symbol's id, `seq` and `ts_ns`. Readers
+/// that want only these (the bench) read them with [`EventHead::of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventHead {
+    pub symbol: u32,
+    pub seq: u64,
+    pub ts_ns: u64,
+}
+
+impl EventHead {
+    fn begin(self, frame: &mut Vec<u8>, kind: Kind) -> Out<'_> {
+        let mut out = Out::begin(frame, kind);
+        out.u32(self.symbol).u64(self.seq).u64(self.ts_ns);
+        out
+    }
+
+    fn get(r: &mut In<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            symbol: r.u32()?,
+            seq: r.u64()?,
+            ts_ns: r.u64()?,
+        })
+    }
+
+    /// The head of one message as [`super::messages`] yields it (header included), or `None`
+    /// for a message that is not market data.
+    pub fn of(message: &[u8]) -> Result<Option<Self>, DecodeError> {
+        let Some(kind) = message
+            .first()
+            .and_then(|&b| Kind::try_from(b).ok())
+            .filter(|k| k.is_market_data())
+        else {
+            return Ok(None);
+        };
+        Self::get(&mut In::new(message, kind)).map(Some)
+    }
+}
+
+impl Layout for Snapshot {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let head = EventHead {
+            symbol: id_of(ids, &self.symbol)?,
+            seq: self.seq,
+            ts_ns: self.ts_ns,
+        };
+        let mut out = head.begin(frame, Kind::Snapshot);
+        for d in [
+            self.bid,
+            self.bid_size,
+            self.ask,
+            self.ask_size,
+            self.last,
+            self.last_size,
+            self.volume,
+            self.open,
+            self.high,
+            self.low,
+            self.prev_close,
+            self.tick_size,
+        ] {
+            out.dec(d);
+        }
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let head = EventHead::get(r)?;
+        let symbol = symbol_of(r, symbols, head.symbol)?;
+        let mut d = [Decimal::ZERO; 12];
+        for slot in &mut d {
+            *slot = r.dec()?;
+        }
+        Ok(Self {
+            symbol,
+            seq: head.seq,
+            bid: d[0],
+            bid_size: d[1],
+            ask: d[2],
+            ask_size: d[3],
+            last: d[4],
+            last_size: d[5],
+            volume: d[6],
+            open: d[7],
+            high: d[8],
+            low: d[9],
+            prev_close: d[10],
+            tick_size: d[11],
+            ts_ns: head.ts_ns,
+        })
+    }
+}
+
+/// Compact (0x03): a price scale and a size scale, then bid, bid size, ask, ask size as i32
+/// mantissas. Wide (0x04): the four as `dec`s.
+impl Layout for Quote {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let head = EventHead {
+            symbol: id_of(ids, &self.symbol)?,
+            seq: self.seq,
+            ts_ns: self.ts_ns,
+        };
+        let prices = compact(self.bid, self.ask);
+        let sizes = compact(self.bid_size, self.ask_size);
+        if let (Some((ps, bid, ask)), Some((ss, bid_size, ask_size))) = (prices, sizes) {
+            let mut out = head.begin(frame, Kind::Quote);
+            out.u8(ps)
+                .u8(ss)
+                .i32(bid)
+                .i32(bid_size)
+                .i32(ask)
+                .i32(ask_size);
+            out.finish();
+        } else {
+            let mut out = head.begin(frame, Kind::QuoteWide);
+            out.dec(self.bid)
+                .dec(self.bid_size)
+                .dec(self.ask)
+                .dec(self.ask_size);
+            out.finish();
+        }
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, kind: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let head = EventHead::get(r)?;
+        let symbol = symbol_of(r, symbols, head.symbol)?;
+        let [bid, bid_size, ask, ask_size] = if kind == Kind::Quote {
+            let (ps, ss) = (r.u8()?, r.u8()?);
+            let (b, bs, a, asz) = (r.i32()?, r.i32()?, r.i32()?, r.i32()?);
+            [
+                r.scaled(b, ps)?,
+                r.scaled(bs, ss)?,
+                r.scaled(a, ps)?,
+                r.scaled(asz, ss)?,
+            ]
+        } else {
+            [r.dec()?, r.dec()?, r.dec()?, r.dec()?]
+        };
+        Ok(Self {
+            symbol,
+            seq: head.seq,
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+            ts_ns: head.ts_ns,
+        })
+    }
+}
+
+/// Compact (0x05): a price scale and a size scale, then price and size as i32 mantissas. Wide
+/// (0x06): the two as `dec`s.
+impl Layout for Trade {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let head = EventHead {
+            symbol: id_of(ids, &self.symbol)?,
+            seq: self.seq,
+            ts_ns: self.ts_ns,
+        };
+        let price = compact(self.price, self.price);
+        let size = compact(self.size, self.size);
+        if let (Some((ps, price, _)), Some((ss, size, _))) = (price, size) {
+            let mut out = head.begin(frame, Kind::Trade);
+            out.u8(ps).u8(ss).i32(price).i32(size);
+            out.finish();
+        } else {
+            let mut out = head.begin(frame, Kind::TradeWide);
+            out.dec(self.price).dec(self.size);
+            out.finish();
+        }
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, kind: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let head = EventHead::get(r)?;
+        let symbol = symbol_of(r, symbols, head.symbol)?;
+        let [price, size] = if kind == Kind::Trade {
+            let (ps, ss) = (r.u8()?, r.u8()?);
+            let (p, s) = (r.i32()?, r.i32()?);
+            [r.scaled(p, ps)?, r.scaled(s, ss)?]
+        } else {
+            [r.dec()?, r.dec()?]
+        };
+        Ok(Self {
+            symbol,
+            seq: head.seq,
+            price,
+            size,
+            ts_ns: head.ts_ns,
+        })
+    }
+}
+
+impl Layout for Ack {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Ack);
+        out.str(&self.id)
+            .str(&self.order_id)
+            .opt_u64(self.sent_ns)
+            .u64(self.ts_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: r.str()?.into(),
+            order_id: r.str()?.to_owned(),
+            sent_ns: r.opt_u64()?,
+            ts_ns: r.u64()?,
+        })
+    }
+}
+
+impl Layout for Reject {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Reject);
+        out.str(&self.id)
+            .u8(code_byte(&REJECT_CODES, self.code))
+            .str(&self.reason)
+            .opt_u64(self.sent_ns)
+            .u64(self.ts_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: r.str()?.into(),
+            code: byte_code(&REJECT_CODES, r.u8()?, RejectCode::Other),
+            reason: r.str()?.to_owned(),
+            sent_ns: r.opt_u64()?,
+            ts_ns: r.u64()?,
+        })
+    }
+}
+
+impl Layout for Fill {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Fill);
+        out.str(&self.id)
+            .str(&self.order_id)
+            .dec(self.price)
+            .dec(self.qty)
+            .dec(self.leaves)
+            .u64(self.ts_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: r.str()?.into(),
+            order_id: r.str()?.to_owned(),
+            price: r.dec()?,
+            qty: r.dec()?,
+            leaves: r.dec()?,
+            ts_ns: r.u64()?,
+        })
+    }
+}
+
+impl Layout for Canceled {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Canceled);
+        out.str(&self.id)
+            .str(&self.order_id)
+            .dec(self.leaves)
+            .u64(self.ts_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: r.str()?.into(),
+            order_id: r.str()?.to_owned(),
+            leaves: r.dec()?,
+            ts_ns: r.u64()?,
+        })
+    }
+}
+
+impl Layout for Pong {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Pong);
+        out.u64(self.sent_ns).u64(self.ts_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            sent_ns: r.u64()?,
+            ts_ns: r.u64()?,
+        })
+    }
+}
+
+impl Layout for ErrorReply {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Error);
+        out.u8(code_byte(&ERROR_CODES, self.code))
+            .str(&self.message);
+        put_names(&mut out, &self.symbols);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            code: byte_code(&ERROR_CODES, r.u8()?, ErrorCode::Other),
+            message: r.str()?.to_owned(),
+            symbols: get_names(r)?,
+        })
+    }
+}
+
+impl Layout for Authorized {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Authorized);
+        out.u64(self.ts_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self { ts_ns: r.u64()? })
+    }
+}
+
+// ---- client to server ------------------------------------------------------------------------
+
+/// Symbol ids after a u32 count; `*` is [`ALL_IDS`].
+fn put_ids(out: &mut Out<'_>, ids: &SymbolIds, list: &[Symbol]) -> Result<(), UnknownSymbol> {
+    out.count(list.len());
+    for s in list {
+        let id = if s == ALL_SYMBOLS {
+            ALL_IDS
+        } else {
+            id_of(ids, s)?
+        };
+        out.u32(id);
+    }
+    Ok(())
+}
+
+fn get_ids(r: &mut In<'_>, symbols: &[Symbol]) -> Result<Vec<Symbol>, DecodeError> {
+    let count = r.count(4)?;
+    (0..count).map(|_| Ok(name_of(symbols, r.u32()?))).collect()
+}
+
+impl Layout for Subscribe {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Subscribe);
+        put_ids(&mut out, ids, &self.symbols)?;
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            symbols: get_ids(r, symbols)?,
+        })
+    }
+}
+
+impl Layout for Unsubscribe {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Unsubscribe);
+        put_ids(&mut out, ids, &self.symbols)?;
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            symbols: get_ids(r, symbols)?,
+        })
+    }
+}
+
+/// The side as a byte: 0 buy, 1 sell.
+const SIDES: [(Side, u8); 2] = [(Side::Buy, 0), (Side::Sell, 1)];
+
+impl Layout for Order {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let symbol = id_of(ids, &self.symbol)?;
+        let mut out = Out::begin(frame, Kind::Order);
+        out.str(&self.id)
+            .u32(symbol)
+            .u8(code_byte(&SIDES, self.side))
+            .dec(self.qty)
+            .bool(self.price.is_some());
+        if let Some(price) = self.price {
+            out.dec(price);
+        }
+        out.opt_u64(self.sent_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let id = r.str()?.into();
+        let symbol = name_of(symbols, r.u32()?);
+        let side = match r.u8()? {
+            side @ (0 | 1) => byte_code(&SIDES, side, Side::Buy),
+            other => {
+                return Err(r.fail(format!("side {other} is neither 0 (buy) nor 1 (sell)")));
+            }
+        };
+        let qty = r.dec()?;
+        let price = if r.bool()? { Some(r.dec()?) } else { None };
+        Ok(Self {
+            id,
+            symbol,
+            side,
+            qty,
+            price,
+            sent_ns: r.opt_u64()?,
+        })
+    }
+}
+
+impl Layout for Cancel {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Cancel);
+        out.str(&self.id).opt_u64(self.sent_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: r.str()?.into(),
+            sent_ns: r.opt_u64()?,
+        })
+    }
+}
+
+impl Layout for Ping {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Ping);
+        out.u64(self.sent_ns);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self { sent_ns: r.u64()? })
+    }
+}
+
+impl Layout for Auth {
+    fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Auth);
+        out.str(&self.token);
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, _: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            token: r.str()?.to_owned(),
+        })
+    }
+}
