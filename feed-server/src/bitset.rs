@@ -82,6 +82,7 @@ impl BitSet {
         self.count == 0
     }
 
+    #[cfg(test)]
     pub fn clear(&mut self) {
         self.words.fill(0);
         self.count = 0;

@@ -1,56 +1,30 @@
 //! Server settings: the command line of `feed-server`, also used by the terminal's embedded server.
+//!
+//! [`Config`] is what an operator sets; the parts never read it. Each gets its own settings
+//! from it ([`Config::source`], [`Config::pacing`], [`Config::order_limits`], [`Config::edge`]),
+//! so that this file is the only one that knows every flag.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Args;
 
-use protocol::Token;
+use std::sync::Arc;
+
 use protocol::recording::Speed;
+use protocol::{SourceInfo, Token};
 
-/// Which symbols to serve: a list of tickers, or a count of generated ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SymbolChoice {
-    /// The 20 default US large caps.
-    Default,
-    /// These tickers; well-known ones get their usual price, others a generated one.
-    List(Vec<String>),
-    /// N generated symbols (`S0001`, `S0002`, ...).
-    Generated(usize),
-}
+use protocol::recording::RecordingError;
 
-impl FromStr for SymbolChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if let Ok(n) = s.parse::<usize>() {
-            return if (1..=100_000).contains(&n) {
-                Ok(Self::Generated(n))
-            } else {
-                Err(format!("symbol count {n} is out of range 1..=100000"))
-            };
-        }
-        let list: Vec<String> = s
-            .split(',')
-            .map(|t| t.trim().to_ascii_uppercase())
-            .filter(|t| !t.is_empty())
-            .collect();
-        if list.is_empty() {
-            return Err("give a comma-separated list of symbols or a count".to_owned());
-        }
-        if let Some(why) = list.iter().find_map(|t| protocol::check_symbol(t).err()) {
-            return Err(why);
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = list.iter().find(|t| !seen.insert(t.as_str())) {
-            return Err(format!("`{dup}` is listed twice"));
-        }
-        Ok(Self::List(list))
-    }
-}
+use crate::edge::handler::Context;
+use crate::edge::tls::{Identity, Tls};
+use crate::edge::{self, outbox};
+use crate::feed::pacer::Pacing;
+use crate::feed::universe::Universe;
+use crate::feed::{self, SourceChoice, SynthArgs};
+use crate::market;
+use crate::metrics::Metrics;
 
 /// Every setting of a feed server. `feed-server --help` shows each with its default.
 #[derive(Debug, Clone, Args)]
@@ -60,18 +34,9 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1:9001")]
     pub listen: SocketAddr,
 
-    /// Symbols to serve: a list (`AAPL,MSFT`) or a count of generated symbols (`500`).
-    /// Default: 20 well-known US tickers.
-    #[arg(long, default_value = "default", value_parser = parse_symbols)]
-    pub symbols: SymbolChoice,
-
-    /// Events (quotes and trades) per second, all symbols together, spread evenly in time.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub rate: u64,
-
-    /// Random seed: the same seed gives the same sequence of events.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// `--symbols`, `--rate`, `--seed`: what the synthesizer plays.
+    #[command(flatten)]
+    pub synth: SynthArgs,
 
     /// Replay a recording (`.jsonl` or `.jsonl.zst`, see recordings/README.md) instead of
     /// synthesizing; the symbols are the recording's.
@@ -218,21 +183,11 @@ pub struct Config {
     pub tls_self_signed: bool,
 }
 
-pub(crate) fn parse_symbols(s: &str) -> Result<SymbolChoice, String> {
-    if s == "default" {
-        Ok(SymbolChoice::Default)
-    } else {
-        s.parse()
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
-            symbols: SymbolChoice::Default,
-            rate: 2_000,
-            seed: 1,
+            synth: SynthArgs::default(),
             replay: None,
             speed: Speed::default(),
             looping: false,
@@ -275,47 +230,101 @@ impl Config {
         }
     }
 
-    pub fn heartbeat(&self) -> Duration {
-        Duration::from_millis(self.heartbeat_ms)
-    }
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_millis(self.handshake_timeout_ms)
-    }
-    pub fn stall_timeout(&self) -> Duration {
-        Duration::from_millis(self.stall_timeout_ms)
-    }
-    /// The largest client message, as a size.
-    pub fn max_message(&self) -> usize {
-        usize::try_from(self.max_message_bytes).unwrap_or(usize::MAX)
-    }
-    /// The per-client byte budget of queued and buffered frames.
-    pub fn queue_byte_limit(&self) -> usize {
-        usize::try_from(self.queue_bytes).unwrap_or(usize::MAX)
-    }
-    /// What may wait in each client's outbox.
-    pub fn outbox_limits(&self) -> crate::outbox::Limits {
-        crate::outbox::Limits {
-            data_frames: usize::try_from(self.queue_frames).unwrap_or(1_024),
-            bytes: self.queue_byte_limit(),
-            replies: crate::outbox::MAX_WAITING_REPLIES,
+    /// Where events come from: `--replay`, or else the synthesizer.
+    pub fn source(&self) -> SourceChoice {
+        match &self.replay {
+            Some(file) => SourceChoice::Replay {
+                file: file.clone(),
+                speed: self.speed,
+                looping: self.looping,
+            },
+            None => SourceChoice::Synth(self.synth.clone()),
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// How the pacer releases events.
+    pub fn pacing(&self) -> Pacing {
+        Pacing {
+            speed: self.speed,
+            window: self.batch_us.map(Duration::from_micros),
+            realtime: self.realtime_pacer,
+        }
+    }
 
-    #[test]
-    fn symbols_parse_as_a_list_or_a_count() {
-        assert_eq!(
-            "aapl, MSFT".parse(),
-            Ok(SymbolChoice::List(vec!["AAPL".into(), "MSFT".into()]))
-        );
-        assert_eq!("50".parse(), Ok(SymbolChoice::Generated(50)));
-        assert!("0".parse::<SymbolChoice>().is_err());
-        assert!("A,A".parse::<SymbolChoice>().is_err());
-        assert!("A B".parse::<SymbolChoice>().is_err());
-        assert!(",".parse::<SymbolChoice>().is_err());
+    /// The matching engine's per-connection limits.
+    pub fn order_limits(&self) -> market::Limits {
+        market::Limits {
+            max_qty: i64::try_from(self.max_order_qty).unwrap_or(i64::MAX),
+            max_open: self.max_open_orders,
+            max_rate: self.max_order_rate,
+        }
+    }
+
+    /// The TLS settings of a server on `port`, if it serves TLS: loads `--tls-cert`/`--tls-key`,
+    /// or makes and writes a self-signed certificate.
+    pub fn tls(&self, port: u16) -> Result<Option<Tls>, String> {
+        let identity = if self.tls_self_signed {
+            Identity::SelfSigned
+        } else if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }
+        } else {
+            return Ok(None);
+        };
+        Tls::new(&identity, port).map(Some)
+    }
+
+    /// Opens the source (a recording, or the synthesizer), to report a file that cannot be
+    /// replayed before anything else starts.
+    pub fn check_source(&self) -> Result<(), RecordingError> {
+        feed::open(&self.source()).map(|_| ())
+    }
+
+    /// What every connection's message handler answers from.
+    pub(crate) fn context(
+        &self,
+        universe: Arc<Universe>,
+        source: SourceInfo,
+        order_token: Option<Token>,
+        metrics: Arc<Metrics>,
+    ) -> Context {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Context {
+            universe,
+            source,
+            order_token,
+            heartbeat_ms: self.heartbeat_ms,
+            max_message: size(self.max_message_bytes),
+            max_message_rate: self.max_message_rate,
+            max_order_id: size(self.max_order_id_bytes),
+            metrics,
+        }
+    }
+
+    /// What the edge needs: its limits, timeouts and switches.
+    pub fn edge(&self) -> edge::Settings {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        edge::Settings {
+            max_connections: self.max_connections,
+            max_handshakes: size(self.max_handshakes),
+            max_header_bytes: size(self.max_header_bytes),
+            max_headers: size(self.max_headers),
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            allow_origin: self.allow_origin.clone(),
+            echo: self.echo,
+            max_message: size(self.max_message_bytes),
+            max_message_rate: self.max_message_rate,
+            max_order_id: size(self.max_order_id_bytes),
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            stall_timeout: Duration::from_millis(self.stall_timeout_ms),
+            unsent_bytes: self.unsent_bytes,
+            outbox: outbox::Limits {
+                data_frames: size(self.queue_frames),
+                bytes: size(self.queue_bytes),
+                replies: outbox::MAX_WAITING_REPLIES,
+            },
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! The hub under arbitrary client behaviour: the driver behind the `hub` fuzz target and the
-//! seeded random test below.
+//! seeded random test below. Built for tests and with the `testing` feature (the fuzz crate's),
+//! never into the server.
 //!
 //! Input bytes are a script, one step per line: the first byte picks a connection and an action
 //! (connect, disconnect, a client message as JSON, a pass of the clock, draining a queue), the
-//! rest is the action's payload. Each connection is a real loopback socket with small buffers, so
+//! rest is the action's payload. Client messages go through the real message handler, as a
+//! connection's would; what it forwards goes to the hub. Each connection is a real loopback socket with small buffers, so
 //! that one whose script does not read soon fills its outbox. The hub must never panic, and what
 //! it sends must decode, with
 //! each order answered by exactly one `ack` or `reject` before anything else about it, and every
@@ -14,13 +16,19 @@ use std::io::Read;
 use std::sync::Arc;
 use std::task::Poll;
 
-use protocol::{ClientMessage, Decoder, Sequence, ServerMessage, Step, Symbol};
+use protocol::{Decoder, Encoding, Sequence, ServerMessage, Step, Symbol};
 
-use crate::config::{Config, SymbolChoice};
-use crate::hub::{Command, Hub};
-use crate::outbox::{Limits, Outbox, Outlet};
-use crate::synth::Synthesizer;
-use crate::universe::Universe;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::config::Config;
+use crate::edge::Command;
+use crate::edge::handler::{Context, Handler};
+use crate::edge::handshake::Endpoint;
+use crate::edge::outbox::{Limits, Outbox, Outlet};
+use crate::feed::SymbolChoice;
+use crate::feed::universe::Universe;
+use crate::feed::walk::Synthesizer;
+use crate::hub::Hub;
 
 /// Connections a script can name.
 const CONNECTIONS: u8 = 4;
@@ -47,7 +55,6 @@ pub fn drive_hub(script: &[u8]) {
     };
     let _entered = runtime.enter();
     let config = Config {
-        rate: 20_000,
         queue_frames: 4,
         queue_bytes: 65_536,
         max_open_orders: 8,
@@ -55,7 +62,21 @@ pub fn drive_hub(script: &[u8]) {
         ..Config::default()
     };
     let universe = Arc::new(Universe::new(&SymbolChoice::Generated(5), 7));
-    let mut hub = Hub::new(universe.clone(), &config, Arc::default());
+    let mut hub = Hub::new(universe.clone(), config.order_limits(), Arc::default());
+    let source = protocol::SourceInfo {
+        kind: "synthetic".to_owned(),
+        rate: Some(20_000),
+        seed: Some(7),
+        file: None,
+        speed: None,
+        looping: None,
+        recording_start_ns: None,
+        replay_start_ns: None,
+    };
+    let context: Context = config.context(universe.clone(), source, None, Arc::default());
+    let mut handlers: Vec<Handler<'_>> = (0..CONNECTIONS)
+        .map(|conn| Handler::new(&context, u64::from(conn), Endpoint::Feed, Encoding::Json))
+        .collect();
     let mut synth = Synthesizer::new(&universe, 7);
     let mut decoder = Decoder::new();
     let mut seen: Vec<Seen> = (0..CONNECTIONS).map(|_| Seen::default()).collect();
@@ -71,7 +92,7 @@ pub fn drive_hub(script: &[u8]) {
             0 if client.peer.is_none() => {
                 let limits = Limits {
                     replies: 8,
-                    ..config.outbox_limits()
+                    ..config.edge().outbox
                 };
                 let Ok((outbox, peer)) = pair(limits) else {
                     continue;
@@ -97,10 +118,15 @@ pub fn drive_hub(script: &[u8]) {
             }
             3 => drain(client, &mut decoder, &runtime),
             _ if client.peer.is_some() => {
-                let Ok(message) = decoder.client(payload) else {
+                let Ok(text) = std::str::from_utf8(payload) else {
                     continue;
                 };
-                if let Some(command) = command(id, message, &universe, client) {
+                // Answers the handler makes itself go straight back on a real connection; only
+                // what it forwards reaches the hub.
+                let mut local = Vec::new();
+                let inbound = Some(Ok(Message::text(text)));
+                if let Ok(Some(command)) = handlers[conn].on_inbound(inbound, &mut local) {
+                    expect(client, &command);
                     hub.handle(command);
                 }
             }
@@ -112,33 +138,12 @@ pub fn drive_hub(script: &[u8]) {
     }
 }
 
-/// The hub command for a client message, as a connection would make it.
-fn command(
-    id: u64,
-    message: ClientMessage,
-    universe: &Universe,
-    client: &mut Seen,
-) -> Option<Command> {
-    let symbols = |names: &[Symbol]| {
-        let known = universe.select(names, 0).known;
-        (!known.is_empty()).then_some(known)
-    };
-    match message {
-        ClientMessage::Subscribe(s) => {
-            symbols(&s.symbols).map(|symbols| Command::Subscribe { id, symbols })
-        }
-        ClientMessage::Unsubscribe(s) => {
-            symbols(&s.symbols).map(|symbols| Command::Unsubscribe { id, symbols })
-        }
-        ClientMessage::Order(order) => {
-            client.pending.push_back((true, order.id.clone()));
-            Some(Command::Order { id, order })
-        }
-        ClientMessage::Cancel(cancel) => {
-            client.pending.push_back((false, cancel.id.clone()));
-            Some(Command::Cancel { id, cancel })
-        }
-        ClientMessage::Ping(_) | ClientMessage::Auth(_) => None,
+/// Notes the orders and cancels forwarded to the hub, which must answer them in turn.
+fn expect(client: &mut Seen, command: &Command) {
+    match command {
+        Command::Order { order, .. } => client.pending.push_back((true, order.id.clone())),
+        Command::Cancel { cancel, .. } => client.pending.push_back((false, cancel.id.clone())),
+        _ => {}
     }
 }
 

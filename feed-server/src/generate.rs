@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::config::{SymbolChoice, parse_symbols};
+use crate::feed::universe::Universe;
+use crate::feed::walk::Synthesizer;
+use crate::feed::{SymbolChoice, SynthArgs};
 use crate::market::Market;
-use crate::synth::Synthesizer;
-use crate::universe::Universe;
 use protocol::recording::{Header, RecordingError, SymbolInfo, Writer};
 
 /// 2026-01-02 14:30:00 UTC, the New York open of the first trading day of 2026: the default start.
@@ -23,17 +23,9 @@ const MAX_EVENTS: u64 = 10_000_000_000;
 /// The arguments of `feed-server generate`.
 #[derive(Debug, Clone, Args)]
 pub struct GenerateArgs {
-    /// Symbols: a list (`AAPL,MSFT`) or a count of generated symbols (`500`).
-    #[arg(long, default_value = "default", value_parser = parse_symbols)]
-    pub symbols: SymbolChoice,
-
-    /// Events per second, all symbols together.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub rate: u64,
-
-    /// Random seed: the same seed gives the same events.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// `--symbols`, `--rate`, `--seed`, as a server takes them.
+    #[command(flatten)]
+    pub synth: SynthArgs,
 
     /// Length of the session, e.g. `60s`, `10m`.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -69,14 +61,15 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
             .ok_or_else(|| fail("--start must be after 1970".to_owned()))?,
     };
     let duration_ns = u64::try_from(args.duration.as_nanos()).unwrap_or(u64::MAX);
-    let events = u64::try_from(u128::from(duration_ns) * u128::from(args.rate) / 1_000_000_000)
-        .unwrap_or(u64::MAX);
+    let events =
+        u64::try_from(u128::from(duration_ns) * u128::from(args.synth.rate) / 1_000_000_000)
+            .unwrap_or(u64::MAX);
     if events > MAX_EVENTS {
         return Err(fail(format!(
             "{events} events is more than the {MAX_EVENTS} one run writes; shorten --duration or lower --rate"
         )));
     }
-    let universe = Universe::new(&args.symbols, args.seed);
+    let universe = Universe::new(&args.synth.symbols, args.synth.seed);
     let mut markets: Vec<Market> = universe
         .instruments
         .iter()
@@ -97,9 +90,9 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
         created_by(args),
     );
     let mut writer = Writer::create(out, &header, true).map_err(|e| io_error(out, &e))?;
-    let mut synth = Synthesizer::new(&universe, args.seed);
+    let mut synth = Synthesizer::new(&universe, args.synth.seed);
     for n in 0..events {
-        let at = u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(args.rate))
+        let at = u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(args.synth.rate))
             .unwrap_or(u64::MAX);
         let event = synth.next_event();
         let Some(market) = markets.get_mut(event.symbol()) else {
@@ -115,7 +108,7 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
 }
 
 fn created_by(args: &GenerateArgs) -> String {
-    let symbols = match &args.symbols {
+    let symbols = match &args.synth.symbols {
         SymbolChoice::Default => "default".to_owned(),
         SymbolChoice::List(list) => list.join(","),
         SymbolChoice::Generated(n) => n.to_string(),
@@ -123,8 +116,8 @@ fn created_by(args: &GenerateArgs) -> String {
     let mut line = format!(
         "feed-server {} generate --symbols {symbols} --rate {} --seed {} --duration {}",
         env!("CARGO_PKG_VERSION"),
-        args.rate,
-        args.seed,
+        args.synth.rate,
+        args.synth.seed,
         humantime::format_duration(args.duration)
     );
     if let Some(start) = args.start {

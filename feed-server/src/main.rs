@@ -86,8 +86,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
-        let tls = feed_server::tls::Tls::from_config(&config, addr.port())
-            .map_err(anyhow::Error::msg)?;
+        let tls = config.tls(addr.port()).map_err(anyhow::Error::msg)?;
         let mut stdout = std::io::stdout();
         let scheme = if tls.is_some() { "wss" } else { "ws" };
         // The URL is the line's third word, whatever follows it.
@@ -103,7 +102,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         if let Some(file) = &config.replay {
             tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready");
         } else {
-            tracing::info!(%addr, rate = config.rate, symbols = ?config.symbols, "feed server ready");
+            tracing::info!(%addr, rate = config.synth.rate, symbols = ?config.synth.symbols, "feed server ready");
         }
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();

@@ -233,6 +233,24 @@ impl Metrics {
             })
             .inc();
     }
+
+    /// Counts an answer to an order or a cancel by what it says, where it is made.
+    pub fn answered(&self, message: &protocol::ServerMessage) {
+        use protocol::ServerMessage;
+        match message {
+            ServerMessage::Ack(_) => {
+                self.acks.inc();
+            }
+            ServerMessage::Fill(_) => {
+                self.fills.inc();
+            }
+            ServerMessage::Canceled(_) => {
+                self.canceled.inc();
+            }
+            ServerMessage::Reject(r) => self.rejected(r.code),
+            _ => {}
+        }
+    }
 }
 
 /// A frame counter and a byte counter of one kind.

@@ -1,72 +1,29 @@
-//! The accept loop, the shared state connections see, and handles to run a server in-process.
+//! Running a server: assembles the feed (source and pacer), the hub with its market core and
+//! fan-out, and the edge, then supervises them. Also the handles to run a server in-process
+//! ([`spawn`], [`ThreadedServer`]). Nothing else imports this file.
 //!
 //! The hub task is supervised: if it ever ends while the server is not shutting down (a bug, a
 //! panic), the server logs why, closes every client with 1011 and [`run`] returns an error, so an
 //! operator's supervisor restarts the process instead of it running on half-alive.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use protocol::{SourceInfo, close_code};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::hub::{Command, Hub};
+use crate::edge::handshake::WS_PATH;
+use crate::edge::tls::Tls;
+use crate::edge::{self, Edge};
+use crate::feed::{self, pacer};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::session::Ending;
-use crate::tls::Tls;
-use crate::universe::Universe;
-use crate::{connection, edge, handshake, pacer, source};
-use protocol::Token;
-
-/// What every connection task reads.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Config,
-    pub universe: Arc<Universe>,
-    /// What `hello` says about where events come from.
-    pub source: SourceInfo,
-    /// Commands to the hub. Bounded: a connection waits when the hub is busy.
-    pub hub: mpsc::Sender<Command>,
-    pub shutdown: CancellationToken,
-    /// Connection slots (`--max-connections`), taken when a handshake is accepted.
-    pub connections: Arc<Semaphore>,
-    pub ws_config: WebSocketConfig,
-    /// Why the server failed, once it has: connections then close with 1011, not 1001.
-    pub failure: OnceLock<String>,
-    pub metrics: Arc<Metrics>,
-    /// `--tls-cert`/`--tls-self-signed`: every socket starts with a TLS handshake.
-    pub tls: Option<Tls>,
-    /// `--order-token`: orders need an `auth` first.
-    pub order_token: Option<Token>,
-}
-
-impl Shared {
-    /// Whether the server failed: the supervisor said so, or the hub is gone while nobody asked
-    /// it to stop (a connection can see that before the supervisor does).
-    pub fn failed(&self) -> bool {
-        self.failure.get().is_some() || (self.hub.is_closed() && !self.shutdown.is_cancelled())
-    }
-
-    /// How a connection ends when the server stops: 1001, or 1011 if it failed.
-    pub fn ending_on_shutdown(&self) -> Ending {
-        if self.failed() {
-            Ending::server(
-                close_code::INTERNAL,
-                "internal server error; the server is stopping",
-            )
-        } else {
-            Ending::server(close_code::GOING_AWAY, "server shutting down")
-        }
-    }
-}
+use crate::shutdown::Shutdown;
 
 /// Why [`run`] returned without being asked to.
 #[derive(Debug, thiserror::Error)]
@@ -84,28 +41,6 @@ pub enum ServerError {
     Config(String),
 }
 
-/// How long shutdown waits for connections to finish their close handshakes.
-const DRAIN_TIMEOUT: Duration = Duration::from_millis(1_500);
-
-/// The WebSocket settings every connection uses.
-fn ws_config(config: &Config) -> WebSocketConfig {
-    let max_message = config.max_message();
-    // The write buffer holds a queue's worth of frames plus a reply or echo of the largest message.
-    let max_write = config
-        .queue_byte_limit()
-        .saturating_add(max_message.saturating_mul(2))
-        .max(16 * 1024 * 1024);
-    // Client messages are small: a 1 KiB read buffer (which the reader zeroes, so it is resident
-    // in every connection that ever sent a message) holds half a dozen orders; a larger message gets
-    // the room it needs for its own read.
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(64 * 1024)
-        .max_write_buffer_size(max_write)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
-}
-
 /// Serves WebSocket clients on `listener` until `shutdown` is cancelled, then closes every
 /// connection with 1001 and returns (within about 1.5 s). Returns an error if the hub failed.
 /// TLS, if `config` asks for it, is set up here; see [`run_with`] to set it up beforehand.
@@ -115,7 +50,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let port = listener.local_addr().map_or(0, |a| a.port());
-    let tls = Tls::from_config(&config, port).map_err(ServerError::Config)?;
+    let tls = config.tls(port).map_err(ServerError::Config)?;
     run_with(listener, config, tls, shutdown).await
 }
 
@@ -127,17 +62,17 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let order_token = config.order_token().map_err(ServerError::Config)?;
-    let source::Opened {
+    let feed::Opened {
         universe,
         source,
         origin_ns,
         mut info,
-    } = source::open(&config).map_err(|e| ServerError::Source(e.to_string()))?;
+    } = feed::open(&config.source()).map_err(|e| ServerError::Source(e.to_string()))?;
     let universe = Arc::new(universe);
     let (hub_tx, hub_rx) = mpsc::channel(4_096);
     let (events_tx, events_rx) = mpsc::channel(EVENT_BATCHES);
     let metrics = Arc::new(Metrics::new());
-    let hub = Hub::new(universe.clone(), &config, metrics.clone());
+    let hub = Hub::new(universe.clone(), config.order_limits(), metrics.clone());
     let origin = pacer::Origin::now(origin_ns);
     if info.kind == "replay" {
         info.replay_start_ns = Some(origin.wall_ns);
@@ -146,11 +81,7 @@ pub async fn run_with(
     let (failed_tx, failed_rx) = oneshot::channel();
     let pacer = pacer::spawn(
         source,
-        pacer::Pacing {
-            speed: config.speed,
-            window: config.batch_us.map(Duration::from_micros),
-            realtime: config.realtime_pacer,
-        },
+        config.pacing(),
         origin,
         events_tx,
         stop.clone(),
@@ -158,12 +89,19 @@ pub async fn run_with(
         metrics.clone(),
     )
     .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
-    let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, shutdown.clone()));
-    let mut shared = Shared::new(config, universe, info, hub_tx, shutdown, metrics);
-    shared.tls = tls;
-    shared.order_token = order_token;
-    let shared = Arc::new(shared);
-    let result = supervise(listener, shared, hub_task, failed_rx).await;
+    let shutdown = Arc::new(Shutdown::new(shutdown));
+    let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, shutdown.token().clone()));
+    let context = config.context(universe, info, order_token, metrics.clone());
+    let edge = Arc::new(Edge::new(
+        config.edge(),
+        context,
+        hub_tx,
+        shutdown.clone(),
+        metrics,
+        tls,
+    ));
+    let accepting = edge::accept::run(listener, edge);
+    let result = supervise(accepting, &shutdown, hub_task, failed_rx).await;
     stop.store(true, Ordering::Relaxed);
     // The pacer sleeps at most 50 ms at a time: it ends promptly.
     let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
@@ -173,67 +111,35 @@ pub async fn run_with(
 /// Batches of due events the pacer may be ahead of the hub by; `--speed max` waits on it.
 const EVENT_BATCHES: usize = 256;
 
-impl Shared {
-    fn new(
-        config: Config,
-        universe: Arc<Universe>,
-        source: SourceInfo,
-        hub: mpsc::Sender<Command>,
-        shutdown: CancellationToken,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            universe,
-            source,
-            hub,
-            shutdown,
-            connections: Arc::new(Semaphore::new(config.max_connections)),
-            ws_config: ws_config(&config),
-            failure: OnceLock::new(),
-            metrics,
-            tls: None,
-            order_token: None,
-            config,
-        }
-    }
-}
-
-/// The accept loop, watching the hub task: returns on shutdown, or with an error once the hub
-/// ended unasked (after every connection was closed with 1011).
+/// Runs the edge's accept loop while watching the hub task and the source: returns once the
+/// edge has stopped and drained, with an error if the hub or the source failed (every
+/// connection was then closed with 1011).
 async fn supervise(
-    listener: TcpListener,
-    shared: Arc<Shared>,
+    accepting: impl Future<Output = ()>,
+    shutdown: &Shutdown,
     mut hub_task: JoinHandle<()>,
     mut source_failed: oneshot::Receiver<String>,
 ) -> Result<(), ServerError> {
-    let shutdown = shared.shutdown.clone();
-    let handshakes = Arc::new(Semaphore::new(
-        usize::try_from(shared.config.max_handshakes).unwrap_or(256),
-    ));
-    let tracker = TaskTracker::new();
-    let next_id = AtomicU64::new(1);
+    let mut accepting = std::pin::pin!(accepting);
     let mut failed = None;
-    let mut source_running = true;
-
+    let (mut source_running, mut hub_running) = (true, true);
     loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
+        tokio::select! {
+            () = &mut accepting => break,
             why = &mut source_failed, if source_running => {
                 // A closed channel is a source that ended or stopped normally.
                 source_running = false;
                 if let Ok(why) = why {
                     tracing::error!("{why}; closing every client with 1011 and stopping");
-                    let _ = shared.failure.set(why.clone());
-                    shutdown.cancel();
-                    failed = Some(ServerError::Source(why));
-                    break;
+                    shutdown.fail(why.clone());
+                    failed.get_or_insert(ServerError::Source(why));
                 }
-                continue;
             }
-            ended = &mut hub_task => {
+            ended = &mut hub_task, if hub_running => {
+                hub_running = false;
                 // On shutdown the hub stops too; only an ending nobody asked for is a failure.
-                if shutdown.is_cancelled() && matches!(ended, Ok(())) {
-                    break;
+                if shutdown.is_stopping() && matches!(ended, Ok(())) {
+                    continue;
                 }
                 let why = match ended {
                     Ok(()) => "the hub task returned".to_owned(),
@@ -241,52 +147,10 @@ async fn supervise(
                     Err(e) => format!("the hub task was cancelled: {e}"),
                 };
                 tracing::error!("{why}; closing every client with 1011 and stopping");
-                let _ = shared.failure.set(why.clone());
-                shutdown.cancel();
-                failed = Some(ServerError::HubFailed(why));
-                break;
-            }
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "too many handshakes in progress; refused");
-            shared.metrics.refused("busy");
-            let _ = stream.try_write(edge::BUSY_RESPONSE);
-            continue;
-        };
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
-        tracker.spawn(accept(stream, peer, shared.clone(), permit, id));
-    }
-    tracker.close();
-    // While connections close, new requests are still answered: `/healthz` with 503, so that a
-    // load balancer sees the server going, and handshakes with 503.
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        let mut done = std::pin::pin!(tracker.wait());
-        loop {
-            tokio::select! {
-                () = &mut done => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    let Ok(permit) = handshakes.clone().try_acquire_owned() else { continue };
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(tokio::time::timeout(DRAIN_TIMEOUT, accept(stream, peer, shared.clone(), permit, id)));
-                }
+                shutdown.fail(why.clone());
+                failed.get_or_insert(ServerError::HubFailed(why));
             }
         }
-    });
-    if drained.await.is_err() {
-        tracing::warn!(
-            open = tracker.len(),
-            "connections still closing at shutdown; dropping them"
-        );
     }
     hub_task.abort();
     match failed {
@@ -303,73 +167,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-async fn accept(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    handshake_permit: OwnedSemaphorePermit,
-    id: u64,
-) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, "set_nodelay failed: {e}");
-    }
-    #[cfg(target_os = "linux")]
-    if let Err(e) =
-        socket2::SockRef::from(&stream).set_tcp_notsent_lowat(shared.config.unsent_bytes)
-    {
-        tracing::debug!(%peer, "TCP_NOTSENT_LOWAT failed: {e}");
-    }
-    // Sockets accepted while the server drains are answered, not dropped.
-    let draining = shared.shutdown.is_cancelled();
-    let shutdown = async {
-        if draining {
-            std::future::pending::<()>().await;
-        } else {
-            shared.shutdown.cancelled().await;
-        }
-    };
-    let upgraded = tokio::select! {
-        () = shutdown => return,
-        result = tokio::time::timeout(shared.config.handshake_timeout(), exchange(stream, &shared)) => match result {
-            Ok(Ok(upgraded)) => upgraded,
-            Ok(Err(edge::NoUpgrade::Served(what))) => {
-                tracing::debug!(%peer, "served {what}");
-                return;
-            }
-            Ok(Err(edge::NoUpgrade::Refused(why))) => {
-                tracing::info!(%peer, "handshake refused or failed: {why}");
-                return;
-            }
-            Err(_) => {
-                shared.metrics.refused("timeout");
-                tracing::info!(%peer, "handshake timed out after {} ms", shared.config.handshake_timeout_ms);
-                return;
-            }
-        },
-    };
-    drop(handshake_permit);
-    connection::serve(upgraded, shared, id, peer).await;
-}
-
-/// The TLS handshake if the server has TLS, then the HTTP exchange.
-async fn exchange(
-    stream: TcpStream,
-    shared: &Arc<Shared>,
-) -> Result<edge::Upgraded, edge::NoUpgrade> {
-    let Some(tls) = &shared.tls else {
-        return edge::handshake(stream, shared).await;
-    };
-    match tls.acceptor.accept(stream).await {
-        Ok(stream) => edge::handshake(stream, shared).await,
-        Err(e) => {
-            shared.metrics.refused("tls");
-            Err(edge::NoUpgrade::Refused(format!(
-                "TLS handshake failed: {e} (a plain http:// or ws:// client on a TLS port?)"
-            )))
-        }
-    }
-}
-
 /// A server running on the current tokio runtime.
 #[derive(Debug)]
 pub struct ServerHandle {
@@ -382,7 +179,7 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// The WebSocket URL clients connect to.
     pub fn url(&self) -> String {
-        format!("ws://{}{}", self.addr, handshake::WS_PATH)
+        format!("ws://{}{}", self.addr, WS_PATH)
     }
 
     /// The base of the server's HTTP address (`http://HOST:PORT`), for `/healthz` and the page.
@@ -469,7 +266,7 @@ impl ThreadedServer {
     }
 
     pub fn url(&self) -> String {
-        format!("ws://{}{}", self.addr, handshake::WS_PATH)
+        format!("ws://{}{}", self.addr, WS_PATH)
     }
 }
 
@@ -485,8 +282,10 @@ impl Drop for ThreadedServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SymbolChoice;
+    use crate::edge::Command;
     use futures_util::{SinkExt, StreamExt};
+    use protocol::close_code;
+    use std::time::Duration;
     use tokio_tungstenite::tungstenite::Message;
 
     #[tokio::test]
@@ -494,7 +293,6 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = Config::default();
-        let universe = Arc::new(Universe::new(&SymbolChoice::Default, 1));
         let (hub_tx, mut hub_rx) = mpsc::channel(16);
         // A hub that serves connections, then fails on the first subscription.
         let hub_task = tokio::spawn(async move {
@@ -507,17 +305,29 @@ mod tests {
                 }
             }
         });
-        let info = crate::source::open(&config).unwrap().info;
-        let shared = Arc::new(Shared::new(
-            config,
-            universe,
-            info,
+        let opened = feed::open(&config.source()).unwrap();
+        let metrics: Arc<Metrics> = Arc::default();
+        let universe = Arc::new(opened.universe);
+        let context = config.context(universe, opened.info, None, metrics.clone());
+        let shutdown = Arc::new(Shutdown::default());
+        let edge = Arc::new(Edge::new(
+            config.edge(),
+            context,
             hub_tx,
-            CancellationToken::new(),
-            Arc::default(),
+            shutdown.clone(),
+            metrics,
+            None,
         ));
         let (_source_ok, source_failed) = oneshot::channel();
-        let server = tokio::spawn(supervise(listener, shared, hub_task, source_failed));
+        let server = tokio::spawn(async move {
+            supervise(
+                edge::accept::run(listener, edge),
+                &shutdown,
+                hub_task,
+                source_failed,
+            )
+            .await
+        });
         let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
             .await
             .unwrap();

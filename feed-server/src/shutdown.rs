@@ -1,4 +1,56 @@
-//! Waiting for the operator to stop the server (SIGINT or SIGTERM).
+//! Stopping: the operator's signal (SIGINT or SIGTERM), and the state every task consults when
+//! it ends: running, shutting down, or failed (and why).
+
+use std::sync::OnceLock;
+
+use tokio_util::sync::CancellationToken;
+
+/// Whether the server is stopping, and why it failed if it did.
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+    failure: OnceLock<String>,
+}
+
+impl Shutdown {
+    /// Stops when `token` is cancelled (by the operator, or the embedding program).
+    pub fn new(token: CancellationToken) -> Self {
+        Self {
+            token,
+            failure: OnceLock::new(),
+        }
+    }
+
+    /// Asks every task to stop.
+    pub fn stop(&self) {
+        self.token.cancel();
+    }
+
+    /// Records why the server failed (the first reason stays) and stops it.
+    pub fn fail(&self, why: String) {
+        let _ = self.failure.set(why);
+        self.token.cancel();
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Why the server failed, once it has.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+
+    /// Resolves once the server is stopping.
+    pub async fn stopping(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// The token itself, for tasks that take one.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.
 pub async fn signal() {

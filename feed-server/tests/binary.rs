@@ -44,7 +44,10 @@ async fn events(client: &mut Client, n: usize) -> HashMap<(String, u64), String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_and_binary_clients_get_the_same_events_with_the_same_values() {
     let server = start(feed_server::Config {
-        rate: 5_000,
+        synth: feed_server::SynthArgs {
+            rate: 5_000,
+            ..feed_server::SynthArgs::default()
+        },
         ..config()
     })
     .await;

@@ -279,8 +279,11 @@ async fn twenty_thousand_pings_unread_do_not_hurt_others() {
 #[tokio::test]
 async fn a_star_snapshot_on_a_large_universe_arrives_in_moderate_frames() {
     let server = start(feed_server::Config {
-        symbols: feed_server::SymbolChoice::Generated(100_000),
-        rate: 100,
+        synth: feed_server::SynthArgs {
+            symbols: feed_server::SymbolChoice::Generated(100_000),
+            rate: 100,
+            ..feed_server::SynthArgs::default()
+        },
         ..config()
     })
     .await;

@@ -212,7 +212,10 @@ fn follow(
 #[tokio::test]
 async fn a_client_that_reads_slowly_is_kept_and_one_that_stops_gets_1008() {
     let server = start(feed_server::Config {
-        rate: 20_000,
+        synth: feed_server::SynthArgs {
+            rate: 20_000,
+            ..feed_server::SynthArgs::default()
+        },
         stall_timeout_ms: 2_500,
         ..config()
     })
@@ -273,7 +276,10 @@ async fn a_client_that_reads_slowly_is_kept_and_one_that_stops_gets_1008() {
 #[tokio::test]
 async fn queues_are_bounded_in_bytes_as_well_as_frames() {
     let server = start(feed_server::Config {
-        rate: 50_000,
+        synth: feed_server::SynthArgs {
+            rate: 50_000,
+            ..feed_server::SynthArgs::default()
+        },
         queue_frames: 1_000_000,
         queue_bytes: 65_536,
         ..config()

@@ -18,9 +18,11 @@ use support::{Client, Seqs, config, start};
 fn generated(dir: &Path, name: &str, rate: u64, duration: Duration, seed: u64) -> PathBuf {
     let out = dir.join(name);
     generate(&GenerateArgs {
-        symbols: SymbolChoice::Default,
-        rate,
-        seed,
+        synth: feed_server::SynthArgs {
+            symbols: SymbolChoice::Default,
+            rate,
+            seed,
+        },
         duration,
         start: None,
         out: out.clone(),

@@ -51,7 +51,10 @@ async fn the_first_message_is_hello_with_the_symbols_and_heartbeat() {
 #[tokio::test]
 async fn subscribe_sends_a_snapshot_then_live_quotes_and_trades_with_consecutive_seqs() {
     let (server, mut c) = session(feed_server::Config {
-        rate: 20_000,
+        synth: feed_server::SynthArgs {
+            rate: 20_000,
+            ..feed_server::SynthArgs::default()
+        },
         ..config()
     })
     .await;
@@ -92,7 +95,10 @@ async fn subscribe_sends_a_snapshot_then_live_quotes_and_trades_with_consecutive
 #[tokio::test]
 async fn star_subscribes_to_every_symbol_and_unsubscribe_stops_the_flow() {
     let (server, mut c) = session(feed_server::Config {
-        rate: 20_000,
+        synth: feed_server::SynthArgs {
+            rate: 20_000,
+            ..feed_server::SynthArgs::default()
+        },
         ..config()
     })
     .await;
@@ -428,8 +434,11 @@ async fn shutdown_closes_every_client_with_1001() {
 async fn the_same_seed_gives_the_same_events() {
     async fn events(seed: u64) -> HashMap<(String, u64), String> {
         let server = start(feed_server::Config {
-            seed,
-            rate: 20_000,
+            synth: feed_server::SynthArgs {
+                seed,
+                rate: 20_000,
+                ..feed_server::SynthArgs::default()
+            },
             ..config()
         })
         .await;

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::ServerMessage;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use support::{Client, WAIT, start};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::Connector;
@@ -16,10 +18,11 @@ use tokio_tungstenite::Connector;
 /// A connector that trusts `cert` alone.
 fn trusting(cert: &std::path::Path) -> Connector {
     let mut roots = rustls::RootCertStore::empty();
-    for c in feed_server::tls::load_certs(cert).unwrap() {
-        roots.add(c).unwrap();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder_with_provider(feed_server::tls::provider())
+    let ring = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(ring)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
@@ -53,7 +56,7 @@ async fn tls_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_a_fast_client_misses_nothing_and_a_slow_one_is_conflated_then_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = feed_server::tls::write_test_identity(dir.path()).unwrap();
+    let (cert, key) = feed_server::write_test_identity(dir.path()).unwrap();
     let server = start(feed_server::Config {
         tls_cert: Some(cert.clone()),
         tls_key: Some(key),

@@ -141,9 +141,11 @@ fn a_replay_run_and_a_run_against_a_url_report_their_source_and_compare() {
     let dir = tempfile::tempdir().unwrap();
     let recording = dir.path().join("s.jsonl.zst");
     feed_server::generate::generate(&feed_server::generate::GenerateArgs {
-        symbols: feed_server::SymbolChoice::Default,
-        rate: 1_000,
-        seed: 3,
+        synth: feed_server::SynthArgs {
+            symbols: feed_server::SymbolChoice::Default,
+            rate: 1_000,
+            seed: 3,
+        },
         duration: Duration::from_secs(2),
         start: None,
         out: recording.clone(),
@@ -182,7 +184,10 @@ fn a_replay_run_and_a_run_against_a_url_report_their_source_and_compare() {
     // This test process serves, so it is the server pid.
     let server = feed_server::ThreadedServer::start(feed_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        rate: 500,
+        synth: feed_server::SynthArgs {
+            rate: 500,
+            ..feed_server::SynthArgs::default()
+        },
         ..feed_server::Config::default()
     })
     .unwrap();

@@ -11,10 +11,13 @@ use terminal::tls::TlsArgs;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_server_is_refused_until_its_certificate_is_trusted() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = feed_server::tls::write_test_identity(dir.path()).unwrap();
+    let (cert, key) = feed_server::write_test_identity(dir.path()).unwrap();
     let server = feed_server::spawn(feed_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        rate: 20_000,
+        synth: feed_server::SynthArgs {
+            rate: 20_000,
+            ..feed_server::SynthArgs::default()
+        },
         tls_cert: Some(cert.clone()),
         tls_key: Some(key),
         ..feed_server::Config::default()

@@ -305,7 +305,10 @@ pub fn jumps(seen: &[ServerMessage]) -> usize {
 /// A server for [`conflation_drill`]: a fast feed, small queues, a 2 s stall limit.
 pub fn drill_config() -> Config {
     Config {
-        rate: 50_000,
+        synth: feed_server::SynthArgs {
+            rate: 50_000,
+            ..feed_server::SynthArgs::default()
+        },
         queue_frames: 256,
         batch_us: Some(1_000),
         stall_timeout_ms: 2_000,

@@ -80,7 +80,10 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     let server = if in_process {
         let config = feed_server::Config {
             listen: "127.0.0.1:0".parse()?,
-            rate: args.rate,
+            synth: feed_server::SynthArgs {
+                rate: args.rate,
+                ..feed_server::SynthArgs::default()
+            },
             replay: args.replay.clone(),
             speed: args.speed.unwrap_or_default(),
             looping: true,
@@ -89,7 +92,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
         };
         if config.replay.is_some() {
             // Fail here, with the file's own error, rather than as refused connections.
-            feed_server::source::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            config.check_source().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         Some(feed_server::ThreadedServer::start(config).context("cannot start the feed server")?)
     } else {

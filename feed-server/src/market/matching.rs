@@ -1,74 +1,29 @@
-//! The order simulator: validation, per-connection limits and fills against the synthetic book.
+//! The order simulator: the order ledger (every connection's [`Account`] and the resting orders of
+//! every symbol), validation against per-connection limits, and fills against the synthetic
+//! book. Every answer it makes is addressed to a connection and counted where it is made.
 //!
 //! The synthetic book shows only the top of book; below it the simulator assumes depth of the same
 //! size growing by one lot per tick level, so a large market order walks the book and fills in
 //! parts at worse prices. A limit order that crosses fills the same way up to its limit and rests
 //! with the remainder; a resting order fills in full at its limit price once the market touches it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
+use std::sync::Arc;
 
+use protocol::grid::{self, OffGrid};
 use protocol::{
     Ack, Cancel, Canceled, Decimal, Fill, Order, OrderId, Reject, RejectCode, ServerMessage, Side,
 };
 
-use crate::market::Market;
-use crate::rate::TokenBucket;
-use protocol::grid::{self, OffGrid};
+use super::account::{Account, Limits};
+use super::state::Market;
+use crate::metrics::Metrics;
 
-/// Identifies a connection inside the hub.
+/// Identifies a connection to the market: orders, fills and answers are addressed by it.
 pub type ConnId = u64;
 
 /// How many price levels a sweeping order may walk before its remainder is canceled.
 const MAX_SWEEP_LEVELS: i64 = 50;
-/// How many past order ids per connection are remembered to refuse duplicates.
-const REMEMBERED_IDS: usize = 10_000;
-
-/// Per-connection limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_qty: i64,
-    pub max_open: usize,
-    pub max_rate: u32,
-}
-
-/// A connection's trading state: its open orders, recent ids and rate budget.
-#[derive(Debug)]
-pub struct Account {
-    open: HashMap<OrderId, usize>,
-    recent: VecDeque<OrderId>,
-    recent_set: HashSet<OrderId>,
-    rate: TokenBucket,
-}
-
-impl Account {
-    pub fn new(limits: Limits, now_ns: u64) -> Self {
-        Self {
-            open: HashMap::new(),
-            recent: VecDeque::new(),
-            recent_set: HashSet::new(),
-            rate: TokenBucket::new(limits.max_rate, now_ns),
-        }
-    }
-
-    pub fn open_orders(&self) -> usize {
-        self.open.len()
-    }
-
-    fn take_token(&mut self, now_ns: u64) -> bool {
-        self.rate.take(now_ns)
-    }
-
-    fn remember(&mut self, id: &OrderId) {
-        if self.recent_set.insert(id.clone()) {
-            self.recent.push_back(id.clone());
-            if self.recent.len() > REMEMBERED_IDS
-                && let Some(old) = self.recent.pop_front()
-            {
-                self.recent_set.remove(&old);
-            }
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Resting {
@@ -80,17 +35,20 @@ struct Resting {
     leaves: i64,
 }
 
-/// Resting orders of every symbol and the server's order id counter.
+/// The order ledger and the server's order id counter.
 #[derive(Debug)]
 pub struct Matching {
+    accounts: HashMap<ConnId, Account>,
     books: Vec<Vec<Resting>>,
     /// Each symbol's lot size: quantities are whole lots inside, decimals on the wire.
     lots: Vec<Decimal>,
     next_order_id: u64,
-    pub limits: Limits,
+    limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
-fn reject(
+/// A `reject` of an order or cancel: the one way every part of the server builds one.
+pub fn reject(
     order_id: &OrderId,
     code: RejectCode,
     reason: String,
@@ -108,25 +66,66 @@ fn reject(
 
 impl Matching {
     /// A simulator for symbols with these lot sizes (one per symbol, in universe order).
-    pub fn new(lots: Vec<Decimal>, limits: Limits) -> Self {
+    pub fn new(lots: Vec<Decimal>, limits: Limits, metrics: Arc<Metrics>) -> Self {
         Self {
+            accounts: HashMap::new(),
             books: vec![Vec::new(); lots.len()],
             lots,
             next_order_id: 0,
             limits,
+            metrics,
         }
     }
 
-    /// Handles a new order; the first message returned is always its `ack` or `reject`.
+    /// Opens an account for a new connection (a fresh one if the id was in use).
+    pub fn open(&mut self, conn: ConnId, now: u64) {
+        self.close(conn);
+        self.accounts.insert(conn, Account::new(self.limits, now));
+    }
+
+    /// Closes a connection's account: its resting orders are gone with it.
+    pub fn close(&mut self, conn: ConnId) {
+        if let Some(account) = self.accounts.remove(&conn) {
+            for &symbol in account.open.values() {
+                self.books[symbol].retain(|r| r.conn != conn);
+            }
+        }
+    }
+
+    /// Resting orders of a connection.
+    #[cfg(test)]
+    pub fn open_orders(&self, conn: ConnId) -> usize {
+        self.accounts.get(&conn).map_or(0, |a| a.open.len())
+    }
+
+    /// Handles a new order; the first message returned is always its `ack` or `reject`. Nothing
+    /// for a connection without an account.
     pub fn submit(
         &mut self,
         conn: ConnId,
-        account: &mut Account,
         symbol: Option<usize>,
         markets: &[Market],
         order: &Order,
         now: u64,
     ) -> Vec<ServerMessage> {
+        let out = self.place(conn, symbol, markets, order, now);
+        for message in &out {
+            self.metrics.answered(message);
+        }
+        out
+    }
+
+    fn place(
+        &mut self,
+        conn: ConnId,
+        symbol: Option<usize>,
+        markets: &[Market],
+        order: &Order,
+        now: u64,
+    ) -> Vec<ServerMessage> {
+        let Some(account) = self.accounts.get_mut(&conn) else {
+            return Vec::new();
+        };
         let r = |code, reason: String| vec![reject(&order.id, code, reason, order.sent_ns, now)];
         if !account.take_token(now) {
             return r(
@@ -221,25 +220,26 @@ impl Matching {
         out
     }
 
-    /// Cancels a resting order of this connection.
-    pub fn cancel(
-        &mut self,
-        conn: ConnId,
-        account: &mut Account,
-        cancel: &Cancel,
-        now: u64,
-    ) -> ServerMessage {
+    /// Cancels a resting order of this connection; `None` for a connection without an account.
+    pub fn cancel(&mut self, conn: ConnId, cancel: &Cancel, now: u64) -> Option<ServerMessage> {
+        let answer = self.take_back(conn, cancel, now)?;
+        self.metrics.answered(&answer);
+        Some(answer)
+    }
+
+    fn take_back(&mut self, conn: ConnId, cancel: &Cancel, now: u64) -> Option<ServerMessage> {
+        let account = self.accounts.get_mut(&conn)?;
         if !account.take_token(now) {
-            return reject(
+            return Some(reject(
                 &cancel.id,
                 RejectCode::RateLimited,
                 format!("more than {} orders per second", self.limits.max_rate),
                 cancel.sent_ns,
                 now,
-            );
+            ));
         }
         let Some(symbol) = account.open.remove(&cancel.id) else {
-            return reject(
+            return Some(reject(
                 &cancel.id,
                 RejectCode::UnknownOrder,
                 format!(
@@ -248,47 +248,53 @@ impl Matching {
                 ),
                 cancel.sent_ns,
                 now,
-            );
+            ));
         };
         let book = &mut self.books[symbol];
-        match book
-            .iter()
-            .position(|r| r.conn == conn && r.id == cancel.id)
-        {
-            Some(i) => {
-                let r = book.swap_remove(i);
-                ServerMessage::Canceled(Canceled {
-                    id: r.id,
-                    order_id: r.order_id,
-                    leaves: Decimal::from(r.leaves)
-                        .checked_mul(self.lots[symbol])
-                        .unwrap_or(Decimal::MAX),
-                    ts_ns: now,
-                })
-            }
-            None => reject(
-                &cancel.id,
-                RejectCode::UnknownOrder,
-                format!("no open order `{}`", cancel.id),
-                cancel.sent_ns,
-                now,
-            ),
-        }
+        Some(
+            match book
+                .iter()
+                .position(|r| r.conn == conn && r.id == cancel.id)
+            {
+                Some(i) => {
+                    let r = book.swap_remove(i);
+                    ServerMessage::Canceled(Canceled {
+                        id: r.id,
+                        order_id: r.order_id,
+                        leaves: Decimal::from(r.leaves)
+                            .checked_mul(self.lots[symbol])
+                            .unwrap_or(Decimal::MAX),
+                        ts_ns: now,
+                    })
+                }
+                None => reject(
+                    &cancel.id,
+                    RejectCode::UnknownOrder,
+                    format!("no open order `{}`", cancel.id),
+                    cancel.sent_ns,
+                    now,
+                ),
+            },
+        )
     }
 
-    /// Fills resting orders that the market has reached after an event on `symbol`.
+    /// Fills resting orders that the market has reached after an event on `symbol`: each fill
+    /// leaves its owner's account and goes to `fill`, addressed to the owner's connection.
     pub fn on_market(
         &mut self,
         symbol: usize,
         market: &Market,
         traded: Option<i64>,
         now: u64,
-        mut fill: impl FnMut(ConnId, &OrderId, ServerMessage),
+        mut fill: impl FnMut(ConnId, ServerMessage),
     ) {
-        let book = &mut self.books[symbol];
+        let Some(book) = self.books.get_mut(symbol) else {
+            return;
+        };
         if book.is_empty() {
             return;
         }
+        let (accounts, metrics) = (&mut self.accounts, &self.metrics);
         book.retain(|r| {
             let touched = match r.side {
                 Side::Buy => market.ask <= r.limit || traded.is_some_and(|p| p <= r.limit),
@@ -303,22 +309,14 @@ impl Matching {
                     leaves: Decimal::ZERO,
                     ts_ns: now,
                 });
-                fill(r.conn, &r.id, message);
+                if let Some(account) = accounts.get_mut(&r.conn) {
+                    account.open.remove(&r.id);
+                }
+                metrics.answered(&message);
+                fill(r.conn, message);
             }
             !touched
         });
-    }
-
-    /// Forgets the resting orders of a connection that went away.
-    pub fn drop_connection(&mut self, conn: ConnId, account: &Account) {
-        for &symbol in account.open.values() {
-            self.books[symbol].retain(|r| r.conn != conn);
-        }
-    }
-
-    /// Marks a resting order filled in its connection's account.
-    pub fn filled(account: &mut Account, id: &OrderId) {
-        account.open.remove(id);
     }
 }
 
@@ -393,8 +391,8 @@ fn on_grid(price: Decimal, tick: Decimal) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SymbolChoice;
-    use crate::universe::Universe;
+    use crate::feed::SymbolChoice;
+    use crate::feed::universe::Universe;
     use std::str::FromStr;
 
     const LIMITS: Limits = Limits {
@@ -403,17 +401,15 @@ mod tests {
         max_rate: 5,
     };
 
-    fn setup() -> (Matching, Account, Vec<Market>) {
+    fn setup() -> (Matching, Vec<Market>) {
         let u = Universe::new(&SymbolChoice::Default, 1);
         let mut m = Market::new(u.instruments[0].clone(), 0);
         (m.bid, m.ask) = (10_000, 10_001);
         m.bid_size = 100;
         m.ask_size = 200;
-        (
-            Matching::new(vec![Decimal::ONE], LIMITS),
-            Account::new(LIMITS, 0),
-            vec![m],
-        )
+        let mut x = Matching::new(vec![Decimal::ONE], LIMITS, Arc::default());
+        x.open(1, 0);
+        (x, vec![m])
     }
 
     fn order(id: &str, side: Side, qty: &str, price: Option<&str>) -> Order {
@@ -437,7 +433,7 @@ mod tests {
 
     #[test]
     fn absurd_prices_are_rejected_not_panicked_on() {
-        let (mut x, mut a, m) = setup();
+        let (mut x, m) = setup();
         for (i, price) in [
             "79228162514264337593543950335",
             "-79228162514264337593543950335",
@@ -449,7 +445,6 @@ mod tests {
         {
             let out = x.submit(
                 1,
-                &mut a,
                 Some(0),
                 &m,
                 &order(&format!("p{i}"), Side::Buy, "1", Some(price)),
@@ -461,15 +456,8 @@ mod tests {
 
     #[test]
     fn a_market_buy_walks_the_synthetic_depth() {
-        let (mut x, mut a, m) = setup();
-        let out = x.submit(
-            1,
-            &mut a,
-            Some(0),
-            &m,
-            &order("c1", Side::Buy, "500", None),
-            1,
-        );
+        let (mut x, m) = setup();
+        let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "500", None), 1);
         assert!(matches!(&out[0], ServerMessage::Ack(ack) if ack.sent_ns == Some(42)));
         let fills: Vec<(String, String, String)> = out[1..]
             .iter()
@@ -491,24 +479,23 @@ mod tests {
 
     #[test]
     fn a_passive_limit_rests_then_fills_at_its_price_when_touched() {
-        let (mut x, mut a, mut m) = setup();
+        let (mut x, mut m) = setup();
         let out = x.submit(
             1,
-            &mut a,
             Some(0),
             &m,
             &order("c1", Side::Buy, "100", Some("99.50")),
             1,
         );
         assert_eq!(out.len(), 1);
-        assert_eq!(a.open_orders(), 1);
+        assert_eq!(x.open_orders(1), 1);
         let mut fills = Vec::new();
-        x.on_market(0, &m[0], None, 2, |c, id, f| fills.push((c, id.clone(), f)));
+        x.on_market(0, &m[0], None, 2, |c, f| fills.push((c, f)));
         assert!(fills.is_empty());
         m[0].ask = 9_950;
-        x.on_market(0, &m[0], None, 3, |c, id, f| fills.push((c, id.clone(), f)));
+        x.on_market(0, &m[0], None, 3, |c, f| fills.push((c, f)));
         assert_eq!(fills.len(), 1);
-        let ServerMessage::Fill(f) = &fills[0].2 else {
+        let ServerMessage::Fill(f) = &fills[0].1 else {
             panic!()
         };
         assert_eq!(
@@ -519,10 +506,9 @@ mod tests {
 
     #[test]
     fn cancel_removes_a_resting_order_once() {
-        let (mut x, mut a, m) = setup();
+        let (mut x, m) = setup();
         x.submit(
             1,
-            &mut a,
             Some(0),
             &m,
             &order("c1", Side::Sell, "100", Some("101.00")),
@@ -533,18 +519,18 @@ mod tests {
             sent_ns: None,
         };
         assert!(
-            matches!(x.cancel(1, &mut a, &c, 2), ServerMessage::Canceled(c) if c.leaves == Decimal::from(100))
+            matches!(x.cancel(1, &c, 2), Some(ServerMessage::Canceled(c)) if c.leaves == Decimal::from(100))
         );
         assert_eq!(
-            code(&x.cancel(1, &mut a, &c, 3)),
+            code(&x.cancel(1, &c, 3).unwrap()),
             Some(RejectCode::UnknownOrder)
         );
     }
 
     #[test]
     fn every_rule_has_its_reject() {
-        let (mut x, mut a, m) = setup();
-        let mut go = |o: Order, sym: Option<usize>| code(&x.submit(1, &mut a, sym, &m, &o, 1)[0]);
+        let (mut x, m) = setup();
+        let mut go = |o: Order, sym: Option<usize>| code(&x.submit(1, sym, &m, &o, 1)[0]);
         assert_eq!(
             go(order("a", Side::Buy, "1", None), None),
             Some(RejectCode::UnknownSymbol)
@@ -569,8 +555,8 @@ mod tests {
             go(order("f", Side::Buy, "1", None), Some(0)),
             Some(RejectCode::RateLimited)
         );
-        let (mut x, mut a, m) = setup();
-        let mut go = |o: Order| code(&x.submit(1, &mut a, Some(0), &m, &o, 1)[0]);
+        let (mut x, m) = setup();
+        let mut go = |o: Order| code(&x.submit(1, Some(0), &m, &o, 1)[0]);
         assert_eq!(
             go(order("e", Side::Buy, "1", Some("99.995"))),
             Some(RejectCode::BadPrice)
@@ -585,22 +571,14 @@ mod tests {
             Some(RejectCode::DuplicateId)
         );
         assert_eq!(go(order("h", Side::Buy, "1", Some("90.00"))), None);
-        let (mut x, mut a, m) = setup();
+        let (mut x, m) = setup();
         for id in ["1", "2"] {
-            x.submit(
-                1,
-                &mut a,
-                Some(0),
-                &m,
-                &order(id, Side::Buy, "1", Some("90.00")),
-                1,
-            );
+            x.submit(1, Some(0), &m, &order(id, Side::Buy, "1", Some("90.00")), 1);
         }
         assert_eq!(
             code(
                 &x.submit(
                     1,
-                    &mut a,
                     Some(0),
                     &m,
                     &order("3", Side::Buy, "1", Some("90.00")),

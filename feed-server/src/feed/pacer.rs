@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use protocol::recording::Speed;
 
-use crate::event::Due;
-use crate::source::{Source, Step};
+use super::event::Due;
+use super::{Source, Step};
+use crate::metrics::Metrics;
 
 /// Sleeps end this long before an event is due; the rest is spun. Measured on the 2-core
 /// development machine with a 1 ns timer slack (replaying 1,000 events/s): sleeping to the due
@@ -156,7 +157,7 @@ pub fn spawn(
     hub: mpsc::Sender<Vec<Due>>,
     stop: Arc<AtomicBool>,
     failed: oneshot::Sender<String>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<std::thread::JoinHandle<PacerReport>> {
     let Pacing {
         speed,
@@ -218,7 +219,7 @@ struct Pacer {
     last_due: Option<Instant>,
     /// Ask for a real-time priority (`--realtime-pacer`).
     realtime: bool,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl Pacer {

@@ -1,7 +1,7 @@
 //! One WebSocket connection: a single task that reads client messages, writes what the hub queues,
 //! keeps the heartbeat and completes the close handshake whichever side starts it.
 //!
-//! The hub writes market data and order replies to the socket itself ([`crate::outbox`]); this
+//! The hub writes market data and order replies to the socket itself ([`super::outbox`]); this
 //! task finishes what the socket could not take at once, when the hub wakes it. A write is watched
 //! for progress, not for completion: a client that reads at all, however slowly, is conflated by
 //! the hub and kept; one whose socket takes no byte for `--stall-timeout-ms` is closed with 1008.
@@ -19,13 +19,12 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::edge::{Upgraded, Ws};
-use crate::handshake::Endpoint;
-use crate::hub::Command;
-use crate::matching::ConnId;
-use crate::outbox::{Outbox, Outlet};
-use crate::server::Shared;
-use crate::session::{Ending, Initiator, Session};
+use super::handler::Handler;
+use super::handshake::Endpoint;
+use super::http::{Upgraded, Ws};
+use super::outbox::{Outbox, Outlet};
+use super::{Command, Edge, Ending, Initiator};
+use crate::market::ConnId;
 
 /// Client messages handled per turn before the queues get their turn again. What is left in the
 /// reader's buffer is handled on the next turn without waiting for the socket.
@@ -36,7 +35,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const STALLED_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves one upgraded WebSocket until it closes. Errors are logged here, never returned.
-pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: SocketAddr) {
+pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: SocketAddr) {
     let Upgraded {
         mut ws,
         endpoint,
@@ -48,47 +47,47 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
     let outbox = ws.get_ref().outbox().clone();
     if endpoint == Endpoint::Feed {
         let outlet = Outlet::new(outbox.clone());
-        if shared
+        if edge
             .hub
             .send(Command::Connect { id, outlet })
             .await
             .is_err()
         {
-            let ending = shared.ending_on_shutdown();
+            let ending = edge.ending_on_shutdown();
             close(&mut ws, ending.code, &ending.reason, CLOSE_TIMEOUT).await;
             return;
         }
     }
-    tracing::info!(%peer, conn = id, ?endpoint, protocol, tls = shared.tls.is_some(), "connected");
-    shared.metrics.connections.inc();
-    shared.metrics.connections_total.inc();
+    tracing::info!(%peer, conn = id, ?endpoint, protocol, tls = edge.tls.is_some(), "connected");
+    edge.metrics.connections.inc();
+    edge.metrics.connections_total.inc();
 
     let mut link = Link {
         outbox,
-        stall: shared.config.stall_timeout(),
+        stall: edge.settings.stall_timeout,
         ws,
     };
-    let heartbeat = shared.config.heartbeat();
+    let heartbeat = edge.settings.heartbeat;
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let mut out: Vec<Message> = Vec::with_capacity(8);
-    let mut session = Session::new(&shared, id, endpoint, encoding);
+    let mut handler = Handler::new(&edge.context, id, endpoint, encoding);
     let mut buffered = early_frames;
 
     let mut ending = match endpoint {
-        Endpoint::Feed => link.write([session.hello()]).await.err(),
+        Endpoint::Feed => link.write([handler.hello()]).await.err(),
         Endpoint::Echo => None,
     };
     // Registered once: creating the future each turn would lock the token's waiter list every time.
-    let mut shutdown = pin!(shared.shutdown.cancelled());
+    let mut shutdown = pin!(edge.shutdown.stopping());
     while ending.is_none() {
         tokio::select! {
             biased;
-            () = &mut shutdown => ending = Some(shared.ending_on_shutdown()),
+            () = &mut shutdown => ending = Some(edge.ending_on_shutdown()),
             () = link.outbox.wanted() => {
                 ending = if link.outbox.released() {
-                    Some(dropped_by_hub(&shared))
+                    Some(dropped_by_hub(&edge))
                 } else {
                     link.drain().await.err()
                 };
@@ -108,9 +107,18 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
                         break;
                     };
                     last_heard = Instant::now();
-                    ending = session.on_inbound(inbound, &mut out).await;
-                    if ending.is_some() {
-                        break;
+                    match handler.on_inbound(inbound, &mut out) {
+                        Ok(None) => {}
+                        Ok(Some(command)) => {
+                            if edge.hub.send(command).await.is_err() {
+                                ending = Some(edge.ending_on_shutdown());
+                                break;
+                            }
+                        }
+                        Err(end) => {
+                            ending = Some(end);
+                            break;
+                        }
                     }
                 }
                 // Replies to the messages before a protocol error still go out, ahead of the
@@ -136,7 +144,7 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
     link.outbox.close();
     if endpoint == Endpoint::Feed {
         // Awaited, not tried: a lost disconnect would leave the hub holding this client's orders.
-        let _ = shared.hub.send(Command::Disconnect { id }).await;
+        let _ = edge.hub.send(Command::Disconnect { id }).await;
     }
     let ending = ending.unwrap_or_else(|| Ending::server(close_code::NORMAL, ""));
     let mut ws = link.ws;
@@ -153,8 +161,8 @@ pub async fn serve(upgraded: Upgraded, shared: Arc<Shared>, id: ConnId, peer: So
         Initiator::Transport => {}
     }
     drop(slot);
-    shared.metrics.connections.dec();
-    shared.metrics.closed(ending.kind);
+    edge.metrics.connections.dec();
+    edge.metrics.closed(ending.kind);
     if ending.by == Initiator::Server && ending.code != close_code::GOING_AWAY {
         tracing::info!(%peer, conn = id, code = ending.code, reason = %ending.reason, "closed by the server");
     } else {
@@ -239,9 +247,9 @@ async fn watch<E: std::fmt::Display>(
 }
 
 /// The hub let go of this client: it failed, or the client let its reply queue fill.
-fn dropped_by_hub(shared: &Shared) -> Ending {
-    if shared.failed() || shared.shutdown.is_cancelled() {
-        return shared.ending_on_shutdown();
+fn dropped_by_hub(edge: &Edge) -> Ending {
+    if edge.failed() || edge.shutdown.is_stopping() {
+        return edge.ending_on_shutdown();
     }
     Ending::server(
         close_code::POLICY,

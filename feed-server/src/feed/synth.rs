@@ -1,8 +1,8 @@
 //! Synthesis as a source: the seeded random walk at a fixed rate, spread evenly in time.
 
+use super::universe::Universe;
+use super::walk::Synthesizer;
 use super::{Source, Step};
-use crate::synth::Synthesizer;
-use crate::universe::Universe;
 
 /// `rate` synthesized events per second, forever; event `n` is at `n / rate` seconds.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Source for SynthSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SymbolChoice;
+    use crate::feed::SymbolChoice;
 
     #[test]
     fn events_are_spread_evenly_at_the_rate() {

@@ -8,8 +8,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::event::{Due, MarketEvent};
-use crate::universe::Universe;
+#[cfg(any(test, feature = "testing"))]
+use super::event::Due;
+use super::event::MarketEvent;
+use super::universe::Universe;
 
 #[derive(Debug, Clone)]
 struct Walk {
@@ -56,12 +58,14 @@ impl Synthesizer {
     }
 
     /// The current best bid and ask of a symbol, in ticks.
+    #[cfg(test)]
     pub fn top(&self, symbol: usize) -> (i64, i64) {
         let w = &self.walks[symbol];
         (w.bid, w.ask)
     }
 
     /// The next `n` events, all due at `due_ns`: a pass's worth, for driving a hub directly.
+    #[cfg(any(test, feature = "testing"))]
     pub fn burst(&mut self, n: usize, due_ns: u64) -> Vec<Due> {
         (0..n)
             .map(|_| Due {
@@ -120,7 +124,7 @@ impl Synthesizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SymbolChoice;
+    use crate::feed::SymbolChoice;
 
     #[test]
     fn the_same_seed_gives_the_same_events() {

@@ -2,7 +2,7 @@
 //! on the same port, with rustls and the ring provider (no OpenSSL).
 //!
 //! The handshake runs before HTTP; once a WebSocket is accepted, its TLS session moves into the
-//! client's [`crate::outbox`], where the hub encrypts and writes frames itself, as on plain TCP.
+//! client's [`super::outbox`], where the hub encrypts and writes frames itself, as on plain TCP.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,6 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
-
-use crate::config::Config;
 
 /// Largest certificate or key file read, in bytes (fixed).
 const MAX_PEM_BYTES: u64 = 1_048_576;
@@ -38,7 +36,7 @@ impl std::fmt::Debug for Tls {
 
 /// The ring provider, named rather than taken from the process default, so that no other crate's
 /// choice of provider can make this ambiguous.
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -47,24 +45,32 @@ pub fn self_signed_path(port: u16) -> PathBuf {
     std::env::temp_dir().join(format!("tickwire-self-signed-{port}.pem"))
 }
 
+/// The certificate a port serves.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// `--tls-cert` and `--tls-key`.
+    Files { cert: PathBuf, key: PathBuf },
+    /// `--tls-self-signed`.
+    SelfSigned,
+}
+
 impl Tls {
-    /// The TLS settings `config` asks for, if any: loads `--tls-cert`/`--tls-key`, or makes and
-    /// writes a self-signed certificate for a server on `port`.
-    pub fn from_config(config: &Config, port: u16) -> Result<Option<Self>, String> {
-        let (certs, key, self_signed) = if config.tls_self_signed {
-            let (certs, key, pem) = self_signed()?;
-            let path = self_signed_path(port);
-            std::fs::write(&path, pem).map_err(|e| {
-                format!(
-                    "cannot write the self-signed certificate to {}: {e}",
-                    path.display()
-                )
-            })?;
-            (certs, key, Some(path))
-        } else if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-            (load_certs(cert)?, load_key(key)?, None)
-        } else {
-            return Ok(None);
+    /// Loads the certificate and key, or makes and writes a self-signed certificate for a server
+    /// on `port`.
+    pub fn new(identity: &Identity, port: u16) -> Result<Self, String> {
+        let (certs, key, self_signed) = match identity {
+            Identity::SelfSigned => {
+                let (certs, key, pem) = self_signed()?;
+                let path = self_signed_path(port);
+                std::fs::write(&path, pem).map_err(|e| {
+                    format!(
+                        "cannot write the self-signed certificate to {}: {e}",
+                        path.display()
+                    )
+                })?;
+                (certs, key, Some(path))
+            }
+            Identity::Files { cert, key } => (load_certs(cert)?, load_key(key)?, None),
         };
         let mut server = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -74,10 +80,10 @@ impl Tls {
             .map_err(|e| format!("the TLS certificate and key do not work together: {e}"))?;
         // HTTP/1.1 only: WebSocket upgrades and the page both use it.
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Some(Self {
+        Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             self_signed,
-        }))
+        })
     }
 }
 
@@ -107,7 +113,7 @@ fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Every certificate in a PEM file, the server's own first.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = read_pem(path, "certificate")?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -162,11 +168,6 @@ mod tests {
         assert_eq!(load_certs(&cert).unwrap().len(), 1);
         // A certificate is not a key.
         assert!(load_key(&cert).is_err());
-        let config = Config {
-            tls_cert: Some(cert),
-            tls_key: Some(key),
-            ..Config::default()
-        };
-        assert!(Tls::from_config(&config, 1).unwrap().is_some());
+        assert!(Tls::new(&Identity::Files { cert, key }, 1).is_ok());
     }
 }

@@ -1,9 +1,10 @@
-//! The HTTP edge of one accepted socket (plain TCP or TLS): parses the request with hyper, serves
-//! the page, `/healthz` and `/metrics` ([`crate::web`]), answers refusals with an HTTP status and a
-//! body, and hands an accepted WebSocket upgrade over as a raw TCP stream (with its TLS session).
+//! The HTTP exchange of one accepted socket (plain TCP or TLS): parses the request with hyper,
+//! serves the page, `/healthz` and `/metrics` ([`super::page`]), answers refusals with an HTTP
+//! status and a body, and hands an accepted WebSocket upgrade over as a raw TCP stream (with its
+//! TLS session).
 //!
 //! hyper answers what is not HTTP at all (garbage, oversized heads, too many headers) with 400 or
-//! 431 by itself; [`crate::handshake::admit`] decides the rest. Every answer but 101 says
+//! 431 by itself; [`super::handshake::admit`] decides the rest. Every answer but 101 says
 //! `Connection: close` and closes the socket. A connection slot is taken only once the handshake
 //! is otherwise valid, so sockets that idle in their handshake cannot lock real clients out; those
 //! are bounded by `--max-handshakes` and `--handshake-timeout-ms` instead.
@@ -26,10 +27,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::handshake::{self, Admission, Endpoint, Head, Refusal};
-use crate::outbox::{Outbox, Wire};
-use crate::server::Shared;
-use crate::web;
+use super::handshake::{self, Admission, Endpoint, Head, Refusal};
+use super::outbox::{Outbox, Wire};
+use super::{Edge, page};
 
 /// A WebSocket over a client's outbox: what a connection task serves.
 pub type Ws = WebSocketStream<Wire>;
@@ -93,29 +93,23 @@ struct Pending {
     slot: OwnedSemaphorePermit,
 }
 
-/// The canned answer when `--max-handshakes` sockets are already in their handshake.
-pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 68\r\nconnection: close\r\n\r\ntoo many handshakes in progress (--max-handshakes); try again later\n";
-
 /// Runs the HTTP exchange on `stream`. Returns the WebSocket if the handshake was accepted, or
 /// `Err` with what happened for the log (the refusal has already been answered).
-pub async fn handshake<S: Transport>(
-    stream: S,
-    shared: &Arc<Shared>,
-) -> Result<Upgraded, NoUpgrade> {
+pub async fn exchange<S: Transport>(stream: S, edge: &Arc<Edge>) -> Result<Upgraded, NoUpgrade> {
     // What the request handler decided: the pending upgrade, or what it answered instead.
     let verdict: Arc<Mutex<Option<Result<Pending, NoUpgrade>>>> = Arc::new(Mutex::new(None));
     let service = {
-        let (verdict, shared) = (verdict.clone(), shared.clone());
+        let (verdict, edge) = (verdict.clone(), edge.clone());
         service_fn(move |mut request: Request<Incoming>| {
             let path = request.uri().path().chars().take(64).collect::<String>();
-            let (mut response, decided) = if let Some(page) = page(&shared, &request) {
+            let (mut response, decided) = if let Some(page) = answer_page(&edge, &request) {
                 let what = format!("{} {path}: {}", request.method(), page.status().as_u16());
                 (page, Err(NoUpgrade::Served(what)))
             } else {
-                match decide(&shared, &mut request) {
+                match decide(&edge, &mut request) {
                     Ok((accepted, pending)) => (switching(&accepted), Ok(pending)),
                     Err(refusal) => {
-                        shared.metrics.refused(refusal_reason(refusal.status));
+                        edge.metrics.refused(refusal_reason(refusal.status));
                         let why = format!(
                             "refused {} {path}: {} {}",
                             request.method(),
@@ -127,17 +121,17 @@ pub async fn handshake<S: Transport>(
                 }
             };
             if decided.is_err() {
-                web::set(&mut response, &[(header::CONNECTION, "close")]);
+                page::set(&mut response, &[(header::CONNECTION, "close")]);
             }
             *verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(decided);
             async move { Ok::<_, Infallible>(response) }
         })
     };
-    let config = &shared.config;
+    let settings = &edge.settings;
     let mut http = http1::Builder::new();
     http.keep_alive(true)
-        .max_buf_size(usize::try_from(config.max_header_bytes).unwrap_or(8_192))
-        .max_headers(usize::try_from(config.max_headers).unwrap_or(64))
+        .max_buf_size(settings.max_header_bytes)
+        .max_headers(settings.max_headers)
         .header_read_timeout(None);
     let served = http
         .serve_connection(TokioIo::new(stream), service)
@@ -151,7 +145,7 @@ pub async fn handshake<S: Transport>(
         (Some(Ok(pending)), _) => pending,
         (Some(Err(why)), _) => return Err(why),
         (None, Err(e)) => {
-            shared.metrics.refused("bad_http");
+            edge.metrics.refused("bad_http");
             return Err(NoUpgrade::Refused(format!("not a valid HTTP request: {e}")));
         }
         (None, Ok(())) => {
@@ -174,12 +168,12 @@ pub async fn handshake<S: Transport>(
         Wire::new(Outbox::with_tls(
             tcp,
             tls,
-            shared.config.outbox_limits(),
+            settings.outbox,
             pending.encoding,
         )),
         parts.read_buf.to_vec(),
         Role::Server,
-        Some(shared.ws_config),
+        Some(edge.ws_config),
     )
     .await;
     Ok(Upgraded {
@@ -193,14 +187,14 @@ pub async fn handshake<S: Transport>(
 }
 
 /// The answer to a request that is not for a WebSocket endpoint, or a plain GET of one (426).
-fn page(shared: &Shared, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+fn answer_page(edge: &Edge, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let path = request.uri().path();
     let websocket =
-        path == handshake::WS_PATH || (shared.config.echo && path == handshake::ECHO_PATH);
+        path == handshake::WS_PATH || (edge.settings.echo && path == handshake::ECHO_PATH);
     if !websocket {
         return Some(
-            web::answer(shared, request.method(), path, request.headers()).unwrap_or_else(|| {
-                web::text(
+            page::answer(edge, request.method(), path, request.headers()).unwrap_or_else(|| {
+                page::text(
                     StatusCode::NOT_FOUND,
                     &format!(
                         "nothing at {}; the page is at /, the WebSocket feed at {}",
@@ -214,14 +208,14 @@ fn page(shared: &Shared, request: &Request<Incoming>) -> Option<Response<Full<By
     if handshake::asks_upgrade(request.headers()) {
         return None;
     }
-    shared.metrics.refused("not_websocket");
-    let mut response = web::text(
+    edge.metrics.refused("not_websocket");
+    let mut response = page::text(
         StatusCode::UPGRADE_REQUIRED,
         &format!(
             "{path} is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket); the page is at /"
         ),
     );
-    web::set(
+    page::set(
         &mut response,
         &[
             (header::UPGRADE, "websocket"),
@@ -245,12 +239,12 @@ fn refusal_reason(status: StatusCode) -> &'static str {
 
 /// Applies the handshake rules, then takes a connection slot.
 fn decide(
-    shared: &Shared,
+    edge: &Edge,
     request: &mut Request<Incoming>,
 ) -> Result<(handshake::Accepted, Pending), Refusal> {
     let admission = Admission {
-        allowed_origins: &shared.config.allow_origin,
-        echo: shared.config.echo,
+        allowed_origins: &edge.settings.allow_origin,
+        echo: edge.settings.echo,
     };
     let head = Head {
         method: request.method(),
@@ -258,15 +252,15 @@ fn decide(
         version: request.version(),
         headers: request.headers(),
     };
-    if shared.shutdown.is_cancelled() {
+    if edge.shutdown.is_stopping() {
         return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         ));
     }
     let accepted = handshake::admit(&admission, &head)?;
-    let slot = shared
-        .connections
+    let slot = edge
+        .slots
         .clone()
         .try_acquire_owned()
         .map_err(|_| handshake::at_capacity())?;
@@ -283,7 +277,7 @@ fn decide(
 fn switching(accepted: &handshake::Accepted) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    web::set(
+    page::set(
         &mut response,
         &[
             (header::UPGRADE, "websocket"),
@@ -302,8 +296,8 @@ fn switching(accepted: &handshake::Accepted) -> Response<Full<Bytes>> {
 }
 
 fn refused(refusal: Refusal) -> Response<Full<Bytes>> {
-    let mut response = web::text(refusal.status, &refusal.body);
-    web::set(&mut response, &[(header::CONNECTION, "close")]);
+    let mut response = page::text(refusal.status, &refusal.body);
+    page::set(&mut response, &[(header::CONNECTION, "close")]);
     for (name, value) in refusal.headers {
         response.headers_mut().insert(name, value);
     }

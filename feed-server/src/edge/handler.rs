@@ -1,26 +1,28 @@
-//! What one connection does with the messages it reads: decode, rate-limit, answer or forward to
-//! the hub. On `/echo` it returns every message as it came.
+//! What one connection does with the messages it reads: decode, rate-limit, authorize, answer,
+//! or turn into a [`Command`] for the hub. On `/echo` it returns every message as it came.
 //!
-//! Replies the session writes itself (errors, pongs, local rejects) go to `out`; the connection
-//! writes them after the read turn. Orders, cancels and subscriptions go to the hub, which answers
-//! through the connection's queues.
+//! The handler does no I/O: replies it makes itself (errors, pongs, local rejects) go to `out`,
+//! which the connection writes after the read turn; a request for the hub comes back as a
+//! command, which the connection forwards. The hub answers through the connection's outbox.
+
+use std::sync::Arc;
 
 use protocol::binary;
 use protocol::{
-    ClientMessage, Decoder, Encoding, ErrorCode, ErrorReply, Hello, Pong, Reject, RejectCode,
-    SUBPROTOCOL_BIN, SUBPROTOCOL_JSON, ServerInfo, ServerMessage, Symbol, close_code,
-    encode_server, now_ns,
+    ClientMessage, Decoder, Encoding, ErrorCode, ErrorReply, Hello, Pong, RejectCode,
+    SUBPROTOCOL_BIN, SUBPROTOCOL_JSON, ServerInfo, ServerMessage, SourceInfo, Symbol, Token,
+    close_code, encode_server, now_ns,
 };
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use super::handshake::Endpoint;
+use super::{Command, Ending, payload};
 use crate::bitset::BitSet;
-use crate::handshake::Endpoint;
-use crate::hub::Command;
-use crate::matching::ConnId;
+use crate::feed::universe::{Selection, Universe};
+use crate::market::{self, ConnId};
+use crate::metrics::Metrics;
 use crate::rate::TokenBucket;
-use crate::server::Shared;
-use crate::universe::Selection;
 
 /// Unknown symbols named in one `error` reply at most; the message counts the rest.
 const MAX_NAMED_UNKNOWN: usize = 16;
@@ -28,76 +30,27 @@ const MAX_NAMED_UNKNOWN: usize = 16;
 /// cannot be guessed over one connection.
 pub const MAX_AUTH_FAILURES: u32 = 5;
 
-/// Who ended a connection, which decides how the close handshake goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Initiator {
-    /// The client sent a Close frame: answer it, then close the socket.
-    Client,
-    /// The server closes: send a Close frame, wait for the answer.
-    Server,
-    /// The socket ended without a Close frame: nothing to send.
-    Transport,
-}
-
-/// Why a connection ended, for the close frame, the log line and the metrics.
+/// What every connection's handler answers from.
 #[derive(Debug)]
-pub struct Ending {
-    pub code: u16,
-    pub reason: String,
-    pub by: Initiator,
-    /// A word from a fixed set, for `tickwire_clients_closed_total{reason}`.
-    pub kind: &'static str,
+pub struct Context {
+    pub universe: Arc<Universe>,
+    /// What `hello` says about where events come from.
+    pub source: SourceInfo,
+    /// `--order-token`: orders need an `auth` first.
+    pub order_token: Option<Token>,
+    /// `--heartbeat-ms`, as `hello` announces it.
+    pub heartbeat_ms: u64,
+    /// `--max-message-bytes`, `--max-message-rate`, `--max-order-id-bytes`.
+    pub max_message: usize,
+    pub max_message_rate: u32,
+    pub max_order_id: usize,
+    pub metrics: Arc<Metrics>,
 }
 
-impl Ending {
-    pub fn server(code: u16, reason: impl Into<String>) -> Self {
-        let kind = match code {
-            close_code::NORMAL => "normal",
-            close_code::GOING_AWAY => "shutdown",
-            close_code::POLICY => "policy",
-            close_code::TOO_BIG => "too_big",
-            close_code::INVALID_DATA => "invalid_data",
-            close_code::INTERNAL => "internal",
-            _ => "protocol_error",
-        };
-        Self {
-            code,
-            reason: reason.into(),
-            by: Initiator::Server,
-            kind,
-        }
-    }
-
-    pub fn client(code: u16, reason: String) -> Self {
-        Self {
-            code,
-            reason,
-            by: Initiator::Client,
-            kind: "client_close",
-        }
-    }
-
-    pub fn transport(reason: impl Into<String>) -> Self {
-        Self {
-            code: close_code::ABNORMAL,
-            reason: reason.into(),
-            by: Initiator::Transport,
-            kind: "transport",
-        }
-    }
-
-    /// Names the reason more finely than the close code does.
-    #[must_use]
-    pub fn because(mut self, kind: &'static str) -> Self {
-        self.kind = kind;
-        self
-    }
-}
-
-/// Per-connection request handling.
+/// One connection's request handling.
 #[derive(Debug)]
-pub struct Session<'a> {
-    shared: &'a Shared,
+pub struct Handler<'a> {
+    cx: &'a Context,
     id: ConnId,
     endpoint: Endpoint,
     decoder: Decoder,
@@ -110,17 +63,16 @@ pub struct Session<'a> {
     auth_failures: u32,
 }
 
-impl<'a> Session<'a> {
-    pub fn new(shared: &'a Shared, id: ConnId, endpoint: Endpoint, encoding: Encoding) -> Self {
-        let config = &shared.config;
+impl<'a> Handler<'a> {
+    pub fn new(cx: &'a Context, id: ConnId, endpoint: Endpoint, encoding: Encoding) -> Self {
         Self {
-            shared,
+            cx,
             id,
             endpoint,
-            decoder: Decoder::new().max_client_bytes(config.max_message()),
-            rate: TokenBucket::new(config.max_message_rate, now_ns()),
-            max_id: usize::try_from(config.max_order_id_bytes).unwrap_or(64),
-            authorized: shared.order_token.is_none(),
+            decoder: Decoder::new().max_client_bytes(cx.max_message),
+            rate: TokenBucket::new(cx.max_message_rate, now_ns()),
+            max_id: cx.max_order_id,
+            authorized: cx.order_token.is_none(),
             encoding,
             auth_failures: 0,
         }
@@ -133,11 +85,11 @@ impl<'a> Session<'a> {
                 name: crate::SERVER_NAME.to_owned(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             },
-            symbols: self.shared.universe.symbols().cloned().collect(),
-            heartbeat_ms: self.shared.config.heartbeat_ms,
+            symbols: self.cx.universe.symbols().cloned().collect(),
+            heartbeat_ms: self.cx.heartbeat_ms,
             ts_ns: now_ns(),
-            source: Some(self.shared.source.clone()),
-            auth_required: self.shared.order_token.is_some(),
+            source: Some(self.cx.source.clone()),
+            auth_required: self.cx.order_token.is_some(),
         }))
     }
 
@@ -145,10 +97,10 @@ impl<'a> Session<'a> {
     fn text(&self, message: &ServerMessage) -> Message {
         match self.encoding {
             Encoding::Json => text(message),
-            Encoding::Bin => Message::Binary(crate::frames::encode(
+            Encoding::Bin => Message::Binary(payload::encode(
                 Encoding::Bin,
                 message,
-                self.shared.universe.ids(),
+                self.cx.universe.ids(),
             )),
         }
     }
@@ -162,19 +114,25 @@ impl<'a> Session<'a> {
     }
 
     /// Handles what the WebSocket reader produced: a message, an error or the end of the stream.
-    pub async fn on_inbound(
+    /// Returns the command to forward to the hub, if the message asks for one, or how the
+    /// connection ends.
+    pub fn on_inbound(
         &mut self,
         inbound: Option<Result<Message, WsError>>,
         out: &mut Vec<Message>,
-    ) -> Option<Ending> {
+    ) -> Result<Option<Command>, Ending> {
         match inbound {
-            None => Some(Ending::transport("connection dropped")),
-            Some(Ok(message)) => self.on_message(message, out).await,
-            Some(Err(e)) => Some(ending_for(e)),
+            None => Err(Ending::transport("connection dropped")),
+            Some(Ok(message)) => self.on_message(message, out),
+            Some(Err(e)) => Err(ending_for(e)),
         }
     }
 
-    async fn on_message(&mut self, message: Message, out: &mut Vec<Message>) -> Option<Ending> {
+    fn on_message(
+        &mut self,
+        message: Message,
+        out: &mut Vec<Message>,
+    ) -> Result<Option<Command>, Ending> {
         let data = matches!(message, Message::Text(_) | Message::Binary(_));
         let allowed = !data || self.rate.take(now_ns());
         match (message, self.endpoint) {
@@ -182,16 +140,16 @@ impl<'a> Session<'a> {
                 let (code, reason) = frame.map_or((close_code::NO_STATUS, String::new()), |f| {
                     (u16::from(f.code), f.reason.to_string())
                 });
-                return Some(Ending::client(code, reason));
+                return Err(Ending::client(code, reason));
             }
             (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => {}
             (Message::Binary(bytes), Endpoint::Feed) if self.encoding == Encoding::Bin => {
-                let decoded = binary::decode_client(&bytes, self.shared.universe.names());
-                return self.on_decoded(decoded, allowed, out).await;
+                let decoded = binary::decode_client(&bytes, self.cx.universe.names());
+                return self.on_decoded(decoded, allowed, out);
             }
             (Message::Text(text), Endpoint::Feed) => {
                 let decoded = self.decoder.client(text.as_bytes());
-                return self.on_decoded(decoded, allowed, out).await;
+                return self.on_decoded(decoded, allowed, out);
             }
             (_, _) if !allowed => out.push(self.rate_limited(None)),
             (Message::Binary(_), Endpoint::Feed) => out.push(self.error(
@@ -203,33 +161,33 @@ impl<'a> Session<'a> {
             )),
             (echoed, Endpoint::Echo) => out.push(echoed),
         }
-        None
+        Ok(None)
     }
 
     /// Handles a decoded request (from JSON text or a binary frame), or answers why it was not one.
-    async fn on_decoded(
+    fn on_decoded(
         &mut self,
         decoded: Result<ClientMessage, protocol::DecodeError>,
         allowed: bool,
         out: &mut Vec<Message>,
-    ) -> Option<Ending> {
+    ) -> Result<Option<Command>, Ending> {
         match decoded {
             Ok(request) => {
                 self.count(&request);
                 if allowed {
-                    return self.on_request(request, out).await;
+                    return self.on_request(request, out);
                 }
                 out.push(self.rate_limited(Some(request)));
             }
             Err(_) if !allowed => out.push(self.rate_limited(None)),
             Err(e) => out.push(self.error(e.code(), e.to_string(), Vec::new())),
         }
-        None
+        Ok(None)
     }
 
     /// Counts the orders and cancels clients send, whatever becomes of them.
     fn count(&self, request: &ClientMessage) {
-        let metrics = &self.shared.metrics;
+        let metrics = &self.cx.metrics;
         match request {
             ClientMessage::Order(_) => {
                 metrics.orders.inc();
@@ -241,26 +199,21 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// A `reject` the session answers itself, counted with the hub's.
+    /// A `reject` the handler answers itself, counted like the market's.
     fn reject(
         &self,
-        id: protocol::OrderId,
+        id: &protocol::OrderId,
         code: RejectCode,
         reason: String,
         sent_ns: Option<u64>,
     ) -> Message {
-        self.shared.metrics.rejected(code);
-        self.text(&ServerMessage::Reject(Reject {
-            id,
-            code,
-            reason,
-            sent_ns,
-            ts_ns: now_ns(),
-        }))
+        let reject = market::reject(id, code, reason, sent_ns, now_ns());
+        self.cx.metrics.answered(&reject);
+        self.text(&reject)
     }
 
     /// The answer to an order or cancel before a successful `auth`.
-    fn unauthorized(&self, id: protocol::OrderId, sent_ns: Option<u64>) -> Message {
+    fn unauthorized(&self, id: &protocol::OrderId, sent_ns: Option<u64>) -> Message {
         self.reject(
             id,
             RejectCode::Unauthorized,
@@ -281,16 +234,16 @@ impl<'a> Session<'a> {
             Some(
                 ClientMessage::Order(protocol::Order { id, sent_ns, .. })
                 | ClientMessage::Cancel(protocol::Cancel { id, sent_ns }),
-            ) => self.reject(id, RejectCode::RateLimited, why, sent_ns),
+            ) => self.reject(&id, RejectCode::RateLimited, why, sent_ns),
             _ => self.error(ErrorCode::RateLimited, why, Vec::new()),
         }
     }
 
-    async fn on_request(
+    fn on_request(
         &mut self,
         request: ClientMessage,
         out: &mut Vec<Message>,
-    ) -> Option<Ending> {
+    ) -> Result<Option<Command>, Ending> {
         let id = self.id;
         let command = match request {
             ClientMessage::Ping(p) => {
@@ -298,31 +251,35 @@ impl<'a> Session<'a> {
                     sent_ns: p.sent_ns,
                     ts_ns: now_ns(),
                 })));
-                return None;
+                return Ok(None);
             }
-            ClientMessage::Auth(auth) => return self.on_auth(&auth, out),
+            ClientMessage::Auth(auth) => return self.on_auth(&auth, out).map(|()| None),
             ClientMessage::Order(ref order) if !self.authorized => {
-                out.push(self.unauthorized(order.id.clone(), order.sent_ns));
-                return None;
+                out.push(self.unauthorized(&order.id, order.sent_ns));
+                return Ok(None);
             }
             ClientMessage::Cancel(ref cancel) if !self.authorized => {
-                out.push(self.unauthorized(cancel.id.clone(), cancel.sent_ns));
-                return None;
+                out.push(self.unauthorized(&cancel.id, cancel.sent_ns));
+                return Ok(None);
             }
             ClientMessage::Subscribe(s) => {
-                let symbols = self.resolve(&s.symbols, out)?;
+                let Some(symbols) = self.resolve(&s.symbols, out) else {
+                    return Ok(None);
+                };
                 tracing::debug!(conn = id, symbols = symbols.len(), "subscribe");
                 Command::Subscribe { id, symbols }
             }
             ClientMessage::Unsubscribe(s) => {
-                let symbols = self.resolve(&s.symbols, out)?;
+                let Some(symbols) = self.resolve(&s.symbols, out) else {
+                    return Ok(None);
+                };
                 tracing::debug!(conn = id, symbols = symbols.len(), "unsubscribe");
                 Command::Unsubscribe { id, symbols }
             }
             ClientMessage::Order(order) => {
                 if let Some(refusal) = self.check_id(&order.id, order.sent_ns) {
                     out.push(refusal);
-                    return None;
+                    return Ok(None);
                 }
                 tracing::debug!(conn = id, order = %order.id, symbol = %order.symbol, side = order.side.as_str(), qty = %order.qty, price = ?order.price, "order");
                 Command::Order { id, order }
@@ -330,23 +287,20 @@ impl<'a> Session<'a> {
             ClientMessage::Cancel(cancel) => {
                 if let Some(refusal) = self.check_id(&cancel.id, cancel.sent_ns) {
                     out.push(refusal);
-                    return None;
+                    return Ok(None);
                 }
                 tracing::debug!(conn = id, order = %cancel.id, "cancel");
                 Command::Cancel { id, cancel }
             }
         };
-        match self.shared.hub.send(command).await {
-            Ok(()) => None,
-            Err(_) => Some(self.shared.ending_on_shutdown()),
-        }
+        Ok(Some(command))
     }
 
     /// Checks a token against `--order-token` in constant time. A wrong one is answered with
     /// `error`; the [`MAX_AUTH_FAILURES`]th closes the connection. The token is never logged.
-    fn on_auth(&mut self, auth: &protocol::Auth, out: &mut Vec<Message>) -> Option<Ending> {
+    fn on_auth(&mut self, auth: &protocol::Auth, out: &mut Vec<Message>) -> Result<(), Ending> {
         let right = self
-            .shared
+            .cx
             .order_token
             .as_ref()
             .is_none_or(|token| token.matches(&auth.token));
@@ -356,23 +310,21 @@ impl<'a> Session<'a> {
             out.push(self.text(&ServerMessage::Authorized(protocol::Authorized {
                 ts_ns: now_ns(),
             })));
-            return None;
+            return Ok(());
         }
         self.auth_failures = self.auth_failures.saturating_add(1);
-        self.shared.metrics.auth_failures.inc();
+        self.cx.metrics.auth_failures.inc();
         tracing::info!(
             conn = self.id,
             failures = self.auth_failures,
             "auth with a wrong token"
         );
         if self.auth_failures >= MAX_AUTH_FAILURES {
-            return Some(
-                Ending::server(
-                    close_code::POLICY,
-                    format!("{MAX_AUTH_FAILURES} wrong tokens"),
-                )
-                .because("auth_failures"),
-            );
+            return Err(Ending::server(
+                close_code::POLICY,
+                format!("{MAX_AUTH_FAILURES} wrong tokens"),
+            )
+            .because("auth_failures"));
         }
         out.push(self.error(
             ErrorCode::BadToken,
@@ -382,7 +334,7 @@ impl<'a> Session<'a> {
             ),
             Vec::new(),
         ));
-        None
+        Ok(())
     }
 
     /// Refuses an order id that is empty or over `--max-order-id-bytes`.
@@ -396,7 +348,7 @@ impl<'a> Session<'a> {
             "order id refused for its length"
         );
         Some(self.reject(
-            id.into(),
+            &id.into(),
             RejectCode::BadId,
             format!(
                 "order id is {} bytes; it must be 1 to {} bytes (--max-order-id-bytes)",
@@ -410,7 +362,7 @@ impl<'a> Session<'a> {
     /// Maps symbols to distinct indices; unknown ones get an `error` naming them (the first
     /// [`MAX_NAMED_UNKNOWN`]), the rest still apply.
     fn resolve(&self, symbols: &[Symbol], out: &mut Vec<Message>) -> Option<BitSet> {
-        let universe = &self.shared.universe;
+        let universe = &self.cx.universe;
         if symbols.is_empty() {
             out.push(self.error(
                 ErrorCode::BadRequest,

@@ -12,7 +12,7 @@ use http_body_util::Full;
 use hyper::{HeaderMap, Method, Response, StatusCode, header};
 use serde::Serialize;
 
-use crate::server::Shared;
+use super::Edge;
 
 /// One embedded file.
 struct Asset {
@@ -27,7 +27,7 @@ macro_rules! asset {
         Asset {
             path: concat!("/", $name),
             content_type: $content_type,
-            body: include_bytes!(concat!("../web/", $name)),
+            body: include_bytes!(concat!("../../web/", $name)),
         }
     };
 }
@@ -51,7 +51,7 @@ pub type Answer = Response<Full<Bytes>>;
 
 /// The answer to a request for something other than a WebSocket, or `None` for a path that
 /// is not served here.
-pub fn answer(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap) -> Option<Answer> {
+pub fn answer(edge: &Edge, method: &Method, path: &str, headers: &HeaderMap) -> Option<Answer> {
     let known =
         matches!(path, "/" | "/healthz" | "/metrics") || ASSETS.iter().any(|a| a.path == path);
     if !known {
@@ -66,8 +66,8 @@ pub fn answer(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap)
         return Some(response);
     }
     let response = match path {
-        "/healthz" => health(shared),
-        "/metrics" => metrics(shared),
+        "/healthz" => health(edge),
+        "/metrics" => metrics(edge),
         "/" => asset(&ASSETS[0], 0, headers),
         _ => ASSETS
             .iter()
@@ -115,21 +115,20 @@ struct Health<'a> {
 
 /// 200 while the hub runs, 503 once the server is stopping or has failed, so a load balancer
 /// stops sending clients to it.
-fn health(shared: &Shared) -> Answer {
-    let status = if shared.failed() {
+fn health(edge: &Edge) -> Answer {
+    let status = if edge.failed() {
         "failed"
-    } else if shared.shutdown.is_cancelled() {
+    } else if edge.shutdown.is_stopping() {
         "shutting_down"
     } else {
         "ok"
     };
-    let max = shared.config.max_connections;
     let body = Health {
         status,
-        uptime_s: (shared.metrics.uptime().as_secs_f64() * 1e3).round() / 1e3,
-        source: &shared.source,
-        connections: max.saturating_sub(shared.connections.available_permits()),
-        max_connections: max,
+        uptime_s: (edge.metrics.uptime().as_secs_f64() * 1e3).round() / 1e3,
+        source: &edge.context.source,
+        connections: edge.connections(),
+        max_connections: edge.settings.max_connections,
     };
     let json = serde_json::to_string(&body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(json + "\n")));
@@ -146,8 +145,8 @@ fn health(shared: &Shared) -> Answer {
     response
 }
 
-fn metrics(shared: &Shared) -> Answer {
-    let mut response = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
+fn metrics(edge: &Edge) -> Answer {
+    let mut response = Response::new(Full::new(Bytes::from(edge.metrics.encode())));
     set(
         &mut response,
         &[

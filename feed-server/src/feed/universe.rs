@@ -7,8 +7,8 @@ use protocol::{ALL_SYMBOLS, Decimal, Symbol};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::SymbolChoice;
 use crate::bitset::BitSet;
-use crate::config::SymbolChoice;
 
 /// One tradable instrument and how its synthetic price behaves.
 #[derive(Debug, Clone)]
@@ -152,10 +152,6 @@ impl Universe {
 
     pub fn len(&self) -> usize {
         self.instruments.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.instruments.is_empty()
     }
 
     /// The index of a symbol, if served.

@@ -1,12 +1,12 @@
 //! Per-symbol market state: the current quote, last trade, session statistics and `seq`.
 //!
-//! The hub owns one [`Market`] per symbol. Applying an event stamps the next `seq` and
+//! The core owns one [`Market`] per symbol. Applying an event stamps the next `seq` and
 //! returns the protocol message for it; [`Market::snapshot`] describes the state so far.
 
 use protocol::{Decimal, Quote, ServerMessage, Snapshot, Trade};
 
-use crate::event::MarketEvent;
-use crate::universe::Instrument;
+use crate::feed::event::MarketEvent;
+use crate::feed::universe::Instrument;
 
 /// The live state of one symbol. Prices are in ticks, sizes in lots (shares, for equities).
 #[derive(Debug, Clone)]
@@ -133,8 +133,8 @@ impl Market {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SymbolChoice;
-    use crate::universe::Universe;
+    use crate::feed::SymbolChoice;
+    use crate::feed::universe::Universe;
 
     #[test]
     fn events_stamp_consecutive_seqs_and_update_the_session() {

@@ -2,7 +2,7 @@
 //! key, Origin, subprotocol and the connection cap.
 //!
 //! [`admit`] is a pure decision over the request head, so every refusal is unit-tested; the I/O
-//! (parsing HTTP, writing the answer, taking over the socket) lives in [`crate::edge`].
+//! (parsing HTTP, writing the answer, taking over the socket) lives in [`super::http`].
 
 use protocol::{Encoding, SUBPROTOCOL_BIN, SUBPROTOCOL_JSON};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;

@@ -1,0 +1,140 @@
+//! The accept loop: each socket gets a task that runs its TLS and HTTP handshakes (within
+//! `--handshake-timeout-ms`, one of `--max-handshakes`), then serves the connection. At shutdown
+//! it stops accepting and, while connections close, still answers newcomers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use super::http::{self, NoUpgrade, Upgraded};
+use super::{Edge, connection};
+
+/// How long shutdown waits for connections to finish their close handshakes.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(1_500);
+
+/// The canned answer when `--max-handshakes` sockets are already in their handshake.
+pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 68\r\nconnection: close\r\n\r\ntoo many handshakes in progress (--max-handshakes); try again later\n";
+
+/// Serves `listener` until the edge stops, then waits (at most [`DRAIN_TIMEOUT`]) for its
+/// connections to close.
+pub async fn run(listener: TcpListener, edge: Arc<Edge>) {
+    let handshakes = Arc::new(Semaphore::new(edge.settings.max_handshakes));
+    let tracker = TaskTracker::new();
+    let next_id = AtomicU64::new(1);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = edge.shutdown.stopping() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many handshakes in progress; refused");
+            edge.metrics.refused("busy");
+            let _ = stream.try_write(BUSY_RESPONSE);
+            continue;
+        };
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        tracker.spawn(socket(stream, peer, edge.clone(), permit, id));
+    }
+    tracker.close();
+    // While connections close, new requests are still answered: `/healthz` with 503, so that a
+    // load balancer sees the server going, and handshakes with 503.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut done = std::pin::pin!(tracker.wait());
+        loop {
+            tokio::select! {
+                () = &mut done => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, peer)) = accepted else { continue };
+                    let Ok(permit) = handshakes.clone().try_acquire_owned() else { continue };
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(tokio::time::timeout(DRAIN_TIMEOUT, socket(stream, peer, edge.clone(), permit, id)));
+                }
+            }
+        }
+    });
+    if drained.await.is_err() {
+        tracing::warn!(
+            open = tracker.len(),
+            "connections still closing at shutdown; dropping them"
+        );
+    }
+}
+
+/// One accepted socket, from its handshakes to the end of its connection.
+async fn socket(
+    stream: TcpStream,
+    peer: SocketAddr,
+    edge: Arc<Edge>,
+    handshake_permit: OwnedSemaphorePermit,
+    id: u64,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, "set_nodelay failed: {e}");
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        socket2::SockRef::from(&stream).set_tcp_notsent_lowat(edge.settings.unsent_bytes)
+    {
+        tracing::debug!(%peer, "TCP_NOTSENT_LOWAT failed: {e}");
+    }
+    // Sockets accepted while the server drains are answered, not dropped.
+    let draining = edge.shutdown.is_stopping();
+    let shutdown = async {
+        if draining {
+            std::future::pending::<()>().await;
+        } else {
+            edge.shutdown.stopping().await;
+        }
+    };
+    let timeout = edge.settings.handshake_timeout;
+    let upgraded = tokio::select! {
+        () = shutdown => return,
+        result = tokio::time::timeout(timeout, handshakes(stream, &edge)) => match result {
+            Ok(Ok(upgraded)) => upgraded,
+            Ok(Err(NoUpgrade::Served(what))) => {
+                tracing::debug!(%peer, "served {what}");
+                return;
+            }
+            Ok(Err(NoUpgrade::Refused(why))) => {
+                tracing::info!(%peer, "handshake refused or failed: {why}");
+                return;
+            }
+            Err(_) => {
+                edge.metrics.refused("timeout");
+                tracing::info!(%peer, "handshake timed out after {} ms", timeout.as_millis());
+                return;
+            }
+        },
+    };
+    drop(handshake_permit);
+    connection::serve(upgraded, edge, id, peer).await;
+}
+
+/// The TLS handshake if the edge has TLS, then the HTTP exchange.
+async fn handshakes(stream: TcpStream, edge: &Arc<Edge>) -> Result<Upgraded, NoUpgrade> {
+    let Some(tls) = &edge.tls else {
+        return http::exchange(stream, edge).await;
+    };
+    match tls.acceptor.accept(stream).await {
+        Ok(stream) => http::exchange(stream, edge).await,
+        Err(e) => {
+            edge.metrics.refused("tls");
+            Err(NoUpgrade::Refused(format!(
+                "TLS handshake failed: {e} (a plain http:// or ws:// client on a TLS port?)"
+            )))
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! What a connection asks of the hub: to be served, to leave, to (un)subscribe, to trade.
+
+use protocol::{Cancel, Order};
+
+use super::outbox::Outlet;
+use crate::bitset::BitSet;
+use crate::market::ConnId;
+
+/// One request from a connection to the hub, in the order the client sent them.
+#[derive(Debug)]
+pub enum Command {
+    /// A new connection, with its outbox: the fan-out writes to it, and the market opens its
+    /// account.
+    Connect {
+        id: ConnId,
+        outlet: Outlet,
+    },
+    /// The connection ended: its subscriptions and resting orders go.
+    Disconnect {
+        id: ConnId,
+    },
+    Subscribe {
+        id: ConnId,
+        symbols: BitSet,
+    },
+    Unsubscribe {
+        id: ConnId,
+        symbols: BitSet,
+    },
+    Order {
+        id: ConnId,
+        order: Order,
+    },
+    Cancel {
+        id: ConnId,
+        cancel: Cancel,
+    },
+}

@@ -1,0 +1,407 @@
+//! The fan-out: each batch of events that fell due goes out in one pass over the clients, each
+//! subscribed client getting one frame with everything it wants from the batch, written straight
+//! to its socket ([`super::outbox`]). Clients subscribed to every symbol share a single frame, so
+//! a pass costs one encode per event and encoding in use plus one socket write per client. The
+//! pass never waits for a client: what a socket does not take waits in its outbox, and a client
+//! whose outbox is full is switched to conflation (it is sent fresh snapshots of the symbols it
+//! missed once it has room again).
+//!
+//! The hub drives the passes ([`Fanout::begin_pass`], [`Fanout::fan_out`]) and hands over the
+//! events ([`Fanout::add`]) and the answers to orders ([`Fanout::reply`], [`Fanout::fill`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use protocol::binary::SymbolIds;
+use protocol::{Encoding, ServerMessage, encode_server};
+
+use super::outbox::{Outlet, Refused};
+use super::payload;
+use crate::bitset::BitSet;
+use crate::feed::universe::Universe;
+use crate::market::{ConnId, Market};
+use crate::metrics::{Metrics, Tally};
+
+/// The fan-out's view of one connection.
+#[derive(Debug)]
+struct Client {
+    outlet: Outlet,
+    subscribed: BitSet,
+    /// The queue was full: nothing is sent until half of it is free again.
+    conflating: bool,
+    /// The connection's subprotocol, for every frame it is sent.
+    encoding: Encoding,
+    /// Subscribed symbols owed a snapshot before any live event: newly subscribed ones, and those
+    /// with events missed while conflating.
+    stale: BitSet,
+}
+
+/// Snapshots are sent in frames of about this size, so a `*` subscription on a large universe
+/// is many moderate frames, not one above the write buffer's limit.
+const SNAPSHOT_FRAME_BYTES: usize = 64 * 1024;
+/// Events held for one pass, encoded, at most: a pass this large goes out at once. Far below a
+/// connection's write-buffer bound (16 MiB) and its queue's byte budget (4 MiB by default).
+pub const MAX_PASS_BYTES: usize = 256 * 1024;
+
+/// The clients of an edge and the pass under way.
+#[derive(Debug)]
+pub struct Fanout {
+    universe: Arc<Universe>,
+    clients: HashMap<ConnId, Client>,
+    /// This pass's events, encoded.
+    pass_events: Vec<PassEvent>,
+    /// The encoded size of `pass_events`, which is about the size of a client's frame.
+    pass_bytes: usize,
+    /// This pass's frame for clients subscribed to every symbol, per encoding, made on first use.
+    shared_frame: [Option<(Bytes, usize)>; 2],
+    /// Clients per encoding: each event is encoded once, up front, in the encodings in use.
+    in_use: [usize; 2],
+    /// Clients the pass under way has yet to visit.
+    visiting: Vec<ConnId>,
+    /// Some client is conflating or owed snapshots: passes are due even without events.
+    owed: bool,
+    /// Clients to drop after the current loop over clients.
+    dropped: Vec<ConnId>,
+    /// Clients dropped since the hub last asked ([`Fanout::take_gone`]).
+    gone: Vec<ConnId>,
+    metrics: Arc<Metrics>,
+    /// What the pass under way sent, added to `metrics` at its end.
+    tally: Tally,
+    /// When the pass under way began.
+    pass_started: Option<Instant>,
+}
+
+impl Fanout {
+    pub fn new(universe: Arc<Universe>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            universe,
+            clients: HashMap::new(),
+            pass_events: Vec::new(),
+            pass_bytes: 0,
+            shared_frame: [None, None],
+            in_use: [0, 0],
+            visiting: Vec::new(),
+            owed: false,
+            dropped: Vec::new(),
+            gone: Vec::new(),
+            metrics,
+            tally: Tally::default(),
+            pass_started: None,
+        }
+    }
+
+    /// Connections served now.
+    #[cfg(test)]
+    pub fn clients(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn contains(&self, id: ConnId) -> bool {
+        self.clients.contains_key(&id)
+    }
+
+    /// Some client is conflating or owed snapshots: a pass is due even without events.
+    pub fn owed(&self) -> bool {
+        self.owed
+    }
+
+    /// The events waiting for their pass are as large as one frame should be.
+    pub fn pass_is_full(&self) -> bool {
+        self.pass_bytes >= MAX_PASS_BYTES
+    }
+
+    /// Serves a new connection (replacing one with the same id).
+    pub fn connect(&mut self, id: ConnId, outlet: Outlet) {
+        let n = self.universe.len();
+        let encoding = outlet.encoding();
+        self.remove(id);
+        self.in_use[encoding as usize] += 1;
+        self.clients.insert(
+            id,
+            Client {
+                encoding,
+                outlet,
+                subscribed: BitSet::new(n),
+                conflating: false,
+                stale: BitSet::new(n),
+            },
+        );
+    }
+
+    /// Stops serving a connection; false if it was not served.
+    pub fn remove(&mut self, id: ConnId) -> bool {
+        let Some(client) = self.clients.remove(&id) else {
+            return false;
+        };
+        let count = &mut self.in_use[client.encoding as usize];
+        *count = count.saturating_sub(1);
+        true
+    }
+
+    /// Connections the fan-out let go of since the last call (their outbox refused what could
+    /// not be dropped): the hub closes their accounts.
+    pub fn take_gone(&mut self) -> std::vec::Drain<'_, ConnId> {
+        self.gone.drain(..)
+    }
+
+    /// Adds symbols to a subscription. Each is owed a snapshot, sent at once unless events wait
+    /// for their pass (a snapshot now would already include them, and the pass would then send
+    /// them again: the pass sends it).
+    pub fn subscribe(&mut self, id: ConnId, symbols: &BitSet, markets: &[Market]) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        client.subscribed.union_with(symbols);
+        // Subscribing again sends a fresh snapshot, so every named symbol is owed one.
+        client.stale.union_with(symbols);
+        if self.pass_events.is_empty() {
+            if send_snapshots(client, markets, &mut self.tally, self.universe.ids()).is_err() {
+                self.drop_now(id);
+                return;
+            }
+            self.owed |= client.conflating || !client.stale.is_empty();
+        } else {
+            self.owed = true;
+        }
+    }
+
+    pub fn unsubscribe(&mut self, id: ConnId, symbols: &BitSet) {
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.subscribed.subtract(symbols);
+            client.stale.subtract(symbols);
+        }
+    }
+
+    /// Adds an event of `symbol` to the pass under way, encoded once per encoding in use.
+    pub fn add(&mut self, symbol: usize, message: &ServerMessage) {
+        let json =
+            (self.in_use[Encoding::Json as usize] > 0).then(|| Bytes::from(encode_server(message)));
+        let bin = (self.in_use[Encoding::Bin as usize] > 0)
+            .then(|| payload::encode(Encoding::Bin, message, self.universe.ids()));
+        let size = json
+            .as_ref()
+            .map_or(0, Bytes::len)
+            .max(bin.as_ref().map_or(0, Bytes::len));
+        self.pass_bytes += size + 1;
+        self.pass_events.push(PassEvent { symbol, json, bin });
+    }
+
+    /// Sends a connection the answers to its order or cancel, as one frame. A client that cannot
+    /// take them is refused (the hub then drops it): answers are never dropped.
+    pub fn reply(&mut self, id: ConnId, answers: &[ServerMessage]) -> Result<(), Refused> {
+        let Some(client) = self.clients.get(&id) else {
+            return Err(Refused::Closed);
+        };
+        let frame = payload::encode_all(client.encoding, answers, self.universe.ids());
+        client.outlet.reply(&frame)?;
+        self.metrics.replied(frame.len());
+        Ok(())
+    }
+
+    /// Sends a connection the fill of its resting order. A client that cannot take it is
+    /// dropped at the end of the event that filled it.
+    pub fn fill(&mut self, id: ConnId, fill: &ServerMessage) {
+        if let Some(client) = self.clients.get(&id) {
+            let frame = payload::encode(client.encoding, fill, self.universe.ids());
+            if client.outlet.reply(&frame).is_ok() {
+                self.metrics.replied(frame.len());
+            } else {
+                self.dropped.push(id);
+            }
+        }
+    }
+
+    /// Drops the clients that could not take a fill or a frame.
+    pub fn remove_dropped(&mut self) {
+        while let Some(id) = self.dropped.pop() {
+            tracing::debug!(conn = id, "reply queue full or closed; dropping the client");
+            self.drop_now(id);
+        }
+    }
+
+    fn drop_now(&mut self, id: ConnId) {
+        if self.remove(id) {
+            self.gone.push(id);
+        }
+    }
+
+    /// Starts a pass over every client.
+    pub fn begin_pass(&mut self) {
+        self.visiting.clear();
+        self.visiting.extend(self.clients.keys());
+        self.owed = false;
+        self.pass_started = Some(Instant::now());
+    }
+
+    /// Visits up to `n` more clients of the pass under way; true when the pass is over.
+    pub fn fan_out(&mut self, n: usize, markets: &[Market]) -> bool {
+        for _ in 0..n {
+            let Some(id) = self.visiting.pop() else {
+                break;
+            };
+            self.visit(id, markets);
+        }
+        self.remove_dropped();
+        if !self.visiting.is_empty() {
+            return false;
+        }
+        self.pass_events.clear();
+        self.pass_bytes = 0;
+        self.shared_frame = [None, None];
+        if let Some(started) = self.pass_started.take() {
+            self.metrics
+                .pass_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        self.metrics.add(&std::mem::take(&mut self.tally));
+        true
+    }
+
+    /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
+    fn visit(&mut self, id: ConnId, markets: &[Market]) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let encoding = client.encoding;
+        if client.subscribed.is_empty() {
+            return;
+        }
+        if client.conflating {
+            mark_stale(client, &self.pass_events);
+            if !client.outlet.half_free() {
+                self.owed = true;
+                return;
+            }
+            client.conflating = false;
+        }
+        // Live events of the symbols that are not owed a snapshot; the snapshots sent after
+        // them already include this pass's events of the others.
+        let frame = if client.subscribed.len() == self.universe.len() && client.stale.is_empty() {
+            if self.pass_events.is_empty() {
+                None
+            } else {
+                let events = &self.pass_events;
+                Some(
+                    self.shared_frame[encoding as usize]
+                        .get_or_insert_with(|| {
+                            let parts = events.iter().filter_map(|e| e.part(encoding));
+                            (payload::join(encoding, parts.clone()), parts.count())
+                        })
+                        .clone(),
+                )
+                .filter(|(_, count)| *count > 0)
+            }
+        } else {
+            let mine = self
+                .pass_events
+                .iter()
+                .filter(|e| {
+                    client.subscribed.contains(e.symbol) && !client.stale.contains(e.symbol)
+                })
+                .filter_map(|e| e.part(encoding));
+            let count = mine.clone().count();
+            (count > 0).then(|| (payload::join(encoding, mine), count))
+        };
+        if let Some((frame, events)) = frame {
+            match client.outlet.data(&frame) {
+                Ok(()) => self.tally.data(events, frame.len()),
+                Err(Refused::Full) => {
+                    tracing::debug!(conn = id, "outbox full; conflating");
+                    client.conflating = true;
+                    self.tally.conflations += 1;
+                    mark_stale(client, &self.pass_events);
+                }
+                Err(Refused::Closed) => {
+                    self.dropped.push(id);
+                    return;
+                }
+            }
+        }
+        if send_snapshots(client, markets, &mut self.tally, self.universe.ids()).is_err() {
+            self.dropped.push(id);
+            return;
+        }
+        self.owed |= client.conflating || !client.stale.is_empty();
+    }
+}
+
+/// Marks the subscribed symbols of this pass's events as owed a snapshot.
+fn mark_stale(client: &mut Client, events: &[PassEvent]) {
+    for &PassEvent { symbol, .. } in events {
+        if client.subscribed.contains(symbol) {
+            client.stale.insert(symbol);
+        }
+    }
+}
+
+/// Sends the snapshots a client is owed, in frames of about [`SNAPSHOT_FRAME_BYTES`], as far as
+/// its outbox has room; the rest go on a later pass. `Err` when the client is gone.
+fn send_snapshots(
+    client: &mut Client,
+    markets: &[Market],
+    tally: &mut Tally,
+    ids: &SymbolIds,
+) -> Result<(), ()> {
+    if client.conflating || client.stale.is_empty() {
+        return Ok(());
+    }
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut bytes = 0;
+    let mut in_frame: Vec<usize> = Vec::new();
+    let owed: Vec<usize> = client.stale.iter().collect();
+    for (n, &symbol) in owed.iter().enumerate() {
+        let Some(market) = markets.get(symbol) else {
+            client.stale.remove(symbol);
+            continue;
+        };
+        let part = payload::encode(client.encoding, &market.snapshot(), ids);
+        bytes += part.len() + 1;
+        parts.push(part);
+        in_frame.push(symbol);
+        if bytes < SNAPSHOT_FRAME_BYTES && n + 1 < owed.len() {
+            continue;
+        }
+        let frame = payload::join(client.encoding, parts.iter());
+        match client.outlet.data(&frame) {
+            Ok(()) => {
+                tally.data(0, frame.len());
+                for &s in &in_frame {
+                    client.stale.remove(s);
+                }
+            }
+            Err(Refused::Full) => {
+                client.conflating = true;
+                tally.conflations += 1;
+                return Ok(());
+            }
+            Err(Refused::Closed) => return Err(()),
+        }
+        parts.clear();
+        in_frame.clear();
+        bytes = 0;
+    }
+    Ok(())
+}
+
+/// One event of the pass under way, in the encodings its clients use.
+///
+/// A client of an encoding no one used when the event arrived cannot be owed it: it connected
+/// after the event, and a subscription made while events wait for their pass marks their symbols
+/// stale, so it gets snapshots that include them instead.
+#[derive(Debug)]
+struct PassEvent {
+    symbol: usize,
+    json: Option<Bytes>,
+    bin: Option<Bytes>,
+}
+
+impl PassEvent {
+    fn part(&self, encoding: Encoding) -> Option<&Bytes> {
+        match encoding {
+            Encoding::Json => self.json.as_ref(),
+            Encoding::Bin => self.bin.as_ref(),
+        }
+    }
+}

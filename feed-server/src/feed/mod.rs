@@ -1,0 +1,131 @@
+//! The feed: where market events come from and when they are due.
+//!
+//! A [`Source`] yields events with their time on the source's own clock: the seeded synthesizer
+//! ([`synth`], over the random walk in `walk`) or a recording ([`replay`]). The [`pacer`]
+//! thread turns that clock into wall-clock due times and hands the events ([`event::Due`]) to
+//! the hub, which stamps, encodes and fans them out the same way whatever produced them. The
+//! [`universe`] names the instruments every part shares.
+//!
+//! The feed knows nothing of the market's state or of clients.
+
+pub mod args;
+pub mod event;
+pub mod pacer;
+pub(crate) mod replay;
+pub(crate) mod synth;
+pub mod universe;
+pub(crate) mod walk;
+
+use std::path::{Path, PathBuf};
+
+use protocol::SourceInfo;
+use protocol::recording::{MarketEvent, RecordingError, Speed};
+
+pub use args::{SymbolChoice, SynthArgs};
+use universe::Universe;
+
+/// One step of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// An event at `at_ns` on the source's clock (never earlier than the previous one's, except
+    /// where a recording itself goes back in time).
+    Event { at_ns: u64, event: MarketEvent },
+    /// A looping replay finished a pass over its file and starts the next.
+    Looped,
+}
+
+/// A stream of market events.
+pub trait Source: Send + std::fmt::Debug {
+    /// The next step, `Ok(None)` when the source has nothing more, or why it cannot go on
+    /// (`FILE:LINE: what is wrong`).
+    fn next_step(&mut self) -> Result<Option<Step>, String>;
+
+    /// Whether falling far behind schedule may skip events rather than send them late: true for
+    /// synthesis, where no one is owed a particular event, false for a replay.
+    fn skippable(&self) -> bool;
+}
+
+/// A server's source, ready to pace, with the universe it yields events for.
+#[derive(Debug)]
+pub struct Opened {
+    pub universe: Universe,
+    pub source: Box<dyn Source>,
+    /// The source clock's time that maps to the start of pacing.
+    pub origin_ns: u64,
+    /// What `hello` says about it (`replay_start_ns` is set when pacing starts).
+    pub info: SourceInfo,
+}
+
+/// Where a server's events come from.
+#[derive(Debug, Clone)]
+pub enum SourceChoice {
+    /// The seeded synthesizer.
+    Synth(SynthArgs),
+    /// A recording, at `speed`, once or in a loop.
+    Replay {
+        file: PathBuf,
+        speed: Speed,
+        looping: bool,
+    },
+}
+
+/// Opens a source: a recording's replay, or synthesis.
+pub fn open(choice: &SourceChoice) -> Result<Opened, RecordingError> {
+    match choice {
+        SourceChoice::Replay {
+            file,
+            speed,
+            looping,
+        } => open_replay(file, *speed, *looping),
+        SourceChoice::Synth(args) => Ok(open_synth(args)),
+    }
+}
+
+fn open_replay(path: &Path, speed: Speed, looping: bool) -> Result<Opened, RecordingError> {
+    let replay = replay::ReplaySource::open(path, looping)?;
+    let universe = replay.universe()?;
+    let origin_ns = replay.header().start_ns;
+    let info = SourceInfo {
+        kind: "replay".to_owned(),
+        rate: None,
+        seed: None,
+        file: Some(file_name(path)),
+        speed: Some(speed.to_string()),
+        looping: Some(looping),
+        recording_start_ns: Some(origin_ns),
+        replay_start_ns: None,
+    };
+    Ok(Opened {
+        universe,
+        source: Box::new(replay),
+        origin_ns,
+        info,
+    })
+}
+
+fn open_synth(args: &SynthArgs) -> Opened {
+    let universe = Universe::new(&args.symbols, args.seed);
+    let source = Box::new(synth::SynthSource::new(&universe, args.seed, args.rate));
+    Opened {
+        universe,
+        source,
+        origin_ns: 0,
+        info: SourceInfo {
+            kind: "synthetic".to_owned(),
+            rate: Some(args.rate),
+            seed: Some(args.seed),
+            file: None,
+            speed: None,
+            looping: None,
+            recording_start_ns: None,
+            replay_start_ns: None,
+        },
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}

@@ -1,0 +1,106 @@
+//! The market: the core that gives events their meaning, knowing nothing of sockets.
+//!
+//! [`Core`] keeps one [`Market`] per symbol (its quote, session statistics and `seq`, in
+//! [`state`]) and the [`Matching`] engine, which owns the order ledger: every connection's
+//! [`Account`] and the resting orders of every symbol. An event that falls due gets the next
+//! `seq` of its symbol and becomes a protocol message; orders and cancels get their answers,
+//! addressed to the connection ([`ConnId`]) that sent them. What the core produces, sequenced
+//! events and addressed answers, is what an edge consumes.
+
+mod account;
+mod matching;
+pub(crate) mod state;
+
+use std::sync::Arc;
+
+use protocol::{Cancel, Order, ServerMessage, now_ns};
+
+pub use account::Limits;
+pub use matching::{ConnId, Matching, reject};
+pub use state::Market;
+
+use crate::feed::event::{Due, MarketEvent};
+use crate::feed::universe::Universe;
+use crate::metrics::Metrics;
+
+/// The market state of every symbol and the matching engine.
+#[derive(Debug)]
+pub struct Core {
+    universe: Arc<Universe>,
+    markets: Vec<Market>,
+    matching: Matching,
+}
+
+impl Core {
+    pub fn new(universe: Arc<Universe>, limits: Limits, metrics: Arc<Metrics>) -> Self {
+        let now = now_ns();
+        let markets = universe
+            .instruments
+            .iter()
+            .map(|inst| Market::new(inst.clone(), now))
+            .collect();
+        let lots = universe.instruments.iter().map(|i| i.lot_size).collect();
+        Self {
+            matching: Matching::new(lots, limits, metrics),
+            universe,
+            markets,
+        }
+    }
+
+    /// Every symbol's state, in universe order: what snapshots are made from.
+    pub fn markets(&self) -> &[Market] {
+        &self.markets
+    }
+
+    #[cfg(test)]
+    pub fn universe(&self) -> &Arc<Universe> {
+        &self.universe
+    }
+
+    /// Applies an event that fell due: returns its symbol and its message, stamped with the next
+    /// `seq`, and hands `fill` the fills of the resting orders it reaches. `None` for a symbol
+    /// outside the universe (dropped, and logged).
+    pub fn apply(
+        &mut self,
+        due: &Due,
+        now: u64,
+        fill: impl FnMut(ConnId, ServerMessage),
+    ) -> Option<(usize, ServerMessage)> {
+        let event = due.event;
+        let symbol = event.symbol();
+        let Some(market) = self.markets.get_mut(symbol) else {
+            tracing::warn!(symbol, "event for a symbol outside the universe; dropped");
+            return None;
+        };
+        let message = market.apply(&event, due.due_ns);
+        let traded = match event {
+            MarketEvent::Trade { price, .. } => Some(price),
+            MarketEvent::Quote { .. } => None,
+        };
+        self.matching
+            .on_market(symbol, &self.markets[symbol], traded, now, fill);
+        Some((symbol, message))
+    }
+
+    /// A new connection may trade.
+    pub fn open(&mut self, conn: ConnId, now: u64) {
+        self.matching.open(conn, now);
+    }
+
+    /// A connection went away: its resting orders go with it.
+    pub fn close(&mut self, conn: ConnId) {
+        self.matching.close(conn);
+    }
+
+    /// The answers to an order: its `ack` or `reject` first, then any fills.
+    pub fn order(&mut self, conn: ConnId, order: &Order, now: u64) -> Vec<ServerMessage> {
+        let symbol = self.universe.find(&order.symbol);
+        self.matching
+            .submit(conn, symbol, &self.markets, order, now)
+    }
+
+    /// The answer to a cancel.
+    pub fn cancel(&mut self, conn: ConnId, cancel: &Cancel, now: u64) -> Option<ServerMessage> {
+        self.matching.cancel(conn, cancel, now)
+    }
+}
