@@ -26,7 +26,7 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
         return Some(Action::ForceQuit);
     }
-    let typing = state.form.is_some() || state.prompt.is_some() || state.alert_prompt.is_some();
+    let typing = state.overlay.is_typing();
     Some(match key.code {
         KeyCode::Esc => Action::Escape,
         KeyCode::Enter => Action::Submit,
@@ -181,7 +181,7 @@ mod tests {
         let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
         assert_eq!(keymap(ctrl_c, &s), Some(Action::ForceQuit));
         assert_eq!(keymap(q, &s), Some(Action::Quit));
-        s.prompt = Some(String::new());
+        s.overlay = crate::state::Overlay::AddSymbol(String::new());
         assert_eq!(keymap(ctrl_c, &s), Some(Action::ForceQuit));
         assert_eq!(keymap(q, &s), Some(Action::Input('q')));
     }

@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use protocol::Decimal;
 use terminal::bench::BenchArgs;
 use terminal::record::RecordArgs;
-use terminal::state::State;
+use terminal::state::Setup;
 
 /// Tickwire terminal: live quotes, orders and latency over WebSocket. Without --url it starts an
 /// embedded feed server on a free loopback port and connects to it.
@@ -78,11 +76,6 @@ enum Command {
     Bench(Box<BenchArgs>),
 }
 
-/// Symbols watched when neither flags nor settings name any.
-const DEFAULT_WATCHLIST: &[&str] = &[
-    "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "KO",
-];
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -132,24 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let log = init_logging(cli.log_file)?;
     let settings = terminal::config::load(cli.config.as_deref())?;
-    let qty_text = cli
-        .qty
-        .or(settings
-            .default_qty
-            .as_ref()
-            .map(terminal::config::Number::text))
-        .unwrap_or_else(|| "100".to_owned());
-    let default_qty = Decimal::from_str(&qty_text)
-        .ok()
-        .filter(|q| *q > Decimal::ZERO)
-        .with_context(|| format!("default quantity `{qty_text}` is not a positive number"))?;
-    let confirm_notional = match &settings.confirm_notional {
-        None => terminal::state::DEFAULT_CONFIRM_NOTIONAL,
-        Some(n) => Decimal::from_str(&n.text())
-            .ok()
-            .filter(|v| *v >= Decimal::ZERO)
-            .with_context(|| format!("confirm_notional `{}` is not a number", n.text()))?,
-    };
+    let setup = Setup::new(&settings, cli.symbols.as_deref(), cli.qty.as_deref())?;
 
     // The embedded server lives on its own thread and runtime; dropping it shuts it down.
     let (url, _embedded) = if let Some(url) = cli.url.or(settings.url) {
@@ -164,27 +140,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("cannot start the embedded feed server")?;
         (server.url(), Some(server))
     };
-    let from_flag = cli.symbols.is_some();
-    let watchlist: Vec<String> = match cli.symbols.as_deref() {
-        // As typed: the server's list (in `hello`) decides, and `aapl` becomes `AAPL` only if
-        // the server has no `aapl`.
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        None => settings
-            .watchlist
-            .clone()
-            .unwrap_or_else(|| DEFAULT_WATCHLIST.iter().map(|s| (*s).to_owned()).collect()),
-    };
     let persist = cli
         .config
         .clone()
         .or_else(terminal::config::default_path)
         .map(|path| terminal::app::Persist {
             path,
-            lists: !from_flag,
+            lists: !setup.watchlist_from_flag(),
         });
     tracing::info!(%url, log = %log.display(), "terminal starting");
 
@@ -193,35 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut state = State::new(
-            url.clone(),
-            &watchlist,
-            default_qty,
-            std::time::Instant::now(),
-        );
-        state.confirm_notional = confirm_notional;
-        state.token = cli.token.clone();
-        state.bell = settings.bell.unwrap_or(false);
-        if !from_flag {
-            state
-                .lists
-                .extend(settings.watchlists.clone().unwrap_or_default());
-        }
-        for entry in settings.alerts.iter().flatten() {
-            let (level, above) = match (&entry.above, &entry.below) {
-                (Some(p), _) => (p, true),
-                (None, Some(p)) => (p, false),
-                (None, None) => continue,
-            };
-            if let Ok(price) = Decimal::from_str(&level.text()) {
-                state.alerts.rows.push(terminal::state::Alert {
-                    symbol: entry.symbol.as_str().into(),
-                    price,
-                    above,
-                    fired: false,
-                });
-            }
-        }
+        let state = setup.state(url.clone(), cli.token.clone(), std::time::Instant::now());
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
         let mut net = tokio::spawn(terminal::net::run(url, cli.encoding, command_rx, event_tx));

@@ -26,8 +26,6 @@ pub struct OrderForm {
     pub error: Option<String>,
     /// The quantity is still the prefilled default: the first keystroke replaces it.
     pub qty_fresh: bool,
-    /// Asked to confirm a large order; Enter again sends it.
-    pub confirming: bool,
 }
 
 /// What the form asks of the state after a key.
@@ -52,7 +50,6 @@ impl OrderForm {
             field: Field::Qty,
             error: None,
             qty_fresh: true,
-            confirming: false,
         }
     }
 
@@ -65,9 +62,6 @@ impl OrderForm {
     }
 
     pub fn handle(&mut self, action: Action) -> FormOutcome {
-        if !matches!(action, Action::Submit) {
-            self.confirming = false;
-        }
         match action {
             Action::Escape | Action::Quit => return FormOutcome::Close,
             Action::NextField | Action::Up | Action::Down => {

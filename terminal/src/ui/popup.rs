@@ -6,7 +6,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
-use crate::state::{Field, State};
+use crate::state::{Field, Overlay as StateOverlay, State};
 use crate::theme;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -28,7 +28,7 @@ pub struct Overlay<'a> {
 impl Widget for Overlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let state = self.state;
-        if let Some(form) = &state.form {
+        if let Some(form) = state.overlay.form() {
             let area = centered(area, 50, 11);
             let mark = |f: Field| if form.field == f { "▶" } else { " " };
             let side_style = Style::new().fg(if form.side == protocol::Side::Buy {
@@ -71,7 +71,7 @@ impl Widget for Overlay<'_> {
                 Line::from(format!("  Order:    {kind}")),
                 Line::from(format!("  Notional: {notional}")),
             ];
-            if form.confirming {
+            if matches!(state.overlay, StateOverlay::Confirm(_)) {
                 lines.push(Line::styled(
                     format!(
                         "Worth more than {}: Enter again to send, Esc to cancel",
@@ -98,7 +98,7 @@ impl Widget for Overlay<'_> {
                 area,
                 buf,
             );
-        } else if let Some(text) = &state.prompt {
+        } else if let Some(text) = state.overlay.prompt() {
             let matches = state.completions();
             let hint = if state.available.is_empty() {
                 "waiting for the server's symbol list".to_owned()
@@ -119,7 +119,7 @@ impl Widget for Overlay<'_> {
                 area,
                 buf,
             );
-        } else if let Some((symbol, text)) = &state.alert_prompt {
+        } else if let StateOverlay::Alert { symbol, text } = &state.overlay {
             let last = state
                 .watchlist
                 .row(symbol)
@@ -140,7 +140,7 @@ impl Widget for Overlay<'_> {
                 area,
                 buf,
             );
-        } else if state.help {
+        } else if state.overlay == StateOverlay::Help {
             let keys = [
                 ("Up/Down, k/j", "select a row"),
                 ("PgUp/PgDn, g/G", "page; first / last row"),
