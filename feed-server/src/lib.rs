@@ -36,11 +36,9 @@ pub(crate) mod bitset;
 pub(crate) mod rate;
 
 pub use config::Config;
+pub use edge::handler::SERVER_NAME;
 #[doc(hidden)]
 pub use edge::tls::write_test_identity;
 pub use edge::tls::{Identity, Tls};
 pub use feed::{SymbolChoice, SynthArgs};
 pub use server::{ServerError, ServerHandle, ThreadedServer, run, run_with, spawn};
-
-/// The name this server gives in `hello`.
-pub const SERVER_NAME: &str = "tickwire-feed-server";

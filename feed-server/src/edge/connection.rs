@@ -19,11 +19,13 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use super::Edge;
+use super::command::Command;
+use super::ending::{Ending, Initiator};
 use super::handler::Handler;
 use super::handshake::Endpoint;
 use super::http::{Upgraded, Ws};
 use super::outbox::{Outbox, Outlet};
-use super::{Command, Edge, Ending, Initiator};
 use crate::market::ConnId;
 
 /// Client messages handled per turn before the queues get their turn again. What is left in the

@@ -16,13 +16,18 @@ use protocol::{
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use super::command::Command;
+use super::ending::Ending;
 use super::handshake::Endpoint;
-use super::{Command, Ending, payload};
+use super::payload;
 use crate::bitset::BitSet;
 use crate::feed::universe::{Selection, Universe};
 use crate::market::{self, ConnId};
 use crate::metrics::Metrics;
 use crate::rate::TokenBucket;
+
+/// The name this server gives in `hello`.
+pub const SERVER_NAME: &str = "tickwire-feed-server";
 
 /// Unknown symbols named in one `error` reply at most; the message counts the rest.
 const MAX_NAMED_UNKNOWN: usize = 16;
@@ -82,7 +87,7 @@ impl<'a> Handler<'a> {
         self.text(&ServerMessage::Hello(Hello {
             protocol: self.encoding.subprotocol().to_owned(),
             server: ServerInfo {
-                name: crate::SERVER_NAME.to_owned(),
+                name: SERVER_NAME.to_owned(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             },
             symbols: self.cx.universe.symbols().cloned().collect(),

@@ -28,7 +28,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::handshake::{self, Admission, Endpoint, Head, Refusal};
-use super::outbox::{Outbox, Wire};
+use super::outbox::Outbox;
+use super::outbox::wire::Wire;
 use super::{Edge, page};
 
 /// A WebSocket over a client's outbox: what a connection task serves.

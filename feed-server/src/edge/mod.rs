@@ -41,7 +41,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use command::Command;
-pub use ending::{Ending, Initiator};
+pub use ending::Ending;
 
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;

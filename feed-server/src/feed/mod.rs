@@ -1,6 +1,6 @@
 //! The feed: where market events come from and when they are due.
 //!
-//! A [`Source`] yields events with their time on the source's own clock: the seeded synthesizer
+//! A [`source::Source`] yields events with their time on the source's own clock: the seeded synthesizer
 //! ([`synth`], over the random walk in `walk`) or a recording ([`replay`]). The [`pacer`]
 //! thread turns that clock into wall-clock due times and hands the events ([`event::Due`]) to
 //! the hub, which stamps, encodes and fans them out the same way whatever produced them. The
@@ -12,6 +12,7 @@ pub mod args;
 pub mod event;
 pub mod pacer;
 pub(crate) mod replay;
+pub mod source;
 pub(crate) mod synth;
 pub mod universe;
 pub(crate) mod walk;
@@ -19,31 +20,11 @@ pub(crate) mod walk;
 use std::path::{Path, PathBuf};
 
 use protocol::SourceInfo;
-use protocol::recording::{MarketEvent, RecordingError, Speed};
+use protocol::recording::{RecordingError, Speed};
 
 pub use args::{SymbolChoice, SynthArgs};
+use source::Source;
 use universe::Universe;
-
-/// One step of a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// An event at `at_ns` on the source's clock (never earlier than the previous one's, except
-    /// where a recording itself goes back in time).
-    Event { at_ns: u64, event: MarketEvent },
-    /// A looping replay finished a pass over its file and starts the next.
-    Looped,
-}
-
-/// A stream of market events.
-pub trait Source: Send + std::fmt::Debug {
-    /// The next step, `Ok(None)` when the source has nothing more, or why it cannot go on
-    /// (`FILE:LINE: what is wrong`).
-    fn next_step(&mut self) -> Result<Option<Step>, String>;
-
-    /// Whether falling far behind schedule may skip events rather than send them late: true for
-    /// synthesis, where no one is owed a particular event, false for a replay.
-    fn skippable(&self) -> bool;
-}
 
 /// A server's source, ready to pace, with the universe it yields events for.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use protocol::recording::Speed;
 
 use super::event::Due;
-use super::{Source, Step};
+use super::source::{Source, Step};
 use crate::metrics::Metrics;
 
 /// Sleeps end this long before an event is due; the rest is spun. Measured on the 2-core

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::source::{Source, Step};
 use super::universe::{Instrument, Universe};
-use super::{Source, Step};
 use protocol::recording::{Reader, RecordingError, in_units};
 
 /// The events of a recording, timed by their `ts_ns`; looping shifts each pass after the last.

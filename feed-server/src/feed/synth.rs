@@ -1,8 +1,8 @@
 //! Synthesis as a source: the seeded random walk at a fixed rate, spread evenly in time.
 
+use super::source::{Source, Step};
 use super::universe::Universe;
 use super::walk::Synthesizer;
-use super::{Source, Step};
 
 /// `rate` synthesized events per second, forever; event `n` is at `n / rate` seconds.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use protocol::{ALL_SYMBOLS, Decimal, Symbol};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::SymbolChoice;
+use super::args::SymbolChoice;
 use crate::bitset::BitSet;
 
 /// One tradable instrument and how its synthetic price behaves.

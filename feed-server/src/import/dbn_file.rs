@@ -13,7 +13,7 @@ use dbn::decode::{DbnMetadata, DecodeRecordRef, DynDecoder};
 use dbn::{BboMsg, Mbp1Msg, RecordRef, TradeMsg, TsSymbolMap, UNDEF_PRICE, VersionUpgradePolicy};
 use protocol::{Decimal, Symbol};
 
-use super::{Opened, Place, Row, RowKind};
+use super::row::{Opened, Place, Row, RowKind};
 use protocol::recording::RecordingError;
 
 /// The best bid and ask of an instrument: prices in 1e-9 units and sizes.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use protocol::{Decimal, Symbol};
 
-use super::{Place, Row, Rows};
+use super::row::{Place, Row, Rows};
 use protocol::recording::RecordingError;
 
 /// Opens a file, decompressing `.gz` on the fly.

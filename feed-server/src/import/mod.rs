@@ -8,6 +8,7 @@
 
 mod dbn_file;
 mod fields;
+mod row;
 mod tardis;
 mod tickwire_csv;
 
@@ -20,6 +21,7 @@ use protocol::{Decimal, Quote, ServerMessage, Symbol, Trade};
 
 use crate::generate::io_error;
 use protocol::recording::{Header, RecordingError, SymbolInfo, Writer, in_units};
+use row::{Opened, Row, RowKind, Rows};
 
 /// The arguments of `feed-server import`.
 #[derive(Debug, Clone, Args)]
@@ -65,57 +67,6 @@ pub struct Imported {
     pub symbols: usize,
     pub bytes: u64,
     /// Things the user should know, such as symbols named by instrument id.
-    pub notes: Vec<String>,
-}
-
-/// One event from an input, in exact decimals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Row {
-    /// Where the row is: its line in a CSV file, its index in a DBN file.
-    pub place: Place,
-    pub ts_ns: u64,
-    pub symbol: Symbol,
-    pub kind: RowKind,
-}
-
-/// Where a row is in its file, for error messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Place {
-    Line(u64),
-    Record(u64),
-}
-
-impl Place {
-    pub fn error(self, path: &Path, message: impl Into<String>) -> RecordingError {
-        match self {
-            Self::Line(n) => RecordingError::new(path, Some(n), message),
-            Self::Record(n) => {
-                RecordingError::new(path, None, format!("record {n}: {}", message.into()))
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RowKind {
-    Quote {
-        bid: Decimal,
-        bid_size: Decimal,
-        ask: Decimal,
-        ask_size: Decimal,
-    },
-    Trade {
-        price: Decimal,
-        size: Decimal,
-    },
-}
-
-/// An input's rows in file order: `Ok(None)` for a row that is skipped, `Err` at the first bad one.
-pub(crate) type Rows = Box<dyn Iterator<Item = Result<Option<Row>, RecordingError>>>;
-
-/// An opened input and the notes it has for the user.
-pub(crate) struct Opened {
-    pub rows: Rows,
     pub notes: Vec<String>,
 }
 

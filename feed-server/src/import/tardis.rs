@@ -10,7 +10,7 @@ use std::path::Path;
 use protocol::Decimal;
 
 use super::fields::{self, columns, decimal, symbol, text};
-use super::{Row, RowKind, Rows};
+use super::row::{Row, RowKind, Rows};
 use protocol::recording::RecordingError;
 
 const QUOTES: [&str; 6] = [

@@ -6,6 +6,10 @@ use protocol::OrderId;
 
 use crate::rate::TokenBucket;
 
+/// Identifies a connection to the market: accounts are kept, and answers and fills addressed,
+/// by it. The edge that owns the connection gives it its number.
+pub type ConnId = u64;
+
 /// How many past order ids per connection are remembered to refuse duplicates.
 const REMEMBERED_IDS: usize = 10_000;
 

@@ -15,12 +15,9 @@ use protocol::{
     Ack, Cancel, Canceled, Decimal, Fill, Order, OrderId, Reject, RejectCode, ServerMessage, Side,
 };
 
-use super::account::{Account, Limits};
+use super::account::{Account, ConnId, Limits};
 use super::state::Market;
 use crate::metrics::Metrics;
-
-/// Identifies a connection to the market: orders, fills and answers are addressed by it.
-pub type ConnId = u64;
 
 /// How many price levels a sweeping order may walk before its remainder is canceled.
 const MAX_SWEEP_LEVELS: i64 = 50;

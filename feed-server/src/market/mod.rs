@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use protocol::{Cancel, Order, ServerMessage, now_ns};
 
-pub use account::Limits;
-pub use matching::{ConnId, Matching, reject};
+pub use account::{ConnId, Limits};
+pub use matching::{Matching, reject};
 pub use state::Market;
 
 use crate::feed::event::{Due, MarketEvent};

@@ -8,7 +8,7 @@
 //! the socket has room.
 //!
 //! The WebSocket layer (handshake replies, pongs, pings, errors, the Close frame) writes through
-//! [`Wire`], which goes through the same queue, so frames from both writers never interleave.
+//! [`wire::Wire`], which goes through the same queue, so frames from both writers never interleave.
 //! Once a Close frame is written the hub's frames are refused, as RFC 6455 forbids data after it.
 //!
 //! Over TLS the outbox holds the connection's TLS session too: whoever writes encrypts what is
@@ -17,7 +17,7 @@
 
 mod queue;
 mod tls;
-mod wire;
+pub mod wire;
 mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +31,6 @@ use tokio::sync::Notify;
 
 use queue::{Kind, State};
 pub use queue::{Limits, MAX_WAITING_REPLIES, Refused};
-pub use wire::Wire;
 
 /// One client's socket and what waits to be written to it.
 #[derive(Debug)]
