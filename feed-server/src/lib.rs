@@ -3,15 +3,15 @@
 //!
 //! # Layout
 //! ARCHITECTURE.md at the repository's root is the map; in short:
-//! - [`feed`]: where events come from and when they are due: the sources (synthesizer, replay),
+//! - `feed`: where events come from and when they are due: the sources (synthesizer, replay),
 //!   the pacer thread, the universe of instruments.
-//! - [`market`]: the core: per-symbol state and `seq`, the matching engine and its order ledger.
-//! - [`edge`]: everything about clients: accept loop, HTTP and the page, RFC 6455, connection
+//! - `market`: the core: per-symbol state and `seq`, the matching engine and its order ledger.
+//! - `edge`: everything about clients: accept loop, HTTP and the page, RFC 6455, connection
 //!   tasks, the message handler, outboxes, the fan-out pass.
 //! - `hub`: the task that routes between them: events from the feed through the core to the
 //!   fan-out, requests from connections to the fan-out and the core.
 //! - `server`: assembles and supervises a server ([`run`], [`spawn`], [`ThreadedServer`]);
-//!   [`config`] holds every flag and gives each part its settings; [`metrics`] the series
+//!   [`config`] holds every flag and gives each part its settings; `metrics` the series
 //!   `/metrics` shows; [`shutdown`] the signal and the stopping state.
 //! - [`generate`] and [`import`]: the tools that write recordings.
 //! - `drill` (feature `testing`): the hub under arbitrary client scripts, for the fuzz target.

@@ -4,14 +4,15 @@
 //! - [`app`]: the loop over terminal input, network events and the frame tick; the key map.
 //! - [`action`]: every user intent.
 //! - [`state`]: application state and the pure update functions (`apply`, `handle`), one module
-//!   per concept (watchlist, orders, form, positions, alerts).
+//!   per concept (the overlay that has the keyboard, watchlist, named lists, orders, form,
+//!   positions, alerts, status, latency view) and the starting state from the settings.
 //! - [`net`]: the network task: connect, reconnect with backoff, decode; [`tls`]: trust for
 //!   `wss://` (system roots and `--ca-cert`); [`wire`]: a connection's encoding (`--encoding`).
 //! - [`record`]: `terminal record`, a live feed captured into a recording.
-//! - [`bench`]: `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
+//! - [`bench`](mod@bench): `terminal bench`, the latency benchmark: subscribers, open-loop orders, reports.
 //! - [`latency`]: session and 10-second latency histograms, message rates.
 //! - [`ui`]: one module per pane, drawing from a borrowed state; [`theme`] holds the styles;
-//!   [`format`] writes numbers and durations for the screen and the bench's report.
+//!   [`format`](mod@format) writes numbers and durations for the screen and the bench's report.
 //! - [`config`]: the TOML settings file; [`symbols`]: picking symbols from a server's list.
 
 pub mod action;

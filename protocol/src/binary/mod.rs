@@ -10,7 +10,7 @@
 //! hot path, have a compact form with 32-bit mantissas and one scale for the prices and one for
 //! the sizes (41 and 33 bytes, against about 130 and 100 in JSON), and a wide form with a full
 //! `dec` per field when a value does not fit. A `dec` is a scale byte and an i64 mantissa, or,
-//! with the scale's top bit set, an i128 mantissa (a [`Decimal`] has 96 bits).
+//! with the scale's top bit set, an i128 mantissa (a [`crate::Decimal`] has 96 bits).
 //!
 //! PROTOCOL.md has the byte layouts, with examples the tests decode.
 

@@ -6,10 +6,10 @@
 //! or replaying a recording, on its own runtime and threads) or from any server at `--url`.
 //!
 //! # Layout
-//! - [`args`]: the flags; [`run`]: one run, from starting the server to what it measured;
+//! - [`args`]: the flags; [`run`](mod@run): one run, from starting the server to what it measured;
 //!   `assemble` turns that into the report; [`output`] writes it.
-//! - [`subscribers`]: the subscriber connections and their tallies; [`scan`] reads frames cheaply.
-//! - [`orders`]: the open-loop order schedule and its round trips.
+//! - `subscribers`: the subscriber connections and their tallies; `scan` reads frames cheaply.
+//! - `orders`: the open-loop order schedule and its round trips.
 //! - [`stats`]: percentiles and `.hgrm` files; [`plot`]: the latency-by-percentile picture.
 //! - [`report`]: the report, its table, the verdict on what limited the run, and `--compare`.
 //! - [`system`]: CPU per thread, memory, the fd limit and pinning, from the OS.
