@@ -16,10 +16,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use protocol::{SourceInfo, Token};
+
 use crate::config::Config;
+use crate::edge::Command;
 use crate::edge::handshake::WS_PATH;
 use crate::edge::tls::Tls;
 use crate::edge::{self, Edge};
+use crate::feed::universe::Universe;
 use crate::feed::{self, pacer};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -91,21 +95,56 @@ pub async fn run_with(
     .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
     let shutdown = Arc::new(Shutdown::new(shutdown));
     let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, shutdown.token().clone()));
-    let context = config.context(universe, info, order_token, metrics.clone());
-    let edge = Arc::new(Edge::new(
-        config.edge(),
-        context,
+    let edge = edge(
+        &config,
+        Greeting {
+            universe,
+            source: info,
+            order_token,
+        },
         hub_tx,
         shutdown.clone(),
         metrics,
         tls,
-    ));
+    );
     let accepting = edge::accept::run(listener, edge);
     let result = supervise(accepting, &shutdown, hub_task, failed_rx).await;
     stop.store(true, Ordering::Relaxed);
     // The pacer sleeps at most 50 ms at a time: it ends promptly.
     let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
     result
+}
+
+/// What a connection's `hello` and handler say about the server.
+struct Greeting {
+    universe: Arc<Universe>,
+    source: SourceInfo,
+    order_token: Option<Token>,
+}
+
+/// The edge of a server: its settings from `config`, forwarding to `hub`.
+fn edge(
+    config: &Config,
+    greeting: Greeting,
+    hub: mpsc::Sender<Command>,
+    shutdown: Arc<Shutdown>,
+    metrics: Arc<Metrics>,
+    tls: Option<Tls>,
+) -> Arc<Edge> {
+    let Greeting {
+        universe,
+        source,
+        order_token,
+    } = greeting;
+    let context = config.context(universe, source, order_token, metrics.clone());
+    Arc::new(Edge::new(
+        config.edge(),
+        context,
+        hub,
+        shutdown,
+        metrics,
+        tls,
+    ))
 }
 
 /// Batches of due events the pacer may be ahead of the hub by; `--speed max` waits on it.
@@ -282,7 +321,6 @@ impl Drop for ThreadedServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edge::Command;
     use futures_util::{SinkExt, StreamExt};
     use protocol::close_code;
     use std::time::Duration;
@@ -306,18 +344,20 @@ mod tests {
             }
         });
         let opened = feed::open(&config.source()).unwrap();
-        let metrics: Arc<Metrics> = Arc::default();
-        let universe = Arc::new(opened.universe);
-        let context = config.context(universe, opened.info, None, metrics.clone());
+        let greeting = Greeting {
+            universe: Arc::new(opened.universe),
+            source: opened.info,
+            order_token: None,
+        };
         let shutdown = Arc::new(Shutdown::default());
-        let edge = Arc::new(Edge::new(
-            config.edge(),
-            context,
+        let edge = edge(
+            &config,
+            greeting,
             hub_tx,
             shutdown.clone(),
-            metrics,
+            Arc::default(),
             None,
-        ));
+        );
         let (_source_ok, source_failed) = oneshot::channel();
         let server = tokio::spawn(async move {
             supervise(

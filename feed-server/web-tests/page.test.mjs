@@ -268,7 +268,8 @@ test('the binary subprotocol: quotes, an order, and back to JSON with the switch
     await page.screenshot({ path: `${SHOTS}/page-bin.png` });
     await page.selectOption('#encoding', 'json');
     await page.waitForFunction(() => document.querySelector('#protocol').textContent === 'tickwire.v1.json', null, { timeout: WAIT });
-    await page.waitForTimeout(1200);
+    // The figure covers the last whole second: wait for one that the switch does not straddle.
+    await page.waitForFunction(() => Number(document.querySelector('#msg-bytes').textContent) > 90, null, { timeout: WAIT });
     assert.ok(Number(await page.textContent('#msg-bytes')) > 90, 'JSON messages are larger');
     assert.deepEqual(problems, []);
   } finally {
