@@ -1,7 +1,7 @@
 //! A fixed-size set of symbol indices: which symbols a client wants, which are stale.
 
 /// A set of indices below a fixed bound, one bit each.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BitSet {
     words: Vec<u64>,
     count: usize,
@@ -15,6 +15,11 @@ impl BitSet {
             count: 0,
             bound,
         }
+    }
+
+    /// One past the largest index the set can hold.
+    pub fn bound(&self) -> usize {
+        self.bound
     }
 
     /// Adds every index below the bound.

@@ -1,7 +1,7 @@
 //! Server settings: the command line of `feed-server`, also used by the terminal's embedded server.
 //!
 //! [`Config`] is what an operator sets; the parts never read it. Each gets its own settings
-//! from it ([`Config::source`], [`Config::pacing`], [`Config::order_limits`], [`Config::edge`]),
+//! from it ([`Config::source`], [`Config::pacing`], [`Config::core`], [`Config::edge`]),
 //! so that this file is the only one that knows every flag.
 
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ use crate::edge::{self, outbox};
 use crate::feed::pacer::Pacing;
 use crate::feed::universe::Universe;
 use crate::feed::{self, SourceChoice, SynthArgs};
-use crate::market;
+use crate::market::{self, CoreSettings, HistoryLimits};
 use crate::metrics::Metrics;
 
 /// Every setting of a feed server. `feed-server --help` shows each with its default.
@@ -135,6 +135,21 @@ pub struct Config {
     #[arg(long, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
     pub batch_us: Option<u64>,
 
+    /// Recent events kept per symbol for clients that resume after a reconnect (`subscribe`
+    /// with `resume`); 0 keeps none, and every reconnect gets snapshots.
+    #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub history_events: u64,
+
+    /// Most bytes the recent events of all symbols may take together (72 per event); past it
+    /// the oldest go first. 0 keeps none.
+    #[arg(long, default_value_t = 64 * 1_048_576, value_parser = clap::value_parser!(u64).range(0..=68_719_476_736))]
+    pub history_bytes: u64,
+
+    /// Most events one resuming subscribe is sent again from history; the symbols past it get
+    /// snapshots instead.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub max_resume_events: u64,
+
     /// Largest order quantity accepted.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_order_qty: u64,
@@ -208,6 +223,9 @@ impl Default for Config {
             queue_bytes: 4 * 1_048_576,
             unsent_bytes: 64 * 1024,
             batch_us: None,
+            history_events: 4_096,
+            history_bytes: 64 * 1_048_576,
+            max_resume_events: 100_000,
             max_order_qty: 1_000_000,
             max_open_orders: 1_000,
             max_order_rate: 1_000,
@@ -251,12 +269,20 @@ impl Config {
         }
     }
 
-    /// The matching engine's per-connection limits.
-    pub fn order_limits(&self) -> market::Limits {
-        market::Limits {
-            max_qty: i64::try_from(self.max_order_qty).unwrap_or(i64::MAX),
-            max_open: self.max_open_orders,
-            max_rate: self.max_order_rate,
+    /// The core's settings: order limits, history, resumes.
+    pub fn core(&self) -> CoreSettings {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        CoreSettings {
+            orders: market::Limits {
+                max_qty: i64::try_from(self.max_order_qty).unwrap_or(i64::MAX),
+                max_open: self.max_open_orders,
+                max_rate: self.max_order_rate,
+            },
+            history: HistoryLimits {
+                events_per_symbol: size(self.history_events),
+                bytes: size(self.history_bytes),
+            },
+            max_resume_events: self.max_resume_events,
         }
     }
 
@@ -287,6 +313,7 @@ impl Config {
         &self,
         universe: Arc<Universe>,
         source: SourceInfo,
+        epoch: String,
         order_token: Option<Token>,
         metrics: Arc<Metrics>,
     ) -> Context {
@@ -294,6 +321,7 @@ impl Config {
         Context {
             universe,
             source,
+            epoch,
             order_token,
             heartbeat_ms: self.heartbeat_ms,
             max_message: size(self.max_message_bytes),

@@ -62,7 +62,7 @@ pub fn drive_hub(script: &[u8]) {
         ..Config::default()
     };
     let universe = Arc::new(Universe::new(&SymbolChoice::Generated(5), 7));
-    let mut hub = Hub::new(universe.clone(), config.order_limits(), Arc::default());
+    let mut hub = Hub::new(universe.clone(), config.core(), Arc::default());
     let source = protocol::SourceInfo {
         kind: "synthetic".to_owned(),
         rate: Some(20_000),
@@ -73,7 +73,8 @@ pub fn drive_hub(script: &[u8]) {
         recording_start_ns: None,
         replay_start_ns: None,
     };
-    let context: Context = config.context(universe.clone(), source, None, Arc::default());
+    let epoch = hub.epoch().to_owned();
+    let context: Context = config.context(universe.clone(), source, epoch, None, Arc::default());
     let mut handlers: Vec<Handler<'_>> = (0..CONNECTIONS)
         .map(|conn| Handler::new(&context, u64::from(conn), Endpoint::Feed, Encoding::Json))
         .collect();

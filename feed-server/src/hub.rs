@@ -23,7 +23,7 @@ use crate::edge::Command;
 use crate::edge::fanout::Fanout;
 use crate::feed::event::Due;
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Core, Limits};
+use crate::market::{ConnId, Core, CoreSettings};
 use crate::metrics::Metrics;
 
 /// Clients written to between two looks at inbound orders. One write costs 3 to 4 us of CPU,
@@ -42,11 +42,16 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(universe: Arc<Universe>, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(universe: Arc<Universe>, settings: CoreSettings, metrics: Arc<Metrics>) -> Self {
         Self {
             fanout: Fanout::new(universe.clone(), metrics.clone()),
-            core: Core::new(universe, limits, metrics),
+            core: Core::new(universe, settings, metrics),
         }
+    }
+
+    /// The core's epoch, for `hello`.
+    pub fn epoch(&self) -> &str {
+        self.core.epoch()
     }
 
     /// Runs until shutdown or until every connection handle and the server are gone. When the
@@ -148,7 +153,7 @@ impl Hub {
 
     /// Visits up to `n` more clients of the pass under way; true when the pass is over.
     fn fan_out(&mut self, n: usize) -> bool {
-        let done = self.fanout.fan_out(n, self.core.markets());
+        let done = self.fanout.fan_out(n, &self.core);
         self.close_gone();
         done
     }
@@ -168,8 +173,25 @@ impl Hub {
                 self.core.open(id, now);
             }
             Command::Disconnect { id } => self.remove(id),
-            Command::Subscribe { id, symbols } => {
-                self.fanout.subscribe(id, &symbols, self.core.markets());
+            Command::Subscribe {
+                id,
+                symbols,
+                resume,
+            } => {
+                if !self.fanout.contains(id) {
+                    return;
+                }
+                let plan = resume.map(|r| self.core.plan_resume(&symbols, &r));
+                if let Some(plan) = &plan {
+                    // Which symbols were recovered goes first, ahead of what they get.
+                    let resumed = plan.resumed(self.core.universe());
+                    if self.fanout.reply(id, &[resumed]).is_err() {
+                        self.remove(id);
+                        return;
+                    }
+                }
+                self.fanout
+                    .subscribe(id, &symbols, plan.as_ref(), &self.core);
                 self.close_gone();
             }
             Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),
@@ -210,7 +232,7 @@ impl Hub {
     }
 
     /// The market core, for tests that look at its state.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
@@ -232,7 +254,7 @@ mod tests {
     fn hub() -> Hub {
         Hub::new(
             Arc::new(Universe::new(&SymbolChoice::Default, 1)),
-            Config::default().order_limits(),
+            Config::default().core(),
             Arc::default(),
         )
     }
@@ -349,6 +371,7 @@ mod tests {
                 hub.handle(Command::Subscribe {
                     id: 1,
                     symbols: all,
+                    resume: None,
                 });
             }
             hub.pass();
@@ -386,6 +409,7 @@ mod tests {
         hub.handle(Command::Subscribe {
             id: 1,
             symbols: all,
+            resume: None,
         });
         peer.collect().await;
         let mut synth = Synthesizer::new(&hub.core().universe().clone(), 1);

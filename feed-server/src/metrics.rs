@@ -30,6 +30,11 @@ pub struct Kind {
     pub kind: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct How {
+    pub how: &'static str,
+}
+
 /// Every series the server keeps, registered once.
 #[derive(Debug)]
 pub struct Metrics {
@@ -56,6 +61,13 @@ pub struct Metrics {
     pub auth_failures: Counter,
     pub pass_seconds: Histogram,
     pub lateness_seconds: Histogram,
+    /// Bytes the history holds (`--history-bytes`).
+    pub history_bytes: Gauge,
+    pub resumes: Counter,
+    /// Symbols of resuming subscribes: `recovered` from history, or given a `snapshot`.
+    pub resumed_symbols: Family<How, Counter>,
+    /// Events sent again from history.
+    pub replayed: Counter,
 }
 
 impl Default for Metrics {
@@ -90,6 +102,10 @@ impl Metrics {
             // 10 us to about 5 s.
             pass_seconds: Histogram::new(exponential_buckets(10e-6, 2.5, 15)),
             lateness_seconds: Histogram::new(exponential_buckets(1e-6, 2.5, 18)),
+            history_bytes: Gauge::default(),
+            resumes: Counter::default(),
+            resumed_symbols: Family::default(),
+            replayed: Counter::default(),
         };
         registry.register(
             "connections",
@@ -171,6 +187,27 @@ impl Metrics {
             Unit::Seconds,
             metrics.lateness_seconds.clone(),
         );
+        registry.register_with_unit(
+            "history",
+            "Bytes of recent events held for clients that resume (--history-bytes)",
+            Unit::Bytes,
+            metrics.history_bytes.clone(),
+        );
+        registry.register(
+            "resumes",
+            "Subscribes that asked to resume",
+            metrics.resumes.clone(),
+        );
+        registry.register(
+            "resumed_symbols",
+            "Symbols of resuming subscribes, recovered from history or given a snapshot",
+            metrics.resumed_symbols.clone(),
+        );
+        registry.register(
+            "replayed_events",
+            "Events sent again from history to resuming clients",
+            metrics.replayed.clone(),
+        );
         // Both kinds show from the start, at zero, rather than appearing with the first frame.
         let sent = |kind| Sent {
             frames: metrics.frames.get_or_create_owned(&Kind { kind }),
@@ -209,6 +246,9 @@ impl Metrics {
         }
         if tally.conflations > 0 {
             self.conflations.inc_by(tally.conflations);
+        }
+        if tally.replayed > 0 {
+            self.replayed.inc_by(tally.replayed);
         }
     }
 
@@ -267,6 +307,7 @@ pub struct Tally {
     pub data_frames: u64,
     pub data_bytes: u64,
     pub conflations: u64,
+    pub replayed: u64,
 }
 
 impl Tally {
@@ -274,6 +315,12 @@ impl Tally {
         self.deliveries += events as u64;
         self.data_frames += 1;
         self.data_bytes += bytes as u64;
+    }
+
+    /// A frame of `events` sent again from history.
+    pub fn replayed(&mut self, events: usize, bytes: usize) {
+        self.data(events, bytes);
+        self.replayed += events as u64;
     }
 }
 

@@ -76,7 +76,8 @@ pub async fn run_with(
     let (hub_tx, hub_rx) = mpsc::channel(4_096);
     let (events_tx, events_rx) = mpsc::channel(EVENT_BATCHES);
     let metrics = Arc::new(Metrics::new());
-    let hub = Hub::new(universe.clone(), config.order_limits(), metrics.clone());
+    let hub = Hub::new(universe.clone(), config.core(), metrics.clone());
+    let epoch = hub.epoch().to_owned();
     let origin = pacer::Origin::now(origin_ns);
     if info.kind == "replay" {
         info.replay_start_ns = Some(origin.wall_ns);
@@ -100,6 +101,7 @@ pub async fn run_with(
         Greeting {
             universe,
             source: info,
+            epoch,
             order_token,
         },
         hub_tx,
@@ -119,6 +121,7 @@ pub async fn run_with(
 struct Greeting {
     universe: Arc<Universe>,
     source: SourceInfo,
+    epoch: String,
     order_token: Option<Token>,
 }
 
@@ -134,9 +137,10 @@ fn edge(
     let Greeting {
         universe,
         source,
+        epoch,
         order_token,
     } = greeting;
-    let context = config.context(universe, source, order_token, metrics.clone());
+    let context = config.context(universe, source, epoch, order_token, metrics.clone());
     Arc::new(Edge::new(
         config.edge(),
         context,
@@ -347,6 +351,7 @@ mod tests {
         let greeting = Greeting {
             universe: Arc::new(opened.universe),
             source: opened.info,
+            epoch: "1".to_owned(),
             order_token: None,
         };
         let shutdown = Arc::new(Shutdown::default());

@@ -43,9 +43,9 @@ async fn orders_wait_for_the_token_and_quotes_do_not() {
     };
     assert!(hello.auth_required);
     client
-        .send(&ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["AAPL".into()],
-        }))
+        .send(&ClientMessage::Subscribe(Subscribe::to(vec![
+            "AAPL".into(),
+        ])))
         .await;
     client
         .until(|m| matches!(m, ServerMessage::Snapshot(_)).then_some(()))

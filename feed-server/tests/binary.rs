@@ -10,9 +10,7 @@ use protocol::{ClientMessage, Encoding, ServerMessage, Subscribe};
 use support::{Client, config, start};
 
 fn all() -> ClientMessage {
-    ClientMessage::Subscribe(Subscribe {
-        symbols: vec!["*".into()],
-    })
+    ClientMessage::Subscribe(Subscribe::to(vec!["*".into()]))
 }
 
 /// Quotes and trades by `(symbol, seq)`, as comparable text.

@@ -286,10 +286,8 @@ async fn queues_are_bounded_in_bytes_as_well_as_frames() {
     })
     .await;
     let mut slow = stalled_client(&server).await;
-    slow.send(&ClientMessage::Subscribe(Subscribe {
-        symbols: vec!["*".into()],
-    }))
-    .await;
+    slow.send(&ClientMessage::Subscribe(Subscribe::to(vec!["*".into()])))
+        .await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let mut seen = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_millis(1_500);

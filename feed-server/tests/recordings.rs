@@ -284,9 +284,9 @@ async fn a_looping_replay_streams_the_recording_in_order_with_the_servers_own_se
     );
     assert_eq!(h.symbols.len(), 20);
     client
-        .send(&protocol::ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["*".into()],
-        }))
+        .send(&protocol::ClientMessage::Subscribe(Subscribe::to(vec![
+            "*".into(),
+        ])))
         .await;
     let mut seqs = Seqs::default();
     let mut got = Vec::new();
@@ -320,9 +320,9 @@ async fn speed_scales_the_replay_time() {
     let mut client = Client::connect(&server).await;
     hello(&mut client).await;
     client
-        .send(&protocol::ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["*".into()],
-        }))
+        .send(&protocol::ClientMessage::Subscribe(Subscribe::to(vec![
+            "*".into(),
+        ])))
         .await;
     let mut events = 0;
     let mut first = None;

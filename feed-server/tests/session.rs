@@ -10,9 +10,9 @@ use protocol::*;
 use support::{Client, End, Seqs, config, start};
 
 fn subscribe(symbols: &[&str]) -> ClientMessage {
-    ClientMessage::Subscribe(Subscribe {
-        symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
-    })
+    ClientMessage::Subscribe(Subscribe::to(
+        symbols.iter().map(|s| Symbol::from(*s)).collect(),
+    ))
 }
 
 fn dec(s: &str) -> Decimal {

@@ -133,9 +133,7 @@ async fn metrics_count_what_the_server_did() {
     let server = start(config()).await;
     let mut client = Client::connect(&server).await;
     client
-        .send(&ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["*".into()],
-        }))
+        .send(&ClientMessage::Subscribe(Subscribe::to(vec!["*".into()])))
         .await;
     // Some live events, then one market order (acked and filled) and one bad one (rejected).
     let mut live = 0;

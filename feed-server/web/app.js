@@ -24,6 +24,9 @@ const model = {
   hellos: 0,
   lastClose: null,
   reconnects: 0,
+  epoch: null, // the epoch of the last hello: the rows' seqs are from it
+  gaps: 0, // seq jumps seen outside a re-sync
+  resumes: [], // what each resume got: {recovered, snapshot}
 };
 
 const dirty = { rows: new Set(), list: true, chart: true, orders: true, status: true };
@@ -89,6 +92,8 @@ function onMessage(msg) {
     case 'reject':
     case 'canceled':
       return onOrderReply(msg);
+    case 'resumed':
+      return onResumed(msg);
     case 'authorized':
       model.authorized = true;
       log('orders authorized');
@@ -123,9 +128,25 @@ function onHello(hello) {
   const token = $('token').value.trim();
   if (token) feed.send({ type: 'auth', token });
   const wanted = [...model.subscribed];
+  // On the same server (the same epoch) each symbol resumes from the seq it holds; otherwise
+  // every symbol starts again from a snapshot.
+  const resume = hello.epoch && hello.epoch === model.epoch;
+  const from = {};
+  for (const [s, row] of model.rows) {
+    if (resume && row.seq !== null && model.subscribed.has(s)) {
+      from[s] = row.seq;
+      row.resuming = true;
+    } else {
+      row.seq = null;
+      row.resuming = false;
+    }
+  }
+  model.epoch = hello.epoch ?? null;
   if (wanted.length) {
     const all = wanted.length === hello.symbols.length;
-    feed.send({ type: 'subscribe', symbols: all ? ['*'] : wanted });
+    const request = { type: 'subscribe', symbols: all ? ['*'] : wanted };
+    if (Object.keys(from).length) request.resume = { epoch: hello.epoch, from };
+    feed.send(request);
   }
   if (model.hellos > 1) {
     log(`reconnected; resubscribed to ${wanted.length} symbols`);
@@ -139,7 +160,33 @@ function onHello(hello) {
 }
 
 function newRow() {
-  return { bid: null, ask: null, last: null, prevClose: null, dir: 0, lastDir: 0, el: null };
+  return {
+    bid: null, ask: null, last: null, prevClose: null, dir: 0, lastDir: 0, el: null,
+    seq: null, resuming: false,
+  };
+}
+
+function onResumed(r) {
+  model.resumes.push({ recovered: r.recovered_count, snapshot: r.snapshot_count });
+  const text = r.snapshot_count === 0
+    ? `resumed ${r.recovered_count} symbols`
+    : `${r.recovered_count} resumed, ${r.snapshot_count} from snapshot`;
+  log(`reconnected: ${text}`);
+}
+
+// Follows a symbol's seq: false for an event to skip (a duplicate, or one before the snapshot a
+// resume is waiting for). A jump counts as a gap.
+function sequenced(row, seq) {
+  if (row.seq === null) return false;
+  if (seq <= row.seq) return false;
+  if (row.resuming) {
+    if (seq !== row.seq + 1) return false;
+    row.resuming = false;
+  } else if (seq > row.seq + 1) {
+    model.gaps++;
+  }
+  row.seq = seq;
+  return true;
 }
 
 function touch(symbol, row) {
@@ -157,6 +204,8 @@ function mid(row) {
 function onSnapshot(s) {
   const row = model.rows.get(s.symbol);
   if (!row) return;
+  row.seq = s.seq;
+  row.resuming = false;
   Object.assign(row, { bid: s.bid, ask: s.ask, last: s.last, prevClose: s.prev_close });
   if (s.symbol === model.selected) model.series.push({ t: performance.now(), mid: mid(row) });
   touch(s.symbol, row);
@@ -164,7 +213,7 @@ function onSnapshot(s) {
 
 function onQuote(q) {
   const row = model.rows.get(q.symbol);
-  if (!row) return;
+  if (!row || !sequenced(row, q.seq)) return;
   const before = mid(row);
   row.bid = q.bid;
   row.ask = q.ask;
@@ -176,7 +225,7 @@ function onQuote(q) {
 
 function onTrade(t) {
   const row = model.rows.get(t.symbol);
-  if (!row) return;
+  if (!row || !sequenced(row, t.seq)) return;
   if (row.last !== null && Number(t.price) !== Number(row.last)) {
     row.lastDir = Number(t.price) > Number(row.last) ? 1 : -1;
   }

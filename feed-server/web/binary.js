@@ -106,6 +106,8 @@ export class BinaryDecoder {
         };
         const source = r.str();
         if (source) hello.source = JSON.parse(source);
+        const epoch = r.str();
+        if (epoch) hello.epoch = epoch;
         const count = r.u32();
         hello.symbols = [];
         for (let i = 0; i < count; i++) hello.symbols.push(r.str());
@@ -157,6 +159,19 @@ export class BinaryDecoder {
         return e;
       }
       case 0x0d: return { type: 'authorized', ts_ns: r.u64() };
+      case 0x0e: {
+        const list = () => {
+          const count = r.u64();
+          const names = [];
+          for (let i = r.u32(); i > 0; i--) names.push(this.symbol(r.u32()));
+          return [count, names];
+        };
+        const [recoveredCount, recovered] = list();
+        const [snapshotCount, snapshot] = list();
+        return {
+          type: 'resumed', recovered, recovered_count: recoveredCount, snapshot, snapshot_count: snapshotCount,
+        };
+      }
       default: return null;
     }
   }
@@ -205,6 +220,12 @@ export function encodeRequest(msg, symbols) {
       if (ids.some((i) => i < 0)) return null;
       const w = new Writer(msg.type === 'subscribe' ? 0x41 : 0x42).u32(ids.length);
       for (const i of ids) w.u32(i);
+      if (msg.resume) {
+        const from = Object.entries(msg.resume.from).map(([s, seq]) => [id(s), seq]);
+        if (from.some(([i]) => i < 0 || i === ALL_IDS)) return null;
+        w.str(msg.resume.epoch).u32(from.length);
+        for (const [i, seq] of from) w.u32(i).big(BigInt(seq), 8);
+      }
       return w.done();
     }
     case 'order': {

@@ -121,6 +121,7 @@ fn bench(c: &mut Criterion) {
                     ts_ns: 1,
                     source: None,
                     auth_required: false,
+                    epoch: None,
                 }),
                 &ids,
                 &mut hello,

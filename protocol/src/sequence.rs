@@ -25,11 +25,15 @@ pub enum Step {
     Unsynced,
 }
 
-/// One stream's position: the last `seq` seen, and whether it waits for a snapshot.
+/// One stream's position: the last `seq` seen, and whether it waits for a snapshot or for a
+/// resumed connection to continue it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sequence {
     last: Option<u64>,
     waiting: bool,
+    /// A new connection resumes the stream: the next event must follow `last` exactly, and any
+    /// snapshot (whatever its `seq`) starts the stream afresh.
+    resuming: bool,
 }
 
 impl Sequence {
@@ -38,6 +42,7 @@ impl Sequence {
         Self {
             last: None,
             waiting: false,
+            resuming: false,
         }
     }
 
@@ -47,6 +52,7 @@ impl Sequence {
         Self {
             last: None,
             waiting: true,
+            resuming: false,
         }
     }
 
@@ -60,9 +66,19 @@ impl Sequence {
         self.last.map(|last| last.saturating_add(1))
     }
 
-    /// Whether events apply (no snapshot is awaited).
+    /// Whether events apply (no snapshot is awaited, and no resumed connection has yet to show
+    /// where it continues).
     pub fn is_synced(&self) -> bool {
-        !self.waiting
+        !self.waiting && !self.resuming
+    }
+
+    /// A new connection that asked to resume this stream (`subscribe` with `resume`): the server
+    /// either continues it from `last + 1` or sends a snapshot, which is taken whatever its `seq`
+    /// (the server may be behind what this client saw). Without a `last` there is nothing to
+    /// resume, and the stream waits for a snapshot.
+    pub fn resume(&mut self) {
+        self.resuming = self.last.is_some();
+        self.waiting = self.last.is_none();
     }
 
     /// Skips events from now until the next snapshot: after a gap, once a fresh snapshot has been
@@ -76,6 +92,17 @@ impl Sequence {
     pub fn event(&mut self, seq: u64) -> Step {
         if self.waiting {
             return Step::Unsynced;
+        }
+        if self.resuming {
+            return match self.last {
+                Some(last) if seq <= last => Step::Stale,
+                Some(last) if seq == last.saturating_add(1) => {
+                    self.last = Some(seq);
+                    self.resuming = false;
+                    Step::Next
+                }
+                _ => Step::Unsynced,
+            };
         }
         let Some(last) = self.last else {
             self.last = Some(seq);
@@ -94,7 +121,9 @@ impl Sequence {
     /// A snapshot's `seq`: the stream is in step from it on, unless it is older than what was
     /// already seen ([`Step::Stale`], which changes nothing).
     pub fn snapshot(&mut self, seq: u64) -> Step {
+        let resuming = std::mem::take(&mut self.resuming);
         let step = match self.last {
+            Some(last) if resuming && seq < last => Step::First,
             None => Step::First,
             Some(last) if seq < last => return Step::Stale,
             Some(last) if seq == last => Step::Next,
@@ -136,6 +165,35 @@ mod tests {
         assert_eq!(s.snapshot(2), Step::Stale);
         assert_eq!((s.last(), s.is_synced()), (Some(14), true));
         assert_eq!(s.event(15), Step::Next);
+    }
+
+    #[test]
+    fn a_resumed_stream_continues_exactly_or_starts_again_from_any_snapshot() {
+        let mut s = Sequence::new();
+        s.snapshot(10);
+        s.resume();
+        assert!(!s.is_synced());
+        assert_eq!(s.event(10), Step::Stale, "a duplicate of what was held");
+        assert_eq!(s.event(12), Step::Unsynced, "not where it left off: wait");
+        assert_eq!(s.event(11), Step::Next);
+        assert!(s.is_synced());
+        s.resume();
+        assert_eq!(
+            s.snapshot(5),
+            Step::First,
+            "a server behind this client starts afresh"
+        );
+        assert_eq!(s.event(6), Step::Next);
+        s.resume();
+        assert_eq!(s.snapshot(9), Step::Gap { missed: 3 });
+        let mut fresh = Sequence::new();
+        fresh.resume();
+        assert_eq!(
+            fresh.event(1),
+            Step::Unsynced,
+            "nothing to resume: wait for a snapshot"
+        );
+        assert_eq!(fresh.snapshot(3), Step::First);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Field names and `type` tags are a contract with outside clients: see `PROTOCOL.md`. Prices and
 //! sizes are [`Decimal`]s written as JSON strings; see [`crate::decimal`] for what input accepts.
 
+use std::collections::BTreeMap;
+
 use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,28 @@ crate::tagged::tagged_enum!(ClientMessage, "a client message object with a `type
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscribe {
     pub symbols: Vec<Symbol>,
+    /// Where a previous connection left off: symbols it names get the events they missed
+    /// instead of a snapshot, when the server still has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+impl Subscribe {
+    /// A plain subscription: a snapshot of each symbol, then live events.
+    pub fn to(symbols: Vec<Symbol>) -> Self {
+        Self {
+            symbols,
+            resume: None,
+        }
+    }
+}
+
+/// The streams a client held when its connection ended: the `epoch` of that connection's
+/// `hello`, and the last `seq` it has of each symbol.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub epoch: String,
+    pub from: BTreeMap<Symbol, u64>,
 }
 
 /// Stop receiving events for these symbols (`*` = all).
@@ -138,6 +162,7 @@ pub enum ServerMessage {
     Pong(Pong),
     Error(ErrorReply),
     Authorized(Authorized),
+    Resumed(Resumed),
 }
 
 crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type`", {
@@ -152,6 +177,7 @@ crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type
     "pong" => Pong,
     "error" => Error,
     "authorized" => Authorized,
+    "resumed" => Resumed,
 });
 
 impl ServerMessage {
@@ -190,6 +216,10 @@ pub struct Hello {
     /// Orders and cancels need an `auth` message first (the server runs with `--order-token`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auth_required: bool,
+    /// Names the server's `seq` space: `seq`s from a connection with another epoch (a restarted
+    /// server) cannot be resumed. Absent from servers that cannot resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// What a server streams: synthesized events, or a replayed recording.
@@ -420,6 +450,20 @@ pub enum ErrorCode {
     #[serde(other)]
     Other,
 }
+
+/// What became of a resuming `subscribe`: the symbols that get the events they missed, and those
+/// that get a snapshot instead. Each list names at most [`MAX_NAMED_SYMBOLS`]; the counts are
+/// whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumed {
+    pub recovered: Vec<Symbol>,
+    pub recovered_count: u64,
+    pub snapshot: Vec<Symbol>,
+    pub snapshot_count: u64,
+}
+
+/// Symbols one reply names at most (`error` `unknown_symbol`, `resumed`); its counts say the rest.
+pub const MAX_NAMED_SYMBOLS: usize = 16;
 
 /// A client message failed; the connection stays open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -59,7 +59,8 @@ fn every_server_example_decodes_and_round_trips() {
         }
     }
     for t in [
-        "hello", "snapshot", "quote", "trade", "ack", "reject", "fill", "canceled", "pong", "error",
+        "hello", "snapshot", "quote", "trade", "ack", "reject", "fill", "canceled", "pong",
+        "error", "resumed",
     ] {
         assert!(types.contains(t), "PROTOCOL.md has no `{t}` example");
     }

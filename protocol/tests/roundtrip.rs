@@ -21,7 +21,18 @@ fn text() -> impl Strategy<Value = String> {
 fn client() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
         prop::collection::vec(symbol(), 0..5)
-            .prop_map(|symbols| ClientMessage::Subscribe(Subscribe { symbols })),
+            .prop_map(|symbols| ClientMessage::Subscribe(Subscribe::to(symbols))),
+        (
+            prop::collection::vec(symbol(), 0..5),
+            text(),
+            prop::collection::btree_map(symbol(), any::<u64>(), 0..5)
+        )
+            .prop_map(
+                |(symbols, epoch, from)| ClientMessage::Subscribe(Subscribe {
+                    symbols,
+                    resume: Some(protocol::Resume { epoch, from }),
+                })
+            ),
         prop::collection::vec(symbol(), 0..5)
             .prop_map(|symbols| ClientMessage::Unsubscribe(Unsubscribe { symbols })),
         (
@@ -83,6 +94,7 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                         replay_start_ns: Some(ts_ns),
                     }),
                     auth_required: ts_ns % 3 == 0,
+                    epoch: (ts_ns % 5 != 0).then(|| ts_ns.to_string()),
                 })
             }),
         (
@@ -172,6 +184,20 @@ fn server() -> impl Strategy<Value = ServerMessage> {
         (any::<u64>(), any::<u64>())
             .prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
         any::<u64>().prop_map(|ts_ns| ServerMessage::Authorized(protocol::Authorized { ts_ns })),
+        (
+            prop::collection::vec(symbol(), 0..3),
+            any::<u64>(),
+            prop::collection::vec(symbol(), 0..3),
+            any::<u64>()
+        )
+            .prop_map(|(recovered, recovered_count, snapshot, snapshot_count)| {
+                ServerMessage::Resumed(protocol::Resumed {
+                    recovered,
+                    recovered_count,
+                    snapshot,
+                    snapshot_count,
+                })
+            }),
         (text(), prop::collection::vec(symbol(), 0..3)).prop_map(|(message, symbols)| {
             ServerMessage::Error(ErrorReply {
                 code: ErrorCode::UnknownSymbol,
@@ -244,6 +270,7 @@ fn symbols_of(m: &ServerMessage) -> Vec<Symbol> {
         ServerMessage::Snapshot(s) => vec![s.symbol.clone()],
         ServerMessage::Quote(q) => vec![q.symbol.clone()],
         ServerMessage::Trade(t) => vec![t.symbol.clone()],
+        ServerMessage::Resumed(r) => r.recovered.iter().chain(&r.snapshot).cloned().collect(),
         _ => Vec::new(),
     }
 }
@@ -267,6 +294,7 @@ proptest! {
             ts_ns: 2,
             source: None,
             auth_required: false,
+            epoch: Some("e".into()),
         });
         let mut frame = Vec::new();
         binary::encode_server(&hello_of(table.clone()), &ids, &mut frame).unwrap();
@@ -285,7 +313,12 @@ proptest! {
     #[test]
     fn client_messages_round_trip_in_binary(m in client()) {
         let mut table: Vec<Symbol> = match &m {
-            ClientMessage::Subscribe(s) => s.symbols.clone(),
+            ClientMessage::Subscribe(s) => s
+                .symbols
+                .iter()
+                .chain(s.resume.iter().flat_map(|r| r.from.keys()))
+                .cloned()
+                .collect(),
             ClientMessage::Unsubscribe(s) => s.symbols.clone(),
             ClientMessage::Order(o) => vec![o.symbol.clone()],
             _ => Vec::new(),

@@ -109,9 +109,7 @@ pub async fn record(
     if wanted.is_empty() {
         bail!("nothing to record: the server has no symbols");
     }
-    let subscribe = ClientMessage::Subscribe(Subscribe {
-        symbols: wanted.clone(),
-    });
+    let subscribe = ClientMessage::Subscribe(Subscribe::to(wanted.clone()));
     ws.send(codec.encode(&subscribe)).await?;
     let start_ns = protocol::now_ns();
 

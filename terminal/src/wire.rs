@@ -96,24 +96,21 @@ mod tests {
             ts_ns: 1,
             source: None,
             auth_required: false,
+            epoch: None,
         });
         let mut frame = Vec::new();
         binary::encode_server(&hello, &SymbolIds::default(), &mut frame).unwrap();
         let mut out = Vec::new();
         codec.decode(&Message::binary(frame), &mut out).unwrap();
         assert_eq!(out, vec![hello]);
-        let subscribe = ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["MSFT".into()],
-        });
+        let subscribe = ClientMessage::Subscribe(Subscribe::to(vec!["MSFT".into()]));
         let Message::Binary(bytes) = codec.encode(&subscribe) else {
             panic!("not binary");
         };
         let names: Vec<protocol::Symbol> = vec!["AAPL".into(), "MSFT".into()];
         assert_eq!(binary::decode_client(&bytes, &names).unwrap(), subscribe);
         // A symbol the server did not list goes as JSON.
-        let unknown = ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["ZZZ".into()],
-        });
+        let unknown = ClientMessage::Subscribe(Subscribe::to(vec!["ZZZ".into()]));
         assert!(matches!(codec.encode(&unknown), Message::Text(_)));
         let json = Codec::new(Encoding::Json);
         assert!(matches!(

@@ -84,9 +84,7 @@ async fn a_recorded_session_replays_as_the_same_events_in_the_same_order() {
     let (mut ws, _) = tokio_tungstenite::connect_async(replay.url())
         .await
         .unwrap();
-    let subscribe = ClientMessage::Subscribe(Subscribe {
-        symbols: vec!["*".into()],
-    });
+    let subscribe = ClientMessage::Subscribe(Subscribe::to(vec!["*".into()]));
     ws.send(Message::text(encode_client(&subscribe)))
         .await
         .unwrap();

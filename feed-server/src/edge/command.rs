@@ -4,7 +4,7 @@ use protocol::{Cancel, Order};
 
 use super::outbox::Outlet;
 use crate::bitset::BitSet;
-use crate::market::ConnId;
+use crate::market::{ConnId, ResumeFrom};
 
 /// One request from a connection to the hub, in the order the client sent them.
 #[derive(Debug)]
@@ -19,9 +19,11 @@ pub enum Command {
     Disconnect {
         id: ConnId,
     },
+    /// Symbols to add, with where the client's streams stood if it resumes.
     Subscribe {
         id: ConnId,
         symbols: BitSet,
+        resume: Option<ResumeFrom>,
     },
     Unsubscribe {
         id: ConnId,

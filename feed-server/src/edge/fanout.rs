@@ -9,7 +9,7 @@
 //! The hub drives the passes ([`Fanout::begin_pass`], [`Fanout::fan_out`]) and hands over the
 //! events ([`Fanout::add`]) and the answers to orders ([`Fanout::reply`], [`Fanout::fill`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ use super::outbox::{Outlet, Refused};
 use super::payload;
 use crate::bitset::BitSet;
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Market};
+use crate::market::{ConnId, Core, Market, ResumePlan};
 use crate::metrics::{Metrics, Tally};
 
 /// The fan-out's view of one connection.
@@ -36,6 +36,27 @@ struct Client {
     /// Subscribed symbols owed a snapshot before any live event: newly subscribed ones, and those
     /// with events missed while conflating.
     stale: BitSet,
+    /// Subscribed symbols a resume continues from history: their events go out from there, not
+    /// live, until the replay has caught up. Never stale at the same time.
+    replaying: BitSet,
+    /// The replays under way: each symbol with the next `seq` to send.
+    replays: VecDeque<(usize, u64)>,
+}
+
+impl Client {
+    /// Drops the replays of symbols that are owed a snapshot instead (it includes their events).
+    fn settle(&mut self) {
+        let stale = &self.stale;
+        self.replays.retain(|&(s, _)| !stale.contains(s));
+        self.replaying.subtract(stale);
+    }
+
+    /// Whether this pass's event of `symbol` goes out live to this client.
+    fn live(&self, symbol: usize) -> bool {
+        self.subscribed.contains(symbol)
+            && !self.stale.contains(symbol)
+            && !self.replaying.contains(symbol)
+    }
 }
 
 /// Snapshots are sent in frames of about this size, so a `*` subscription on a large universe
@@ -126,6 +147,8 @@ impl Fanout {
                 subscribed: BitSet::new(n),
                 conflating: false,
                 stale: BitSet::new(n),
+                replaying: BitSet::new(n),
+                replays: VecDeque::new(),
             },
         );
     }
@@ -146,22 +169,44 @@ impl Fanout {
         self.gone.drain(..)
     }
 
-    /// Adds symbols to a subscription. Each is owed a snapshot, sent at once unless events wait
-    /// for their pass (a snapshot now would already include them, and the pass would then send
-    /// them again: the pass sends it).
-    pub fn subscribe(&mut self, id: ConnId, symbols: &BitSet, markets: &[Market]) {
+    /// Adds symbols to a subscription. Each is owed a snapshot, or with a resume `plan`, the
+    /// events it missed from history; they are sent at once unless events wait for their pass
+    /// (a snapshot now would already include them, and the pass would then send them again: the
+    /// pass sends it).
+    pub fn subscribe(
+        &mut self,
+        id: ConnId,
+        symbols: &BitSet,
+        plan: Option<&ResumePlan>,
+        core: &Core,
+    ) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
         client.subscribed.union_with(symbols);
-        // Subscribing again sends a fresh snapshot, so every named symbol is owed one.
-        client.stale.union_with(symbols);
+        match plan {
+            // Subscribing again sends a fresh snapshot, so every named symbol is owed one.
+            None => client.stale.union_with(symbols),
+            Some(plan) => {
+                client.stale.union_with(&plan.snapshot);
+                for &(symbol, next) in &plan.replays {
+                    client.stale.remove(symbol);
+                    client.replays.retain(|&(s, _)| s != symbol);
+                    client.replays.push_back((symbol, next));
+                    client.replaying.insert(symbol);
+                }
+            }
+        }
+        client.settle();
         if self.pass_events.is_empty() {
-            if send_snapshots(client, markets, &mut self.tally, self.universe.ids()).is_err() {
+            let ids = self.universe.ids();
+            let sent = send_snapshots(client, core.markets(), &mut self.tally, ids)
+                .and_then(|()| send_replays(client, core, &mut self.tally, ids));
+            if sent.is_err() {
                 self.drop_now(id);
                 return;
             }
-            self.owed |= client.conflating || !client.stale.is_empty();
+            self.owed |= client.owes();
         } else {
             self.owed = true;
         }
@@ -171,6 +216,8 @@ impl Fanout {
         if let Some(client) = self.clients.get_mut(&id) {
             client.subscribed.subtract(symbols);
             client.stale.subtract(symbols);
+            client.replaying.subtract(symbols);
+            client.replays.retain(|&(s, _)| !symbols.contains(s));
         }
     }
 
@@ -236,12 +283,12 @@ impl Fanout {
     }
 
     /// Visits up to `n` more clients of the pass under way; true when the pass is over.
-    pub fn fan_out(&mut self, n: usize, markets: &[Market]) -> bool {
+    pub fn fan_out(&mut self, n: usize, core: &Core) -> bool {
         for _ in 0..n {
             let Some(id) = self.visiting.pop() else {
                 break;
             };
-            self.visit(id, markets);
+            self.visit(id, core);
         }
         self.remove_dropped();
         if !self.visiting.is_empty() {
@@ -260,7 +307,7 @@ impl Fanout {
     }
 
     /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
-    fn visit(&mut self, id: ConnId, markets: &[Market]) {
+    fn visit(&mut self, id: ConnId, core: &Core) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -270,6 +317,7 @@ impl Fanout {
         }
         if client.conflating {
             mark_stale(client, &self.pass_events);
+            client.settle();
             if !client.outlet.half_free() {
                 self.owed = true;
                 return;
@@ -278,7 +326,10 @@ impl Fanout {
         }
         // Live events of the symbols that are not owed a snapshot; the snapshots sent after
         // them already include this pass's events of the others.
-        let frame = if client.subscribed.len() == self.universe.len() && client.stale.is_empty() {
+        let frame = if client.subscribed.len() == self.universe.len()
+            && client.stale.is_empty()
+            && client.replaying.is_empty()
+        {
             if self.pass_events.is_empty() {
                 None
             } else {
@@ -297,9 +348,7 @@ impl Fanout {
             let mine = self
                 .pass_events
                 .iter()
-                .filter(|e| {
-                    client.subscribed.contains(e.symbol) && !client.stale.contains(e.symbol)
-                })
+                .filter(|e| client.live(e.symbol))
                 .filter_map(|e| e.part(encoding));
             let count = mine.clone().count();
             (count > 0).then(|| (payload::join(encoding, mine), count))
@@ -312,6 +361,7 @@ impl Fanout {
                     client.conflating = true;
                     self.tally.conflations += 1;
                     mark_stale(client, &self.pass_events);
+                    client.settle();
                 }
                 Err(Refused::Closed) => {
                     self.dropped.push(id);
@@ -319,12 +369,79 @@ impl Fanout {
                 }
             }
         }
-        if send_snapshots(client, markets, &mut self.tally, self.universe.ids()).is_err() {
+        let ids = self.universe.ids();
+        let sent = send_snapshots(client, core.markets(), &mut self.tally, ids)
+            .and_then(|()| send_replays(client, core, &mut self.tally, ids));
+        if sent.is_err() {
             self.dropped.push(id);
             return;
         }
-        self.owed |= client.conflating || !client.stale.is_empty();
+        self.owed |= client.owes();
     }
+}
+
+impl Client {
+    /// Whether a pass is due for this client even without events.
+    fn owes(&self) -> bool {
+        self.conflating || !self.stale.is_empty() || !self.replays.is_empty()
+    }
+}
+
+/// Sends the replays under way from history, in frames of about [`SNAPSHOT_FRAME_BYTES`], while
+/// the outbox is at most half full; the rest go on a later pass, so a long replay never pushes
+/// the client into conflation by itself. A symbol whose history no longer holds the next event
+/// gets a snapshot instead. `Err` when the client is gone.
+fn send_replays(
+    client: &mut Client,
+    core: &Core,
+    tally: &mut Tally,
+    ids: &SymbolIds,
+) -> Result<(), ()> {
+    while let Some(&(symbol, next)) = client.replays.front() {
+        if client.conflating || !client.outlet.half_free() {
+            return Ok(());
+        }
+        let Some(events) = core.replay(symbol, next) else {
+            client.replays.pop_front();
+            client.replaying.remove(symbol);
+            client.stale.insert(symbol);
+            continue;
+        };
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut bytes = 0;
+        let mut last = None;
+        for message in events {
+            let seq = message.market_seq().map(|(_, seq)| seq);
+            let part = payload::encode(client.encoding, &message, ids);
+            bytes += part.len() + 1;
+            parts.push(part);
+            last = seq;
+            if bytes >= SNAPSHOT_FRAME_BYTES {
+                break;
+            }
+        }
+        if !parts.is_empty() {
+            let frame = payload::join(client.encoding, parts.iter());
+            match client.outlet.data(&frame) {
+                Ok(()) => tally.replayed(parts.len(), frame.len()),
+                Err(Refused::Full) => {
+                    client.conflating = true;
+                    tally.conflations += 1;
+                    return Ok(());
+                }
+                Err(Refused::Closed) => return Err(()),
+            }
+        }
+        match (last, core.markets().get(symbol)) {
+            // More to send: the next frame, or the next pass.
+            (Some(seq), Some(market)) if seq < market.seq => client.replays[0].1 = seq + 1,
+            _ => {
+                client.replays.pop_front();
+                client.replaying.remove(symbol);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Marks the subscribed symbols of this pass's events as owed a snapshot.

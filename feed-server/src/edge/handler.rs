@@ -22,7 +22,7 @@ use super::handshake::Endpoint;
 use super::payload;
 use crate::bitset::BitSet;
 use crate::feed::universe::{Selection, Universe};
-use crate::market::{self, ConnId};
+use crate::market::{self, ConnId, ResumeFrom};
 use crate::metrics::Metrics;
 use crate::rate::TokenBucket;
 
@@ -30,7 +30,7 @@ use crate::rate::TokenBucket;
 pub const SERVER_NAME: &str = "tickwire-feed-server";
 
 /// Unknown symbols named in one `error` reply at most; the message counts the rest.
-const MAX_NAMED_UNKNOWN: usize = 16;
+const MAX_NAMED_UNKNOWN: usize = protocol::MAX_NAMED_SYMBOLS;
 /// Wrong tokens one connection may send (fixed); the next closes it with 1008, so a token
 /// cannot be guessed over one connection.
 pub const MAX_AUTH_FAILURES: u32 = 5;
@@ -41,6 +41,8 @@ pub struct Context {
     pub universe: Arc<Universe>,
     /// What `hello` says about where events come from.
     pub source: SourceInfo,
+    /// The core's epoch, which `hello` names.
+    pub epoch: String,
     /// `--order-token`: orders need an `auth` first.
     pub order_token: Option<Token>,
     /// `--heartbeat-ms`, as `hello` announces it.
@@ -95,6 +97,7 @@ impl<'a> Handler<'a> {
             ts_ns: now_ns(),
             source: Some(self.cx.source.clone()),
             auth_required: self.cx.order_token.is_some(),
+            epoch: Some(self.cx.epoch.clone()),
         }))
     }
 
@@ -268,11 +271,36 @@ impl<'a> Handler<'a> {
                 return Ok(None);
             }
             ClientMessage::Subscribe(s) => {
+                // A resume that cannot be used is answered alone: nothing else changes.
+                if let Some(resume) = &s.resume
+                    && let Some(refusal) = self.check_resume(resume, &s.symbols)
+                {
+                    out.push(refusal);
+                    return Ok(None);
+                }
                 let Some(symbols) = self.resolve(&s.symbols, out) else {
                     return Ok(None);
                 };
-                tracing::debug!(conn = id, symbols = symbols.len(), "subscribe");
-                Command::Subscribe { id, symbols }
+                let universe = &self.cx.universe;
+                let resume = s.resume.map(|r| ResumeFrom {
+                    epoch: r.epoch,
+                    from: r
+                        .from
+                        .iter()
+                        .filter_map(|(name, &seq)| universe.find(name).map(|i| (i, seq)))
+                        .collect(),
+                });
+                tracing::debug!(
+                    conn = id,
+                    symbols = symbols.len(),
+                    resume = resume.is_some(),
+                    "subscribe"
+                );
+                Command::Subscribe {
+                    id,
+                    symbols,
+                    resume,
+                }
             }
             ClientMessage::Unsubscribe(s) => {
                 let Some(symbols) = self.resolve(&s.symbols, out) else {
@@ -361,6 +389,45 @@ impl<'a> Handler<'a> {
                 self.max_id
             ),
             sent_ns,
+        ))
+    }
+
+    /// Refuses a resume that names more symbols than the server has, or symbols this subscribe
+    /// does not (unknown ones are reported with the subscription's).
+    fn check_resume(&self, resume: &protocol::Resume, symbols: &[Symbol]) -> Option<Message> {
+        let served = self.cx.universe.len();
+        if resume.from.len() > served {
+            return Some(self.error(
+                ErrorCode::BadRequest,
+                format!(
+                    "`resume.from` names {} symbols; this server has {served}",
+                    resume.from.len()
+                ),
+                Vec::new(),
+            ));
+        }
+        if symbols.iter().any(|s| s == protocol::ALL_SYMBOLS) {
+            return None;
+        }
+        let named: std::collections::HashSet<&str> = symbols.iter().map(Symbol::as_str).collect();
+        let strays: Vec<Symbol> = resume
+            .from
+            .keys()
+            .filter(|name| !named.contains(name.as_str()))
+            .take(MAX_NAMED_UNKNOWN)
+            .cloned()
+            .collect();
+        if strays.is_empty() {
+            return None;
+        }
+        let list: Vec<&str> = strays.iter().map(|s| clip(s)).collect();
+        Some(self.error(
+            ErrorCode::BadRequest,
+            format!(
+                "`resume.from` names {}, which this subscribe does not",
+                list.join(", ")
+            ),
+            Vec::new(),
         ))
     }
 

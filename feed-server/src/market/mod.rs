@@ -6,9 +6,15 @@
 //! `seq` of its symbol and becomes a protocol message; orders and cancels get their answers,
 //! addressed to the connection ([`ConnId`]) that sent them. What the core produces, sequenced
 //! events and addressed answers, is what an edge consumes.
+//!
+//! The core also names its `seq` space (the epoch, new at each start) and keeps the recent
+//! events of every symbol ([`history`]), so that a client that reconnects resumes where it left
+//! off ([`resume`]).
 
 mod account;
+pub(crate) mod history;
 mod matching;
+pub(crate) mod resume;
 pub(crate) mod state;
 
 use std::sync::Arc;
@@ -16,23 +22,41 @@ use std::sync::Arc;
 use protocol::{Cancel, Order, ServerMessage, now_ns};
 
 pub use account::{ConnId, Limits};
+use history::History;
+pub use history::HistoryLimits;
 pub use matching::{Matching, reject};
+pub use resume::{ResumeFrom, ResumePlan};
 pub use state::Market;
 
+use crate::bitset::BitSet;
 use crate::feed::event::{Due, MarketEvent};
 use crate::feed::universe::Universe;
 use crate::metrics::Metrics;
 
-/// The market state of every symbol and the matching engine.
+/// How the core is set up (from the command line).
+#[derive(Debug, Clone, Copy)]
+pub struct CoreSettings {
+    pub orders: Limits,
+    pub history: HistoryLimits,
+    /// `--max-resume-events`: events one resuming subscribe may have sent again.
+    pub max_resume_events: u64,
+}
+
+/// The market state of every symbol, its history, and the matching engine.
 #[derive(Debug)]
 pub struct Core {
     universe: Arc<Universe>,
     markets: Vec<Market>,
     matching: Matching,
+    history: History,
+    /// Names this core's `seq` space, for `hello`: new at every start.
+    epoch: String,
+    max_resume_events: u64,
+    metrics: Arc<Metrics>,
 }
 
 impl Core {
-    pub fn new(universe: Arc<Universe>, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(universe: Arc<Universe>, settings: CoreSettings, metrics: Arc<Metrics>) -> Self {
         let now = now_ns();
         let markets = universe
             .instruments
@@ -41,10 +65,19 @@ impl Core {
             .collect();
         let lots = universe.instruments.iter().map(|i| i.lot_size).collect();
         Self {
-            matching: Matching::new(lots, limits, metrics),
+            matching: Matching::new(lots, settings.orders, metrics.clone()),
+            history: History::new(universe.len(), settings.history),
             universe,
             markets,
+            epoch: rand::random::<u64>().to_string(),
+            max_resume_events: settings.max_resume_events,
+            metrics,
         }
+    }
+
+    /// Names this core's `seq` space: `seq`s are only comparable within one epoch.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// Every symbol's state, in universe order: what snapshots are made from.
@@ -52,7 +85,6 @@ impl Core {
         &self.markets
     }
 
-    #[cfg(test)]
     pub fn universe(&self) -> &Arc<Universe> {
         &self.universe
     }
@@ -73,6 +105,8 @@ impl Core {
             return None;
         };
         let message = market.apply(&event, due.due_ns);
+        self.history.push(symbol, market.seq, due.due_ns, event);
+        self.metrics.history_bytes.set(self.history.bytes() as i64);
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
@@ -80,6 +114,37 @@ impl Core {
         self.matching
             .on_market(symbol, &self.markets[symbol], traded, now, fill);
         Some((symbol, message))
+    }
+
+    /// Which symbols of a resuming subscription continue from history, and which get a
+    /// snapshot (see [`resume::plan`]).
+    pub fn plan_resume(&self, symbols: &BitSet, resume: &ResumeFrom) -> ResumePlan {
+        let plan = resume::plan(
+            symbols,
+            resume,
+            &self.epoch,
+            self.max_resume_events,
+            |s| self.markets.get(s).map_or(0, |m| m.seq),
+            |s, seq| {
+                let latest = self.markets.get(s).map_or(0, |m| m.seq);
+                self.history.covers(s, seq, latest)
+            },
+        );
+        self.metrics.resumes.inc();
+        for (how, set) in [("recovered", &plan.recovered), ("snapshot", &plan.snapshot)] {
+            self.metrics
+                .resumed_symbols
+                .get_or_create(&crate::metrics::How { how })
+                .inc_by(set.len() as u64);
+        }
+        plan
+    }
+
+    /// The events of `symbol` from `seq` on, as they went out, while history still holds them.
+    pub fn replay(&self, symbol: usize, seq: u64) -> Option<impl Iterator<Item = ServerMessage>> {
+        let market = self.markets.get(symbol)?;
+        let past = self.history.since(symbol, seq)?;
+        Some(past.map(|p| market.message(&p.event, p.seq, p.ts_ns)))
     }
 
     /// A new connection may trade.

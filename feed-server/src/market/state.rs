@@ -76,15 +76,6 @@ impl Market {
                 ..
             } => {
                 (self.bid, self.bid_size, self.ask, self.ask_size) = (bid, bid_size, ask, ask_size);
-                ServerMessage::Quote(Quote {
-                    symbol: self.instrument.symbol.clone(),
-                    seq: self.seq,
-                    bid: self.price(bid),
-                    bid_size: self.size(bid_size),
-                    ask: self.price(ask),
-                    ask_size: self.size(ask_size),
-                    ts_ns,
-                })
             }
             MarketEvent::Trade { price, size, .. } => {
                 self.last = price;
@@ -96,14 +87,38 @@ impl Market {
                 }
                 self.high = self.high.max(price);
                 self.low = self.low.min(price);
-                ServerMessage::Trade(Trade {
-                    symbol: self.instrument.symbol.clone(),
-                    seq: self.seq,
-                    price: self.price(price),
-                    size: self.size(size),
-                    ts_ns,
-                })
             }
+        }
+        self.message(event, self.seq, ts_ns)
+    }
+
+    /// The message of an event of this symbol with its `seq` and `ts_ns`: what [`Market::apply`]
+    /// returns, and what a replay from history sends again.
+    pub fn message(&self, event: &MarketEvent, seq: u64, ts_ns: u64) -> ServerMessage {
+        let symbol = self.instrument.symbol.clone();
+        match *event {
+            MarketEvent::Quote {
+                bid,
+                bid_size,
+                ask,
+                ask_size,
+                ..
+            } => ServerMessage::Quote(Quote {
+                symbol,
+                seq,
+                bid: self.price(bid),
+                bid_size: self.size(bid_size),
+                ask: self.price(ask),
+                ask_size: self.size(ask_size),
+                ts_ns,
+            }),
+            MarketEvent::Trade { price, size, .. } => ServerMessage::Trade(Trade {
+                symbol,
+                seq,
+                price: self.price(price),
+                size: self.size(size),
+                ts_ns,
+            }),
         }
     }
 

@@ -229,9 +229,9 @@ impl Witness {
     pub async fn start(server: &ServerHandle) -> Self {
         let mut client = Client::connect(server).await;
         client
-            .send(&ClientMessage::Subscribe(protocol::Subscribe {
-                symbols: vec!["*".into()],
-            }))
+            .send(&ClientMessage::Subscribe(protocol::Subscribe::to(vec![
+                "*".into(),
+            ])))
             .await;
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -321,9 +321,7 @@ pub fn drill_config() -> Config {
 /// up for 0.1 s, falls behind for 1.5 s (under the stall limit), and catching up shows `seq` jumps
 /// and fresh snapshots; then it stops reading for 3.5 s and is closed with 1008 `not reading`.
 pub async fn conflation_drill(mut fast: Client, mut slow: Client) {
-    let all = ClientMessage::Subscribe(protocol::Subscribe {
-        symbols: vec!["*".into()],
-    });
+    let all = ClientMessage::Subscribe(protocol::Subscribe::to(vec!["*".into()]));
     fast.send(&all).await;
     let fast =
         tokio::spawn(async move { read_without_gaps(&mut fast, Duration::from_secs(7)).await });

@@ -11,8 +11,8 @@ use super::{ALL_IDS, Kind, SymbolIds, UnknownSymbol};
 use crate::error::DecodeError;
 use crate::types::{
     ALL_SYMBOLS, Ack, Auth, Authorized, Cancel, Canceled, ErrorCode, ErrorReply, Fill, Hello,
-    Order, Ping, Pong, Quote, Reject, RejectCode, ServerInfo, Side, Snapshot, SourceInfo,
-    Subscribe, Symbol, Trade, Unsubscribe,
+    Order, Ping, Pong, Quote, Reject, RejectCode, Resume, Resumed, ServerInfo, Side, Snapshot,
+    SourceInfo, Subscribe, Symbol, Trade, Unsubscribe,
 };
 
 /// One message type's bytes after the 3-byte header.
@@ -133,7 +133,7 @@ impl Layout for Hello {
             .as_ref()
             .and_then(|s| serde_json::to_string(s).ok())
             .unwrap_or_default();
-        out.str(&source);
+        out.str(&source).str(self.epoch.as_deref().unwrap_or(""));
         // Symbols go last; a list too long for a u16 length makes the length 0 (to the end of
         // the frame), and a hello is always alone in its frame.
         put_names(&mut out, &self.symbols);
@@ -154,6 +154,7 @@ impl Layout for Hello {
         } else {
             Some(serde_json::from_str(source).map_err(|e| r.fail(e.to_string()))?)
         };
+        let epoch = Some(r.str()?).filter(|e| !e.is_empty()).map(str::to_owned);
         Ok(Self {
             protocol,
             server: ServerInfo { name, version },
@@ -162,6 +163,7 @@ impl Layout for Hello {
             ts_ns,
             source,
             auth_required,
+            epoch,
         })
     }
 }
@@ -486,6 +488,43 @@ impl Layout for ErrorReply {
     }
 }
 
+/// The two lists as ids after their counts: `u64` count, `u32` n, n ids, for each.
+impl Layout for Resumed {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Resumed);
+        for (count, list) in [
+            (self.recovered_count, &self.recovered),
+            (self.snapshot_count, &self.snapshot),
+        ] {
+            out.u64(count).count(list.len());
+            for symbol in list {
+                out.u32(id_of(ids, symbol)?);
+            }
+        }
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let mut lists = [(0, Vec::new()), (0, Vec::new())];
+        for (count, list) in &mut lists {
+            *count = r.u64()?;
+            let n = r.count(4)?;
+            for _ in 0..n {
+                let id = r.u32()?;
+                list.push(symbol_of(r, symbols, id)?);
+            }
+        }
+        let [(recovered_count, recovered), (snapshot_count, snapshot)] = lists;
+        Ok(Self {
+            recovered,
+            recovered_count,
+            snapshot,
+            snapshot_count,
+        })
+    }
+}
+
 impl Layout for Authorized {
     fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
         let mut out = Out::begin(frame, Kind::Authorized);
@@ -520,17 +559,40 @@ fn get_ids(r: &mut In<'_>, symbols: &[Symbol]) -> Result<Vec<Symbol>, DecodeErro
     (0..count).map(|_| Ok(name_of(symbols, r.u32()?))).collect()
 }
 
+/// A subscribe's ids, then, if it resumes, the epoch and each symbol's last `seq`; a subscribe
+/// that does not resume ends after its ids.
 impl Layout for Subscribe {
     fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
         let mut out = Out::begin(frame, Kind::Subscribe);
         put_ids(&mut out, ids, &self.symbols)?;
+        if let Some(resume) = &self.resume {
+            out.str(&resume.epoch).count(resume.from.len());
+            for (symbol, &seq) in &resume.from {
+                out.u32(id_of(ids, symbol)?).u64(seq);
+            }
+        }
         out.finish();
         Ok(())
     }
 
     fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let list = get_ids(r, symbols)?;
+        let resume = if r.left() == 0 {
+            None
+        } else {
+            let epoch = r.str()?.to_owned();
+            // Each entry is an id and a seq.
+            let count = r.count(12)?;
+            let mut from = std::collections::BTreeMap::new();
+            for _ in 0..count {
+                let symbol = name_of(symbols, r.u32()?);
+                from.insert(symbol, r.u64()?);
+            }
+            Some(Resume { epoch, from })
+        };
         Ok(Self {
-            symbols: get_ids(r, symbols)?,
+            symbols: list,
+            resume,
         })
     }
 }

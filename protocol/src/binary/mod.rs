@@ -76,6 +76,7 @@ kinds! {
     Pong = 0x0B, "pong";
     Error = 0x0C, "error";
     Authorized = 0x0D, "authorized";
+    Resumed = 0x0E, "resumed";
     // Client to server.
     Subscribe = 0x41, "subscribe";
     Unsubscribe = 0x42, "unsubscribe";
@@ -149,6 +150,7 @@ pub fn encode_server(
         ServerMessage::Pong(m) => m.put(frame, ids),
         ServerMessage::Error(m) => m.put(frame, ids),
         ServerMessage::Authorized(m) => m.put(frame, ids),
+        ServerMessage::Resumed(m) => m.put(frame, ids),
     }
 }
 
@@ -249,6 +251,7 @@ impl ServerDecoder {
             Kind::Pong => ServerMessage::Pong(Layout::get(r, kind, symbols)?),
             Kind::Error => ServerMessage::Error(Layout::get(r, kind, symbols)?),
             Kind::Authorized => ServerMessage::Authorized(Layout::get(r, kind, symbols)?),
+            Kind::Resumed => ServerMessage::Resumed(Layout::get(r, kind, symbols)?),
             // A client's message in a server's frame: not for this decoder.
             Kind::Subscribe
             | Kind::Unsubscribe

@@ -129,7 +129,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     let subscribers = subscribers::Subscribers::start(subscribers::Plan {
         url: url.clone(),
         encoding: args.encoding,
-        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe { symbols: subscribe })),
+        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe::to(subscribe))),
         index,
         clients,
         threads: args.client_threads as usize,

@@ -38,7 +38,7 @@ impl State {
             out.push(ClientMessage::Unsubscribe(Unsubscribe { symbols: gone }));
         }
         if !new.is_empty() {
-            out.push(ClientMessage::Subscribe(Subscribe { symbols: new }));
+            out.push(ClientMessage::Subscribe(Subscribe::to(new)));
         }
         out
     }

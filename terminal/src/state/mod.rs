@@ -29,7 +29,7 @@ pub mod watchlist;
 use std::time::Instant;
 
 use protocol::{
-    Cancel, ClientMessage, Decimal, ServerMessage, Side, Subscribe, Symbol, Unsubscribe,
+    Cancel, ClientMessage, Decimal, Resume, ServerMessage, Side, Subscribe, Symbol, Unsubscribe,
 };
 
 use crate::action::Action;
@@ -115,6 +115,9 @@ pub struct State {
     pub available: Vec<Symbol>,
     /// What the server streams, from `hello`.
     pub source: Option<protocol::SourceInfo>,
+    /// The epoch of the server's `hello`: the rows' `seq`s are from it, and a reconnect to the
+    /// same epoch resumes them.
+    pub epoch: Option<String>,
     /// `ts_ns` of the latest quote or trade: the replay clock runs from it.
     pub last_event_ns: u64,
     /// A one-line notice (errors from the server, refused input) and when it was given; it
@@ -162,6 +165,7 @@ impl State {
             view_at: None,
             available: Vec::new(),
             source: None,
+            epoch: None,
             last_event_ns: 0,
             notice: None,
             confirm_notional: DEFAULT_CONFIRM_NOTIONAL,
@@ -197,7 +201,6 @@ impl State {
             NetEvent::Connected { protocol } => {
                 self.connection = Connection::Connected;
                 self.protocol = Some(protocol);
-                self.watchlist.reset_sequences();
             }
             NetEvent::Disconnected {
                 code,
@@ -272,11 +275,43 @@ impl State {
                     );
                 }
                 // Every connection starts with a hello: the state subscribes afresh, so what
-                // is watched is exactly what the state holds.
+                // is watched is exactly what the state holds. On the same server (the same
+                // epoch) it resumes: each symbol continues from the `seq` it holds.
+                let resume = match (&h.epoch, &self.epoch) {
+                    (Some(new), Some(old)) if new == old => {
+                        let from = self.watchlist.resume_sequences();
+                        (!from.is_empty()).then(|| Resume {
+                            epoch: new.clone(),
+                            from,
+                        })
+                    }
+                    _ => {
+                        if self.epoch.is_some() {
+                            self.notify(
+                                "a new server session: every symbol starts from a snapshot".into(),
+                                now.at,
+                            );
+                        }
+                        self.watchlist.reset_sequences();
+                        None
+                    }
+                };
+                self.epoch = h.epoch;
                 let symbols = self.watchlist.symbols();
                 if !symbols.is_empty() {
-                    out.push(ClientMessage::Subscribe(Subscribe { symbols }));
+                    out.push(ClientMessage::Subscribe(Subscribe { symbols, resume }));
                 }
+            }
+            ServerMessage::Resumed(r) => {
+                let text = if r.snapshot_count == 0 {
+                    format!("resumed {} symbols", r.recovered_count)
+                } else {
+                    format!(
+                        "{} resumed, {} from snapshot",
+                        r.recovered_count, r.snapshot_count
+                    )
+                };
+                self.notify(text, now.at);
             }
             ServerMessage::Snapshot(s) => self.watchlist.snapshot(&s, t),
             ServerMessage::Quote(q) => {

@@ -223,9 +223,7 @@ impl State {
         if self.watchlist.add(symbol.clone()) {
             self.watchlist.selected = self.watchlist.rows.len() - 1;
             self.settings_dirty = true;
-            return vec![ClientMessage::Subscribe(Subscribe {
-                symbols: vec![symbol],
-            })];
+            return vec![ClientMessage::Subscribe(Subscribe::to(vec![symbol]))];
         }
         self.notify(format!("{symbol} is already in the watchlist"), now.at);
         Vec::new()

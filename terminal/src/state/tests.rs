@@ -101,9 +101,7 @@ fn a_gap_is_counted_once_and_asks_for_a_fresh_snapshot() {
     );
     assert_eq!(
         out,
-        vec![ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["AAPL".into()]
-        })]
+        vec![ClientMessage::Subscribe(Subscribe::to(vec!["AAPL".into()]))]
     );
     assert_eq!((s.watchlist.gaps, s.watchlist.rows[0].gaps), (1, 1));
     assert_eq!(
@@ -228,6 +226,7 @@ fn hello(symbols: &[&str]) -> NetEvent {
         ts_ns: 1,
         source: None,
         auth_required: false,
+        epoch: None,
     })])
 }
 
@@ -259,9 +258,7 @@ fn adding_and_removing_symbols_subscribes_and_unsubscribes() {
     let out = s.handle(Action::Submit, now());
     assert_eq!(
         out,
-        vec![ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["NVDA".into()]
-        })]
+        vec![ClientMessage::Subscribe(Subscribe::to(vec!["NVDA".into()]))]
     );
     assert_eq!((s.watchlist.rows.len(), s.watchlist.selected), (3, 2));
     let out = s.handle(Action::RemoveSymbol, now());
@@ -316,9 +313,10 @@ fn settings_symbols_are_matched_to_the_servers_list() {
     assert_eq!(s.watchlist.symbols(), ["AAPL", "MSFT"]);
     assert_eq!(
         out,
-        vec![ClientMessage::Subscribe(Subscribe {
-            symbols: vec!["AAPL".into(), "MSFT".into()]
-        })]
+        vec![ClientMessage::Subscribe(Subscribe::to(vec![
+            "AAPL".into(),
+            "MSFT".into()
+        ]))]
     );
     assert!(
         s.notice_at(Instant::now())
@@ -332,9 +330,10 @@ fn a_star_watchlist_takes_every_symbol_the_server_offers() {
     let mut s = State::new("ws://x/ws".into(), &["*".into()], dec("1"), Instant::now());
     assert!(s.watchlist.symbols().is_empty());
     let out = s.apply(hello(&["S0001", "S0002"]), now());
-    let subscribe = vec![ClientMessage::Subscribe(Subscribe {
-        symbols: vec!["S0001".into(), "S0002".into()],
-    })];
+    let subscribe = vec![ClientMessage::Subscribe(Subscribe::to(vec![
+        "S0001".into(),
+        "S0002".into(),
+    ]))];
     assert_eq!(out, subscribe);
     assert_eq!(s.watchlist.symbols(), ["S0001", "S0002"]);
     // A reconnect's hello adds no row twice; the state subscribes again.
@@ -579,9 +578,7 @@ fn number_keys_switch_watchlists_and_the_subscriptions_follow() {
             ClientMessage::Unsubscribe(Unsubscribe {
                 symbols: vec!["MSFT".into()]
             }),
-            ClientMessage::Subscribe(Subscribe {
-                symbols: vec!["JPM".into(), "AAPL".into()]
-            }),
+            ClientMessage::Subscribe(Subscribe::to(vec!["JPM".into(), "AAPL".into()])),
         ]
     );
     assert_eq!(

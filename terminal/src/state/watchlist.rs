@@ -1,7 +1,7 @@
 //! The watchlist: one row per symbol, kept current from snapshots, quotes and trades, with the
 //! per-symbol `seq` checked.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use protocol::{ClientMessage, Decimal, Sequence, Snapshot, Step, Subscribe, Symbol};
@@ -217,6 +217,20 @@ impl Watchlist {
         }
     }
 
+    /// A new connection that resumes the last one: each row that holds a `seq` continues from
+    /// it (the server sends what it missed, or a snapshot); the others wait for a snapshot.
+    /// Returns the `seq` each row holds, for the `subscribe`'s `resume`.
+    pub fn resume_sequences(&mut self) -> BTreeMap<Symbol, u64> {
+        let mut from = BTreeMap::new();
+        for row in &mut self.rows {
+            if let Some(last) = row.seq.last() {
+                from.insert(row.symbol.clone(), last);
+            }
+            row.seq.resume();
+        }
+        from
+    }
+
     /// Applies a snapshot (the first, or a re-sync).
     pub fn snapshot(&mut self, s: &Snapshot, t: f64) {
         let Some(&i) = self.index.get(&s.symbol) else {
@@ -297,9 +311,9 @@ impl Watchlist {
                 row.gaps += 1;
                 self.gaps += 1;
                 row.seq.resync();
-                out.push(ClientMessage::Subscribe(Subscribe {
-                    symbols: vec![row.symbol.clone()],
-                }));
+                out.push(ClientMessage::Subscribe(Subscribe::to(vec![
+                    row.symbol.clone(),
+                ])));
                 None
             }
             Step::Stale | Step::Unsynced => None,
