@@ -197,8 +197,13 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
         },
         |p| {
             let seconds = p.elapsed.as_secs_f64().max(1e-9);
+            let connection = match (p.reconnecting, p.reconnects) {
+                (true, _) => ", connection lost: reconnecting".to_owned(),
+                (false, 0) => String::new(),
+                (false, n) => format!(", {n} reconnects"),
+            };
             bar.set_message(format!(
-                "{} events, {:.1} MB, {:.0} s, {:.0} events/s",
+                "{} events, {:.1} MB, {:.0} s, {:.0} events/s{connection}",
                 p.events,
                 p.bytes as f64 / 1e6,
                 p.elapsed.as_secs_f64(),
@@ -220,7 +225,22 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
         summary.file_bytes as f64 / 1e6
     );
     if let Some(why) = &summary.server_closed {
-        println!("the server ended the connection: {why}");
+        println!(
+            "the connection dropped {} time(s) (last: {why}); made again {} time(s)",
+            summary.drops, summary.reconnects
+        );
+    }
+    if summary.resumed + summary.resumed_from_snapshot > 0 {
+        println!(
+            "resumed: {} symbols continued from where they were, {} from a snapshot",
+            summary.resumed, summary.resumed_from_snapshot
+        );
+    }
+    if summary.epoch_changes > 0 {
+        println!(
+            "the server restarted {} time(s) (a new epoch): every symbol re-synced from a snapshot",
+            summary.epoch_changes
+        );
     }
     if summary.gaps.is_empty() {
         println!("no gaps: every seq arrived");

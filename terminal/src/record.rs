@@ -4,9 +4,12 @@
 //! It subscribes, waits for each symbol's snapshot (which gives the header its tick size, lot
 //! size and reference price), then writes every `quote` and `trade` as it arrives. `seq` is
 //! checked per symbol; gaps (events the server conflated away) are counted and reported at the
-//! end. Ctrl-C or the end of `--duration` closes the WebSocket with 1000 and finishes the file
-//! (zstd frame closed, everything received written); the file is flushed every second meanwhile,
-//! so a crash loses at most about a second.
+//! end. A connection that drops is made again (with backoff) and resumes where it left off: the
+//! server sends the events it missed, so the file has no hole. Across a server restart (a new
+//! epoch) every symbol re-syncs from a snapshot, which the summary notes. Ctrl-C or the end of
+//! `--duration` closes the WebSocket with 1000 and finishes the file (zstd frame closed,
+//! everything received written); the file is flushed every second meanwhile, so a crash loses at
+//! most about a second.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -18,7 +21,7 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use protocol::recording::{Header, SymbolInfo, Writer};
 use protocol::{
-    ClientMessage, Decimal, Sequence, ServerMessage, Snapshot, Step, Subscribe, Symbol,
+    ClientMessage, Decimal, Resume, Sequence, ServerMessage, Snapshot, Step, Subscribe, Symbol,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -57,6 +60,10 @@ pub struct Progress {
     /// Bytes of WebSocket payload received.
     pub bytes: u64,
     pub elapsed: Duration,
+    /// Connections made again after a drop.
+    pub reconnects: u64,
+    /// The connection is down and being made again.
+    pub reconnecting: bool,
 }
 
 /// What a recording run did.
@@ -70,8 +77,17 @@ pub struct Summary {
     pub gaps: BTreeMap<Symbol, u64>,
     /// Snapshots that arrived after the start (the server re-synced a conflated client).
     pub resyncs: u64,
-    /// Why the connection ended, if the server ended it.
+    /// Why the connection last ended other than by the recorder itself (it was then made
+    /// again, and the recording went on).
     pub server_closed: Option<String>,
+    /// Connections that dropped, and those made again after a drop.
+    pub drops: u64,
+    pub reconnects: u64,
+    /// Symbols that resumed without a gap, and those that got a snapshot, over every resume.
+    pub resumed: u64,
+    pub resumed_from_snapshot: u64,
+    /// Server restarts seen (a new epoch in `hello`): every symbol re-synced from a snapshot.
+    pub epoch_changes: u64,
 }
 
 /// How long the server has to send every snapshot after the subscribe.
@@ -150,9 +166,9 @@ pub async fn record(
         }
     }
     let header = header(&wanted, &snapshots, start_ns, args);
-    let mut writer = Writer::create(&args.out, &header, false)
+    let writer = Writer::create(&args.out, &header, false)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut seqs: HashMap<Symbol, Sequence> = snapshots
+    let streams: HashMap<Symbol, Sequence> = snapshots
         .iter()
         .map(|(s, snap)| {
             let mut seq = Sequence::new();
@@ -160,85 +176,214 @@ pub async fn record(
             (s.clone(), seq)
         })
         .collect();
-    let mut keep =
-        |m: &ServerMessage, summary: &mut Summary, writer: &mut Writer| -> anyhow::Result<()> {
-            match m {
-                ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
-                    if let Some((symbol, seq)) = m.market_seq() {
-                        match seqs.entry(Symbol::from(symbol)).or_default().event(seq) {
-                            // Already covered by the snapshot.
-                            Step::Stale | Step::Unsynced => return Ok(()),
-                            Step::Gap { missed } => {
-                                *summary.gaps.entry(Symbol::from(symbol)).or_insert(0) += missed;
-                            }
-                            Step::First | Step::Next => {}
-                        }
-                    }
-                    writer
-                        .write_event(m)
-                        .context("cannot write the recording")?;
-                    summary.events += 1;
-                }
-                ServerMessage::Snapshot(s) => {
-                    // A re-sync after conflation: events between were lost (counted as the gap).
-                    summary.resyncs += 1;
-                    if let Step::Gap { missed } =
-                        seqs.entry(s.symbol.clone()).or_default().snapshot(s.seq)
-                    {
-                        *summary.gaps.entry(s.symbol.clone()).or_insert(0) += missed;
-                    }
-                }
-                _ => {}
-            }
-            Ok(())
-        };
+    let mut tape = Tape {
+        writer,
+        streams,
+        summary,
+        epoch: hello.epoch.clone(),
+    };
     for m in &early {
-        keep(m, &mut summary, &mut writer)?;
+        tape.keep(m)?;
     }
 
     let mut stop = std::pin::pin!(stop);
     let until = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut show = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
+    let show_progress = |tape: &Tape, reconnecting: bool| Progress {
+        events: tape.summary.events,
+        bytes: tape.summary.bytes_received,
+        elapsed: started.elapsed(),
+        reconnects: tape.summary.reconnects,
+        reconnecting,
+    };
+    // Whether `ws` is a live connection (not one that dropped while the recording ended).
+    let mut live = true;
+    'recording: loop {
+        let lost = tokio::select! {
             () = &mut stop => break,
             () = sleep_until(until) => break,
-            _ = flush.tick() => writer.flush().context("cannot write the recording")?,
-            _ = show.tick() => progress(Progress { events: summary.events, bytes: summary.bytes_received, elapsed: started.elapsed() }),
+            _ = flush.tick() => {
+                tape.writer.flush().context("cannot write the recording")?;
+                None
+            }
+            _ = show.tick() => {
+                progress(show_progress(&tape, false));
+                None
+            }
             inbound = ws.next() => match inbound {
                 Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
-                    summary.bytes_received += frame.len() as u64;
+                    tape.summary.bytes_received += frame.len() as u64;
                     messages.clear();
                     codec.decode(&frame, &mut messages)?;
                     for m in &messages {
-                        keep(m, &mut summary, &mut writer)?;
+                        tape.keep(m)?;
                     }
+                    None
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    summary.server_closed = Some(frame.map_or_else(|| "no code".to_owned(), |f| format!("{} {}", u16::from(f.code), f.reason)));
                     // Answer it, so the server sees a clean close.
                     let _ = ws.flush().await;
-                    break;
+                    Some(frame.map_or_else(|| "no code".to_owned(), |f| format!("{} {}", u16::from(f.code), f.reason)))
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    summary.server_closed = Some(format!("connection lost: {e}"));
-                    break;
-                }
-                None => {
-                    summary.server_closed = Some("connection lost".to_owned());
-                    break;
-                }
+                Some(Ok(_)) => None,
+                Some(Err(e)) => Some(format!("connection lost: {e}")),
+                None => Some("connection lost".to_owned()),
             },
+        };
+        let Some(why) = lost else { continue };
+        live = false;
+        tape.summary.drops += 1;
+        tracing::warn!("{why}; reconnecting");
+        tape.summary.server_closed = Some(why);
+        // Connect again, with backoff, until it works or the recording ends.
+        let mut attempt = 0;
+        loop {
+            let wait = crate::net::backoff(attempt, rand::random::<f64>());
+            attempt = attempt.saturating_add(1);
+            let mut waiting = std::pin::pin!(tokio::time::sleep(wait));
+            loop {
+                tokio::select! {
+                    () = &mut stop => break 'recording,
+                    () = sleep_until(until) => break 'recording,
+                    _ = show.tick() => progress(show_progress(&tape, true)),
+                    () = &mut waiting => break,
+                }
+            }
+            match tape.rejoin(args, &wanted).await {
+                Ok((again, again_codec)) => {
+                    (ws, codec) = (again, again_codec);
+                    tape.summary.reconnects += 1;
+                    live = true;
+                    break;
+                }
+                Err(e) => tracing::warn!("reconnecting: {e:#}"),
+            }
         }
     }
-    if summary.server_closed.is_none() {
+    if live {
         crate::net::close(&mut ws, "recording done").await;
     }
+    let mut summary = tape.summary;
     summary.elapsed = started.elapsed();
-    summary.file_bytes = writer.finish().context("cannot finish the recording")?;
+    summary.file_bytes = tape
+        .writer
+        .finish()
+        .context("cannot finish the recording")?;
     Ok(summary)
+}
+
+/// The file being written and the streams it follows.
+struct Tape {
+    writer: Writer,
+    streams: HashMap<Symbol, Sequence>,
+    summary: Summary,
+    /// The epoch the streams' `seq`s are from.
+    epoch: Option<String>,
+}
+
+impl Tape {
+    /// Writes a quote or trade that continues its stream, and counts gaps and re-syncs.
+    fn keep(&mut self, m: &ServerMessage) -> anyhow::Result<()> {
+        let summary = &mut self.summary;
+        match m {
+            ServerMessage::Quote(_) | ServerMessage::Trade(_) => {
+                if let Some((symbol, seq)) = m.market_seq() {
+                    match self
+                        .streams
+                        .entry(Symbol::from(symbol))
+                        .or_default()
+                        .event(seq)
+                    {
+                        // Already covered by the snapshot, or from before a resumed stream's
+                        // snapshot.
+                        Step::Stale | Step::Unsynced => return Ok(()),
+                        Step::Gap { missed } => {
+                            *summary.gaps.entry(Symbol::from(symbol)).or_insert(0) += missed;
+                        }
+                        Step::First | Step::Next => {}
+                    }
+                }
+                self.writer
+                    .write_event(m)
+                    .context("cannot write the recording")?;
+                summary.events += 1;
+            }
+            ServerMessage::Snapshot(s) => {
+                // A re-sync after conflation: events between were lost (counted as the gap).
+                summary.resyncs += 1;
+                if let Step::Gap { missed } = self
+                    .streams
+                    .entry(s.symbol.clone())
+                    .or_default()
+                    .snapshot(s.seq)
+                {
+                    *summary.gaps.entry(s.symbol.clone()).or_insert(0) += missed;
+                }
+            }
+            ServerMessage::Resumed(r) => {
+                summary.resumed += r.recovered_count;
+                summary.resumed_from_snapshot += r.snapshot_count;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A new connection, resuming the streams if the server is the same session (the same
+    /// epoch); after a restart every stream starts again from its snapshot.
+    async fn rejoin(
+        &mut self,
+        args: &RecordArgs,
+        wanted: &[Symbol],
+    ) -> anyhow::Result<(crate::net::Ws, crate::wire::Codec)> {
+        let mut ws = crate::net::connect(&args.url, args.encoding)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let mut codec = crate::wire::Codec::new(args.encoding);
+        let mut messages = Vec::new();
+        let hello = tokio::time::timeout(SNAPSHOT_WAIT, async {
+            loop {
+                let frame = next_data(&mut ws).await?;
+                messages.clear();
+                codec.decode(&frame, &mut messages)?;
+                if let Some(ServerMessage::Hello(h)) = messages.drain(..).next() {
+                    return anyhow::Ok(h);
+                }
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("no hello within {} s", SNAPSHOT_WAIT.as_secs()))??;
+        let resume = match (&hello.epoch, &self.epoch) {
+            (Some(new), Some(old)) if new == old => {
+                let mut from = BTreeMap::new();
+                for (symbol, stream) in &mut self.streams {
+                    if let Some(last) = stream.last() {
+                        from.insert(symbol.clone(), last);
+                    }
+                    stream.resume();
+                }
+                Some(Resume {
+                    epoch: new.clone(),
+                    from,
+                })
+            }
+            _ => {
+                self.summary.epoch_changes += 1;
+                for stream in self.streams.values_mut() {
+                    *stream = Sequence::awaiting_snapshot();
+                }
+                None
+            }
+        };
+        self.epoch = hello.epoch;
+        let subscribe = ClientMessage::Subscribe(Subscribe {
+            symbols: wanted.to_vec(),
+            resume,
+        });
+        ws.send(codec.encode(&subscribe)).await?;
+        Ok((ws, codec))
+    }
 }
 
 async fn sleep_until(until: Option<tokio::time::Instant>) {

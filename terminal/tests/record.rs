@@ -116,3 +116,120 @@ async fn a_recorded_session_replays_as_the_same_events_in_the_same_order() {
     }
     replay.stop().await;
 }
+
+/// A TCP relay to `upstream` whose connections the test can cut, as a network failure would,
+/// while the server stays up.
+async fn relay(upstream: std::net::SocketAddr) -> (String, tokio::sync::watch::Sender<u64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (cut, cuts) = tokio::sync::watch::channel(0u64);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let mut cuts = cuts.clone();
+            cuts.borrow_and_update();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = cuts.changed() => {}
+                }
+            });
+        }
+    });
+    (format!("ws://{addr}/ws"), cut)
+}
+
+/// Every event of a recording as `(symbol, seq)`, in file order.
+fn seqs(path: &Path) -> Vec<(String, u64)> {
+    let text =
+        String::from_utf8(zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()).unwrap();
+    let mut decoder = Decoder::new();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let m = decoder.server(l.as_bytes()).unwrap().remove(0);
+            let (symbol, seq) = m.market_seq().unwrap();
+            (symbol.to_owned(), seq)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_resumes_and_the_file_has_every_seq() {
+    for encoding in [protocol::Encoding::Json, protocol::Encoding::Bin] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("live.jsonl.zst");
+        let server = feed_server::spawn(config()).await.unwrap();
+        let (url, cut) = relay(server.addr).await;
+        let args = RecordArgs {
+            url,
+            symbols: "*".to_owned(),
+            duration: Some(Duration::from_millis(2_500)),
+            out: out.clone(),
+            encoding,
+            tls: terminal::tls::TlsArgs::default(),
+        };
+        let recording =
+            tokio::spawn(async move { record(&args, std::future::pending(), |_| {}).await });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        cut.send(1).unwrap();
+        let summary = recording.await.unwrap().unwrap();
+        server.stop().await;
+        assert_eq!((summary.drops, summary.reconnects), (1, 1), "{summary:?}");
+        assert_eq!(
+            (summary.resumed, summary.resumed_from_snapshot),
+            (20, 0),
+            "{summary:?}"
+        );
+        assert!(summary.gaps.is_empty(), "{:?}", summary.gaps);
+        let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        let events = seqs(&out);
+        assert_eq!(events.len() as u64, summary.events);
+        for (symbol, seq) in events {
+            if let Some(before) = last.insert(symbol.clone(), seq) {
+                assert_eq!(
+                    seq,
+                    before + 1,
+                    "{encoding:?} {symbol}: {seq} after {before}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_a_server_restart_every_symbol_resyncs_and_the_recording_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl.zst");
+    let first = feed_server::spawn(config()).await.unwrap();
+    let addr = first.addr;
+    let args = RecordArgs {
+        url: first.url(),
+        symbols: "*".to_owned(),
+        duration: Some(Duration::from_millis(2_500)),
+        out: out.clone(),
+        encoding: protocol::Encoding::Json,
+        tls: terminal::tls::TlsArgs::default(),
+    };
+    let recording =
+        tokio::spawn(async move { record(&args, std::future::pending(), |_| {}).await });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    first.stop().await;
+    let second = feed_server::spawn(Config {
+        listen: addr,
+        ..config()
+    })
+    .await
+    .unwrap();
+    let summary = recording.await.unwrap().unwrap();
+    second.stop().await;
+    assert_eq!(summary.epoch_changes, 1, "{summary:?}");
+    assert_eq!(summary.reconnects, 1, "{summary:?}");
+    assert!(summary.resyncs >= 20, "{summary:?}");
+    assert!(
+        summary.events > 3_000,
+        "events from both servers: {summary:?}"
+    );
+}
