@@ -170,6 +170,58 @@ test('orders need the token on a server with --order-token', async () => {
   }
 });
 
+// A TCP relay to a server's port whose connections the test can cut, as a network failure
+// would, while the server stays up.
+async function relay(port) {
+  const pairs = new Set();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, '127.0.0.1');
+    const pair = [inbound, outbound];
+    pairs.add(pair);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    const drop = () => { pairs.delete(pair); inbound.destroy(); outbound.destroy(); };
+    inbound.on('error', drop).on('close', drop);
+    outbound.on('error', drop).on('close', drop);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `ws://127.0.0.1:${server.address().port}/ws`,
+    cut() {
+      for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
+      pairs.clear();
+    },
+    close: () => new Promise((ok) => { server.close(ok); }),
+  };
+}
+
+test('a dropped connection resumes: every symbol continues from its seq, with no gap', async () => {
+  const server = await startServer(['--rate', '2000']);
+  const link = await relay(server.port);
+  const { page, problems } = await open(`${server.page}?url=${encodeURIComponent(link.url)}`);
+  try {
+    const seqs = () => page.evaluate(() => [...window.tickwire.model.rows.values()].map((r) => r.seq));
+    await page.waitForFunction(
+      () => [...window.tickwire.model.rows.values()].every((r) => r.seq !== null && r.seq > 5),
+      null, { timeout: WAIT },
+    );
+    link.cut();
+    await page.waitForFunction(() => window.tickwire.model.resumes.length === 1, null, { timeout: WAIT });
+    const before = await seqs();
+    assert.deepEqual(await page.evaluate(() => window.tickwire.model.resumes[0]), { recovered: 20, snapshot: 0 });
+    await page.waitForTimeout(500);
+    const after = await seqs();
+    assert.ok(after.every((seq, i) => seq > before[i]), `streams go on: ${before} then ${after}`);
+    assert.equal(await page.evaluate(() => window.tickwire.model.gaps), 0, 'no seq gap');
+    assert.equal(await page.evaluate(() => window.tickwire.model.hellos), 2);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await link.close();
+    await server.stop();
+  }
+});
+
 test('a server restart is survived: the page reconnects and resubscribes', async () => {
   const port = await freePort();
   let server = await startServer(['--rate', '500'], port);

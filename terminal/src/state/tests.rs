@@ -681,3 +681,87 @@ fn cancel_applies_to_the_selected_open_order_only() {
     assert!(matches!(s.orders.rows[0].status, OrderStatus::Rejected(_)));
     assert!(s.handle(Action::CancelOrder, now()).is_empty());
 }
+
+fn hello_of(epoch: &str) -> NetEvent {
+    let NetEvent::Frame { mut messages, .. } = hello(&["AAPL", "MSFT"]) else {
+        unreachable!()
+    };
+    if let ServerMessage::Hello(h) = &mut messages[0] {
+        h.epoch = Some(epoch.into());
+    }
+    frame(messages)
+}
+
+#[test]
+fn a_reconnect_to_the_same_epoch_resumes_each_symbol_from_its_seq() {
+    let mut s = state();
+    s.apply(hello_of("e1"), now());
+    s.apply(
+        frame(vec![snapshot("AAPL", 10), quote("AAPL", 11, "100.05")]),
+        now(),
+    );
+    s.apply(
+        NetEvent::Disconnected {
+            code: None,
+            reason: "reset".into(),
+            retry_in: Duration::from_millis(250),
+        },
+        now(),
+    );
+    let out = s.apply(hello_of("e1"), now());
+    let [ClientMessage::Subscribe(sub)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    let resume = sub.resume.as_ref().expect("a resume");
+    assert_eq!(resume.epoch, "e1");
+    assert_eq!(
+        resume.from.iter().collect::<Vec<_>>(),
+        [(&Symbol::from("AAPL"), &11)],
+        "only what the rows hold"
+    );
+    s.apply(
+        frame(vec![ServerMessage::Resumed(protocol::Resumed {
+            recovered: vec!["AAPL".into()],
+            recovered_count: 1,
+            snapshot: vec!["MSFT".into()],
+            snapshot_count: 1,
+        })]),
+        now(),
+    );
+    assert_eq!(
+        s.notice_at(Instant::now()),
+        Some("1 resumed, 1 from snapshot")
+    );
+    // AAPL continues from 12 with no snapshot; a duplicate of 11 is skipped.
+    s.apply(
+        frame(vec![quote("AAPL", 11, "1"), quote("AAPL", 12, "100.07")]),
+        now(),
+    );
+    let row = &s.watchlist.rows[0];
+    assert_eq!((row.seq.last(), row.bid), (Some(12), dec("100.07")));
+    assert_eq!(s.watchlist.gaps, 0);
+}
+
+#[test]
+fn a_new_epoch_starts_every_symbol_from_a_snapshot() {
+    let mut s = state();
+    s.apply(hello_of("e1"), now());
+    s.apply(frame(vec![snapshot("AAPL", 500)]), now());
+    let out = s.apply(hello_of("e2"), now());
+    assert!(
+        matches!(&out[..], [ClientMessage::Subscribe(sub)] if sub.resume.is_none()),
+        "{out:?}"
+    );
+    // The restarted server's seqs are lower: its snapshot applies, events before it do not.
+    s.apply(frame(vec![quote("AAPL", 3, "1")]), now());
+    assert_eq!(s.watchlist.rows[0].seq.last(), None);
+    s.apply(
+        frame(vec![snapshot("AAPL", 2), quote("AAPL", 3, "100.03")]),
+        now(),
+    );
+    assert_eq!(s.watchlist.rows[0].seq.last(), Some(3));
+    assert!(
+        s.notice_at(Instant::now())
+            .is_some_and(|n| n.contains("new server session"))
+    );
+}
