@@ -260,3 +260,44 @@ fn bad_arguments_are_refused_with_a_reason() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn churned_subscribers_resume_without_a_gap_and_the_report_says_how_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("churn.json");
+    let out = ok(&bench(&[
+        "--clients",
+        "20",
+        "--rate",
+        "2000",
+        "--order-rate",
+        "0",
+        "--churn",
+        "20",
+        "--warmup",
+        "500ms",
+        "--duration",
+        "2s",
+        "--json",
+        report.to_str().unwrap(),
+    ]));
+    assert!(out.contains("churn "), "{out}");
+    let v = json(&report);
+    let drops = u(&v, "/churn/drops");
+    assert!((20..=60).contains(&drops), "{drops} drops at 20/s for 2 s");
+    let resumes = u(&v, "/churn/resumes");
+    assert!(
+        resumes + 2 >= drops && resumes <= drops,
+        "{resumes} resumes of {drops} drops"
+    );
+    assert_eq!(
+        u(&v, "/churn/recovered"),
+        resumes * 20,
+        "every symbol recovered"
+    );
+    assert_eq!(u(&v, "/churn/snapshot"), 0);
+    assert_eq!(u(&v, "/churn/gaps"), 0, "no gap after a resume");
+    assert_eq!(u(&v, "/gaps"), 0);
+    assert!(u(&v, "/churn/first_live_event/count") + 2 >= resumes);
+    assert!(u(&v, "/churn/first_live_event/p50_ns") > 0);
+}

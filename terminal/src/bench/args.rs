@@ -44,6 +44,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100.0)]
     pub order_rate: f64,
 
+    /// Subscriber connections per second, over all subscribers, that drop (without a Close, as
+    /// a network failure would) and reconnect with `resume`, spread evenly over the measured
+    /// window. The report then counts resumes, symbols recovered and re-snapshotted, gaps on
+    /// resumed connections and the time from a drop to the first fresh event. 0: none.
+    #[arg(long, default_value_t = 0.0, value_parser = churn_rate)]
+    pub churn: f64,
+
     /// Connections the orders are spread over [default: one per 500 orders/s].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000))]
     pub order_connections: Option<u64>,
@@ -135,5 +142,14 @@ impl BenchArgs {
             (None, Some(_)) => "replay",
             (None, None) => "synthetic",
         }
+    }
+}
+
+fn churn_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.0..=100_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate from 0 to 100000 connections per second"
+        )),
     }
 }

@@ -4,7 +4,9 @@ use hdrhistogram::Histogram;
 use protocol::Hello;
 
 use super::orders::OrderTally;
-use super::report::{self, Busiest, Cpu, Host, Memory, OrderCounts, Params, Report, ServerSide};
+use super::report::{
+    self, Busiest, Churn, Cpu, Host, Memory, OrderCounts, Params, Report, ServerSide,
+};
 use super::stats::Percentiles;
 use super::subscribers::{Errors, Tally};
 use super::system::ThreadCpu;
@@ -136,6 +138,15 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
             server_bytes_per_connection: per_connection,
         },
         limited_by,
+        churn: (args.churn > 0.0).then(|| Churn {
+            rate: args.churn,
+            drops: m.tally.churned,
+            resumes: m.tally.resumes,
+            recovered: m.tally.recovered,
+            snapshot: m.tally.resnapshotted,
+            gaps: m.tally.resume_gaps,
+            first_live_event: Percentiles::of(&m.tally.rejoin),
+        }),
     };
     Outcome {
         report,

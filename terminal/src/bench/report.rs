@@ -45,6 +45,25 @@ pub struct Report {
     pub cpu: Cpu,
     pub memory: Memory,
     pub limited_by: Limit,
+    /// With `--churn`: what the connections that dropped and resumed saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<Churn>,
+}
+
+/// Connections dropped on purpose and resumed (`--churn`), in the measured window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Churn {
+    /// Drops asked for, per second.
+    pub rate: f64,
+    pub drops: u64,
+    pub resumes: u64,
+    /// Symbols continued from history, and symbols given a snapshot instead, over all resumes.
+    pub recovered: u64,
+    pub snapshot: u64,
+    /// Events missing on connections that resumed (0 when every resume was exact).
+    pub gaps: u64,
+    /// From a drop to the first event produced after the resume was asked for.
+    pub first_live_event: Percentiles,
 }
 
 /// The run's settings.
@@ -328,6 +347,23 @@ pub fn table(r: &Report) -> String {
             o.missing,
             o.fills
         );
+    }
+    if let Some(c) = &r.churn {
+        let _ = writeln!(
+            out,
+            "churn        {} drops at {}/s, {} resumes: {} symbols recovered, {} from snapshot, {} events missing after a resume",
+            c.drops, c.rate, c.resumes, c.recovered, c.snapshot, c.gaps
+        );
+        let p = &c.first_live_event;
+        if p.count > 0 {
+            let _ = writeln!(
+                out,
+                "             drop to first fresh event: p50 {}, p99 {}, max {}",
+                nanos(p.p50_ns),
+                nanos(p.p99_ns),
+                nanos(p.max_ns)
+            );
+        }
     }
     let _ = writeln!(out, "errors       {}", r.errors);
     for (what, n) in &r.error_kinds {

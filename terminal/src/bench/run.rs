@@ -129,10 +129,12 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     let subscribers = subscribers::Subscribers::start(subscribers::Plan {
         url: url.clone(),
         encoding: args.encoding,
-        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe::to(subscribe))),
+        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe::to(subscribe.clone()))),
+        symbols: subscribe,
         index,
         clients,
         threads: args.client_threads as usize,
+        churn: args.churn,
     })?;
     let connect_deadline = Instant::now()
         + CONNECT_TIME_PER_1000

@@ -64,6 +64,8 @@ pub(crate) enum BinItem {
     Error {
         code: u8,
     },
+    /// The answer to a resume: the whole frame is decoded for it (it is rare).
+    Resumed,
 }
 
 /// Calls `each` for the quotes, trades, snapshots and errors of a binary frame, reading only
@@ -77,6 +79,7 @@ pub(crate) fn binary_items(frame: &[u8], mut each: impl FnMut(BinItem)) -> Resul
             Ok(Kind::Error) => each(BinItem::Error {
                 code: message.get(binary::HEADER).copied().unwrap_or(0),
             }),
+            Ok(Kind::Resumed) => each(BinItem::Resumed),
             Ok(kind) if kind.is_market_data() => {
                 let Ok(Some(head)) = EventHead::of(message) else {
                     return Err(match kind {

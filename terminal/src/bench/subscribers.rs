@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use protocol::{Sequence, Step, now_ns};
-use tokio::sync::{Semaphore, watch};
+use protocol::{ClientMessage, Resume, Sequence, ServerMessage, Step, Subscribe, Symbol, now_ns};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -82,6 +83,24 @@ pub(crate) struct Tally {
     pub recent: Histogram<u64>,
     /// Over the whole run, warm-up included.
     pub errors: Errors,
+    /// Churn (`--churn`): connections dropped on purpose, resumes answered, symbols recovered
+    /// and given snapshots, gaps seen on connections that resumed, and the time from a drop to
+    /// the first event produced after the resume asked for it.
+    pub churned: u64,
+    pub resumes: u64,
+    pub recovered: u64,
+    pub resnapshotted: u64,
+    pub resume_gaps: u64,
+    pub rejoin: Histogram<u64>,
+}
+
+/// What one frame showed besides its events.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen {
+    /// The newest `ts_ns` among its quotes and trades (0 without any).
+    pub newest_ns: u64,
+    /// It holds a `resumed` answer.
+    pub resumed: bool,
 }
 
 impl Default for Tally {
@@ -98,13 +117,29 @@ impl Default for Tally {
             tick: histogram(),
             recent: histogram(),
             errors: Errors::default(),
+            churned: 0,
+            resumes: 0,
+            recovered: 0,
+            resnapshotted: 0,
+            resume_gaps: 0,
+            rejoin: histogram(),
         }
     }
 }
 
 impl Tally {
-    /// Applies one text frame received at `now` (ns since the epoch).
-    pub fn frame(&mut self, text: &str, now: u64, last: &mut [Sequence], index: &SymbolIndex) {
+    /// Applies one text frame received at `now` (ns since the epoch), on a connection that
+    /// `resumed` (its gaps count apart too).
+    pub fn frame(
+        &mut self,
+        text: &str,
+        now: u64,
+        last: &mut [Sequence],
+        index: &SymbolIndex,
+        resumed: bool,
+    ) -> Seen {
+        let mut seen = Seen::default();
+        let gaps_before = self.gaps;
         let measuring = self.measuring;
         if measuring {
             self.frames += 1;
@@ -123,8 +158,10 @@ impl Tally {
                     unknown += 1;
                     return;
                 };
+                seen.newest_ns = seen.newest_ns.max(ts);
                 self.event(slot, seq, ts, now);
             }
+            "resumed" => seen.resumed = true,
             "snapshot" => {
                 if let (Some(symbol), Some(seq)) = (&item.symbol, item.seq)
                     && let Some(slot) = index.get(&**symbol).and_then(|&i| last.get_mut(i))
@@ -149,11 +186,23 @@ impl Tally {
             self.errors
                 .add("event for a symbol not in hello".to_owned());
         }
+        if resumed {
+            self.resume_gaps += self.gaps - gaps_before;
+        }
+        seen
     }
 
     /// Applies one binary frame (`tickwire.v1.bin`) received at `now`. Symbol ids are positions
     /// in `hello`'s list, which is how `last` is indexed.
-    pub fn binary_frame(&mut self, frame: &[u8], now: u64, last: &mut [Sequence]) {
+    pub fn binary_frame(
+        &mut self,
+        frame: &[u8],
+        now: u64,
+        last: &mut [Sequence],
+        resumed: bool,
+    ) -> Seen {
+        let mut seen = Seen::default();
+        let gaps_before = self.gaps;
         if self.measuring {
             self.frames += 1;
             self.bytes += frame.len() as u64;
@@ -165,8 +214,10 @@ impl Tally {
                     unknown += 1;
                     return;
                 };
+                seen.newest_ns = seen.newest_ns.max(ts_ns);
                 self.event(slot, seq, ts_ns, now);
             }
+            scan::BinItem::Resumed => seen.resumed = true,
             scan::BinItem::Snapshot { id, seq } => {
                 if let Some(slot) = usize::try_from(id).ok().and_then(|i| last.get_mut(i)) {
                     self.snapshot(slot, seq);
@@ -182,6 +233,19 @@ impl Tally {
         if unknown > 0 {
             self.errors
                 .add("event for a symbol not in hello".to_owned());
+        }
+        if resumed {
+            self.resume_gaps += self.gaps - gaps_before;
+        }
+        seen
+    }
+
+    /// A `resumed` answer, counted in the window.
+    fn resumed(&mut self, r: &protocol::Resumed) {
+        if self.measuring {
+            self.resumes += 1;
+            self.recovered += r.recovered_count;
+            self.resnapshotted += r.snapshot_count;
         }
     }
 
@@ -236,6 +300,12 @@ impl Tally {
         self.gap_jumps += other.gap_jumps;
         self.out_of_order += other.out_of_order;
         self.resyncs += other.resyncs;
+        self.churned += other.churned;
+        self.resumes += other.resumes;
+        self.recovered += other.recovered;
+        self.resnapshotted += other.resnapshotted;
+        self.resume_gaps += other.resume_gaps;
+        let _ = self.rejoin.add(&other.rejoin);
         // Both histograms share the same bounds, so adding cannot fail.
         let _ = self.tick.add(&other.tick);
         let _ = self.recent.add(&other.recent);
@@ -250,9 +320,13 @@ pub(crate) struct Plan {
     pub encoding: protocol::Encoding,
     /// The subscribe message, encoded once.
     pub subscribe: Message,
+    /// What it subscribes to, for the subscribes that resume.
+    pub symbols: Vec<Symbol>,
     pub index: SymbolIndex,
     pub clients: usize,
     pub threads: usize,
+    /// `--churn`: connections per second, over all subscribers, that drop and resume.
+    pub churn: f64,
 }
 
 /// The running subscribers.
@@ -360,81 +434,314 @@ async fn run_thread(
     settled: Arc<AtomicUsize>,
 ) {
     let permits = Arc::new(Semaphore::new(CONNECTS_PER_THREAD));
-    let clients: Vec<_> = (0..count)
-        .map(|_| {
+    let drops: Vec<Arc<Notify>> = (0..count).map(|_| Arc::new(Notify::new())).collect();
+    let clients: Vec<_> = drops
+        .iter()
+        .map(|drop| {
             tokio::spawn(client(
                 plan.clone(),
                 tally.clone(),
                 stopped.clone(),
                 settled.clone(),
                 permits.clone(),
+                drop.clone(),
             ))
         })
         .collect();
+    let per_thread = plan.churn / plan.threads.max(1) as f64;
+    if per_thread > 0.0 && count > 0 {
+        tokio::spawn(churn(per_thread, drops, tally.clone(), stopped.clone()));
+    }
     for c in clients {
         let _ = c.await;
     }
 }
 
+/// Drops `rate` connections a second of this thread's, in turn, while the window is open.
+async fn churn(
+    rate: f64,
+    drops: Vec<Arc<Notify>>,
+    tally: Arc<Mutex<Tally>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1e-3)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = every.tick() => {
+                if super::lock(&tally).measuring {
+                    drops[next % drops.len()].notify_one();
+                    next += 1;
+                }
+            }
+        }
+    }
+}
+
+/// How one connection of a subscriber ended.
+enum Ended {
+    /// The run is over.
+    Stopped,
+    /// Dropped on purpose (`--churn`) at this time.
+    Churned(u64),
+    /// Lost; reconnect after a backoff.
+    Lost,
+}
+
+/// One subscriber: connects, subscribes, reads until the run ends. When its connection drops
+/// (by `--churn`, or lost) it connects again and resumes from the `seq`s it holds.
 async fn client(
     plan: Arc<Plan>,
     tally: Arc<Mutex<Tally>>,
     mut stopped: watch::Receiver<bool>,
     settled: Arc<AtomicUsize>,
     permits: Arc<Semaphore>,
+    drop: Arc<Notify>,
 ) {
     let error = |what: String| {
         super::lock(&tally).errors.add(what);
     };
-    let permit = permits.acquire().await;
-    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-    let connected = crate::net::connect_with(&plan.url, Some(config), plan.encoding).await;
-    drop(permit);
-    let mut ws = match connected {
-        Ok(ws) => ws,
-        Err(e) => {
-            error(format!("subscriber: {e}"));
-            settled.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    let subscribed = ws.send(plan.subscribe.clone()).await;
-    settled.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = subscribed {
-        error(format!("subscriber: cannot subscribe: {e}"));
-        return;
-    }
     let mut last = vec![Sequence::new(); plan.index.len()];
+    let mut epoch: Option<String> = None;
+    let mut first = true;
+    let mut attempt = 0u32;
+    let mut churned_at = None;
     loop {
-        tokio::select! {
-            _ = stopped.changed() => {
+        let permit = permits.acquire().await;
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+        let connected = crate::net::connect_with(&plan.url, Some(config), plan.encoding).await;
+        drop_permit(permit);
+        let mut ws = match connected {
+            Ok(ws) => ws,
+            Err(e) => {
+                error(format!("subscriber: {e}"));
+                if std::mem::take(&mut first) {
+                    settled.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let wait = crate::net::backoff(attempt, rand::random::<f64>());
+                attempt = attempt.saturating_add(1);
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    () = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        let mut codec = crate::wire::Codec::new(plan.encoding);
+        let hello = match read_hello(&mut ws, &mut codec).await {
+            Ok(hello) => hello,
+            Err(e) => {
+                error(format!("subscriber: {e}"));
+                if std::mem::take(&mut first) {
+                    settled.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                continue;
+            }
+        };
+        let resume = resume(&plan, &mut last, epoch.as_deref(), hello.epoch.as_deref());
+        let resuming = resume.is_some();
+        epoch = hello.epoch;
+        let subscribe = match resume {
+            Some(resume) => codec.encode(&ClientMessage::Subscribe(Subscribe {
+                symbols: plan.symbols.clone(),
+                resume: Some(resume),
+            })),
+            None => plan.subscribe.clone(),
+        };
+        let subscribed_ns = now_ns();
+        let sent = ws.send(subscribe).await;
+        if std::mem::take(&mut first) {
+            settled.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = sent {
+            error(format!("subscriber: cannot subscribe: {e}"));
+            continue;
+        }
+        attempt = 0;
+        let reading = Reading {
+            plan: &plan,
+            tally: &tally,
+            resumed: resuming,
+            churned_at: churned_at.take(),
+            subscribed_ns,
+        };
+        match reading
+            .run(&mut ws, &mut codec, &mut last, &mut stopped, &drop)
+            .await
+        {
+            Ended::Stopped => {
                 crate::net::close(&mut ws, super::DONE).await;
                 return;
             }
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    let now = now_ns();
-                    super::lock(&tally)
-                        .frame(text.as_str(), now, &mut last, &plan.index);
+            Ended::Churned(at) => {
+                // Gone without a Close, as a network failure would take it.
+                std::mem::drop(ws);
+                churned_at = Some(at);
+            }
+            Ended::Lost => {
+                let wait = crate::net::backoff(attempt, rand::random::<f64>());
+                attempt = attempt.saturating_add(1);
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    () = tokio::time::sleep(wait) => {}
                 }
+            }
+        }
+    }
+}
+
+fn drop_permit<T>(permit: T) {
+    std::mem::drop(permit);
+}
+
+/// The `resume` of a reconnect to the same epoch, from the `seq`s held (each stream then waits
+/// to be continued); on another epoch (or the first connection) every stream starts afresh.
+fn resume(
+    plan: &Plan,
+    last: &mut [Sequence],
+    held: Option<&str>,
+    now: Option<&str>,
+) -> Option<Resume> {
+    let same = matches!((held, now), (Some(a), Some(b)) if a == b);
+    let mut from = BTreeMap::new();
+    if same {
+        for (symbol, &i) in &plan.index {
+            if let Some(seq) = last.get(i).and_then(Sequence::last) {
+                from.insert(Symbol::from(&**symbol), seq);
+            }
+        }
+    }
+    if from.is_empty() {
+        last.fill(Sequence::new());
+        return None;
+    }
+    for stream in last.iter_mut() {
+        stream.resume();
+    }
+    Some(Resume {
+        epoch: now.unwrap_or_default().to_owned(),
+        from,
+    })
+}
+
+/// Reads the `hello` a connection starts with.
+async fn read_hello(
+    ws: &mut crate::net::Ws,
+    codec: &mut crate::wire::Codec,
+) -> Result<protocol::Hello, String> {
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .map_err(|_| "no hello within 10 s".to_owned())?;
+        match frame {
+            Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
+                messages.clear();
+                codec
+                    .decode(&frame, &mut messages)
+                    .map_err(|e| format!("undecodable hello: {e}"))?;
+                if let Some(ServerMessage::Hello(hello)) = messages.pop() {
+                    return Ok(hello);
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("connection lost before hello: {e}")),
+            None => return Err("connection lost before hello".to_owned()),
+        }
+    }
+}
+
+/// One connection's reading.
+struct Reading<'a> {
+    plan: &'a Plan,
+    tally: &'a Mutex<Tally>,
+    /// The connection resumed: its gaps count apart.
+    resumed: bool,
+    /// When the connection before it was dropped on purpose: the time to the first event
+    /// produced after `subscribed_ns` is the rejoin time.
+    churned_at: Option<u64>,
+    subscribed_ns: u64,
+}
+
+impl Reading<'_> {
+    async fn run(
+        mut self,
+        ws: &mut crate::net::Ws,
+        codec: &mut crate::wire::Codec,
+        last: &mut [Sequence],
+        stopped: &mut watch::Receiver<bool>,
+        drop: &Notify,
+    ) -> Ended {
+        let error = |what: String| {
+            super::lock(self.tally).errors.add(what);
+        };
+        loop {
+            let frame = tokio::select! {
+                _ = stopped.changed() => return Ended::Stopped,
+                () = drop.notified() => {
+                    super::lock(self.tally).churned += 1;
+                    return Ended::Churned(now_ns());
+                }
+                frame = ws.next() => frame,
+            };
+            let now = now_ns();
+            let seen = match &frame {
+                Some(Ok(Message::Text(text))) => super::lock(self.tally).frame(
+                    text.as_str(),
+                    now,
+                    last,
+                    &self.plan.index,
+                    self.resumed,
+                ),
                 Some(Ok(Message::Binary(bytes))) => {
-                    let now = now_ns();
-                    super::lock(&tally).binary_frame(&bytes, now, &mut last);
+                    super::lock(self.tally).binary_frame(bytes, now, last, self.resumed)
                 }
-                Some(Ok(Message::Close(frame))) => {
+                Some(Ok(Message::Close(close))) => {
                     let _ = tokio::time::timeout(crate::net::CLOSE_TIMEOUT, ws.flush()).await;
-                    let why = frame.map_or_else(|| "no code".to_owned(), |f| format!("{} {}", u16::from(f.code), f.reason));
-                    error(format!("subscriber: the server closed the connection ({why})"));
-                    return;
+                    let why = close.as_ref().map_or_else(
+                        || "no code".to_owned(),
+                        |f| format!("{} {}", u16::from(f.code), f.reason),
+                    );
+                    error(format!(
+                        "subscriber: the server closed the connection ({why})"
+                    ));
+                    return Ended::Lost;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => continue,
                 Some(Err(e)) => {
                     error(format!("subscriber: connection lost: {e}"));
-                    return;
+                    return Ended::Lost;
                 }
                 None => {
                     error("subscriber: connection lost".to_owned());
-                    return;
+                    return Ended::Lost;
+                }
+            };
+            if seen.resumed
+                && let Some(frame) = frame.and_then(Result::ok)
+            {
+                let mut messages = Vec::new();
+                if codec.decode(&frame, &mut messages).is_ok() {
+                    let mut tally = super::lock(self.tally);
+                    for m in &messages {
+                        if let ServerMessage::Resumed(r) = m {
+                            tally.resumed(r);
+                        }
+                    }
+                }
+            }
+            if seen.newest_ns >= self.subscribed_ns
+                && let Some(at) = self.churned_at.take()
+            {
+                let mut tally = super::lock(self.tally);
+                if tally.measuring {
+                    tally
+                        .rejoin
+                        .saturating_record(now.saturating_sub(at).max(1));
                 }
             }
         }
@@ -459,12 +766,12 @@ mod tests {
                 r#"{{"type":"quote","symbol":"AAPL","seq":{seq},"bid":"1","bid_size":"1","ask":"2","ask_size":"1","ts_ns":{ts}}}"#
             )
         };
-        t.frame(&q(1, 0), 5_000, &mut last, &ix);
+        t.frame(&q(1, 0), 5_000, &mut last, &ix, false);
         assert_eq!(t.deliveries, 0, "not measuring yet");
         t.open_window();
-        t.frame(&q(2, 1_000), 3_000, &mut last, &ix);
+        t.frame(&q(2, 1_000), 3_000, &mut last, &ix, false);
         let batch = format!("[{},{}]", q(6, 1_000), q(6, 1_000));
-        t.frame(&batch, 11_000, &mut last, &ix);
+        t.frame(&batch, 11_000, &mut last, &ix, false);
         assert_eq!(
             (t.deliveries, t.gaps, t.gap_jumps, t.out_of_order),
             (3, 3, 1, 1)
@@ -472,21 +779,22 @@ mod tests {
         assert_eq!(t.tick.len(), 3);
         assert!(t.tick.max() >= 10_000 && t.tick.min() <= 2_001);
         let snap = r#"{"type":"snapshot","symbol":"AAPL","seq":40,"ts_ns":1}"#;
-        t.frame(snap, 1, &mut last, &ix);
-        t.frame(&q(41, 1), 2, &mut last, &ix);
+        t.frame(snap, 1, &mut last, &ix, false);
+        t.frame(&q(41, 1), 2, &mut last, &ix, false);
         assert_eq!(
             (t.gaps, t.gap_jumps, t.resyncs),
             (37, 2, 1),
             "a re-sync from 6 to 40 skipped 34 events"
         );
-        t.frame("[{\"type\":\"quote\"}]", 1, &mut last, &ix);
+        t.frame("[{\"type\":\"quote\"}]", 1, &mut last, &ix, false);
         t.frame(
             r#"{"type":"trade","symbol":"ZZ","seq":1,"ts_ns":1}"#,
             1,
             &mut last,
             &ix,
+            false,
         );
-        t.frame("not json", 1, &mut last, &ix);
+        t.frame("not json", 1, &mut last, &ix, false);
         assert_eq!(t.errors.total(), 3);
         assert_eq!(t.frames, 7);
     }
