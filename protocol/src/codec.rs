@@ -112,11 +112,23 @@ impl Decoder {
         self
     }
 
-    /// Decodes one client message.
+    /// Decodes one client message. A JSON number that a parser cannot carry exactly (more than
+    /// 15 significant digits with a fraction, or an integer beyond 64 bits) is refused rather
+    /// than rounded: decimals that long travel as strings.
     pub fn client(&mut self, bytes: &[u8]) -> Result<ClientMessage, DecodeError> {
         check_size(bytes, self.max_client)?;
-        self.parse::<ClientMessage>(bytes)
-            .map_err(|e| classify(bytes, e, CLIENT_TYPES))
+        let message = self
+            .parse::<ClientMessage>(bytes)
+            .map_err(|e| classify(bytes, e, CLIENT_TYPES))?;
+        if let Some(number) = inexact_number(bytes) {
+            return Err(DecodeError::Invalid {
+                kind: message.type_name().to_owned(),
+                detail: format!(
+                    "the number {number} has more digits than a JSON number carries exactly; send it as a string (\"{number}\")"
+                ),
+            });
+        }
+        Ok(message)
     }
 
     /// Decodes a server frame, one object or an array of them, appending the messages to `out`.
@@ -169,6 +181,83 @@ impl Decoder {
                 result
             }
         }
+    }
+}
+
+/// Significant digits a JSON number with a fraction keeps through an `f64`.
+const EXACT_DIGITS: usize = 15;
+
+/// The first number token outside strings that would not be read exactly (clipped), if any.
+fn inexact_number(bytes: &[u8]) -> Option<String> {
+    let mut at = 0;
+    let mut in_string = false;
+    while at < bytes.len() {
+        let b = bytes[at];
+        if in_string {
+            match b {
+                b'\\' => at += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            at += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            at += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let end = bytes[at..]
+                .iter()
+                .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                .map_or(bytes.len(), |n| at + n);
+            let token = &bytes[at..end];
+            if !exact_number(token) {
+                let text = String::from_utf8_lossy(&token[..token.len().min(48)]).into_owned();
+                return Some(text);
+            }
+            at = end;
+            continue;
+        }
+        at += 1;
+    }
+    None
+}
+
+/// Whether a JSON number token is read exactly: an integer within 64 bits, or a fraction of at
+/// most [`EXACT_DIGITS`] significant digits (leading and trailing zeros do not count).
+fn exact_number(token: &[u8]) -> bool {
+    let negative = token.first() == Some(&b'-');
+    let unsigned = if negative { &token[1..] } else { token };
+    let mantissa_end = unsigned
+        .iter()
+        .position(|c| matches!(c, b'e' | b'E'))
+        .unwrap_or(unsigned.len());
+    let mantissa = &unsigned[..mantissa_end];
+    let fraction = mantissa.contains(&b'.') || mantissa_end < unsigned.len();
+    let digits: Vec<u8> = mantissa
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_digit)
+        .collect();
+    if !fraction {
+        let limit: &[u8] = if negative {
+            b"9223372036854775808"
+        } else {
+            b"18446744073709551615"
+        };
+        let digits = match digits.iter().position(|&d| d != b'0') {
+            Some(first) => &digits[first..],
+            None => return true,
+        };
+        return digits.len() < limit.len() || (digits.len() == limit.len() && digits <= limit);
+    }
+    let first = digits.iter().position(|&d| d != b'0');
+    let last = digits.iter().rposition(|&d| d != b'0');
+    match (first, last) {
+        (Some(first), Some(last)) => last - first < EXACT_DIGITS,
+        _ => true,
     }
 }
 
@@ -234,6 +323,39 @@ fn classify_batch(bytes: &[u8], parser_error: String) -> DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_that_a_json_parser_would_round_are_refused() {
+        let order = |qty: &str| {
+            format!(
+                r#"{{"type":"order","id":"x","symbol":"A","side":"buy","qty":{qty},"sent_ns":18446744073709551615}}"#
+            )
+        };
+        let mut d = Decoder::new();
+        for exact in [
+            "1",
+            "1.5",
+            "187.250000000000000000",
+            "123456789012345",
+            "0.000000000000001",
+            "-5",
+            "1e2",
+        ] {
+            assert!(d.client(order(exact).as_bytes()).is_ok(), "{exact}");
+        }
+        for inexact in [
+            "1.0000000000000000000000000000000000000001",
+            "1234567890123456.7",
+            "18446744073709551616",
+        ] {
+            let err = d.client(order(inexact).as_bytes()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadRequest, "{inexact}: {err}");
+            assert!(err.to_string().contains("send it as a string"), "{err}");
+        }
+        // Digits inside strings are the exact form, whatever their length.
+        let text = order(r#""1.0000000000000000000000000001""#);
+        assert!(d.client(text.as_bytes()).is_ok());
+    }
     use crate::types::*;
     use rust_decimal::Decimal;
     use std::str::FromStr;

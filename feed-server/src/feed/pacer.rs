@@ -60,6 +60,9 @@ pub fn auto_window(rate: f64) -> Duration {
     Duration::from_secs_f64((rate - 2_000.0).max(0.0) / 1e6).clamp(MIN_AUTO_WINDOW, MAX_AUTO_WINDOW)
 }
 
+/// Least time between two lateness lines of a looping replay.
+const LOOP_SUMMARY: Duration = Duration::from_secs(5);
+
 /// How late events left the pacer against their due time, in microseconds.
 #[derive(Debug, Clone)]
 pub struct Lateness {
@@ -177,6 +180,8 @@ pub fn spawn(
         window,
         mean_gap_ns: None,
         pass: Lateness::default(),
+        passes: 0,
+        summarized: Instant::now(),
         report: PacerReport::default(),
         last_warning: None,
         last_due: None,
@@ -213,6 +218,10 @@ struct Pacer {
     /// The mean gap between due times (an exponential average), for the automatic window.
     mean_gap_ns: Option<f64>,
     pass: Lateness,
+    /// Passes of a looping recording since lateness was last logged, and when that was: a
+    /// short recording loops hundreds of times a second, and gets one line every few seconds.
+    passes: u64,
+    summarized: Instant,
     report: PacerReport,
     last_warning: Option<Instant>,
     /// When the previous event was due: spinning is only worth it after a long enough gap.
@@ -223,6 +232,21 @@ struct Pacer {
 }
 
 impl Pacer {
+    /// What the lateness of the passes since the last line covers.
+    fn loop_summary(&self) -> String {
+        let passes = match self.passes {
+            1 => "one pass of the recording".to_owned(),
+            n => format!("{n} passes of the recording"),
+        };
+        if self.speed == Speed::Max {
+            // Nothing is due at `max`: every event is "due" when read, so lateness is how long
+            // events waited for room in the queue to the hub.
+            format!("{passes}; at --speed max: the wait for the hub")
+        } else {
+            passes
+        }
+    }
+
     fn run(&mut self) -> Result<(), String> {
         #[cfg(target_os = "linux")]
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
@@ -253,8 +277,13 @@ impl Pacer {
                     return Ok(());
                 }
                 Some(Step::Looped) => {
-                    self.pass.log("one pass of the recording");
-                    self.pass = Lateness::default();
+                    self.passes += 1;
+                    if self.summarized.elapsed() >= LOOP_SUMMARY {
+                        self.pass.log(&self.loop_summary());
+                        self.pass = Lateness::default();
+                        self.passes = 0;
+                        self.summarized = Instant::now();
+                    }
                 }
                 Some(Step::Event { at_ns, event }) => {
                     let (due_ns, due_at) = self.due(at_ns);
