@@ -481,3 +481,28 @@ async fn the_same_seed_gives_the_same_events() {
         "another seed gives other events"
     );
 }
+
+#[tokio::test]
+async fn a_quantity_or_price_that_does_not_parse_exactly_is_refused_not_rounded() {
+    let (server, mut c) = session(config()).await;
+    let long = "1.0000000000000000000000000000000000000001";
+    for order in [
+        format!(r#"{{"type":"order","id":"a","symbol":"AAPL","side":"buy","qty":{long}}}"#),
+        format!(r#"{{"type":"order","id":"b","symbol":"AAPL","side":"buy","qty":"{long}"}}"#),
+        format!(
+            r#"{{"type":"order","id":"c","symbol":"AAPL","side":"buy","qty":"1","price":{long}}}"#
+        ),
+    ] {
+        c.raw(&order).await;
+        match c.next().await {
+            ServerMessage::Error(e) => {
+                assert_eq!(e.code, protocol::ErrorCode::BadRequest, "{order}: {e:?}")
+            }
+            other => panic!("{order}: {other:?}"),
+        }
+    }
+    // Nothing was filled: the next answer is to a ping.
+    c.raw(r#"{"type":"ping","sent_ns":3}"#).await;
+    assert!(matches!(c.next().await, ServerMessage::Pong(p) if p.sent_ns == 3));
+    server.stop().await;
+}
