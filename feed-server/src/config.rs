@@ -63,8 +63,15 @@ pub struct Config {
     #[arg(long, default_value_t = 4_096)]
     pub max_connections: usize,
 
-    /// Most sockets still in their HTTP handshake at once; more are answered 503 and closed at
-    /// once, so idle or slow sockets cannot lock out real clients.
+    /// Connections the kernel may hold waiting to be accepted (the listen backlog); a burst of
+    /// reconnects past it waits for SYN retransmissions. The kernel caps it at
+    /// net.core.somaxconn.
+    #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub listen_backlog: u32,
+
+    /// Most sockets still in their HTTP handshake at once. Past it the server stops accepting
+    /// for up to a second, while handshakes in progress finish; a socket that still finds no
+    /// room is answered 503 and closed, so idle or slow sockets cannot lock out real clients.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_handshakes: u64,
 
@@ -208,6 +215,7 @@ impl Default for Config {
             looping: false,
             realtime_pacer: false,
             max_connections: 4_096,
+            listen_backlog: 4_096,
             max_handshakes: 256,
             max_header_bytes: 16 * 1024,
             max_headers: 64,

@@ -41,4 +41,4 @@ pub use edge::handler::SERVER_NAME;
 pub use edge::tls::write_test_identity;
 pub use edge::tls::{Identity, Tls};
 pub use feed::{SymbolChoice, SynthArgs};
-pub use server::{ServerError, ServerHandle, ThreadedServer, run, run_with, spawn};
+pub use server::{ServerError, ServerHandle, ThreadedServer, listen, run, run_with, spawn};

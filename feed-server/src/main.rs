@@ -77,8 +77,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let config = cli.config;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
+        let listener = feed_server::listen(&config)
             .with_context(|| {
                 format!(
                     "cannot listen on {} (is another server using it? try --listen 127.0.0.1:0)",

@@ -237,9 +237,48 @@ impl ServerHandle {
     }
 }
 
+/// Binds `config.listen` with the listen backlog `--listen-backlog` asks for (tokio's default is
+/// 1,024). Must be called inside a tokio runtime. Logs when the kernel caps the backlog lower.
+pub fn listen(config: &Config) -> std::io::Result<TcpListener> {
+    let std_listener = bind(config)?;
+    TcpListener::from_std(std_listener)
+}
+
+/// [`listen`] as a std listener (non-blocking), for a runtime that is not started yet.
+fn bind(config: &Config) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let addr = config.listen;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // A restarted server takes its port back while old connections linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let backlog = i32::try_from(config.listen_backlog).unwrap_or(i32::MAX);
+    socket.listen(backlog)?;
+    if let Some(cap) = somaxconn()
+        && cap < u64::from(config.listen_backlog)
+    {
+        tracing::warn!(
+            "--listen-backlog {} is capped by the kernel at {cap} (net.core.somaxconn); raise it with `sysctl -w net.core.somaxconn={}` for bursts of reconnects",
+            config.listen_backlog,
+            config.listen_backlog
+        );
+    }
+    Ok(socket.into())
+}
+
+/// The kernel's cap on listen backlogs, where it says.
+fn somaxconn() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Binds `config.listen` and serves in a new task.
 pub async fn spawn(config: Config) -> std::io::Result<ServerHandle> {
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = listen(&config)?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run(listener, config, shutdown.clone()));
@@ -267,8 +306,7 @@ impl ThreadedServer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let std_listener = std::net::TcpListener::bind(config.listen)?;
-        std_listener.set_nonblocking(true)?;
+        let std_listener = bind(&config)?;
         let addr = std_listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

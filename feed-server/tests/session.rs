@@ -496,7 +496,7 @@ async fn a_quantity_or_price_that_does_not_parse_exactly_is_refused_not_rounded(
         c.raw(&order).await;
         match c.next().await {
             ServerMessage::Error(e) => {
-                assert_eq!(e.code, protocol::ErrorCode::BadRequest, "{order}: {e:?}")
+                assert_eq!(e.code, protocol::ErrorCode::BadRequest, "{order}: {e:?}");
             }
             other => panic!("{order}: {other:?}"),
         }

@@ -17,6 +17,11 @@ use super::{Edge, connection};
 /// How long shutdown waits for connections to finish their close handshakes.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(1_500);
 
+/// How long the accept loop waits for a handshake slot before it answers a socket 503: long
+/// enough for a burst of reconnecting clients to take turns, short enough that sockets idling in
+/// their handshake cannot hold real clients off for long.
+pub const SLOT_WAIT: Duration = Duration::from_secs(1);
+
 /// The canned answer when `--max-handshakes` sockets are already in their handshake.
 pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 68\r\nconnection: close\r\n\r\ntoo many handshakes in progress (--max-handshakes); try again later\n";
 
@@ -39,7 +44,17 @@ pub async fn run(listener: TcpListener, edge: Arc<Edge>) {
                 }
             },
         };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+        // Every slot taken: stop accepting (the kernel's backlog holds the rest of a burst)
+        // until one frees, for a while.
+        let permit = if let Ok(permit) = handshakes.clone().try_acquire_owned() {
+            Some(permit)
+        } else {
+            tokio::select! {
+                () = edge.shutdown.stopping() => None,
+                permit = tokio::time::timeout(SLOT_WAIT, handshakes.clone().acquire_owned()) => permit.ok().and_then(Result::ok),
+            }
+        };
+        let Some(permit) = permit else {
             tracing::debug!(%peer, "too many handshakes in progress; refused");
             edge.metrics.refused("busy");
             let _ = stream.try_write(BUSY_RESPONSE);
