@@ -55,8 +55,7 @@ impl OrderForm {
 
     /// The limit price, if one is typed and valid.
     pub fn limit(&self) -> Option<Decimal> {
-        self.price
-            .parse::<Decimal>()
+        protocol::decimal::parse(&self.price)
             .ok()
             .filter(|p| *p > Decimal::ZERO)
     }
@@ -98,7 +97,7 @@ impl OrderForm {
     }
 
     fn submit(&mut self) -> FormOutcome {
-        let qty = match self.qty.parse::<Decimal>() {
+        let qty = match protocol::decimal::parse(&self.qty) {
             Ok(q) if q > Decimal::ZERO => q,
             _ => {
                 self.error = Some("quantity must be a positive number".into());
@@ -108,7 +107,7 @@ impl OrderForm {
         let price = if self.price.trim().is_empty() {
             None
         } else {
-            match self.price.parse::<Decimal>() {
+            match protocol::decimal::parse(&self.price) {
                 Ok(p) if p > Decimal::ZERO => Some(p),
                 _ => {
                     self.error =

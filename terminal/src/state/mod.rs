@@ -174,7 +174,7 @@ impl State {
 
     /// What an order would be worth: the limit price, or the touch it would trade at.
     pub fn notional(&self, form: &OrderForm) -> Option<Decimal> {
-        let qty = form.qty.parse::<Decimal>().ok()?;
+        let qty = protocol::decimal::parse(&form.qty).ok()?;
         let price = form.limit().or_else(|| {
             let row = self.watchlist.row(&form.symbol)?;
             let touch = match form.side {

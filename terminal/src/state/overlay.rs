@@ -151,7 +151,9 @@ impl State {
                     }
                     return;
                 }
-                let Some(price) = text.parse::<Decimal>().ok().filter(|p| *p > Decimal::ZERO)
+                let Some(price) = protocol::decimal::parse(&text)
+                    .ok()
+                    .filter(|p| *p > Decimal::ZERO)
                 else {
                     self.notify(format!("`{text}` is not a price"), now.at);
                     return;
