@@ -134,6 +134,18 @@ pub struct Config {
     #[arg(long, default_value_t = 4 * 1_048_576, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
     pub queue_bytes: u64,
 
+    /// Bytes of answers (pongs, errors, order replies, the Close) a client may leave unread
+    /// before the server stops reading it: TCP then holds the client back. One that stays
+    /// that way for --stall-timeout-ms is closed (1008).
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(4_096..=1_073_741_824))]
+    pub answer_queue_bytes: u64,
+
+    /// Bytes queued for all clients together (market data, answers), at most. Past it the
+    /// clients holding the most are conflated and not read until they drain; one that stays
+    /// stuck for --stall-timeout-ms is closed (1008).
+    #[arg(long, default_value_t = 512 * 1_048_576, value_parser = clap::value_parser!(u64).range(1_048_576..=1_099_511_627_776))]
+    pub max_buffered_bytes: u64,
+
     /// Most microseconds a due event may be held back so that later ones share its writes (one
     /// frame per client for all of them). Shorter is lower latency, longer is cheaper per event.
     /// Default: from the rate the feed runs at: none up to 1,500 events/s (each event is written
@@ -229,6 +241,8 @@ impl Default for Config {
             stall_timeout_ms: 10_000,
             queue_frames: 1_024,
             queue_bytes: 4 * 1_048_576,
+            answer_queue_bytes: 65_536,
+            max_buffered_bytes: 512 * 1_048_576,
             unsent_bytes: 64 * 1024,
             batch_us: None,
             history_events: 4_096,
@@ -360,7 +374,9 @@ impl Config {
                 data_frames: size(self.queue_frames),
                 bytes: size(self.queue_bytes),
                 replies: outbox::MAX_WAITING_REPLIES,
+                answers: size(self.answer_queue_bytes),
             },
+            max_buffered: size(self.max_buffered_bytes),
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub lateness_seconds: Histogram,
     /// Bytes the history holds (`--history-bytes`).
     pub history_bytes: Gauge,
+    /// Bytes waiting in every client's outbox (`--max-buffered-bytes`).
+    pub buffered_bytes: Gauge,
     pub resumes: Counter,
     /// Symbols of resuming subscribes: `recovered` from history, or given a `snapshot`.
     pub resumed_symbols: Family<How, Counter>,
@@ -103,6 +105,7 @@ impl Metrics {
             pass_seconds: Histogram::new(exponential_buckets(10e-6, 2.5, 15)),
             lateness_seconds: Histogram::new(exponential_buckets(1e-6, 2.5, 18)),
             history_bytes: Gauge::default(),
+            buffered_bytes: Gauge::default(),
             resumes: Counter::default(),
             resumed_symbols: Family::default(),
             replayed: Counter::default(),
@@ -192,6 +195,12 @@ impl Metrics {
             "Bytes of recent events held for clients that resume (--history-bytes)",
             Unit::Bytes,
             metrics.history_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "buffered",
+            "Bytes waiting to be sent to clients, all outboxes together (--max-buffered-bytes)",
+            Unit::Bytes,
+            metrics.buffered_bytes.clone(),
         );
         registry.register(
             "resumes",

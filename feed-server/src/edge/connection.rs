@@ -84,6 +84,9 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
     // Registered once: creating the future each turn would lock the token's waiter list every time.
     let mut shutdown = pin!(edge.shutdown.stopping());
     while ending.is_none() {
+        // A client whose answers wait unread (or that holds the most while every outbox
+        // together is past its cap) is not read until they drain: TCP holds it back.
+        let backed_up = link.outbox.backed_up();
         tokio::select! {
             biased;
             () = &mut shutdown => ending = Some(edge.ending_on_shutdown()),
@@ -94,22 +97,36 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
                     link.drain().await.err()
                 };
             }
+            // Past the stall timeout without a byte taken, this ends the client with 1008. While
+            // the server does not read, the client's silence is not held against it.
+            drained = link.drain(), if backed_up => {
+                last_heard = Instant::now();
+                ending = drained.err();
+            }
             // Wait on socket readiness rather than polling the WebSocket reader, which would zero
             // its read buffer on every turn of this loop; but not when the reader still holds
             // messages from the last read, which no new bytes may ever come to wake.
-            readable = link.readable(buffered) => {
+            readable = link.readable(buffered), if !backed_up => {
                 if let Err(e) = readable {
                     ending = Some(Ending::transport(format!("socket error: {e}")));
                     break;
                 }
                 buffered = true;
+                let mut answering = 0usize;
+                link.outbox.hold();
                 for _ in 0..MAX_READS_PER_TURN {
+                    if answering > link.outbox.answer_limit() || link.outbox.backed_up() {
+                        break;
+                    }
                     let Some(inbound) = link.ws.next().now_or_never() else {
                         buffered = false;
                         break;
                     };
                     last_heard = Instant::now();
-                    match handler.on_inbound(inbound, &mut out) {
+                    let before = out.len();
+                    let handled = handler.on_inbound(inbound, &mut out);
+                    answering = out[before..].iter().map(Message::len).fold(answering, usize::saturating_add);
+                    match handled {
                         Ok(None) => {}
                         Ok(Some(command)) => {
                             if edge.hub.send(command).await.is_err() {
@@ -123,6 +140,7 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
                         }
                     }
                 }
+                link.outbox.send_held();
                 // Replies to the messages before a protocol error still go out, ahead of the
                 // Close; after the client's own Close nothing more may be sent.
                 let open = ending.as_ref().is_none_or(|e| e.by == Initiator::Server);
@@ -201,7 +219,7 @@ impl Link {
     }
 
     /// Writes what the hub left in the outbox for want of room in the socket.
-    async fn drain(&mut self) -> Result<(), Ending> {
+    async fn drain(&self) -> Result<(), Ending> {
         let outbox = &self.outbox;
         watch(
             outbox,

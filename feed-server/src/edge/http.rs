@@ -171,6 +171,7 @@ pub async fn exchange<S: Transport>(stream: S, edge: &Arc<Edge>) -> Result<Upgra
             tls,
             settings.outbox,
             pending.encoding,
+            edge.pool.clone(),
         )),
         parts.read_buf.to_vec(),
         Role::Server,

@@ -71,6 +71,8 @@ pub struct Settings {
     pub unsent_bytes: u32,
     /// What may wait in each client's outbox.
     pub outbox: outbox::Limits,
+    /// `--max-buffered-bytes`: what may wait in all outboxes together.
+    pub max_buffered: usize,
 }
 
 /// What every socket of an edge shares, handed to each socket's task.
@@ -88,6 +90,8 @@ pub struct Edge {
     pub metrics: Arc<Metrics>,
     /// `--tls-cert`/`--tls-self-signed`: every socket starts with a TLS handshake.
     pub tls: Option<tls::Tls>,
+    /// What every outbox holds together, against `--max-buffered-bytes`.
+    pub pool: Arc<outbox::Pool>,
 }
 
 impl Edge {
@@ -102,6 +106,10 @@ impl Edge {
         Self {
             ws_config: ws_config(&settings),
             slots: Arc::new(Semaphore::new(settings.max_connections)),
+            pool: Arc::new(outbox::Pool::new(
+                settings.max_buffered,
+                metrics.buffered_bytes.clone(),
+            )),
             settings,
             context,
             hub,

@@ -64,7 +64,12 @@ impl Client {
 
     /// Connects offering `encoding`'s subprotocol.
     pub async fn connect_with(server: &ServerHandle, encoding: Encoding) -> Self {
-        let mut request = server.url().into_client_request().unwrap();
+        Self::connect_url(&server.url(), encoding).await
+    }
+
+    /// Connects to a server at `url` (one this test did not start in-process).
+    pub async fn connect_url(url: &str, encoding: Encoding) -> Self {
+        let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "sec-websocket-protocol",
             encoding.subprotocol().parse().unwrap(),
@@ -227,7 +232,12 @@ pub struct Witness {
 
 impl Witness {
     pub async fn start(server: &ServerHandle) -> Self {
-        let mut client = Client::connect(server).await;
+        Self::at(&server.url()).await
+    }
+
+    /// A witness on the server at `url`.
+    pub async fn at(url: &str) -> Self {
+        let mut client = Client::connect_url(url, test_encoding()).await;
         client
             .send(&ClientMessage::Subscribe(protocol::Subscribe::to(vec![
                 "*".into(),

@@ -82,6 +82,11 @@ impl Raw {
         Self::handshake(socket.connect(addr).await.unwrap(), path, &[]).await
     }
 
+    /// The socket, for a test that reads and writes it its own way.
+    pub fn into_tcp(self) -> TcpStream {
+        self.tcp
+    }
+
     /// Reads at most `max` bytes into the frame buffer; returns how many (0 at the end).
     pub async fn read_some(&mut self, max: usize) -> usize {
         let mut chunk = vec![0u8; max];

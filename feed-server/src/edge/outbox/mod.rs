@@ -15,6 +15,7 @@
 //! queued into TLS records and writes those, and reads decrypt through the same session, under
 //! the same lock. The hub thus still writes to TLS clients in its own pass.
 
+mod pool;
 mod queue;
 mod tls;
 pub mod wire;
@@ -29,7 +30,8 @@ use rustls::ServerConnection;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use queue::{Kind, State};
+pub use pool::Pool;
+use queue::{Closing, Kind, State};
 pub use queue::{Limits, MAX_WAITING_REPLIES, Refused};
 
 /// One client's socket and what waits to be written to it.
@@ -52,7 +54,7 @@ impl Outbox {
     /// A plain outbox, for driving the hub without connection tasks.
     #[cfg(any(test, feature = "testing"))]
     pub fn new(socket: TcpStream, limits: Limits) -> Arc<Self> {
-        Self::with_tls(socket, None, limits, Encoding::Json)
+        Self::with_tls(socket, None, limits, Encoding::Json, Arc::default())
     }
 
     /// An outbox whose bytes go through `tls`, when the connection is `wss://`.
@@ -61,14 +63,12 @@ impl Outbox {
         tls: Option<ServerConnection>,
         limits: Limits,
         encoding: Encoding,
+        pool: Arc<Pool>,
     ) -> Arc<Self> {
         Arc::new(Self {
             tls: tls.is_some(),
             socket,
-            state: Mutex::new(State {
-                tls: tls.map(Box::new),
-                ..State::default()
-            }),
+            state: Mutex::new(State::new(pool, tls.map(Box::new))),
             limits,
             written: AtomicU64::new(0),
             wake: Notify::new(),
@@ -116,7 +116,37 @@ impl Outbox {
     /// Whether half of the market-data limits are free again, for a conflated client to resume.
     pub fn half_free(&self) -> bool {
         let state = self.lock();
-        state.data_frames * 2 <= self.limits.data_frames && state.bytes * 2 <= self.limits.bytes
+        state.data_frames * 2 <= self.limits.data_frames
+            && state.bytes * 2 <= self.limits.bytes
+            && !state.pool.heavy(state.bytes)
+    }
+
+    /// Whether the client must not be read until what waits drains: its unread answers are
+    /// past `--answer-queue-bytes`, or it holds the most while every outbox together is past
+    /// `--max-buffered-bytes`.
+    pub fn backed_up(&self) -> bool {
+        let state = self.lock();
+        state.answers > self.limits.answers || state.pool.heavy(state.bytes)
+    }
+
+    /// The connection reads a batch: what the WebSocket layer writes meanwhile waits for
+    /// [`Self::send_held`], so that the batch's answers go out in one write.
+    pub fn hold(&self) {
+        self.lock().holding = true;
+    }
+
+    /// The batch is read: writes what it queued (and what the hub queued behind it).
+    pub fn send_held(&self) {
+        let mut state = self.lock();
+        state.holding = false;
+        if state.unsent() && state.failed.is_none() {
+            self.push_out(&mut state);
+        }
+    }
+
+    /// `--answer-queue-bytes`.
+    pub fn answer_limit(&self) -> usize {
+        self.limits.answers
     }
 
     /// Resolves when the hub left bytes waiting for room or let go of this client.
@@ -136,7 +166,10 @@ impl Outbox {
 
     /// The connection ends: the hub's frames are refused from now on.
     pub fn close(&self) {
-        self.lock().closed = true;
+        let mut state = self.lock();
+        if state.closing == Closing::Open {
+            state.closing = Closing::Ending;
+        }
     }
 }
 

@@ -4,10 +4,13 @@
 use std::collections::VecDeque;
 use std::io;
 use std::io::IoSlice;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use protocol::frame::MAX_HEAD;
+use protocol::frame::{FrameHead, MAX_HEAD, opcode};
 use rustls::ServerConnection;
+
+use super::pool::Pool;
 
 /// Order replies that may wait for one client (fixed): replies are never dropped, so a client
 /// that lets this many pile up is disconnected.
@@ -25,6 +28,10 @@ pub struct Limits {
     pub bytes: usize,
     /// Order replies waiting, at most: replies are never dropped, so past this the client goes.
     pub replies: usize,
+    /// Bytes of answers (order replies and the WebSocket layer's own frames: pongs, errors, the
+    /// Close) waiting, past which the client is not read until they drain
+    /// (`--answer-queue-bytes`).
+    pub answers: usize,
 }
 
 /// Why a frame was not taken.
@@ -61,6 +68,11 @@ impl Entry {
         usize::from(self.header_len) + self.body.len()
     }
 
+    /// Whether this is one of the WebSocket layer's pongs, not yet started.
+    pub(super) fn unsent_pong(&self) -> bool {
+        self.kind == Kind::Own && self.sent == 0 && is_pong(&self.body)
+    }
+
     /// The unwritten parts, header first.
     pub(super) fn slices(&self) -> (&[u8], &[u8]) {
         let header_len = usize::from(self.header_len);
@@ -72,15 +84,32 @@ impl Entry {
     }
 }
 
-#[derive(Debug, Default)]
+/// Where a connection is in closing, for what the outbox still takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Closing {
+    Open,
+    /// The connection ends: the hub's frames are refused.
+    Ending,
+    /// The WebSocket layer wrote its Close frame: nothing may follow it.
+    CloseSent,
+}
+
+#[derive(Debug)]
 pub(super) struct State {
     pub(super) queue: VecDeque<Entry>,
     /// Unwritten bytes in `queue`.
     pub(super) bytes: usize,
+    /// Unwritten bytes of replies and own frames in `queue`.
+    pub(super) answers: usize,
+    /// What every outbox holds together; `bytes` is counted in it.
+    pub(super) pool: Arc<Pool>,
     pub(super) data_frames: usize,
     pub(super) replies: usize,
-    /// A Close frame went out (or the connection ended): the hub's frames are refused.
-    pub(super) closed: bool,
+    /// How far the connection is in closing: past [`Closing::Open`] the hub's frames are
+    /// refused.
+    pub(super) closing: Closing,
+    /// The connection is reading a batch: the WebSocket layer's frames wait for its end.
+    pub(super) holding: bool,
     /// The hub let go of this client.
     pub(super) released: bool,
     /// A write by the hub failed: the connection's next write reports it.
@@ -90,32 +119,79 @@ pub(super) struct State {
 }
 
 impl State {
+    pub(super) fn new(pool: Arc<Pool>, tls: Option<Box<ServerConnection>>) -> Self {
+        pool.join();
+        Self {
+            queue: VecDeque::new(),
+            bytes: 0,
+            answers: 0,
+            pool,
+            data_frames: 0,
+            replies: 0,
+            closing: Closing::Open,
+            holding: false,
+            released: false,
+            failed: None,
+            tls,
+        }
+    }
+
     /// Whether bytes wait to be written: frames queued, or TLS records not yet written.
     pub(super) fn unsent(&self) -> bool {
         !self.queue.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     pub(super) fn push(&mut self, entry: Entry) {
-        self.bytes += entry.len() - entry.sent;
+        let before = self.bytes;
+        let len = entry.len().saturating_sub(entry.sent);
+        self.bytes = self.bytes.saturating_add(len);
         match entry.kind {
             Kind::Data => self.data_frames += 1,
-            Kind::Reply => self.replies += 1,
-            Kind::Own => {}
+            Kind::Reply => {
+                self.replies += 1;
+                self.answers = self.answers.saturating_add(len);
+            }
+            Kind::Own => self.answers = self.answers.saturating_add(len),
         }
         self.queue.push_back(entry);
+        self.pool.moved(before, self.bytes);
+    }
+
+    /// Takes back the last entry, which has not been started.
+    pub(super) fn pop_back(&mut self) {
+        let Some(entry) = self.queue.pop_back() else {
+            return;
+        };
+        let before = self.bytes;
+        let len = entry.len().saturating_sub(entry.sent);
+        self.bytes = self.bytes.saturating_sub(len);
+        match entry.kind {
+            Kind::Data => self.data_frames = self.data_frames.saturating_sub(1),
+            Kind::Reply => {
+                self.replies = self.replies.saturating_sub(1);
+                self.answers = self.answers.saturating_sub(len);
+            }
+            Kind::Own => self.answers = self.answers.saturating_sub(len),
+        }
+        self.pool.moved(before, self.bytes);
     }
 
     /// Drops `n` written bytes from the front.
     pub(super) fn consume(&mut self, mut n: usize) {
+        let before = self.bytes;
         self.bytes = self.bytes.saturating_sub(n);
         while n > 0 {
             let Some(front) = self.queue.front_mut() else {
-                return;
+                break;
             };
             let left = front.len() - front.sent;
+            let taken = n.min(left);
+            if front.kind != Kind::Data {
+                self.answers = self.answers.saturating_sub(taken);
+            }
             if n < left {
                 front.sent += n;
-                return;
+                break;
             }
             n -= left;
             match front.kind {
@@ -125,7 +201,22 @@ impl State {
             }
             self.queue.pop_front();
         }
+        self.pool.moved(before, self.bytes);
     }
+}
+
+impl Drop for State {
+    /// What a closed connection never sent leaves the pool with it.
+    fn drop(&mut self) {
+        self.pool.leave(self.bytes);
+    }
+}
+
+/// Whether `frames` is exactly one pong frame.
+pub(super) fn is_pong(frames: &[u8]) -> bool {
+    FrameHead::parse(frames).is_some_and(|(head, used)| {
+        head.opcode == opcode::PONG && u64::try_from(frames.len() - used).ok() == Some(head.len)
+    })
 }
 
 /// Fills `slices` with the unwritten parts of the first entries of `queue`; returns how many.

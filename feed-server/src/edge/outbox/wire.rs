@@ -11,7 +11,7 @@ use protocol::frame::{FrameHead, MAX_HEAD, opcode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::Outbox;
-use super::queue::{Entry, Kind};
+use super::queue::{Closing, Entry, Kind, is_pong};
 
 /// The stream the WebSocket layer reads and writes: reads come from the socket, writes join
 /// the outbox's queue whole, so that they never split a frame the hub wrote or the reverse.
@@ -56,11 +56,13 @@ impl AsyncRead for Wire {
 }
 
 impl AsyncWrite for Wire {
-    /// Takes all of `buf` or none of it: the WebSocket layer hands over whole frames, and a
-    /// partial take would let a hub frame into the middle of one.
+    /// Takes all of `buf` at once: the WebSocket layer hands over whole frames, and a partial take
+    /// would let a hub frame into the middle of one. Nothing waits in the WebSocket layer, so
+    /// every unsent byte is in the outbox, counted: the connection stops reading a client whose
+    /// answers pass `--answer-queue-bytes`, which bounds what its frames can add here.
     fn poll_write(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let outbox = &self.outbox;
@@ -68,32 +70,49 @@ impl AsyncWrite for Wire {
         if let Some(kind) = state.failed {
             return Poll::Ready(Err(kind.into()));
         }
-        while state.bytes > 0 && state.bytes + buf.len() > outbox.limits.bytes {
-            if outbox.write_queued(&mut state)? {
-                break;
-            }
-            ready!(outbox.socket.poll_write_ready(cx))?;
+        // Nothing follows a Close on the wire: the WebSocket layer may queue a pong it owed
+        // behind the Close it sends, and that pong is dropped here.
+        if state.closing == Closing::CloseSent {
+            return Poll::Ready(Ok(buf.len()));
         }
-        if holds_close(buf) {
-            state.closed = true;
+        let frames = match close_end(buf) {
+            Some(end) => {
+                state.closing = Closing::CloseSent;
+                buf.get(..end).unwrap_or(buf)
+            }
+            None => buf,
+        };
+        // While the connection reads a batch, a pong replaces the one before it that is still
+        // waiting: RFC 6455 (5.5.3) lets an endpoint answer only the latest of several pings, and
+        // a ping flood then costs a pong per batch, not one per ping.
+        if state.holding && is_pong(frames) && state.queue.back().is_some_and(Entry::unsent_pong) {
+            state.pop_back();
         }
         let entry = Entry {
             header: [0; MAX_HEAD],
             header_len: 0,
-            body: Bytes::copy_from_slice(buf),
+            body: Bytes::copy_from_slice(frames),
             sent: 0,
             kind: Kind::Own,
         };
         let was_idle = !state.unsent();
         state.push(entry);
-        if was_idle && let Err(e) = outbox.write_queued(&mut state) {
+        if was_idle
+            && !state.holding
+            && let Err(e) = outbox.write_queued(&mut state)
+        {
             state.failed = Some(e.kind());
             return Poll::Ready(Err(e));
         }
         Poll::Ready(Ok(buf.len()))
     }
 
+    /// Writes everything queued, unless the connection is reading a batch: then the batch's
+    /// answers go out together when it ends.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.outbox.lock().holding {
+            return Poll::Ready(Ok(()));
+        }
         self.outbox.poll_drain(cx)
     }
 
@@ -110,21 +129,21 @@ impl AsyncWrite for Wire {
     }
 }
 
-/// Whether `bytes`, whole server frames as the WebSocket layer writes them, hold a Close frame.
-fn holds_close(mut bytes: &[u8]) -> bool {
-    while let Some((head, used)) = FrameHead::parse(bytes) {
-        if head.opcode == opcode::CLOSE {
-            return true;
-        }
-        let Some(next) = usize::try_from(head.len)
+/// Where the first Close frame in `bytes` (whole server frames, as the WebSocket layer writes
+/// them) ends, if there is one.
+fn close_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0usize;
+    while let Some((head, used)) = FrameHead::parse(bytes.get(at..)?) {
+        let end = usize::try_from(head.len)
             .ok()
             .and_then(|len| used.checked_add(len))
-        else {
-            return false;
-        };
-        bytes = bytes.get(next..).unwrap_or_default();
+            .and_then(|len| at.checked_add(len))?;
+        if head.opcode == opcode::CLOSE {
+            return Some(end);
+        }
+        at = end;
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -132,16 +151,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_close_frame_is_found_behind_other_frames() {
+    fn a_close_frame_is_found_behind_other_frames_and_what_follows_it_is_not() {
         let mut frames = vec![0x8A, 2, b'h', b'i'];
-        assert!(!holds_close(&frames));
+        assert_eq!(close_end(&frames), None);
         let (h, n) = FrameHead::server(opcode::TEXT, 300).encode();
         frames.extend_from_slice(&h[..n]);
         frames.extend_from_slice(&[b'x'; 300]);
-        assert!(!holds_close(&frames));
+        assert_eq!(close_end(&frames), None);
         frames.extend_from_slice(&[0x88, 2, 0x03, 0xE8]);
-        assert!(holds_close(&frames));
+        let end = frames.len();
+        assert_eq!(close_end(&frames), Some(end));
+        // A pong queued behind the Close.
+        frames.extend_from_slice(&[0x8A, 1, b'p']);
+        assert_eq!(close_end(&frames), Some(end));
         // A truncated length is not read past.
-        assert!(!holds_close(&[0x81, 127, 0]));
+        assert_eq!(close_end(&[0x81, 127, 0]), None);
     }
 }

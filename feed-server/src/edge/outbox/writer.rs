@@ -10,18 +10,19 @@ use protocol::Encoding;
 use protocol::frame::{FrameHead, opcode};
 
 use super::Outbox;
-use super::queue::{Entry, Kind, MAX_SLICES, Refused, State, gather};
+use super::queue::{Closing, Entry, Kind, MAX_SLICES, Refused, State, gather};
 
 impl Outbox {
     pub(super) fn send(&self, text: &Bytes, kind: Kind) -> Result<(), Refused> {
         let mut state = self.lock();
-        if state.closed {
+        if state.closing != Closing::Open {
             return Err(Refused::Closed);
         }
         let full = match kind {
             Kind::Data => {
                 state.data_frames >= self.limits.data_frames
                     || (state.bytes > 0 && state.bytes + text.len() > self.limits.bytes)
+                    || state.pool.heavy(state.bytes)
             }
             Kind::Reply => state.replies >= self.limits.replies,
             Kind::Own => false,
@@ -66,7 +67,6 @@ impl Outbox {
         }
     }
 
-    /// Writes what is queued until the socket takes no more: `Ok(true)` once it is all written.
     /// Writes what is queued until the socket takes no more: `Ok(true)` once it is all written.
     pub(super) fn write_queued(&self, state: &mut State) -> io::Result<bool> {
         if state.tls.is_some() {
