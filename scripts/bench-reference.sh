@@ -9,13 +9,15 @@
 #   bash scripts/bench-reference.sh            # all runs
 #   bash scripts/bench-reference.sh 1000 max   # only these (1000, 5000, 20000, max, idle, floor,
 #                                              # tls-1000, tls-20000: the same over wss://;
-#                                              # bin-1000, bin-20000: in tickwire.v1.bin)
+#                                              # bin-1000, bin-20000: in tickwire.v1.bin;
+#                                              # burst: 10,000 connects at once;
+#                                              # history-1000, history-20000: with no history)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-target/bench-reference}
 run=${RUN:-10s}
-runs=${*:-1000 5000 20000 max idle floor tls-1000 tls-20000 bin-1000 bin-20000}
-cargo build --release -q -p feed-server -p terminal --bins --example write_floor
+runs=${*:-1000 5000 20000 max idle floor burst tls-1000 tls-20000 bin-1000 bin-20000}
+cargo build --release -q -p feed-server -p terminal --bins --example write_floor --example burst
 mkdir -p "$out"
 server=
 trap '[ -n "$server" ] && kill -INT "$server" 2>/dev/null || true' EXIT
@@ -64,6 +66,21 @@ for r in $runs; do
       # 10,000 subscribers to one symbol of a feed that barely moves: memory per connection.
       serve --rate 1 --max-connections 10100
       bench idle-10000 --clients 10000 --symbols AAPL --order-rate 0 ;;
+    burst)
+      # A reconnect storm: 10,000 clients connect at once; every one should get its hello.
+      serve --max-connections 10100
+      echo "== burst"
+      taskset -c 1 target/release/examples/burst --addr "$(echo "$url" | sed 's|^ws://||; s|/ws$||')" \
+        --clients 10000 | tee "$out/burst.txt"
+      curl -s "http://$(echo "$url" | sed 's|^ws://||; s|/ws$||')/metrics" | grep '^tickwire_connections_refused_total' \
+        | tee -a "$out/burst.txt" || true
+      kill -INT "$server"; wait "$server" || true; server= ;;
+    history-1000|history-20000)
+      # The same as 1000 and 20000 with no history kept, for its cost per delivery.
+      rate=${r#history-}
+      serve --rate "$rate" --history-events 0
+      orders=0; [ "$rate" = 1000 ] && orders=1000
+      bench "nohistory-$rate" --clients 100 --order-rate "$orders" ${ORDER_FLAGS---realtime-orders} ;;
     floor)
       echo "== floor"
       target/release/examples/write_floor --sockets 100 --rate 1000 --seconds 10 | tee "$out/floor.txt" ;;
