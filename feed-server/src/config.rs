@@ -69,11 +69,20 @@ pub struct Config {
     #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub listen_backlog: u32,
 
-    /// Most sockets still in their HTTP handshake at once. Past it the server stops accepting
-    /// for up to a second, while handshakes in progress finish; a socket that still finds no
-    /// room is answered 503 and closed, so idle or slow sockets cannot lock out real clients.
+    /// Most sockets still in their HTTP handshake at once. Past it accepted sockets wait in
+    /// line for a slot (--max-waiting-sockets, --handshake-wait-ms); one that finds none in time
+    /// is answered 503 and closed, so idle or slow sockets cannot lock out real clients.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_handshakes: u64,
+
+    /// Most accepted sockets waiting for a handshake slot, as after a reconnect storm; past it
+    /// the server stops accepting and the kernel's backlog holds the rest.
+    #[arg(long, default_value_t = 8_192, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub max_waiting_sockets: u64,
+
+    /// How long an accepted socket may wait for a handshake slot before it is answered 503.
+    #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub handshake_wait_ms: u64,
 
     /// Largest HTTP request head (request line and headers) in bytes; larger gets HTTP 431.
     #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(8_192..=1_048_576))]
@@ -229,6 +238,8 @@ impl Default for Config {
             max_connections: 4_096,
             listen_backlog: 4_096,
             max_handshakes: 256,
+            max_waiting_sockets: 8_192,
+            handshake_wait_ms: 3_000,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             max_message_bytes: 64 * 1024,
@@ -362,6 +373,8 @@ impl Config {
             max_header_bytes: size(self.max_header_bytes),
             max_headers: size(self.max_headers),
             handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            handshake_wait: Duration::from_millis(self.handshake_wait_ms),
+            max_waiting_sockets: size(self.max_waiting_sockets),
             allow_origin: self.allow_origin.clone(),
             echo: self.echo,
             max_message: size(self.max_message_bytes),

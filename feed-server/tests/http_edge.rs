@@ -184,9 +184,10 @@ async fn idle_sockets_in_their_handshake_do_not_take_connection_slots() {
 }
 
 #[tokio::test]
-async fn past_max_handshakes_new_sockets_are_answered_503_at_once() {
+async fn past_max_handshakes_new_sockets_wait_their_turn_then_are_answered_503() {
     let server = start(feed_server::Config {
         max_handshakes: 4,
+        handshake_wait_ms: 300,
         ..config()
     })
     .await;

@@ -1,6 +1,7 @@
 //! The accept loop: each socket gets a task that runs its TLS and HTTP handshakes (within
-//! `--handshake-timeout-ms`, one of `--max-handshakes`), then serves the connection. At shutdown
-//! it stops accepting and, while connections close, still answers newcomers.
+//! `--handshake-timeout-ms`, one of `--max-handshakes`), then serves the connection. While every
+//! slot is taken, accepted sockets wait in the [`Lobby`]. At shutdown it stops accepting and,
+//! while connections close, still answers newcomers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,18 +10,15 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, sleep_until};
 use tokio_util::task::TaskTracker;
 
 use super::http::{self, NoUpgrade, Upgraded};
+use super::lobby::Lobby;
 use super::{Edge, connection};
 
 /// How long shutdown waits for connections to finish their close handshakes.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(1_500);
-
-/// How long the accept loop waits for a handshake slot before it answers a socket 503: long
-/// enough for a burst of reconnecting clients to take turns, short enough that sockets idling in
-/// their handshake cannot hold real clients off for long.
-pub const SLOT_WAIT: Duration = Duration::from_secs(1);
 
 /// The canned answer when `--max-handshakes` sockets are already in their handshake.
 pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 68\r\nconnection: close\r\n\r\ntoo many handshakes in progress (--max-handshakes); try again later\n";
@@ -31,37 +29,63 @@ pub async fn run(listener: TcpListener, edge: Arc<Edge>) {
     let handshakes = Arc::new(Semaphore::new(edge.settings.max_handshakes));
     let tracker = TaskTracker::new();
     let next_id = AtomicU64::new(1);
+    let mut lobby = Lobby::new(
+        edge.settings.max_waiting_sockets,
+        edge.settings.handshake_wait,
+    );
     loop {
-        let (stream, peer) = tokio::select! {
+        let deadline = lobby.deadline();
+        tokio::select! {
+            biased;
             () = edge.shutdown.stopping() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+            // The first in line takes the next free slot.
+            permit = handshakes.clone().acquire_owned(), if !lobby.is_empty() => {
+                if let (Ok(permit), Some(next)) = (permit, lobby.next()) {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    tracker.spawn(socket(next.stream, next.peer, edge.clone(), permit, id));
+                }
+            }
+            () = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                for stale in lobby.expired(Instant::now()) {
+                    tracing::debug!(peer = %stale.peer, "no handshake slot in time; refused");
+                    edge.metrics.refused("busy");
+                    let _ = stale.stream.try_write(BUSY_RESPONSE);
+                }
+            }
+            // A full lobby stops accepting: the kernel's backlog holds the rest.
+            accepted = listener.accept(), if !lobby.is_full() => match accepted {
+                Ok((stream, peer)) => {
+                    // Nobody jumps the line: a slot goes to a newcomer only if nobody waits.
+                    let free = if lobby.is_empty() {
+                        handshakes.clone().try_acquire_owned().ok()
+                    } else {
+                        None
+                    };
+                    match free {
+                        Some(permit) => {
+                            let id = next_id.fetch_add(1, Ordering::Relaxed);
+                            tracker.spawn(socket(stream, peer, edge.clone(), permit, id));
+                        }
+                        None => lobby.join(stream, peer, Instant::now()),
+                    }
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: pause rather than spin.
                     tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
                 }
             },
-        };
-        // Every slot taken: stop accepting (the kernel's backlog holds the rest of a burst)
-        // until one frees, for a while.
-        let permit = if let Ok(permit) = handshakes.clone().try_acquire_owned() {
-            Some(permit)
-        } else {
-            tokio::select! {
-                () = edge.shutdown.stopping() => None,
-                permit = tokio::time::timeout(SLOT_WAIT, handshakes.clone().acquire_owned()) => permit.ok().and_then(Result::ok),
-            }
-        };
-        let Some(permit) = permit else {
-            tracing::debug!(%peer, "too many handshakes in progress; refused");
-            edge.metrics.refused("busy");
-            let _ = stream.try_write(BUSY_RESPONSE);
-            continue;
-        };
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
-        tracker.spawn(socket(stream, peer, edge.clone(), permit, id));
+        }
+    }
+    // Those still waiting are served like newcomers while connections close.
+    for waiting in lobby.leave() {
+        if let Ok(permit) = handshakes.clone().try_acquire_owned() {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(tokio::time::timeout(
+                DRAIN_TIMEOUT,
+                socket(waiting.stream, waiting.peer, edge.clone(), permit, id),
+            ));
+        }
     }
     tracker.close();
     // While connections close, new requests are still answered: `/healthz` with 503, so that a
@@ -152,4 +176,9 @@ async fn handshakes(stream: TcpStream, edge: &Arc<Edge>) -> Result<Upgraded, NoU
             )))
         }
     }
+}
+
+/// A deadline for a timer that is not armed.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
 }

@@ -28,6 +28,7 @@ pub mod fanout;
 pub mod handler;
 pub mod handshake;
 pub mod http;
+pub mod lobby;
 pub mod outbox;
 pub mod page;
 pub mod payload;
@@ -56,6 +57,10 @@ pub struct Settings {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub handshake_timeout: Duration,
+    /// `--handshake-wait-ms`: how long an accepted socket may wait for a handshake slot.
+    pub handshake_wait: Duration,
+    /// `--max-waiting-sockets`: accepted sockets waiting for a handshake slot, at most.
+    pub max_waiting_sockets: usize,
     /// `--allow-origin`: the Origins browsers may connect from (any, when empty).
     pub allow_origin: Vec<String>,
     /// `--echo`: serve `/echo`.
