@@ -155,15 +155,15 @@ fn assert_grown_within(server: &Server, before: u64, bound: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ping_flood_never_read_holds_a_pong_not_megabytes_and_is_closed_1008() {
+async fn a_ping_flood_never_read_holds_its_answer_bound_not_megabytes_and_is_closed_1008() {
     let server = Server::start(&["--stall-timeout-ms", "2000"]).await;
     let witness = Witness::at(&server.url()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (before, _) = server.memory();
 
-    // 150,000 pings (19.6 MB), the pongs never read. The server answers the latest ping of each
-    // batch it reads; once the socket takes no more it stops reading (TCP holds the flood back)
-    // and after the stall timeout closes the client, reading and dropping the rest meanwhile.
+    // 150,000 pings (19.6 MB), the pongs never read. Once 64 KiB of pongs wait the server stops
+    // reading (TCP holds the flood back), and after the stall timeout closes the client, reading
+    // and dropping the rest meanwhile.
     let ((raw, sent), most) = watch_buffered(&server, async {
         tokio::time::timeout(
             Duration::from_secs(60),
@@ -189,6 +189,7 @@ async fn a_ping_flood_never_read_holds_a_pong_not_megabytes_and_is_closed_1008()
     };
     assert_eq!(close.0, 1008, "{close:?}");
     assert!(close.1.contains("not reading"), "{close:?}");
+    // What the kernel held and the answer bound, far from one per ping.
     assert!((1..150_000 / 8).contains(&pongs), "{pongs} pongs");
     witness.finish().await;
 }

@@ -7,7 +7,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use protocol::frame::{FrameHead, MAX_HEAD, opcode};
+use protocol::frame::MAX_HEAD;
 use rustls::ServerConnection;
 
 use super::pool::Pool;
@@ -66,11 +66,6 @@ pub(super) struct Entry {
 impl Entry {
     pub(super) fn len(&self) -> usize {
         usize::from(self.header_len) + self.body.len()
-    }
-
-    /// Whether this is one of the WebSocket layer's pongs, not yet started.
-    pub(super) fn unsent_pong(&self) -> bool {
-        self.kind == Kind::Own && self.sent == 0 && is_pong(&self.body)
     }
 
     /// The unwritten parts, header first.
@@ -157,25 +152,6 @@ impl State {
         self.pool.moved(before, self.bytes);
     }
 
-    /// Takes back the last entry, which has not been started.
-    pub(super) fn pop_back(&mut self) {
-        let Some(entry) = self.queue.pop_back() else {
-            return;
-        };
-        let before = self.bytes;
-        let len = entry.len().saturating_sub(entry.sent);
-        self.bytes = self.bytes.saturating_sub(len);
-        match entry.kind {
-            Kind::Data => self.data_frames = self.data_frames.saturating_sub(1),
-            Kind::Reply => {
-                self.replies = self.replies.saturating_sub(1);
-                self.answers = self.answers.saturating_sub(len);
-            }
-            Kind::Own => self.answers = self.answers.saturating_sub(len),
-        }
-        self.pool.moved(before, self.bytes);
-    }
-
     /// Drops `n` written bytes from the front.
     pub(super) fn consume(&mut self, mut n: usize) {
         let before = self.bytes;
@@ -210,13 +186,6 @@ impl Drop for State {
     fn drop(&mut self) {
         self.pool.leave(self.bytes);
     }
-}
-
-/// Whether `frames` is exactly one pong frame.
-pub(super) fn is_pong(frames: &[u8]) -> bool {
-    FrameHead::parse(frames).is_some_and(|(head, used)| {
-        head.opcode == opcode::PONG && u64::try_from(frames.len() - used).ok() == Some(head.len)
-    })
 }
 
 /// Fills `slices` with the unwritten parts of the first entries of `queue`; returns how many.

@@ -11,7 +11,7 @@ use protocol::frame::{FrameHead, MAX_HEAD, opcode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::Outbox;
-use super::queue::{Closing, Entry, Kind, is_pong};
+use super::queue::{Closing, Entry, Kind};
 
 /// The stream the WebSocket layer reads and writes: reads come from the socket, writes join
 /// the outbox's queue whole, so that they never split a frame the hub wrote or the reverse.
@@ -82,12 +82,6 @@ impl AsyncWrite for Wire {
             }
             None => buf,
         };
-        // While the connection reads a batch, a pong replaces the one before it that is still
-        // waiting: RFC 6455 (5.5.3) lets an endpoint answer only the latest of several pings, and
-        // a ping flood then costs a pong per batch, not one per ping.
-        if state.holding && is_pong(frames) && state.queue.back().is_some_and(Entry::unsent_pong) {
-            state.pop_back();
-        }
         let entry = Entry {
             header: [0; MAX_HEAD],
             header_len: 0,
