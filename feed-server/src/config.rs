@@ -77,7 +77,7 @@ pub struct Config {
 
     /// Most accepted sockets waiting for a handshake slot, as after a reconnect storm; past it
     /// the server stops accepting and the kernel's backlog holds the rest.
-    #[arg(long, default_value_t = 8_192, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    #[arg(long, default_value_t = 8_192, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_waiting_sockets: u64,
 
     /// How long an accepted socket may wait for a handshake slot before it is answered 503.
