@@ -23,7 +23,7 @@ use crate::edge::Command;
 use crate::edge::fanout::Fanout;
 use crate::feed::event::Due;
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Core, CoreSettings};
+use crate::market::{ConnId, Core, CoreSettings, View};
 use crate::metrics::Metrics;
 
 /// Clients written to between two looks at inbound orders. One write costs 3 to 4 us of CPU,
@@ -34,24 +34,34 @@ pub const CLIENTS_PER_TURN: usize = 16;
 /// a subscription larger than its outbox).
 const OWED_RETRY: Duration = Duration::from_millis(10);
 
-/// The hub task's state: the market core and the edge's clients.
+/// The hub task's state: the market core, and the edge's view of it and clients.
 #[derive(Debug)]
 pub struct Hub {
     core: Core,
+    view: View,
     fanout: Fanout,
 }
 
 impl Hub {
     pub fn new(universe: Arc<Universe>, settings: CoreSettings, metrics: Arc<Metrics>) -> Self {
+        let core = Core::new(universe.clone(), settings, metrics.clone());
+        let view = View::new(
+            &universe,
+            core.epoch().to_owned(),
+            settings.history,
+            settings.max_resume_events,
+            metrics.clone(),
+        );
         Self {
-            fanout: Fanout::new(universe.clone(), metrics.clone()),
-            core: Core::new(universe, settings, metrics),
+            fanout: Fanout::new(universe, metrics),
+            view,
+            core,
         }
     }
 
     /// The core's epoch, for `hello`.
     pub fn epoch(&self) -> &str {
-        self.core.epoch()
+        self.view.epoch()
     }
 
     /// Runs until shutdown or until every connection handle and the server are gone. When the
@@ -131,11 +141,12 @@ impl Hub {
     pub fn on_events(&mut self, events: &[Due], now: u64) {
         for due in events {
             let fanout = &mut self.fanout;
-            if let Some((symbol, message)) = self.core.apply(due, now, |conn, fill| {
+            if let Some((sequenced, message)) = self.core.apply(due, now, |conn, fill| {
                 // A fill is never dropped: a client that cannot take it is disconnected.
                 fanout.fill(conn, &fill);
             }) {
-                fanout.add(symbol, &message);
+                self.view.apply(&sequenced);
+                fanout.add(sequenced.symbol, &message);
             }
             self.fanout.remove_dropped();
             self.close_gone();
@@ -153,7 +164,7 @@ impl Hub {
 
     /// Visits up to `n` more clients of the pass under way; true when the pass is over.
     fn fan_out(&mut self, n: usize) -> bool {
-        let done = self.fanout.fan_out(n, &self.core);
+        let done = self.fanout.fan_out(n, &self.view);
         self.close_gone();
         done
     }
@@ -181,7 +192,7 @@ impl Hub {
                 if !self.fanout.contains(id) {
                     return;
                 }
-                let plan = resume.map(|r| self.core.plan_resume(&symbols, &r));
+                let plan = resume.map(|r| self.view.plan_resume(&symbols, &r));
                 if let Some(plan) = &plan {
                     // Which symbols were recovered goes first, ahead of what they get.
                     let resumed = plan.resumed(self.core.universe());
@@ -191,7 +202,7 @@ impl Hub {
                     }
                 }
                 self.fanout
-                    .subscribe(id, &symbols, plan.as_ref(), &self.core);
+                    .subscribe(id, &symbols, plan.as_ref(), &self.view);
                 self.close_gone();
             }
             Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),

@@ -21,7 +21,7 @@ use super::outbox::{Outlet, Refused};
 use super::payload;
 use crate::bitset::BitSet;
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Core, Market, ResumePlan};
+use crate::market::{ConnId, Market, ResumePlan, View};
 use crate::metrics::{Metrics, Tally};
 
 /// The fan-out's view of one connection.
@@ -178,7 +178,7 @@ impl Fanout {
         id: ConnId,
         symbols: &BitSet,
         plan: Option<&ResumePlan>,
-        core: &Core,
+        view: &View,
     ) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
@@ -200,8 +200,8 @@ impl Fanout {
         client.settle();
         if self.pass_events.is_empty() {
             let ids = self.universe.ids();
-            let sent = send_snapshots(client, core.markets(), &mut self.tally, ids)
-                .and_then(|()| send_replays(client, core, &mut self.tally, ids));
+            let sent = send_snapshots(client, view.markets(), &mut self.tally, ids)
+                .and_then(|()| send_replays(client, view, &mut self.tally, ids));
             if sent.is_err() {
                 self.drop_now(id);
                 return;
@@ -283,12 +283,12 @@ impl Fanout {
     }
 
     /// Visits up to `n` more clients of the pass under way; true when the pass is over.
-    pub fn fan_out(&mut self, n: usize, core: &Core) -> bool {
+    pub fn fan_out(&mut self, n: usize, view: &View) -> bool {
         for _ in 0..n {
             let Some(id) = self.visiting.pop() else {
                 break;
             };
-            self.visit(id, core);
+            self.visit(id, view);
         }
         self.remove_dropped();
         if !self.visiting.is_empty() {
@@ -307,7 +307,7 @@ impl Fanout {
     }
 
     /// Gives one client what it wants of this pass: its events, then any snapshots it is owed.
-    fn visit(&mut self, id: ConnId, core: &Core) {
+    fn visit(&mut self, id: ConnId, view: &View) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -370,8 +370,8 @@ impl Fanout {
             }
         }
         let ids = self.universe.ids();
-        let sent = send_snapshots(client, core.markets(), &mut self.tally, ids)
-            .and_then(|()| send_replays(client, core, &mut self.tally, ids));
+        let sent = send_snapshots(client, view.markets(), &mut self.tally, ids)
+            .and_then(|()| send_replays(client, view, &mut self.tally, ids));
         if sent.is_err() {
             self.dropped.push(id);
             return;
@@ -393,7 +393,7 @@ impl Client {
 /// gets a snapshot instead. `Err` when the client is gone.
 fn send_replays(
     client: &mut Client,
-    core: &Core,
+    view: &View,
     tally: &mut Tally,
     ids: &SymbolIds,
 ) -> Result<(), ()> {
@@ -401,7 +401,7 @@ fn send_replays(
         if client.conflating || !client.outlet.half_free() {
             return Ok(());
         }
-        let Some(events) = core.replay(symbol, next) else {
+        let Some(events) = view.replay(symbol, next) else {
             client.replays.pop_front();
             client.replaying.remove(symbol);
             client.stale.insert(symbol);
@@ -432,7 +432,7 @@ fn send_replays(
                 Err(Refused::Closed) => return Err(()),
             }
         }
-        match (last, core.markets().get(symbol)) {
+        match (last, view.markets().get(symbol)) {
             // More to send: the next frame, or the next pass.
             (Some(seq), Some(market)) if seq < market.seq => client.replays[0].1 = seq + 1,
             _ => {

@@ -7,28 +7,30 @@
 //! addressed to the connection ([`ConnId`]) that sent them. What the core produces, sequenced
 //! events and addressed answers, is what an edge consumes.
 //!
-//! The core also names its `seq` space (the epoch, new at each start) and keeps the recent
-//! events of every symbol ([`history`]), so that a client that reconnects resumes where it left
-//! off ([`resume`]).
+//! The core also names its `seq` space (the epoch, new at each start). Each edge follows what the
+//! core produces in its own [`View`]: every symbol's state for snapshots and its recent events
+//! ([`history`]), so that a client that reconnects resumes where it left off ([`resume`]).
 
 mod account;
 pub(crate) mod history;
 mod matching;
 pub(crate) mod resume;
+mod sequenced;
 pub(crate) mod state;
+mod view;
 
 use std::sync::Arc;
 
 use protocol::{Cancel, Order, ServerMessage, now_ns};
 
 pub use account::{ConnId, Limits};
-use history::History;
 pub use history::HistoryLimits;
 pub use matching::{Matching, reject};
 pub use resume::{ResumeFrom, ResumePlan};
+pub use sequenced::Sequenced;
 pub use state::Market;
+pub use view::View;
 
-use crate::bitset::BitSet;
 use crate::feed::event::{Due, MarketEvent};
 use crate::feed::universe::Universe;
 use crate::metrics::Metrics;
@@ -42,17 +44,14 @@ pub struct CoreSettings {
     pub max_resume_events: u64,
 }
 
-/// The market state of every symbol, its history, and the matching engine.
+/// The market state of every symbol and the matching engine.
 #[derive(Debug)]
 pub struct Core {
     universe: Arc<Universe>,
     markets: Vec<Market>,
     matching: Matching,
-    history: History,
     /// Names this core's `seq` space, for `hello`: new at every start.
     epoch: String,
-    max_resume_events: u64,
-    metrics: Arc<Metrics>,
 }
 
 impl Core {
@@ -65,13 +64,10 @@ impl Core {
             .collect();
         let lots = universe.instruments.iter().map(|i| i.lot_size).collect();
         Self {
-            matching: Matching::new(lots, settings.orders, metrics.clone()),
-            history: History::new(universe.len(), settings.history),
+            matching: Matching::new(lots, settings.orders, metrics),
             universe,
             markets,
             epoch: rand::random::<u64>().to_string(),
-            max_resume_events: settings.max_resume_events,
-            metrics,
         }
     }
 
@@ -80,7 +76,8 @@ impl Core {
         &self.epoch
     }
 
-    /// Every symbol's state, in universe order: what snapshots are made from.
+    /// Every symbol's state, in universe order.
+    #[cfg(any(test, feature = "testing"))]
     pub fn markets(&self) -> &[Market] {
         &self.markets
     }
@@ -89,15 +86,15 @@ impl Core {
         &self.universe
     }
 
-    /// Applies an event that fell due: returns its symbol and its message, stamped with the next
-    /// `seq`, and hands `fill` the fills of the resting orders it reaches. `None` for a symbol
+    /// Applies an event that fell due: returns it stamped with its symbol's next `seq`, and its
+    /// message, and hands `fill` the fills of the resting orders it reaches. `None` for a symbol
     /// outside the universe (dropped, and logged).
     pub fn apply(
         &mut self,
         due: &Due,
         now: u64,
         fill: impl FnMut(ConnId, ServerMessage),
-    ) -> Option<(usize, ServerMessage)> {
+    ) -> Option<(Sequenced, ServerMessage)> {
         let event = due.event;
         let symbol = event.symbol();
         let Some(market) = self.markets.get_mut(symbol) else {
@@ -105,46 +102,19 @@ impl Core {
             return None;
         };
         let message = market.apply(&event, due.due_ns);
-        self.history.push(symbol, market.seq, due.due_ns, event);
-        self.metrics.history_bytes.set(self.history.bytes() as i64);
+        let sequenced = Sequenced {
+            symbol,
+            seq: market.seq,
+            ts_ns: due.due_ns,
+            event,
+        };
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
         };
         self.matching
             .on_market(symbol, &self.markets[symbol], traded, now, fill);
-        Some((symbol, message))
-    }
-
-    /// Which symbols of a resuming subscription continue from history, and which get a
-    /// snapshot (see [`resume::plan`]).
-    pub fn plan_resume(&self, symbols: &BitSet, resume: &ResumeFrom) -> ResumePlan {
-        let plan = resume::plan(
-            symbols,
-            resume,
-            &self.epoch,
-            self.max_resume_events,
-            |s| self.markets.get(s).map_or(0, |m| m.seq),
-            |s, seq| {
-                let latest = self.markets.get(s).map_or(0, |m| m.seq);
-                self.history.covers(s, seq, latest)
-            },
-        );
-        self.metrics.resumes.inc();
-        for (how, set) in [("recovered", &plan.recovered), ("snapshot", &plan.snapshot)] {
-            self.metrics
-                .resumed_symbols
-                .get_or_create(&crate::metrics::How { how })
-                .inc_by(set.len() as u64);
-        }
-        plan
-    }
-
-    /// The events of `symbol` from `seq` on, as they went out, while history still holds them.
-    pub fn replay(&self, symbol: usize, seq: u64) -> Option<impl Iterator<Item = ServerMessage>> {
-        let market = self.markets.get(symbol)?;
-        let past = self.history.since(symbol, seq)?;
-        Some(past.map(|p| market.message(&p.event, p.seq, p.ts_ns)))
+        Some((sequenced, message))
     }
 
     /// A new connection may trade.

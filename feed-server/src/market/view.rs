@@ -1,0 +1,130 @@
+//! The market as an edge sees it: every symbol's state and recent events, followed from the
+//! core's sequenced events, for snapshots and resumes.
+//!
+//! The core sequences events and matches orders; each edge keeps its own [`View`] of what came
+//! out, so that it serves snapshots and replays without asking the core, on its own thread (or
+//! machine). A view is rebuilt from the same events the clients get, so its state and `seq`s are
+//! the core's.
+
+use std::sync::Arc;
+
+use protocol::{ServerMessage, now_ns};
+
+use super::history::{History, HistoryLimits};
+use super::resume::{self, ResumeFrom, ResumePlan};
+use super::sequenced::Sequenced;
+use super::state::Market;
+use crate::bitset::BitSet;
+use crate::feed::universe::Universe;
+use crate::metrics::Metrics;
+
+/// Every symbol's state and history, as far as the events seen so far tell.
+#[derive(Debug)]
+pub struct View {
+    markets: Vec<Market>,
+    history: History,
+    /// The core's `seq` space, for `hello` and resumes.
+    epoch: String,
+    max_resume_events: u64,
+    metrics: Arc<Metrics>,
+}
+
+impl View {
+    pub fn new(
+        universe: &Universe,
+        epoch: String,
+        history: HistoryLimits,
+        max_resume_events: u64,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let now = now_ns();
+        Self {
+            markets: universe
+                .instruments
+                .iter()
+                .map(|inst| Market::new(inst.clone(), now))
+                .collect(),
+            history: History::new(universe.len(), history),
+            epoch,
+            max_resume_events,
+            metrics,
+        }
+    }
+
+    /// The core's `seq` space.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Every symbol's state, in universe order: what snapshots are made from.
+    pub fn markets(&self) -> &[Market] {
+        &self.markets
+    }
+
+    /// Follows an event the core sequenced.
+    pub fn apply(&mut self, event: &Sequenced) {
+        let Some(market) = self.markets.get_mut(event.symbol) else {
+            return;
+        };
+        market.apply(&event.event, event.ts_ns);
+        if market.seq != event.seq {
+            // Every event reaches every view, in order: this is a bug, not bad input.
+            tracing::error!(
+                symbol = event.symbol,
+                view = market.seq,
+                core = event.seq,
+                "an edge's view of a symbol lost step with the core"
+            );
+            market.seq = event.seq;
+        }
+        let before = self.history.bytes();
+        self.history
+            .push(event.symbol, event.seq, event.ts_ns, event.event);
+        let after = self.history.bytes();
+        let delta = i64::try_from(before.abs_diff(after)).unwrap_or(i64::MAX);
+        if after >= before {
+            self.metrics.history_bytes.inc_by(delta);
+        } else {
+            self.metrics.history_bytes.dec_by(delta);
+        }
+    }
+
+    /// Which symbols of a resuming subscription continue from history, and which get a
+    /// snapshot (see [`resume::plan`]).
+    pub fn plan_resume(&self, symbols: &BitSet, resume: &ResumeFrom) -> ResumePlan {
+        let plan = resume::plan(
+            symbols,
+            resume,
+            &self.epoch,
+            self.max_resume_events,
+            |s| self.markets.get(s).map_or(0, |m| m.seq),
+            |s, seq| {
+                let latest = self.markets.get(s).map_or(0, |m| m.seq);
+                self.history.covers(s, seq, latest)
+            },
+        );
+        self.metrics.resumes.inc();
+        for (how, set) in [("recovered", &plan.recovered), ("snapshot", &plan.snapshot)] {
+            self.metrics
+                .resumed_symbols
+                .get_or_create(&crate::metrics::How { how })
+                .inc_by(set.len() as u64);
+        }
+        plan
+    }
+
+    /// The events of `symbol` from `seq` on, as they went out, while history still holds them.
+    pub fn replay(&self, symbol: usize, seq: u64) -> Option<impl Iterator<Item = ServerMessage>> {
+        let market = self.markets.get(symbol)?;
+        let past = self.history.since(symbol, seq)?;
+        Some(past.map(|p| market.message(&p.event, p.seq, p.ts_ns)))
+    }
+}
+
+impl Drop for View {
+    /// What this view's history held leaves the gauge with it.
+    fn drop(&mut self) {
+        let held = i64::try_from(self.history.bytes()).unwrap_or(i64::MAX);
+        self.metrics.history_bytes.dec_by(held);
+    }
+}
