@@ -69,6 +69,13 @@ pub struct Config {
     #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub listen_backlog: u32,
 
+    /// Edges serving clients, each on its own thread with its own connections (spread by the
+    /// kernel over listeners sharing the port, SO_REUSEPORT). The first runs beside the market
+    /// core; the others follow the core's events and send it their orders. 1 runs everything on
+    /// one thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub edges: u64,
+
     /// Most sockets still in their HTTP handshake at once. Past it accepted sockets wait in
     /// line for a slot (--max-waiting-sockets, --handshake-wait-ms); one that finds none in time
     /// is answered 503 and closed, so idle or slow sockets cannot lock out real clients.
@@ -237,6 +244,7 @@ impl Default for Config {
             realtime_pacer: false,
             max_connections: 4_096,
             listen_backlog: 4_096,
+            edges: 1,
             max_handshakes: 256,
             max_waiting_sockets: 8_192,
             handshake_wait_ms: 3_000,

@@ -19,6 +19,7 @@ use protocol::now_ns;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::{Batch, Delivery, ToCore, ToEdge, edge_of};
 use crate::edge::Command;
 use crate::edge::fanout::Fanout;
 use crate::feed::event::Due;
@@ -40,6 +41,12 @@ pub struct Hub {
     core: Core,
     view: View,
     fanout: Fanout,
+    /// The server's other edges (`--edges`), each on its own thread: edge `k` is `remotes[k - 1]`.
+    remotes: Vec<mpsc::Sender<ToEdge>>,
+    /// This batch's events, for the other edges.
+    batch: Vec<Delivery>,
+    /// Answers and fills for the other edges' connections, by edge, to send.
+    outgoing: Vec<(usize, ToEdge)>,
 }
 
 impl Hub {
@@ -56,7 +63,17 @@ impl Hub {
             fanout: Fanout::new(universe, metrics),
             view,
             core,
+            remotes: Vec::new(),
+            batch: Vec::new(),
+            outgoing: Vec::new(),
         }
+    }
+
+    /// Feeds the other edges of the server too, edge `k` through `remotes[k - 1]`.
+    #[must_use]
+    pub fn with_remotes(mut self, remotes: Vec<mpsc::Sender<ToEdge>>) -> Self {
+        self.remotes = remotes;
+        self
     }
 
     /// The core's epoch, for `hello`.
@@ -70,6 +87,7 @@ impl Hub {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut events: mpsc::Receiver<Vec<Due>>,
+        mut from_edges: mpsc::Receiver<ToCore>,
         shutdown: CancellationToken,
     ) {
         let mut retry = tokio::time::interval(OWED_RETRY);
@@ -78,6 +96,8 @@ impl Hub {
         let mut deferred = Vec::new();
         let mut arrived = Vec::with_capacity(64);
         let mut source_open = true;
+        let mut edges_open = !self.remotes.is_empty();
+        let mut remote = Vec::with_capacity(64);
         loop {
             tokio::select! {
                 biased;
@@ -99,7 +119,18 @@ impl Hub {
                     for batch in arrived.drain(..) {
                         self.on_events(&batch, now);
                     }
+                    self.send_out().await;
                     self.deliver(&mut commands, &mut deferred).await;
+                }
+                n = from_edges.recv_many(&mut remote, 64), if edges_open => {
+                    if n == 0 {
+                        edges_open = false;
+                    }
+                    let now = now_ns();
+                    for command in remote.drain(..) {
+                        self.handle_remote(command, now);
+                    }
+                    self.send_out().await;
                 }
                 _ = retry.tick(), if self.fanout.owed() => self.deliver(&mut commands, &mut deferred).await,
             }
@@ -140,18 +171,72 @@ impl Hub {
     /// at replay `--speed max`).
     pub fn on_events(&mut self, events: &[Due], now: u64) {
         for due in events {
-            let fanout = &mut self.fanout;
+            let (fanout, outgoing) = (&mut self.fanout, &mut self.outgoing);
             if let Some((sequenced, message)) = self.core.apply(due, now, |conn, fill| {
                 // A fill is never dropped: a client that cannot take it is disconnected.
-                fanout.fill(conn, &fill);
+                match edge_of(conn) {
+                    0 => fanout.fill(conn, &fill),
+                    edge => outgoing.push((
+                        edge,
+                        ToEdge::Fill {
+                            id: conn,
+                            fill: Box::new(fill),
+                        },
+                    )),
+                }
             }) {
                 self.view.apply(&sequenced);
-                fanout.add(sequenced.symbol, &message);
+                let delivery = Delivery::new(sequenced, message);
+                self.fanout.add(&delivery);
+                if !self.remotes.is_empty() {
+                    self.batch.push(delivery);
+                }
             }
             self.fanout.remove_dropped();
             self.close_gone();
             if self.fanout.pass_is_full() {
                 self.pass();
+            }
+        }
+    }
+
+    /// Sends the other edges this batch's events, then the answers and fills of their
+    /// connections. Waits when an edge is a whole queue behind (as the pacer waits for the hub).
+    async fn send_out(&mut self) {
+        if !self.batch.is_empty() {
+            let batch: Batch = std::mem::take(&mut self.batch).into();
+            for remote in &self.remotes {
+                // An edge that is gone has closed its clients; the others go on.
+                let _ = remote.send(ToEdge::Events(batch.clone())).await;
+            }
+        }
+        for (edge, message) in self.outgoing.drain(..) {
+            if let Some(remote) = edge.checked_sub(1).and_then(|k| self.remotes.get(k)) {
+                let _ = remote.send(message).await;
+            }
+        }
+    }
+
+    /// What another edge asks of the core for its connections.
+    pub fn handle_remote(&mut self, command: ToCore, now: u64) {
+        match command {
+            ToCore::Open { id } => self.core.open(id, now),
+            ToCore::Close { id } => self.core.close(id),
+            ToCore::Order { id, order } => {
+                let answers = self.core.order(id, &order, now);
+                self.outgoing
+                    .push((edge_of(id), ToEdge::Answers { id, answers }));
+            }
+            ToCore::Cancel { id, cancel } => {
+                if let Some(answer) = self.core.cancel(id, &cancel, now) {
+                    self.outgoing.push((
+                        edge_of(id),
+                        ToEdge::Answers {
+                            id,
+                            answers: vec![answer],
+                        },
+                    ));
+                }
             }
         }
     }
@@ -189,20 +274,14 @@ impl Hub {
                 symbols,
                 resume,
             } => {
-                if !self.fanout.contains(id) {
+                if self
+                    .fanout
+                    .subscribe_from(id, &symbols, resume, &self.view)
+                    .is_err()
+                {
+                    self.remove(id);
                     return;
                 }
-                let plan = resume.map(|r| self.view.plan_resume(&symbols, &r));
-                if let Some(plan) = &plan {
-                    // Which symbols were recovered goes first, ahead of what they get.
-                    let resumed = plan.resumed(self.core.universe());
-                    if self.fanout.reply(id, &[resumed]).is_err() {
-                        self.remove(id);
-                        return;
-                    }
-                }
-                self.fanout
-                    .subscribe(id, &symbols, plan.as_ref(), &self.view);
                 self.close_gone();
             }
             Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),

@@ -19,6 +19,7 @@
 //! Dependencies point one way: `feed` depends on none of the others, `market` on `feed`, `edge`
 //! on `market` and `feed`, and only `hub`, `server` and `config` see all three.
 
+pub(crate) mod bus;
 pub mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod drill;

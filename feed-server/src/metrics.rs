@@ -35,12 +35,20 @@ pub struct How {
     pub how: &'static str,
 }
 
+/// An edge of the server by its number (0 to `--edges` - 1).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EdgeLabel {
+    pub edge: u64,
+}
+
 /// Every series the server keeps, registered once.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     started: Instant,
     pub connections: Gauge,
+    /// Connections open now, by edge.
+    pub edge_connections: Family<EdgeLabel, Gauge>,
     pub connections_total: Counter,
     pub refused: Family<Reason, Counter>,
     pub closed: Family<Reason, Counter>,
@@ -85,6 +93,7 @@ impl Metrics {
             registry: Registry::default(),
             started: Instant::now(),
             connections: Gauge::default(),
+            edge_connections: Family::default(),
             connections_total: Counter::default(),
             refused: Family::default(),
             closed: Family::default(),
@@ -114,6 +123,11 @@ impl Metrics {
             "connections",
             "WebSocket connections open now",
             metrics.connections.clone(),
+        );
+        registry.register(
+            "edge_connections",
+            "WebSocket connections open now, by edge (--edges)",
+            metrics.edge_connections.clone(),
         );
         registry.register(
             "connections_accepted",

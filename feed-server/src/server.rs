@@ -18,14 +18,17 @@ use tokio_util::sync::CancellationToken;
 
 use protocol::{SourceInfo, Token};
 
+use crate::bus::{ToCore, ToEdge};
 use crate::config::Config;
 use crate::edge::Command;
+use crate::edge::follower::Follower;
 use crate::edge::handshake::WS_PATH;
 use crate::edge::tls::Tls;
 use crate::edge::{self, Edge};
 use crate::feed::universe::Universe;
 use crate::feed::{self, pacer};
 use crate::hub::Hub;
+use crate::market::View;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
@@ -73,10 +76,15 @@ pub async fn run_with(
         mut info,
     } = feed::open(&config.source()).map_err(|e| ServerError::Source(e.to_string()))?;
     let universe = Arc::new(universe);
-    let (hub_tx, hub_rx) = mpsc::channel(4_096);
+    let (hub_tx, hub_rx) = mpsc::channel(COMMANDS);
     let (events_tx, events_rx) = mpsc::channel(EVENT_BATCHES);
     let metrics = Arc::new(Metrics::new());
-    let hub = Hub::new(universe.clone(), config.core(), metrics.clone());
+    // Edges beyond the first: a queue from the core to each, one from all of them to the core.
+    let others = usize::try_from(config.edges.saturating_sub(1)).unwrap_or(0);
+    let (to_core, from_edges) = mpsc::channel(COMMANDS);
+    let (to_edges, edge_queues): (Vec<_>, Vec<_>) =
+        (0..others).map(|_| mpsc::channel(EDGE_BATCHES)).unzip();
+    let hub = Hub::new(universe.clone(), config.core(), metrics.clone()).with_remotes(to_edges);
     let epoch = hub.epoch().to_owned();
     let origin = pacer::Origin::now(origin_ns);
     if info.kind == "replay" {
@@ -95,29 +103,142 @@ pub async fn run_with(
     )
     .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
     let shutdown = Arc::new(Shutdown::new(shutdown));
-    let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, shutdown.token().clone()));
+    let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, from_edges, shutdown.token().clone()));
+    let greeting = Greeting {
+        universe,
+        source: info,
+        epoch,
+        order_token,
+    };
+    let capacity = edge::Capacity::new(&config.edge(), &metrics);
+    let mut threads = Vec::with_capacity(others);
+    for (k, queue) in edge_queues.into_iter().enumerate() {
+        let started = Other {
+            index: k + 1,
+            listener: bind_beside(&listener, &config),
+            queue,
+            to_core: to_core.clone(),
+        }
+        .spawn(
+            &config,
+            &greeting,
+            &shutdown,
+            &metrics,
+            tls.as_ref(),
+            &capacity,
+        );
+        match started {
+            Ok(thread) => threads.push(thread),
+            Err(e) => {
+                shutdown.fail(format!("cannot start edge {}: {e}", k + 1));
+                break;
+            }
+        }
+    }
+    drop(to_core);
     let edge = edge(
+        0,
         &config,
-        Greeting {
-            universe,
-            source: info,
-            epoch,
-            order_token,
-        },
+        &greeting,
         hub_tx,
         shutdown.clone(),
         metrics,
         tls,
+        capacity,
     );
     let accepting = edge::accept::run(listener, edge);
     let result = supervise(accepting, &shutdown, hub_task, failed_rx).await;
     stop.store(true, Ordering::Relaxed);
-    // The pacer sleeps at most 50 ms at a time: it ends promptly.
-    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    // The pacer sleeps at most 50 ms at a time, and the other edges drain like this one: they
+    // end promptly.
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = pacer.join();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
     result
 }
 
+/// Requests from connections (and from other edges) the core may be behind by.
+const COMMANDS: usize = 4_096;
+/// Batches of events the core may be ahead of another edge by; then it waits for that edge.
+const EDGE_BATCHES: usize = 1_024;
+
+/// An edge beyond the first, before its thread starts.
+struct Other {
+    index: usize,
+    listener: std::io::Result<std::net::TcpListener>,
+    queue: mpsc::Receiver<ToEdge>,
+    to_core: mpsc::Sender<ToCore>,
+}
+
+impl Other {
+    /// Starts the edge on its own thread and runtime: its accept loop on its listener, and its
+    /// follower of the core's events.
+    fn spawn(
+        self,
+        config: &Config,
+        greeting: &Greeting,
+        shutdown: &Arc<Shutdown>,
+        metrics: &Arc<Metrics>,
+        tls: Option<&Tls>,
+        capacity: &edge::Capacity,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let Self {
+            index,
+            listener,
+            queue,
+            to_core,
+        } = self;
+        let listener = listener?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (commands_tx, commands_rx) = mpsc::channel(COMMANDS);
+        let universe = greeting.universe.clone();
+        let settings = config.core();
+        let view = View::new(
+            &universe,
+            greeting.epoch.clone(),
+            settings.history,
+            settings.max_resume_events,
+            metrics.clone(),
+        );
+        let follower = Follower::new(universe, view, to_core, metrics.clone());
+        let edge = edge(
+            index,
+            config,
+            greeting,
+            commands_tx,
+            shutdown.clone(),
+            metrics.clone(),
+            tls.cloned(),
+            capacity.clone(),
+        );
+        let token = shutdown.token().clone();
+        std::thread::Builder::new()
+            .name(format!("tickwire-edge-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            tracing::error!(edge = index, "cannot listen: {e}");
+                            return;
+                        }
+                    };
+                    let following = tokio::spawn(follower.run(queue, commands_rx, token));
+                    edge::accept::run(listener, edge).await;
+                    let _ = following.await;
+                });
+            })
+    }
+}
+
 /// What a connection's `hello` and handler say about the server.
+#[derive(Clone)]
 struct Greeting {
     universe: Arc<Universe>,
     source: SourceInfo,
@@ -125,29 +246,35 @@ struct Greeting {
     order_token: Option<Token>,
 }
 
-/// The edge of a server: its settings from `config`, forwarding to `hub`.
+/// Edge `index` of a server: its settings from `config`, forwarding to `hub` (the hub itself for
+/// edge 0, the edge's follower for the others).
+#[allow(clippy::too_many_arguments)] // each is a distinct part the edge is built from
 fn edge(
+    index: usize,
     config: &Config,
-    greeting: Greeting,
+    greeting: &Greeting,
     hub: mpsc::Sender<Command>,
     shutdown: Arc<Shutdown>,
     metrics: Arc<Metrics>,
     tls: Option<Tls>,
+    capacity: edge::Capacity,
 ) -> Arc<Edge> {
     let Greeting {
         universe,
         source,
         epoch,
         order_token,
-    } = greeting;
+    } = greeting.clone();
     let context = config.context(universe, source, epoch, order_token, metrics.clone());
     Arc::new(Edge::new(
+        index,
         config.edge(),
         context,
         hub,
         shutdown,
         metrics,
         tls,
+        capacity,
     ))
 }
 
@@ -246,15 +373,7 @@ pub fn listen(config: &Config) -> std::io::Result<TcpListener> {
 
 /// [`listen`] as a std listener (non-blocking), for a runtime that is not started yet.
 fn bind(config: &Config) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let addr = config.listen;
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    // A restarted server takes its port back while old connections linger in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    let backlog = i32::try_from(config.listen_backlog).unwrap_or(i32::MAX);
-    socket.listen(backlog)?;
+    let listener = bind_at(config.listen, config)?;
     if let Some(cap) = somaxconn()
         && cap < u64::from(config.listen_backlog)
     {
@@ -264,6 +383,27 @@ fn bind(config: &Config) -> std::io::Result<std::net::TcpListener> {
             config.listen_backlog
         );
     }
+    Ok(listener)
+}
+
+/// Another edge's listener on the same address and port as `first`'s.
+fn bind_beside(first: &TcpListener, config: &Config) -> std::io::Result<std::net::TcpListener> {
+    bind_at(first.local_addr()?, config)
+}
+
+fn bind_at(addr: SocketAddr, config: &Config) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // A restarted server takes its port back while old connections linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    // Several edges listen on one port; the kernel spreads connections over them.
+    if config.edges > 1 {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let backlog = i32::try_from(config.listen_backlog).unwrap_or(i32::MAX);
+    socket.listen(backlog)?;
     Ok(socket.into())
 }
 
@@ -393,13 +533,17 @@ mod tests {
             order_token: None,
         };
         let shutdown = Arc::new(Shutdown::default());
+        let metrics: Arc<Metrics> = Arc::default();
+        let capacity = edge::Capacity::new(&config.edge(), &metrics);
         let edge = edge(
+            0,
             &config,
-            greeting,
+            &greeting,
             hub_tx,
             shutdown.clone(),
-            Arc::default(),
+            metrics,
             None,
+            capacity,
         );
         let (_source_ok, source_failed) = oneshot::channel();
         let server = tokio::spawn(async move {

@@ -28,7 +28,7 @@ pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-t
 pub async fn run(listener: TcpListener, edge: Arc<Edge>) {
     let handshakes = Arc::new(Semaphore::new(edge.settings.max_handshakes));
     let tracker = TaskTracker::new();
-    let next_id = AtomicU64::new(1);
+    let next_id = AtomicU64::new(crate::bus::first_id(edge.index));
     let mut lobby = Lobby::new(
         edge.settings.max_waiting_sockets,
         edge.settings.handshake_wait,

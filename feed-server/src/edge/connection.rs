@@ -27,6 +27,7 @@ use super::handshake::Endpoint;
 use super::http::{Upgraded, Ws};
 use super::outbox::{Outbox, Outlet};
 use crate::market::ConnId;
+use crate::metrics::EdgeLabel;
 
 /// Client messages handled per turn before the queues get their turn again. What is left in the
 /// reader's buffer is handled on the next turn without waiting for the socket.
@@ -62,6 +63,10 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
     }
     tracing::info!(%peer, conn = id, ?endpoint, protocol, tls = edge.tls.is_some(), "connected");
     edge.metrics.connections.inc();
+    let on_edge = edge.metrics.edge_connections.get_or_create_owned(&EdgeLabel {
+        edge: edge.index as u64,
+    });
+    on_edge.inc();
     edge.metrics.connections_total.inc();
 
     let mut link = Link {
@@ -182,6 +187,7 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
     }
     drop(slot);
     edge.metrics.connections.dec();
+    on_edge.dec();
     edge.metrics.closed(ending.kind);
     if ending.by == Initiator::Server && ending.code != close_code::GOING_AWAY {
         tracing::info!(%peer, conn = id, code = ending.code, reason = %ending.reason, "closed by the server");

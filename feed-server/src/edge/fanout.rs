@@ -15,13 +15,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use protocol::binary::SymbolIds;
-use protocol::{Encoding, ServerMessage, encode_server};
+use protocol::{Encoding, ServerMessage};
 
 use super::outbox::{Outlet, Refused};
 use super::payload;
 use crate::bitset::BitSet;
+use crate::bus::Delivery;
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Market, ResumePlan, View};
+use crate::market::{ConnId, Market, ResumeFrom, ResumePlan, View};
 use crate::metrics::{Metrics, Tally};
 
 /// The fan-out's view of one connection.
@@ -212,6 +213,28 @@ impl Fanout {
         }
     }
 
+    /// A connection's `subscribe`: with a resume, its plan from `view` and the `resumed` message
+    /// first, then the subscription. `Err` when the client cannot take the `resumed` message (the
+    /// caller drops it).
+    pub fn subscribe_from(
+        &mut self,
+        id: ConnId,
+        symbols: &BitSet,
+        resume: Option<ResumeFrom>,
+        view: &View,
+    ) -> Result<(), Refused> {
+        if !self.contains(id) {
+            return Ok(());
+        }
+        let plan = resume.map(|r| view.plan_resume(symbols, &r));
+        if let Some(plan) = &plan {
+            // Which symbols were recovered goes first, ahead of what they get.
+            self.reply(id, &[plan.resumed(&self.universe)])?;
+        }
+        self.subscribe(id, symbols, plan.as_ref(), view);
+        Ok(())
+    }
+
     pub fn unsubscribe(&mut self, id: ConnId, symbols: &BitSet) {
         if let Some(client) = self.clients.get_mut(&id) {
             client.subscribed.subtract(symbols);
@@ -221,12 +244,15 @@ impl Fanout {
         }
     }
 
-    /// Adds an event of `symbol` to the pass under way, encoded once per encoding in use.
-    pub fn add(&mut self, symbol: usize, message: &ServerMessage) {
-        let json =
-            (self.in_use[Encoding::Json as usize] > 0).then(|| Bytes::from(encode_server(message)));
-        let bin = (self.in_use[Encoding::Bin as usize] > 0)
-            .then(|| payload::encode(Encoding::Bin, message, self.universe.ids()));
+    /// Adds an event to the pass under way, in the encodings in use (each made once, for every
+    /// edge, by the [`Delivery`]).
+    pub fn add(&mut self, delivery: &Delivery) {
+        let symbol = delivery.sequenced.symbol;
+        let ids = self.universe.ids();
+        let json = (self.in_use[Encoding::Json as usize] > 0)
+            .then(|| delivery.encoded(Encoding::Json, ids));
+        let bin =
+            (self.in_use[Encoding::Bin as usize] > 0).then(|| delivery.encoded(Encoding::Bin, ids));
         let size = json
             .as_ref()
             .map_or(0, Bytes::len)

@@ -25,6 +25,7 @@ pub mod command;
 pub mod connection;
 pub mod ending;
 pub mod fanout;
+pub mod follower;
 pub mod handler;
 pub mod handshake;
 pub mod http;
@@ -97,24 +98,48 @@ pub struct Edge {
     pub tls: Option<tls::Tls>,
     /// What every outbox holds together, against `--max-buffered-bytes`.
     pub pool: Arc<outbox::Pool>,
+    /// Which of the server's edges this is (0: the one beside the core); its connections are
+    /// numbered from [`crate::bus::first_id`] of it.
+    pub index: usize,
+}
+
+/// What the edges of one server share: the connection slots and the buffer pool, so that
+/// `--max-connections` and `--max-buffered-bytes` bound the server, not each edge.
+#[derive(Debug, Clone)]
+pub struct Capacity {
+    pub slots: Arc<Semaphore>,
+    pub pool: Arc<outbox::Pool>,
+}
+
+impl Capacity {
+    pub fn new(settings: &Settings, metrics: &Metrics) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(settings.max_connections)),
+            pool: Arc::new(outbox::Pool::new(
+                settings.max_buffered,
+                metrics.buffered_bytes.clone(),
+            )),
+        }
+    }
 }
 
 impl Edge {
+    #[allow(clippy::too_many_arguments)] // each is a distinct part the edge is built from
     pub fn new(
+        index: usize,
         settings: Settings,
         context: handler::Context,
         hub: mpsc::Sender<Command>,
         shutdown: Arc<Shutdown>,
         metrics: Arc<Metrics>,
         tls: Option<tls::Tls>,
+        capacity: Capacity,
     ) -> Self {
         Self {
             ws_config: ws_config(&settings),
-            slots: Arc::new(Semaphore::new(settings.max_connections)),
-            pool: Arc::new(outbox::Pool::new(
-                settings.max_buffered,
-                metrics.buffered_bytes.clone(),
-            )),
+            slots: capacity.slots,
+            pool: capacity.pool,
+            index,
             settings,
             context,
             hub,

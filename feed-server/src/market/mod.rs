@@ -82,6 +82,7 @@ impl Core {
         &self.markets
     }
 
+    #[cfg(any(test, feature = "testing"))]
     pub fn universe(&self) -> &Arc<Universe> {
         &self.universe
     }

@@ -1,0 +1,208 @@
+//! An edge apart from the core (`--edges N`, on its own thread): it follows the core's events in
+//! its own [`View`], serves its clients' subscriptions, snapshots and resumes from it, and makes
+//! its own fan-out passes; orders and cancels go to the core over the bus, and their answers come
+//! back the same way.
+//!
+//! The edge never waits on the core: what it cannot send at once waits in a short queue, and
+//! while that queue is full it stops taking its connections' requests (they wait in theirs), but
+//! it always reads what the core sends, so the two cannot wait on each other.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::ServerMessage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Command;
+use super::fanout::Fanout;
+use crate::bus::{ToCore, ToEdge};
+use crate::feed::universe::Universe;
+use crate::market::{ConnId, View};
+use crate::metrics::Metrics;
+
+/// Clients written to between two looks at inbound orders (as the hub does).
+const CLIENTS_PER_TURN: usize = 16;
+/// How often passes run without events while some client is owed snapshots.
+const OWED_RETRY: Duration = Duration::from_millis(10);
+/// Requests for the core held while the bus to it is full; past it, connections wait.
+const MAX_HELD: usize = 1_024;
+
+/// The state of an edge apart from the core.
+#[derive(Debug)]
+pub struct Follower {
+    view: View,
+    fanout: Fanout,
+    /// What waits for room on the bus to the core, in order.
+    held: VecDeque<ToCore>,
+    to_core: mpsc::Sender<ToCore>,
+}
+
+impl Follower {
+    pub fn new(
+        universe: Arc<Universe>,
+        view: View,
+        to_core: mpsc::Sender<ToCore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            view,
+            fanout: Fanout::new(universe, metrics),
+            held: VecDeque::new(),
+            to_core,
+        }
+    }
+
+    /// Runs until shutdown, or until the core or every connection handle is gone.
+    pub async fn run(
+        mut self,
+        mut from_core: mpsc::Receiver<ToEdge>,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: CancellationToken,
+    ) {
+        let mut retry = tokio::time::interval(OWED_RETRY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending = Vec::with_capacity(64);
+        let to_core = self.to_core.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                message = from_core.recv() => match message {
+                    Some(message) => self.on_core(message, &mut commands).await,
+                    None => break,
+                },
+                permit = to_core.reserve(), if !self.held.is_empty() => {
+                    let Ok(permit) = permit else { break };
+                    if let Some(request) = self.held.pop_front() {
+                        permit.send(request);
+                    }
+                }
+                n = commands.recv_many(&mut pending, 64), if self.held.len() < MAX_HELD => {
+                    if n == 0 {
+                        break;
+                    }
+                    for command in pending.drain(..) {
+                        self.handle(command);
+                    }
+                }
+                _ = retry.tick(), if self.fanout.owed() => self.pass(&mut commands).await,
+            }
+        }
+    }
+
+    async fn on_core(&mut self, message: ToEdge, commands: &mut mpsc::Receiver<Command>) {
+        match message {
+            ToEdge::Events(batch) => {
+                for delivery in batch.iter() {
+                    self.view.apply(&delivery.sequenced);
+                    self.fanout.add(delivery);
+                }
+                self.pass(commands).await;
+            }
+            ToEdge::Answers { id, answers } => self.reply(id, &answers),
+            ToEdge::Fill { id, fill } => {
+                self.fanout.fill(id, &fill);
+                self.fanout.remove_dropped();
+                self.close_gone();
+            }
+        }
+    }
+
+    /// A pass over every client, a few at a time; orders and cancels that arrive meanwhile go to
+    /// the core at once, anything else waits for the pass to end.
+    async fn pass(&mut self, commands: &mut mpsc::Receiver<Command>) {
+        let mut deferred = Vec::new();
+        self.fanout.begin_pass();
+        loop {
+            let done = self.fanout.fan_out(CLIENTS_PER_TURN, &self.view);
+            self.close_gone();
+            if done {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while let Ok(command) = commands.try_recv() {
+                if deferred.is_empty()
+                    && matches!(command, Command::Order { .. } | Command::Cancel { .. })
+                {
+                    self.handle(command);
+                } else {
+                    deferred.push(command);
+                }
+            }
+        }
+        for command in deferred {
+            self.handle(command);
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Connect { id, outlet } => {
+                self.fanout.connect(id, outlet);
+                self.send(ToCore::Open { id });
+            }
+            Command::Disconnect { id } => self.remove(id),
+            Command::Subscribe {
+                id,
+                symbols,
+                resume,
+            } => {
+                if self
+                    .fanout
+                    .subscribe_from(id, &symbols, resume, &self.view)
+                    .is_err()
+                {
+                    self.remove(id);
+                    return;
+                }
+                self.close_gone();
+            }
+            Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),
+            Command::Order { id, order } => {
+                if self.fanout.contains(id) {
+                    self.send(ToCore::Order { id, order });
+                }
+            }
+            Command::Cancel { id, cancel } => {
+                if self.fanout.contains(id) {
+                    self.send(ToCore::Cancel { id, cancel });
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, id: ConnId, answers: &[ServerMessage]) {
+        if self.fanout.reply(id, answers).is_err() {
+            self.remove(id);
+        }
+    }
+
+    fn remove(&mut self, id: ConnId) {
+        if self.fanout.remove(id) {
+            self.send(ToCore::Close { id });
+        }
+    }
+
+    /// Closes, at the core, the accounts of the clients the fan-out let go of.
+    fn close_gone(&mut self) {
+        let gone: Vec<ConnId> = self.fanout.take_gone().collect();
+        for id in gone {
+            self.send(ToCore::Close { id });
+        }
+    }
+
+    /// Sends a request to the core now if the bus has room, else after those held before it.
+    fn send(&mut self, request: ToCore) {
+        if !self.held.is_empty() {
+            self.held.push_back(request);
+            return;
+        }
+        match self.to_core.try_send(request) {
+            Err(mpsc::error::TrySendError::Full(request)) => self.held.push_back(request),
+            // Sent; or the core is gone, and the edge stops when its channel closes.
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
