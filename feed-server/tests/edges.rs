@@ -104,29 +104,32 @@ async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
     assert_eq!(counts.iter().sum::<u64>(), CLIENTS as u64, "{counts:?}");
     assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
 
-    let runs = clients.into_iter().enumerate().map(|(i, mut client)| async move {
-        let mine = format!("c{i}-");
-        let (mut seqs, mut seen, mut bid) = (Seqs::default(), Seen::default(), None);
-        // A second of events, with the quote to place a resting order at.
-        let until = Instant::now() + Duration::from_secs(1);
-        read_until(&mut client, &mut seqs, &mut seen, &mine, &mut bid, |_| {
-            Instant::now() >= until
-        })
-        .await;
-        assert!(seen.events > 0);
-        // A market order fills at once; a buy at the bid rests until the ask comes down to it.
-        client.send(&order(format!("{mine}m"), None)).await;
-        client.send(&order(format!("{mine}r"), bid)).await;
-        read_until(&mut client, &mut seqs, &mut seen, &mine, &mut bid, |s| {
-            s.filled.len() == 2
-        })
-        .await;
-        seen.acked.sort();
-        seen.filled.sort();
-        assert_eq!(seen.acked, [format!("{mine}m"), format!("{mine}r")]);
-        assert_eq!(seen.filled, [format!("{mine}m"), format!("{mine}r")]);
-        seen.events
-    });
+    let runs = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut client)| async move {
+            let mine = format!("c{i}-");
+            let (mut seqs, mut seen, mut bid) = (Seqs::default(), Seen::default(), None);
+            // A second of events, with the quote to place a resting order at.
+            let until = Instant::now() + Duration::from_secs(1);
+            read_until(&mut client, &mut seqs, &mut seen, &mine, &mut bid, |_| {
+                Instant::now() >= until
+            })
+            .await;
+            assert!(seen.events > 0);
+            // A market order fills at once; a buy at the bid rests until the ask comes down to it.
+            client.send(&order(format!("{mine}m"), None)).await;
+            client.send(&order(format!("{mine}r"), bid)).await;
+            read_until(&mut client, &mut seqs, &mut seen, &mine, &mut bid, |s| {
+                s.filled.len() == 2
+            })
+            .await;
+            seen.acked.sort();
+            seen.filled.sort();
+            assert_eq!(seen.acked, [format!("{mine}m"), format!("{mine}r")]);
+            assert_eq!(seen.filled, [format!("{mine}m"), format!("{mine}r")]);
+            seen.events
+        });
     let events = futures_util::future::join_all(runs).await;
     assert!(events.iter().all(|&n| n > 0));
     server.stop().await;

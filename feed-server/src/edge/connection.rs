@@ -63,9 +63,12 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
     }
     tracing::info!(%peer, conn = id, ?endpoint, protocol, tls = edge.tls.is_some(), "connected");
     edge.metrics.connections.inc();
-    let on_edge = edge.metrics.edge_connections.get_or_create_owned(&EdgeLabel {
-        edge: edge.index as u64,
-    });
+    let on_edge = edge
+        .metrics
+        .edge_connections
+        .get_or_create_owned(&EdgeLabel {
+            edge: edge.index as u64,
+        });
     on_edge.inc();
     edge.metrics.connections_total.inc();
 
