@@ -222,21 +222,34 @@ impl Hub {
         match command {
             ToCore::Open { id } => self.core.open(id, now),
             ToCore::Close { id } => self.core.close(id),
-            ToCore::Order { id, order } => {
+            ToCore::Order { id, order, tag } => {
                 let answers = self.core.order(id, &order, now);
                 self.outgoing
-                    .push((edge_of(id), ToEdge::Answers { id, answers }));
+                    .push((edge_of(id), ToEdge::Answers { id, tag, answers }));
             }
-            ToCore::Cancel { id, cancel } => {
-                if let Some(answer) = self.core.cancel(id, &cancel, now) {
-                    self.outgoing.push((
-                        edge_of(id),
-                        ToEdge::Answers {
-                            id,
-                            answers: vec![answer],
-                        },
-                    ));
-                }
+            ToCore::Cancel { id, cancel, tag } => {
+                let answers = self.core.cancel(id, &cancel, now).into_iter().collect();
+                self.outgoing
+                    .push((edge_of(id), ToEdge::Answers { id, tag, answers }));
+            }
+            ToCore::State { reply } => {
+                let _ = reply.send(
+                    self.view
+                        .markets()
+                        .iter()
+                        .map(crate::market::Market::state)
+                        .collect(),
+                );
+            }
+            ToCore::Replay {
+                symbol,
+                after,
+                until,
+                max,
+                reply,
+            } => {
+                let until = until.min(after.saturating_add(u64::try_from(max).unwrap_or(u64::MAX)));
+                let _ = reply.send(self.view.events_between(symbol, after, until));
             }
         }
     }

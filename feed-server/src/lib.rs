@@ -36,10 +36,12 @@ pub mod shutdown;
 pub(crate) mod bitset;
 pub(crate) mod rate;
 
+pub use bus::nats::{BusSettings, Subjects};
 pub use config::Config;
 pub use edge::handler::SERVER_NAME;
 #[doc(hidden)]
 pub use edge::tls::write_test_identity;
 pub use edge::tls::{Identity, Tls};
 pub use feed::{SymbolChoice, SynthArgs};
+pub use server::cluster::{listen_edge, run_core, run_edge};
 pub use server::{ServerError, ServerHandle, ThreadedServer, listen, run, run_with, spawn};

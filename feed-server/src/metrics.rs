@@ -78,6 +78,31 @@ pub struct Metrics {
     pub resumed_symbols: Family<How, Counter>,
     /// Events sent again from history.
     pub replayed: Counter,
+    /// Messages published on or taken from the NATS bus (events, by the core; events, by an edge).
+    pub bus_messages: Counter,
+    /// Events the core did not publish while the bus was away.
+    pub bus_dropped: Counter,
+    /// `seq` gaps an edge found on the bus: `repaired` from the core's history, or `restored`
+    /// from its state (subscribers got a snapshot).
+    pub bus_gaps: Family<How, Counter>,
+    /// Order and cancel round trips from an edge to the core over the bus.
+    pub bus_round_trip: Histogram,
+    /// 1 while the edge is connected to the bus, 0 while not.
+    pub bus_connected: Gauge,
+    /// What `/healthz` says of the bus, on an edge that follows a core over NATS.
+    pub bus: BusHealth,
+}
+
+/// An edge's bus as `/healthz` reports it.
+#[derive(Debug, Default)]
+pub struct BusHealth {
+    /// This edge follows a core over the bus.
+    pub enabled: std::sync::atomic::AtomicBool,
+    pub connected: std::sync::atomic::AtomicBool,
+    /// The core's heartbeat arrived within the last few beats.
+    pub core_alive: std::sync::atomic::AtomicBool,
+    /// From an event's `ts_ns` to its arrival at this edge, for the last event.
+    pub lag_ns: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Metrics {
@@ -118,6 +143,13 @@ impl Metrics {
             resumes: Counter::default(),
             resumed_symbols: Family::default(),
             replayed: Counter::default(),
+            bus_messages: Counter::default(),
+            bus_dropped: Counter::default(),
+            bus_gaps: Family::default(),
+            // 20 us to about 2.5 s.
+            bus_round_trip: Histogram::new(exponential_buckets(20e-6, 2.5, 14)),
+            bus_connected: Gauge::default(),
+            bus: BusHealth::default(),
         };
         registry.register(
             "connections",
@@ -128,6 +160,32 @@ impl Metrics {
             "edge_connections",
             "WebSocket connections open now, by edge (--edges)",
             metrics.edge_connections.clone(),
+        );
+        registry.register(
+            "bus_messages",
+            "Events published on the NATS bus (core) or taken from it (edge)",
+            metrics.bus_messages.clone(),
+        );
+        registry.register(
+            "bus_dropped",
+            "Events the core did not publish while the bus was away",
+            metrics.bus_dropped.clone(),
+        );
+        registry.register(
+            "bus_gaps",
+            "seq gaps an edge found on the bus, by how they were mended (repaired from history, restored from state)",
+            metrics.bus_gaps.clone(),
+        );
+        registry.register_with_unit(
+            "bus_order_round_trip",
+            "Order and cancel round trips from an edge to the core over the bus",
+            Unit::Seconds,
+            metrics.bus_round_trip.clone(),
+        );
+        registry.register(
+            "bus_connected",
+            "1 while connected to the NATS bus",
+            metrics.bus_connected.clone(),
         );
         registry.register(
             "connections_accepted",

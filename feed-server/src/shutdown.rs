@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Shutdown {
     token: CancellationToken,
     failure: OnceLock<String>,
+    /// Why the market behind this edge restarted, when it did: clients are told to reconnect.
+    restart: OnceLock<String>,
 }
 
 impl Shutdown {
@@ -18,6 +20,7 @@ impl Shutdown {
         Self {
             token,
             failure: OnceLock::new(),
+            restart: OnceLock::new(),
         }
     }
 
@@ -30,6 +33,18 @@ impl Shutdown {
     pub fn fail(&self, why: String) {
         let _ = self.failure.set(why);
         self.token.cancel();
+    }
+
+    /// Records that the market restarted (the first reason stays) and stops this edge, whose
+    /// clients are closed with 1012 to reconnect into the new epoch.
+    pub fn restart(&self, why: String) {
+        let _ = self.restart.set(why);
+        self.token.cancel();
+    }
+
+    /// Why the market restarted, once it has.
+    pub fn restarted(&self) -> Option<&str> {
+        self.restart.get().map(String::as_str)
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -6,7 +6,7 @@ const encoder = new TextEncoder();
 
 const REJECT_CODES = [
   'other', 'unknown_symbol', 'bad_quantity', 'bad_price', 'duplicate_id', 'too_many_open_orders',
-  'rate_limited', 'unknown_order', 'no_liquidity', 'bad_id', 'unauthorized',
+  'rate_limited', 'unknown_order', 'no_liquidity', 'bad_id', 'unauthorized', 'unavailable',
 ];
 const ERROR_CODES = [
   'other', 'bad_request', 'unknown_type', 'unknown_symbol', 'unsupported_frame', 'rate_limited',

@@ -110,6 +110,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// The server failed internally.
     pub const INTERNAL: u16 = 1011;
+    /// The server's market restarted (a new epoch): reconnect, and start from snapshots.
+    pub const SERVICE_RESTART: u16 = 1012;
 }
 
 /// Wall-clock nanoseconds since the Unix epoch, the unit of every `ts_ns` and `sent_ns`.

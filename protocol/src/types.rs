@@ -355,6 +355,9 @@ pub enum RejectCode {
     BadId,
     /// The server takes orders only from connections that sent the right `auth` token.
     Unauthorized,
+    /// The market core did not answer in time (an edge of a cluster whose core or bus is away):
+    /// the order may not have reached the market; send it again with a new id once it is back.
+    Unavailable,
     /// A code this client version does not know.
     #[serde(other)]
     Other,
@@ -374,6 +377,7 @@ impl RejectCode {
             Self::NoLiquidity => "no_liquidity",
             Self::BadId => "bad_id",
             Self::Unauthorized => "unauthorized",
+            Self::Unavailable => "unavailable",
             Self::Other => "other",
         }
     }
@@ -493,6 +497,7 @@ mod tests {
             RejectCode::NoLiquidity,
             RejectCode::BadId,
             RejectCode::Unauthorized,
+            RejectCode::Unavailable,
         ] {
             let wire = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));

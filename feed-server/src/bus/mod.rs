@@ -7,12 +7,14 @@
 //! per encoding, by whichever edge needs it first, and shared from then on.
 
 mod delivery;
+pub mod nats;
 
 use protocol::{Cancel, Order, ServerMessage};
+use tokio::sync::oneshot;
 
 pub use delivery::{Batch, Delivery};
 
-use crate::market::ConnId;
+use crate::market::{ConnId, MarketState, Sequenced};
 
 /// Bits of a [`ConnId`] that number the connection within its edge; the bits above name the
 /// edge (0: the core's own).
@@ -33,11 +35,16 @@ pub fn first_id(edge: usize) -> ConnId {
 pub enum ToEdge {
     /// Events that fell due, in order, for every edge.
     Events(Batch),
-    /// The answers to an order or a cancel of one of the edge's connections.
+    /// The answers to an order or a cancel of one of the edge's connections (none for a cancel
+    /// of nothing), with the request's `tag`.
     Answers {
         id: ConnId,
+        tag: u64,
         answers: Vec<ServerMessage>,
     },
+    /// The edge missed events of `symbol` that history no longer holds: its view starts again
+    /// from the core's state, and its subscribers get a snapshot.
+    Restore { symbol: usize, state: MarketState },
     /// A resting order of one of the edge's connections filled.
     Fill {
         id: ConnId,
@@ -49,20 +56,29 @@ pub enum ToEdge {
 #[derive(Debug)]
 pub enum ToCore {
     /// A connection may trade.
-    Open {
-        id: ConnId,
-    },
+    Open { id: ConnId },
     /// A connection ended: its resting orders go.
-    Close {
-        id: ConnId,
-    },
-    Order {
-        id: ConnId,
-        order: Order,
-    },
+    Close { id: ConnId },
+    /// `tag` comes back with the answers, so that an edge over a network matches them to its
+    /// request.
+    Order { id: ConnId, order: Order, tag: u64 },
     Cancel {
         id: ConnId,
         cancel: Cancel,
+        tag: u64,
+    },
+    /// Every symbol's state now, for an edge that joins.
+    State {
+        reply: oneshot::Sender<Vec<MarketState>>,
+    },
+    /// The events of `symbol` after `after`, up to `until` and at most `max`, for an edge that
+    /// missed them; `None` if history no longer holds them all.
+    Replay {
+        symbol: usize,
+        after: u64,
+        until: u64,
+        max: usize,
+        reply: oneshot::Sender<Option<Vec<Sequenced>>>,
     },
 }
 

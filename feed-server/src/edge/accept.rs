@@ -25,7 +25,7 @@ pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-t
 
 /// Serves `listener` until the edge stops, then waits (at most [`DRAIN_TIMEOUT`]) for its
 /// connections to close.
-pub async fn run(listener: TcpListener, edge: Arc<Edge>) {
+pub async fn run(listener: &TcpListener, edge: Arc<Edge>) {
     let handshakes = Arc::new(Semaphore::new(edge.settings.max_handshakes));
     let tracker = TaskTracker::new();
     let next_id = AtomicU64::new(crate::bus::first_id(edge.index));

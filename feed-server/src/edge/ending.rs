@@ -33,6 +33,7 @@ impl Ending {
             close_code::TOO_BIG => "too_big",
             close_code::INVALID_DATA => "invalid_data",
             close_code::INTERNAL => "internal",
+            close_code::SERVICE_RESTART => "restart",
             _ => "protocol_error",
         };
         Self {

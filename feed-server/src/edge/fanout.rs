@@ -124,6 +124,18 @@ impl Fanout {
         self.clients.contains_key(&id)
     }
 
+    /// Every subscriber of `symbol` is owed a snapshot of it: the edge's view of it restarted
+    /// from the core's state after events this edge never saw.
+    pub fn resync(&mut self, symbol: usize) {
+        for client in self.clients.values_mut() {
+            if client.subscribed.contains(symbol) {
+                client.stale.insert(symbol);
+                client.settle();
+                self.owed = true;
+            }
+        }
+    }
+
     /// Some client is conflating or owed snapshots: a pass is due even without events.
     pub fn owed(&self) -> bool {
         self.owed

@@ -101,7 +101,15 @@ impl Follower {
                 }
                 self.pass(commands).await;
             }
-            ToEdge::Answers { id, answers } => self.reply(id, &answers),
+            ToEdge::Answers { id, answers, .. } => {
+                if !answers.is_empty() {
+                    self.reply(id, &answers);
+                }
+            }
+            ToEdge::Restore { symbol, state } => {
+                self.view.restore(symbol, &state);
+                self.fanout.resync(symbol);
+            }
             ToEdge::Fill { id, fill } => {
                 self.fanout.fill(id, &fill);
                 self.fanout.remove_dropped();
@@ -162,12 +170,12 @@ impl Follower {
             Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),
             Command::Order { id, order } => {
                 if self.fanout.contains(id) {
-                    self.send(ToCore::Order { id, order });
+                    self.send(ToCore::Order { id, order, tag: 0 });
                 }
             }
             Command::Cancel { id, cancel } => {
                 if self.fanout.contains(id) {
-                    self.send(ToCore::Cancel { id, cancel });
+                    self.send(ToCore::Cancel { id, cancel, tag: 0 });
                 }
             }
         }

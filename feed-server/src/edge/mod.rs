@@ -155,9 +155,12 @@ impl Edge {
         self.shutdown.failure().is_some() || (self.hub.is_closed() && !self.shutdown.is_stopping())
     }
 
-    /// How a connection ends when the server stops: 1001, or 1011 if it failed.
+    /// How a connection ends when the server stops: 1001, 1011 if it failed, 1012 if the market
+    /// behind it restarted.
     pub fn ending_on_shutdown(&self) -> Ending {
-        if self.failed() {
+        if let Some(why) = self.shutdown.restarted() {
+            Ending::server(close_code::SERVICE_RESTART, why)
+        } else if self.failed() {
             Ending::server(
                 close_code::INTERNAL,
                 "internal server error; the server is stopping",

@@ -111,6 +111,34 @@ struct Health<'a> {
     source: &'a protocol::SourceInfo,
     connections: usize,
     max_connections: usize,
+    /// On an edge that follows a core over NATS: the bus as the edge sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus: Option<BusReport>,
+}
+
+/// `/healthz`'s `bus`: whether the bus and the core are there, and how far behind events arrive.
+#[derive(Debug, Serialize)]
+struct BusReport {
+    connected: bool,
+    core_alive: bool,
+    /// While the bus or the core is away, what clients see is not moving: stale.
+    source_stale: bool,
+    /// From the last event's `ts_ns` to its arrival here.
+    lag_ms: f64,
+}
+
+fn bus_report(bus: &crate::metrics::BusHealth) -> Option<BusReport> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !bus.enabled.load(Relaxed) {
+        return None;
+    }
+    let (connected, core_alive) = (bus.connected.load(Relaxed), bus.core_alive.load(Relaxed));
+    Some(BusReport {
+        connected,
+        core_alive,
+        source_stale: !(connected && core_alive),
+        lag_ms: (bus.lag_ns.load(Relaxed) as f64 / 1e4).round() / 100.0,
+    })
 }
 
 /// 200 while the hub runs, 503 once the server is stopping or has failed, so a load balancer
@@ -129,6 +157,7 @@ fn health(edge: &Edge) -> Answer {
         source: &edge.context.source,
         connections: edge.connections(),
         max_connections: edge.settings.max_connections,
+        bus: bus_report(&edge.metrics.bus),
     };
     let json = serde_json::to_string(&body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(json + "\n")));

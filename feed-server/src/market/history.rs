@@ -108,6 +108,14 @@ impl History {
         }
     }
 
+    /// Drops everything held of `symbol`: its events no longer run unbroken to its state (an
+    /// edge that missed some restored the symbol from the core's state).
+    pub fn forget(&mut self, symbol: usize) {
+        while self.rings.get(symbol).is_some_and(|r| !r.is_empty()) {
+            self.pop_oldest_of(symbol);
+        }
+    }
+
     fn pop_oldest_of(&mut self, symbol: usize) {
         let ring = &mut self.rings[symbol];
         let Some(gone) = ring.pop_front() else {
@@ -206,6 +214,27 @@ mod tests {
         h.push(1, 2, 0, quote(1));
         assert_eq!(seqs(&h, 0, 2), Some(vec![2, 3]), "then symbol 0's oldest");
         assert_eq!(h.bytes(), 4 * EVENT_BYTES);
+    }
+
+    #[test]
+    fn forgetting_a_symbol_drops_only_its_events() {
+        let mut h = History::new(
+            2,
+            HistoryLimits {
+                events_per_symbol: 8,
+                bytes: 1 << 20,
+            },
+        );
+        for seq in 1..=3 {
+            h.push(0, seq, seq, quote(0));
+            h.push(1, seq, seq, quote(1));
+        }
+        h.forget(0);
+        assert_eq!(seqs(&h, 0, 1), None);
+        assert_eq!(seqs(&h, 1, 1), Some(vec![1, 2, 3]));
+        assert_eq!(h.events(), 3);
+        h.push(0, 9, 9, quote(0));
+        assert_eq!(seqs(&h, 0, 9), Some(vec![9]));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use history::HistoryLimits;
 pub use matching::{Matching, reject};
 pub use resume::{ResumeFrom, ResumePlan};
 pub use sequenced::Sequenced;
-pub use state::Market;
+pub use state::{Market, MarketState};
 pub use view::View;
 
 use crate::feed::event::{Due, MarketEvent};

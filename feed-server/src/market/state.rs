@@ -27,7 +27,65 @@ pub struct Market {
     pub ts_ns: u64,
 }
 
+/// What a [`Market`] knows besides its instrument: what the core sends an edge that joins or
+/// lost step, so the edge's view starts where the core is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketState {
+    pub seq: u64,
+    pub bid: i64,
+    pub bid_size: i64,
+    pub ask: i64,
+    pub ask_size: i64,
+    pub last: i64,
+    pub last_size: i64,
+    pub volume: i64,
+    pub open: Option<i64>,
+    pub high: i64,
+    pub low: i64,
+    pub ts_ns: u64,
+}
+
 impl Market {
+    /// The state to send an edge.
+    pub fn state(&self) -> MarketState {
+        MarketState {
+            seq: self.seq,
+            bid: self.bid,
+            bid_size: self.bid_size,
+            ask: self.ask,
+            ask_size: self.ask_size,
+            last: self.last,
+            last_size: self.last_size,
+            volume: self.volume,
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            ts_ns: self.ts_ns,
+        }
+    }
+
+    /// Takes the core's state as this market's.
+    pub fn restore(&mut self, state: &MarketState) {
+        let MarketState {
+            seq,
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+            last,
+            last_size,
+            volume,
+            open,
+            high,
+            low,
+            ts_ns,
+        } = *state;
+        (self.seq, self.bid, self.bid_size, self.ask, self.ask_size) =
+            (seq, bid, bid_size, ask, ask_size);
+        (self.last, self.last_size, self.volume, self.open) = (last, last_size, volume, open);
+        (self.high, self.low, self.ts_ns) = (high, low, ts_ns);
+    }
+
     /// A market before its first event: one tick either side of the reference price.
     pub fn new(instrument: Instrument, ts_ns: u64) -> Self {
         let reference = instrument.reference_ticks;

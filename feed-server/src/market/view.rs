@@ -89,6 +89,39 @@ impl View {
         }
     }
 
+    /// Starts `symbol` again from the core's state, forgetting the history that no longer leads
+    /// up to it.
+    pub fn restore(&mut self, symbol: usize, state: &super::state::MarketState) {
+        let Some(market) = self.markets.get_mut(symbol) else {
+            return;
+        };
+        market.restore(state);
+        let before = self.history.bytes();
+        self.history.forget(symbol);
+        let freed = i64::try_from(before.saturating_sub(self.history.bytes())).unwrap_or(i64::MAX);
+        self.metrics.history_bytes.dec_by(freed);
+    }
+
+    /// The events of `symbol` after `after` up to `until`, if history holds all of them (for an
+    /// edge repairing a gap).
+    pub fn events_between(&self, symbol: usize, after: u64, until: u64) -> Option<Vec<Sequenced>> {
+        let latest = self.markets.get(symbol)?.seq;
+        if until > latest || after >= until || !self.history.covers(symbol, after, latest) {
+            return None;
+        }
+        let past = self.history.since(symbol, after.checked_add(1)?)?;
+        Some(
+            past.take_while(|p| p.seq <= until)
+                .map(|p| Sequenced {
+                    symbol,
+                    seq: p.seq,
+                    ts_ns: p.ts_ns,
+                    event: p.event,
+                })
+                .collect(),
+        )
+    }
+
     /// Which symbols of a resuming subscription continue from history, and which get a
     /// snapshot (see [`resume::plan`]).
     pub fn plan_resume(&self, symbols: &BitSet, resume: &ResumeFrom) -> ResumePlan {

@@ -83,7 +83,7 @@ fn byte_code<C: Copy>(table: &[(C, u8)], byte: u8, other: C) -> C {
 }
 
 /// `reject.code` on the wire; `other` is 0.
-const REJECT_CODES: [(RejectCode, u8); 10] = [
+const REJECT_CODES: [(RejectCode, u8); 11] = [
     (RejectCode::UnknownSymbol, 1),
     (RejectCode::BadQuantity, 2),
     (RejectCode::BadPrice, 3),
@@ -94,6 +94,7 @@ const REJECT_CODES: [(RejectCode, u8); 10] = [
     (RejectCode::NoLiquidity, 8),
     (RejectCode::BadId, 9),
     (RejectCode::Unauthorized, 10),
+    (RejectCode::Unavailable, 11),
 ];
 
 /// `error.code` on the wire; `other` is 0.

@@ -64,6 +64,7 @@ pub fn reason(r: &Reject) -> String {
         RejectCode::NoLiquidity => "no liquidity",
         RejectCode::BadId => "bad id",
         RejectCode::Unauthorized => "unauthorized (start the terminal with --token)",
+        RejectCode::Unavailable => "market unavailable (try again)",
         RejectCode::Other => "rejected",
     };
     if r.reason.is_empty() {

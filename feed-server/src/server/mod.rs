@@ -1,10 +1,13 @@
 //! Running a server: assembles the feed (source and pacer), the hub with its market core and
 //! fan-out, and the edge, then supervises them. Also the handles to run a server in-process
-//! ([`spawn`], [`ThreadedServer`]). Nothing else imports this file.
+//! ([`spawn`], [`ThreadedServer`]). Nothing else imports this file. `cluster.rs`: a core and its
+//! edges in separate processes, joined by NATS.
 //!
 //! The hub task is supervised: if it ever ends while the server is not shutting down (a bug, a
 //! panic), the server logs why, closes every client with 1011 and [`run`] returns an error, so an
 //! operator's supervisor restarts the process instead of it running on half-alive.
+
+pub mod cluster;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use protocol::{SourceInfo, Token};
 
+use crate::bus::nats::{BusSettings, core_link};
 use crate::bus::{ToCore, ToEdge};
 use crate::config::Config;
 use crate::edge::Command;
@@ -68,6 +72,23 @@ pub async fn run_with(
     tls: Option<Tls>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    serve(Some(listener), config, tls, None, shutdown).await
+}
+
+/// A market core that also feeds edges over a NATS bus.
+pub struct CoreBus {
+    pub client: async_nats::Client,
+    pub settings: BusSettings,
+}
+
+/// Serves: clients on `listener` if there is one, edges over `bus` if there is one.
+pub(crate) async fn serve(
+    listener: Option<TcpListener>,
+    config: Config,
+    tls: Option<Tls>,
+    bus: Option<CoreBus>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     let order_token = config.order_token().map_err(ServerError::Config)?;
     let feed::Opened {
         universe,
@@ -82,8 +103,14 @@ pub async fn run_with(
     // Edges beyond the first: a queue from the core to each, one from all of them to the core.
     let others = usize::try_from(config.edges.saturating_sub(1)).unwrap_or(0);
     let (to_core, from_edges) = mpsc::channel(COMMANDS);
-    let (to_edges, edge_queues): (Vec<_>, Vec<_>) =
+    let (mut to_edges, edge_queues): (Vec<_>, Vec<_>) =
         (0..others).map(|_| mpsc::channel(EDGE_BATCHES)).unzip();
+    // The bus is one more edge to the hub, after the local ones.
+    let bus_queue = bus.as_ref().map(|_| {
+        let (tx, rx) = mpsc::channel(EDGE_BATCHES);
+        to_edges.push(tx);
+        rx
+    });
     let hub = Hub::new(universe.clone(), config.core(), metrics.clone()).with_remotes(to_edges);
     let epoch = hub.epoch().to_owned();
     let origin = pacer::Origin::now(origin_ns);
@@ -104,6 +131,23 @@ pub async fn run_with(
     .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
     let shutdown = Arc::new(Shutdown::new(shutdown));
     let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, from_edges, shutdown.token().clone()));
+    let bus_task = match (bus, bus_queue) {
+        (Some(CoreBus { client, settings }), Some(queue)) => {
+            let hello = core_link::Hello::new(&epoch, &info, &universe);
+            Some(tokio::spawn(core_link::run(
+                client,
+                settings,
+                hello,
+                others + 1,
+                universe.clone(),
+                queue,
+                to_core.clone(),
+                metrics.clone(),
+                shutdown.token().clone(),
+            )))
+        }
+        _ => None,
+    };
     let greeting = Greeting {
         universe,
         source: info,
@@ -115,7 +159,10 @@ pub async fn run_with(
     for (k, queue) in edge_queues.into_iter().enumerate() {
         let started = Other {
             index: k + 1,
-            listener: bind_beside(&listener, &config),
+            listener: match &listener {
+                Some(listener) => bind_beside(listener, &config),
+                None => Err(std::io::Error::other("no --listen address")),
+            },
             queue,
             to_core: to_core.clone(),
         }
@@ -136,7 +183,7 @@ pub async fn run_with(
         }
     }
     drop(to_core);
-    let edge = edge(
+    let edge = make_edge(
         0,
         &config,
         &greeting,
@@ -146,8 +193,16 @@ pub async fn run_with(
         tls,
         capacity,
     );
-    let accepting = edge::accept::run(listener, edge);
+    let accepting = async {
+        match &listener {
+            Some(listener) => edge::accept::run(listener, edge).await,
+            None => shutdown.stopping().await,
+        }
+    };
     let result = supervise(accepting, &shutdown, hub_task, failed_rx).await;
+    if let Some(task) = bus_task {
+        let _ = task.await;
+    }
     stop.store(true, Ordering::Relaxed);
     // The pacer sleeps at most 50 ms at a time, and the other edges drain like this one: they
     // end promptly.
@@ -207,7 +262,7 @@ impl Other {
             metrics.clone(),
         );
         let follower = Follower::new(universe, view, to_core, metrics.clone());
-        let edge = edge(
+        let edge = make_edge(
             index,
             config,
             greeting,
@@ -230,7 +285,7 @@ impl Other {
                         }
                     };
                     let following = tokio::spawn(follower.run(queue, commands_rx, token));
-                    edge::accept::run(listener, edge).await;
+                    edge::accept::run(&listener, edge).await;
                     let _ = following.await;
                 });
             })
@@ -249,7 +304,7 @@ struct Greeting {
 /// Edge `index` of a server: its settings from `config`, forwarding to `hub` (the hub itself for
 /// edge 0, the edge's follower for the others).
 #[allow(clippy::too_many_arguments)] // each is a distinct part the edge is built from
-fn edge(
+fn make_edge(
     index: usize,
     config: &Config,
     greeting: &Greeting,
@@ -392,12 +447,22 @@ fn bind_beside(first: &TcpListener, config: &Config) -> std::io::Result<std::net
 }
 
 fn bind_at(addr: SocketAddr, config: &Config) -> std::io::Result<std::net::TcpListener> {
+    bind_shared(addr, config, config.edges > 1)
+}
+
+/// Binds `addr`, sharing the port with other listeners when `reuse_port` (edges of one server,
+/// or edge processes started with `--reuse-port`).
+fn bind_shared(
+    addr: SocketAddr,
+    config: &Config,
+    reuse_port: bool,
+) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     // A restarted server takes its port back while old connections linger in TIME_WAIT.
     socket.set_reuse_address(true)?;
     // Several edges listen on one port; the kernel spreads connections over them.
-    if config.edges > 1 {
+    if reuse_port {
         socket.set_reuse_port(true)?;
     }
     socket.set_nonblocking(true)?;
@@ -535,7 +600,7 @@ mod tests {
         let shutdown = Arc::new(Shutdown::default());
         let metrics: Arc<Metrics> = Arc::default();
         let capacity = edge::Capacity::new(&config.edge(), &metrics);
-        let edge = edge(
+        let edge = make_edge(
             0,
             &config,
             &greeting,
@@ -548,7 +613,7 @@ mod tests {
         let (_source_ok, source_failed) = oneshot::channel();
         let server = tokio::spawn(async move {
             supervise(
-                edge::accept::run(listener, edge),
+                edge::accept::run(&listener, edge),
                 &shutdown,
                 hub_task,
                 source_failed,

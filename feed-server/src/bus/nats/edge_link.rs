@@ -1,0 +1,552 @@
+//! An edge's side of the NATS bus: joins the core (its hello, then every symbol's state while
+//! events already buffer), follows the events with a `seq` check per symbol, repairs a gap from
+//! the core's history (or restores the symbol from its state when history no longer covers it),
+//! forwards its connections' orders, cancels and closes by request with retries, and watches the
+//! core's heartbeat for a new epoch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, Subject, Subscriber};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use protocol::{ClientMessage, Decoder, RejectCode, encode_client, now_ns};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::core_link::Hello;
+use super::{
+    BusSettings, EVENTS_PER_REPLAY, HEARTBEAT, MISSED_HEARTBEATS, REQUEST_TIMEOUT, REQUEST_TRIES,
+    SYNC_TIMEOUT, wire,
+};
+use crate::bus::{Delivery, ToCore, ToEdge};
+use crate::feed::universe::Universe;
+use crate::market::{ConnId, Market, MarketState, Sequenced};
+use crate::metrics::{How, Metrics};
+
+/// Why joining the core failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("the bus: {0}")]
+    Bus(String),
+    #[error("the core's answer: {0}")]
+    Answer(String),
+}
+
+/// What an edge learned from the core when it joined.
+pub struct Joined {
+    pub hello: Hello,
+    pub universe: Option<Universe>,
+    pub states: Vec<MarketState>,
+    /// Events since just before the states were asked for.
+    events: Subscriber,
+}
+
+/// Joins the core: its hello, then (subscribed to events first, so none falls between) every
+/// symbol's state. Asks again until the core answers or `shutdown`.
+pub async fn join(
+    client: &Client,
+    settings: &BusSettings,
+    shutdown: &CancellationToken,
+) -> Result<Option<Joined>, JoinError> {
+    let subjects = &settings.subjects;
+    let hello = loop {
+        let asked =
+            tokio::time::timeout(SYNC_TIMEOUT, client.request(subjects.hello(), Bytes::new()));
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            answer = asked => {
+                if let Ok(Ok(message)) = answer {
+                    break serde_json::from_slice::<Hello>(&message.payload)
+                        .map_err(|e| JoinError::Answer(format!("hello: {e}")))?;
+                }
+                tracing::info!("waiting for the market core on the bus");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let universe = hello.universe().map_err(JoinError::Answer)?;
+    let events = client
+        .subscribe(subjects.all_events())
+        .await
+        .map_err(|e| JoinError::Bus(e.to_string()))?;
+    let states = states(client, settings, universe.len(), 0, usize::MAX).await?;
+    Ok(Some(Joined {
+        hello,
+        universe: Some(universe),
+        states,
+        events,
+    }))
+}
+
+/// The states of symbols `first..` (at most `count`), page by page.
+async fn states(
+    client: &Client,
+    settings: &BusSettings,
+    total: usize,
+    first: usize,
+    count: usize,
+) -> Result<Vec<MarketState>, JoinError> {
+    let mut out = Vec::new();
+    let mut next = first;
+    while next < total && out.len() < count {
+        let body = Bytes::copy_from_slice(&u32::try_from(next).unwrap_or(0).to_le_bytes());
+        let answer = tokio::time::timeout(
+            SYNC_TIMEOUT,
+            client.request(settings.subjects.state(), body),
+        )
+        .await
+        .map_err(|_| JoinError::Bus("no state from the core in time".to_owned()))?
+        .map_err(|e| JoinError::Bus(e.to_string()))?;
+        let page = wire::states(&answer.payload).map_err(|e| JoinError::Answer(e.to_string()))?;
+        if page.total != total || page.first != next || page.page.is_empty() {
+            return Err(JoinError::Answer(format!(
+                "a page of states for {} symbols from {} (asked for {total} from {next})",
+                page.total, page.first
+            )));
+        }
+        next = next.saturating_add(page.page.len());
+        out.extend(page.page);
+    }
+    out.truncate(count);
+    Ok(out)
+}
+
+/// Why the link stopped.
+#[derive(Debug)]
+pub enum Ended {
+    /// Asked to stop.
+    Shutdown,
+    /// The core's heartbeat names another epoch: it restarted.
+    NewEpoch(String),
+    /// The follower is gone.
+    FollowerGone,
+}
+
+/// An order, a cancel or a close on its way to the core.
+struct Pending {
+    id: ConnId,
+    body: Bytes,
+    tries: u32,
+    deadline: Instant,
+    sent: Instant,
+    /// The order or cancel, for the reject if the core never answers; none for a close.
+    asked: Option<ClientMessage>,
+}
+
+/// The edge's state on the bus.
+struct Link {
+    client: Client,
+    settings: BusSettings,
+    edge: u64,
+    epoch: String,
+    /// Each symbol's last `seq` passed on.
+    seqs: Vec<u64>,
+    /// Markets for making each event's message (only their instruments are used).
+    markets: Vec<Market>,
+    to_follower: mpsc::Sender<ToEdge>,
+    pending: HashMap<u64, Pending>,
+    next_tag: u64,
+    replies: String,
+    decoder: Decoder,
+    core_seen: Instant,
+    metrics: Arc<Metrics>,
+}
+
+/// Follows the core until `shutdown`, a new epoch, or the follower ends.
+#[allow(clippy::too_many_arguments)] // the link's parts, each distinct
+pub async fn run(
+    client: Client,
+    settings: BusSettings,
+    edge: u64,
+    joined: Joined,
+    universe: &Universe,
+    to_follower: mpsc::Sender<ToEdge>,
+    mut from_follower: mpsc::Receiver<ToCore>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Ended {
+    let Joined {
+        hello,
+        states,
+        mut events,
+        ..
+    } = joined;
+    let subjects = settings.subjects.clone();
+    let replies = format!("{}.{edge:016x}", client.new_inbox());
+    let (Ok(mut answers), Ok(mut fills), Ok(mut core_beats)) = (
+        client.subscribe(format!("{replies}.*")).await,
+        client.subscribe(subjects.fills(edge)).await,
+        client.subscribe(subjects.core_heartbeat()).await,
+    ) else {
+        tracing::error!("cannot subscribe on the bus");
+        return Ended::Shutdown;
+    };
+    let now = now_ns();
+    let mut link = Link {
+        seqs: states.iter().map(|s| s.seq).collect(),
+        markets: universe
+            .instruments
+            .iter()
+            .map(|i| Market::new(i.clone(), now))
+            .collect(),
+        client: client.clone(),
+        settings,
+        edge,
+        epoch: hello.epoch,
+        to_follower,
+        pending: HashMap::new(),
+        next_tag: 1,
+        replies,
+        decoder: Decoder::new(),
+        core_seen: Instant::now(),
+        metrics,
+    };
+    link.metrics.bus.enabled.store(true, Ordering::Relaxed);
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut retry = tokio::time::interval(REQUEST_TIMEOUT / 5);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut arrived = Vec::new();
+    let mut requests = Vec::with_capacity(64);
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ended::Shutdown,
+            Some(message) = events.next() => {
+                arrived.push(message.payload);
+                // Whatever else already arrived goes in the same batch.
+                while arrived.len() < 1_024 {
+                    match futures_util::FutureExt::now_or_never(events.next()) {
+                        Some(Some(message)) => arrived.push(message.payload),
+                        _ => break,
+                    }
+                }
+                if !link.on_events(&mut arrived).await {
+                    return Ended::FollowerGone;
+                }
+            }
+            n = from_follower.recv_many(&mut requests, 64) => {
+                if n == 0 {
+                    return Ended::FollowerGone;
+                }
+                for request in requests.drain(..) {
+                    link.request(request).await;
+                }
+            }
+            Some(answer) = answers.next() => link.on_answer(&answer).await,
+            Some(fill) = fills.next() => link.on_fill(&fill.payload).await,
+            Some(beat) = core_beats.next() => {
+                link.core_seen = Instant::now();
+                let epoch = String::from_utf8_lossy(&beat.payload).into_owned();
+                if epoch != link.epoch {
+                    return Ended::NewEpoch(epoch);
+                }
+            }
+            _ = beat.tick() => link.heartbeat().await,
+            _ = retry.tick(), if !link.pending.is_empty() => link.retry().await,
+        }
+    }
+}
+
+impl Link {
+    /// Passes on the events that follow each symbol's last `seq`, repairing gaps first; false
+    /// if the follower is gone.
+    async fn on_events(&mut self, arrived: &mut Vec<Bytes>) -> bool {
+        let mut batch = Vec::with_capacity(arrived.len());
+        let symbols = self.seqs.len();
+        for body in arrived.drain(..) {
+            let event = match wire::event(&body, symbols) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!("an event on the bus cannot be read: {e}");
+                    continue;
+                }
+            };
+            self.metrics.bus_messages.inc();
+            let last = self.seqs.get(event.symbol).copied().unwrap_or(u64::MAX);
+            if event.seq <= last {
+                continue;
+            }
+            if event.seq > last.saturating_add(1) {
+                // What went before goes first, then the repair, then this event.
+                if !self.send(std::mem::take(&mut batch)).await {
+                    return false;
+                }
+                if !self.repair(event.symbol, last, event.seq - 1).await {
+                    return false;
+                }
+                if self.seqs.get(event.symbol).is_some_and(|&s| s >= event.seq) {
+                    continue;
+                }
+            }
+            self.lag(event.ts_ns);
+            batch.extend(self.delivery(event));
+        }
+        self.send(batch).await
+    }
+
+    /// The event with its message; `None` for a symbol past the universe (never: the body's
+    /// reader checks).
+    fn delivery(&mut self, event: Sequenced) -> Option<Delivery> {
+        let message = self
+            .markets
+            .get(event.symbol)?
+            .message(&event.event, event.seq, event.ts_ns);
+        *self.seqs.get_mut(event.symbol)? = event.seq;
+        Some(Delivery::new(event, message))
+    }
+
+    fn lag(&self, ts_ns: u64) {
+        self.metrics
+            .bus
+            .lag_ns
+            .store(now_ns().saturating_sub(ts_ns), Ordering::Relaxed);
+    }
+
+    async fn send(&self, batch: Vec<Delivery>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        self.to_follower
+            .send(ToEdge::Events(batch.into()))
+            .await
+            .is_ok()
+    }
+
+    /// Mends `symbol` from `after` to `until`: from the core's history while it holds the
+    /// events, else from its state (the symbol's subscribers then get a snapshot).
+    async fn repair(&mut self, symbol: usize, after: u64, until: u64) -> bool {
+        let mut from = after;
+        while from < until {
+            let request =
+                wire::put_replay_request(u32::try_from(symbol).unwrap_or(u32::MAX), from, until);
+            let answer = tokio::time::timeout(
+                SYNC_TIMEOUT,
+                self.client
+                    .request(self.settings.subjects.replay(), Bytes::from(request)),
+            )
+            .await;
+            let events = match answer {
+                Ok(Ok(message)) => {
+                    wire::events(&message.payload, self.seqs.len(), EVENTS_PER_REPLAY)
+                        .ok()
+                        .flatten()
+                }
+                _ => None,
+            };
+            let Some(events) = events.filter(|e| !e.is_empty()) else {
+                return self.restore(symbol).await;
+            };
+            let mut batch = Vec::with_capacity(events.len());
+            for event in events {
+                if event.symbol == symbol && event.seq == from + 1 {
+                    from = event.seq;
+                    batch.extend(self.delivery(event));
+                }
+            }
+            if batch.is_empty() {
+                return self.restore(symbol).await;
+            }
+            if !self.send(batch).await {
+                return false;
+            }
+        }
+        self.metrics
+            .bus_gaps
+            .get_or_create(&How { how: "repaired" })
+            .inc();
+        true
+    }
+
+    async fn restore(&mut self, symbol: usize) -> bool {
+        let total = self.seqs.len();
+        match states(&self.client, &self.settings, total, symbol, 1).await {
+            Ok(mut states) if states.len() == 1 => {
+                let state = states.remove(0);
+                if let Some(seq) = self.seqs.get_mut(symbol) {
+                    *seq = state.seq;
+                }
+                self.metrics
+                    .bus_gaps
+                    .get_or_create(&How { how: "restored" })
+                    .inc();
+                self.to_follower
+                    .send(ToEdge::Restore { symbol, state })
+                    .await
+                    .is_ok()
+            }
+            other => {
+                // The core is away: the next event of this symbol tries again.
+                tracing::warn!(symbol, "cannot mend a gap now: {:?}", other.err());
+                true
+            }
+        }
+    }
+
+    /// Sends the core an order, a cancel or a close of one of this edge's connections.
+    async fn request(&mut self, request: ToCore) {
+        let (id, asked) = match request {
+            ToCore::Order { id, order, .. } => (id, Some(ClientMessage::Order(order))),
+            ToCore::Cancel { id, cancel, .. } => (id, Some(ClientMessage::Cancel(cancel))),
+            ToCore::Close { id } => (id, None),
+            // The core opens an account with a connection's first order.
+            ToCore::Open { .. } | ToCore::State { .. } | ToCore::Replay { .. } => return,
+        };
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        let message = asked.as_ref().map(encode_client).unwrap_or_default();
+        let body = Bytes::from(wire::put_request(self.edge, id, tag, message.as_bytes()));
+        let now = Instant::now();
+        self.pending.insert(
+            tag,
+            Pending {
+                id,
+                body,
+                tries: 0,
+                deadline: now,
+                sent: now,
+                asked,
+            },
+        );
+        self.try_send(tag).await;
+    }
+
+    async fn try_send(&mut self, tag: u64) {
+        let Some(pending) = self.pending.get_mut(&tag) else {
+            return;
+        };
+        pending.tries += 1;
+        pending.deadline = Instant::now() + REQUEST_TIMEOUT;
+        let reply = Subject::from(format!("{}.{tag}", self.replies));
+        let _ = self
+            .client
+            .publish_with_reply(self.settings.subjects.orders(), reply, pending.body.clone())
+            .await;
+    }
+
+    /// Tries again what the core has not answered in time; past [`REQUEST_TRIES`], an order or
+    /// cancel is rejected as `unavailable`.
+    async fn retry(&mut self) {
+        let now = Instant::now();
+        let late: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(&tag, _)| tag)
+            .collect();
+        for tag in late {
+            let tries = self.pending.get(&tag).map_or(0, |p| p.tries);
+            if tries < REQUEST_TRIES {
+                self.try_send(tag).await;
+                continue;
+            }
+            let Some(pending) = self.pending.remove(&tag) else {
+                continue;
+            };
+            let (order_id, sent_ns) = match &pending.asked {
+                Some(ClientMessage::Order(o)) => (o.id.clone(), o.sent_ns),
+                Some(ClientMessage::Cancel(c)) => (c.id.clone(), c.sent_ns),
+                _ => {
+                    tracing::warn!(
+                        conn = pending.id,
+                        "the core did not confirm a connection's close"
+                    );
+                    continue;
+                }
+            };
+            tracing::warn!(
+                conn = pending.id,
+                "the core did not answer an order in time"
+            );
+            let reject = crate::market::reject(
+                &order_id,
+                RejectCode::Unavailable,
+                "the market core did not answer in time; the order may not have reached it"
+                    .to_owned(),
+                sent_ns,
+                now_ns(),
+            );
+            let _ = self
+                .to_follower
+                .send(ToEdge::Answers {
+                    id: pending.id,
+                    tag: 0,
+                    answers: vec![reject],
+                })
+                .await;
+        }
+    }
+
+    async fn on_answer(&mut self, answer: &async_nats::Message) {
+        let Some(tag) = answer
+            .subject
+            .rsplit('.')
+            .next()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let Some(pending) = self.pending.remove(&tag) else {
+            // A retry's second answer.
+            return;
+        };
+        if pending.asked.is_none() {
+            return;
+        }
+        self.metrics
+            .bus_round_trip
+            .observe(pending.sent.elapsed().as_secs_f64());
+        let answers = match self.decoder.server(&answer.payload) {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::warn!("the core's answer cannot be read: {e}");
+                return;
+            }
+        };
+        let _ = self
+            .to_follower
+            .send(ToEdge::Answers {
+                id: pending.id,
+                tag: 0,
+                answers,
+            })
+            .await;
+    }
+
+    async fn on_fill(&mut self, body: &[u8]) {
+        let Ok((conn, message)) = wire::fill(body) else {
+            return;
+        };
+        let Ok(mut fills) = self.decoder.server(message) else {
+            return;
+        };
+        if let Some(fill) = fills.pop() {
+            let _ = self
+                .to_follower
+                .send(ToEdge::Fill {
+                    id: conn,
+                    fill: Box::new(fill),
+                })
+                .await;
+        }
+    }
+
+    /// Says the edge is alive, and notes whether the bus and the core are.
+    async fn heartbeat(&mut self) {
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        let core_alive = connected && self.core_seen.elapsed() < HEARTBEAT * MISSED_HEARTBEATS;
+        let bus = &self.metrics.bus;
+        bus.connected.store(connected, Ordering::Relaxed);
+        bus.core_alive.store(core_alive, Ordering::Relaxed);
+        self.metrics.bus_connected.set(i64::from(connected));
+        let connections = u64::try_from(self.metrics.connections.get()).unwrap_or(0);
+        let body = wire::put_heartbeat(self.edge, connections);
+        let _ = self
+            .client
+            .publish(self.settings.subjects.edge_heartbeat(), Bytes::from(body))
+            .await;
+    }
+}

