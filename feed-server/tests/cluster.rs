@@ -73,8 +73,8 @@ fn free_port() -> u16 {
 }
 
 struct Nats {
-    /// Killed when the test ends.
-    _child: Child,
+    /// Killed when the test ends, or before.
+    child: Child,
     port: u16,
 }
 
@@ -84,8 +84,14 @@ impl Nats {
     }
 
     async fn on(port: u16) -> Self {
+        Self::with(port, &[]).await
+    }
+
+    /// A NATS server on `port` with more arguments (`-c FILE`, say).
+    async fn with(port: u16, extra: &[&str]) -> Self {
         let child = Command::new(nats_server())
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -99,10 +105,7 @@ impl Nats {
             assert!(Instant::now() < deadline, "nats-server did not listen");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self {
-            _child: child,
-            port,
-        }
+        Self { child, port }
     }
 
     fn url(&self) -> String {
@@ -161,11 +164,13 @@ impl Node {
     }
 
     async fn edge(nats: &Nats, port: u16, reuse_port: bool) -> Self {
+        Self::edge_with(nats, port, if reuse_port { &["--reuse-port"] } else { &[] }).await
+    }
+
+    async fn edge_with(nats: &Nats, port: u16, extra: &[&str]) -> Self {
         let (url, listen) = (nats.url(), format!("127.0.0.1:{port}"));
         let mut args = vec!["edge", "--bus", &url, "--listen", &listen];
-        if reuse_port {
-            args.push("--reuse-port");
-        }
+        args.extend_from_slice(extra);
         Self::spawn(&args, "listening on").await
     }
 
@@ -186,6 +191,32 @@ impl Node {
     async fn kill(&mut self) {
         self.child.kill().await.unwrap();
     }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// An HTTP GET on an edge's port: the body.
+async fn get(port: u16, path: &str) -> String {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    support::raw::http(addr, request.as_bytes()).await.1
+}
+
+/// A counter of an edge's `/metrics`, summed over its labels that contain `labels`.
+async fn metric(port: u16, name: &str, labels: &str) -> f64 {
+    get(port, "/metrics")
+        .await
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn ws(port: u16) -> String {
@@ -438,4 +469,106 @@ async fn a_restarted_core_closes_clients_with_1012_and_they_start_a_new_epoch() 
     let mut seqs = Seqs::default();
     let mut seen = Seen::default();
     read_until(&mut client, &mut seqs, &mut seen, "d-", |s| s.events >= 10).await;
+}
+
+/// Reads a client for `period`, every event in order: a gap fails the test (a snapshot that
+/// restores a symbol is allowed).
+async fn read_for(client: &mut Client, seqs: &mut Seqs, seen: &mut Seen, period: Duration) {
+    let until = Instant::now() + period;
+    read_until(client, seqs, seen, "w-", |_| Instant::now() >= until).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_keep_their_clients_while_nats_is_away_and_repair_what_they_missed() {
+    let nats_port = free_port();
+    let mut nats = Nats::on(nats_port).await;
+    let _core = Node::core(&nats, &["--rate", "400"]).await;
+    let port = free_port();
+    let _edge = Node::edge(&nats, port, false).await;
+    let (mut client, _) = connect(port).await;
+    client.send(&subscribe_all()).await;
+    let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+    read_for(
+        &mut client,
+        &mut seqs,
+        &mut seen,
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(
+        get(port, "/healthz")
+            .await
+            .contains(r#""source_stale":false"#)
+    );
+    nats.child.kill().await.unwrap();
+    // The edge says its source is stale, and its client stays connected.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = get(port, "/healthz").await;
+        if health.contains(r#""connected":false"#) && health.contains(r#""source_stale":true"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats = Nats::on(nats_port).await;
+    // Once NATS is back, the stream goes on: what was missed comes from the core's history.
+    let before = seen.events;
+    read_for(&mut client, &mut seqs, &mut seen, Duration::from_secs(4)).await;
+    assert!(
+        seen.events > before + 100,
+        "{} events after NATS came back",
+        seen.events - before
+    );
+    assert!(metric(port, "tickwire_bus_gaps_total", "repaired").await >= 1.0);
+    assert!(
+        get(port, "/healthz")
+            .await
+            .contains(r#""source_stale":false"#)
+    );
+    drop(nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_edge_that_the_bus_drops_events_for_repairs_from_history() {
+    // A NATS server that drops a subscriber with more than 64 KiB pending, and an edge whose
+    // NATS client holds at most 256 messages for it: after a pause, the burst overflows one or
+    // the other.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(
+        &conf,
+        "max_pending: 65536\nmax_payload: 65536\nwrite_deadline: \"500ms\"\n",
+    )
+    .unwrap();
+    let nats = Nats::with(free_port(), &["-c", conf.to_str().unwrap()]).await;
+    let _core = Node::core(&nats, &["--rate", "20000"]).await;
+    let port = free_port();
+    let edge = Node::edge_with(&nats, port, &["--bus-pending", "256"]).await;
+    let (mut client, _) = connect(port).await;
+    client.send(&subscribe_all()).await;
+    let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+    read_for(
+        &mut client,
+        &mut seqs,
+        &mut seen,
+        Duration::from_millis(500),
+    )
+    .await;
+    edge.signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    edge.signal("-CONT");
+    let before = seen.events;
+    read_for(&mut client, &mut seqs, &mut seen, Duration::from_secs(4)).await;
+    assert!(
+        seen.events > before + 1000,
+        "{} events after the pause",
+        seen.events - before
+    );
+    let repaired = metric(port, "tickwire_bus_gaps_total", "repaired").await;
+    assert!(
+        repaired >= 1.0,
+        "no gap was repaired: did NATS drop the edge?"
+    );
 }

@@ -26,7 +26,9 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// Feed server to connect to, e.g. ws://127.0.0.1:9001/ws. Default: an embedded server.
+    /// Feed server to connect to, e.g. ws://127.0.0.1:9001/ws; or several, comma-separated (edges
+    /// of a cluster): on a disconnect the terminal tries the next and resumes. Default: an
+    /// embedded server.
     #[arg(long)]
     url: Option<String>,
 
@@ -111,7 +113,7 @@ fn init_logging(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.url {
-        terminal::net::check_url(url).map_err(anyhow::Error::msg)?;
+        terminal::net::parse_urls(url).map_err(anyhow::Error::msg)?;
     }
     terminal::tls::trust(&cli.tls).map_err(anyhow::Error::msg)?;
     {
@@ -128,9 +130,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let setup = Setup::new(&settings, cli.symbols.as_deref(), cli.qty.as_deref())?;
 
     // The embedded server lives on its own thread and runtime; dropping it shuts it down.
-    let (url, _embedded) = if let Some(url) = cli.url.or(settings.url) {
-        terminal::net::check_url(&url).map_err(anyhow::Error::msg)?;
-        (url, None)
+    let (urls, _embedded) = if let Some(url) = cli.url.or(settings.url) {
+        let urls = terminal::net::parse_urls(&url).map_err(anyhow::Error::msg)?;
+        (urls, None)
     } else {
         let config = feed_server::Config {
             listen: "127.0.0.1:0".parse()?,
@@ -138,8 +140,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let server = feed_server::ThreadedServer::start(config)
             .context("cannot start the embedded feed server")?;
-        (server.url(), Some(server))
+        (vec![server.url()], Some(server))
     };
+    let url = urls.first().cloned().unwrap_or_default();
     let persist = cli
         .config
         .clone()
@@ -158,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let state = setup.state(url.clone(), cli.token.clone(), std::time::Instant::now());
         let (command_tx, command_rx) = tokio::sync::mpsc::channel(1_024);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(8_192);
-        let mut net = tokio::spawn(terminal::net::run(url, cli.encoding, command_rx, event_tx));
+        let mut net = tokio::spawn(terminal::net::run(urls, cli.encoding, command_rx, event_tx));
         // ratatui::init restores the terminal on panic as well.
         let mut tui = ratatui::init();
         let result = terminal::app::run(&mut tui, state, command_tx, event_rx, persist).await;

@@ -23,6 +23,8 @@ pub enum NetEvent {
     },
     Connected {
         protocol: String,
+        /// Which of the URLs answered.
+        url: String,
     },
     Disconnected {
         code: Option<u16>,
@@ -51,18 +53,21 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     base.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0))
 }
 
-/// Runs until `commands` closes (the app quit) or `events` closes.
+/// Runs until `commands` closes (the app quit) or `events` closes. With several URLs (servers or
+/// edges of one cluster), each reconnect tries the next one.
 pub async fn run(
-    url: String,
+    urls: Vec<String>,
     encoding: Encoding,
     mut commands: mpsc::Receiver<ClientMessage>,
     events: mpsc::Sender<NetEvent>,
 ) {
     let mut attempt = 0u32;
+    let mut urls = Failover::new(urls);
     loop {
         if events.send(NetEvent::Connecting { attempt }).await.is_err() {
             return;
         }
+        let url = urls.current().to_owned();
         let (code, reason) = match connect(&url, encoding).await {
             Err(e) => (None, e),
             Ok(mut ws) => {
@@ -72,6 +77,7 @@ pub async fn run(
                 let _ = events
                     .send(NetEvent::Connected {
                         protocol: encoding.subprotocol().to_owned(),
+                        url: url.clone(),
                     })
                     .await;
                 loop {
@@ -116,6 +122,7 @@ pub async fn run(
         };
         let retry_in = backoff(attempt, rand::rng().random::<f64>());
         attempt = attempt.saturating_add(1);
+        urls.advance();
         tracing::info!(?code, %reason, retry_in_ms = retry_in.as_millis(), "disconnected");
         if events
             .send(NetEvent::Disconnected {
@@ -175,6 +182,63 @@ pub(crate) async fn close(ws: &mut Ws, reason: &str) {
 
 pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The URLs a client may connect to, tried in turn: a reconnect goes to the next one.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    urls: Vec<String>,
+    at: usize,
+}
+
+impl Failover {
+    /// At least one URL (an empty list gets an empty one, which fails to connect with a clear
+    /// error).
+    pub fn new(urls: Vec<String>) -> Self {
+        let urls = if urls.is_empty() {
+            vec![String::new()]
+        } else {
+            urls
+        };
+        Self { urls, at: 0 }
+    }
+
+    /// Starts at the `n`th URL (round-robin), for many connections spread over the list.
+    #[must_use]
+    pub fn starting_at(mut self, n: usize) -> Self {
+        self.at = n % self.urls.len();
+        self
+    }
+
+    pub fn current(&self) -> &str {
+        self.urls.get(self.at).map_or("", String::as_str)
+    }
+
+    /// Moves to the next URL.
+    pub fn advance(&mut self) {
+        self.at = (self.at + 1) % self.urls.len();
+    }
+
+    pub fn all(&self) -> &[String] {
+        &self.urls
+    }
+}
+
+/// Parses `--url`: one WebSocket URL or several, comma-separated; each is checked.
+pub fn parse_urls(list: &str) -> Result<Vec<String>, String> {
+    let urls: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() {
+        return Err("--url names no server; expected ws://HOST:PORT/ws[,ws://…]".to_owned());
+    }
+    for url in &urls {
+        check_url(url)?;
+    }
+    Ok(urls)
+}
 
 /// Refuses, at startup, a URL that could never connect: unparseable, or not `ws://`/`wss://`.
 pub fn check_url(url: &str) -> Result<(), String> {

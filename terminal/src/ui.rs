@@ -244,6 +244,7 @@ mod tests {
         s.apply(
             NetEvent::Connected {
                 protocol: "tickwire.v1.json".into(),
+                url: "ws://127.0.0.1:9001/ws".into(),
             },
             crate::state::Now::read(),
         );

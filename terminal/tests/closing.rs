@@ -46,7 +46,7 @@ async fn a_server_close_is_answered_with_a_close_frame() {
     let (_commands, commands_rx) = mpsc::channel(8);
     let (events_tx, mut events) = mpsc::channel(64);
     tokio::spawn(terminal::net::run(
-        url,
+        vec![url],
         protocol::Encoding::Json,
         commands_rx,
         events_tx,

@@ -79,6 +79,7 @@ fn session() -> (State, Clock) {
     s.apply(
         NetEvent::Connected {
             protocol: "tickwire.v1.json".into(),
+            url: "ws://127.0.0.1:9001/ws".into(),
         },
         clock.at(0),
     );

@@ -198,9 +198,10 @@ impl State {
             NetEvent::Connecting { attempt } => {
                 self.connection = Connection::Connecting { attempt };
             }
-            NetEvent::Connected { protocol } => {
+            NetEvent::Connected { protocol, url } => {
                 self.connection = Connection::Connected;
                 self.protocol = Some(protocol);
+                self.url = url;
             }
             NetEvent::Disconnected {
                 code,

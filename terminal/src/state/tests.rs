@@ -390,6 +390,7 @@ fn open_orders_are_marked_lost_when_the_connection_drops_them() {
     s.apply(
         NetEvent::Connected {
             protocol: "tickwire.v1.json".into(),
+            url: "ws://127.0.0.1:9000/ws".into(),
         },
         now(),
     );
@@ -636,6 +637,7 @@ fn a_connection_that_never_opened_is_not_called_closed() {
     s.apply(
         NetEvent::Connected {
             protocol: "p".into(),
+            url: "ws://127.0.0.1:9000/ws".into(),
         },
         now(),
     );

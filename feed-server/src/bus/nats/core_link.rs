@@ -421,10 +421,12 @@ impl Link {
             return;
         }
         let client = self.client.clone();
+        let fits = (client.max_payload().saturating_sub(13) / wire::STATE_BYTES).max(1);
         tokio::spawn(async move {
             let Ok(all) = rx.await else { return };
             let first = first.min(all.len());
-            let page = &all[first..all.len().min(first.saturating_add(STATES_PER_PAGE))];
+            let per_page = STATES_PER_PAGE.min(fits);
+            let page = &all[first..all.len().min(first.saturating_add(per_page))];
             let mut body = Vec::new();
             wire::put_states(&mut body, all.len(), first, page);
             let _ = client.publish(reply, Bytes::from(body)).await;
@@ -442,11 +444,13 @@ impl Link {
             return;
         };
         let (tx, rx) = oneshot::channel();
+        // An answer fits the NATS server's max_payload.
+        let fits = (self.client.max_payload().saturating_sub(5) / wire::QUOTE_BYTES).max(1);
         let command = ToCore::Replay {
             symbol,
             after,
             until,
-            max: EVENTS_PER_REPLAY,
+            max: EVENTS_PER_REPLAY.min(fits),
             reply: tx,
         };
         if self.to_core.send(command).await.is_err() {

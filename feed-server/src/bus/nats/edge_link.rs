@@ -53,8 +53,10 @@ pub async fn join(
 ) -> Result<Option<Joined>, JoinError> {
     let subjects = &settings.subjects;
     let hello = loop {
-        let asked =
-            tokio::time::timeout(SYNC_TIMEOUT, client.request(subjects.hello(), Bytes::new()));
+        let asked = tokio::time::timeout(
+            SYNC_TIMEOUT,
+            sync_request(client, subjects.hello(), Bytes::new()),
+        );
         tokio::select! {
             () = shutdown.cancelled() => return Ok(None),
             answer = asked => {
@@ -81,6 +83,19 @@ pub async fn join(
     }))
 }
 
+/// A request for the core's hello, states or history: these wait [`SYNC_TIMEOUT`], not the
+/// short timeout of orders.
+async fn sync_request(
+    client: &Client,
+    subject: String,
+    body: Bytes,
+) -> Result<async_nats::Message, async_nats::RequestError> {
+    let request = async_nats::Request::new()
+        .payload(body)
+        .timeout(Some(SYNC_TIMEOUT));
+    client.send_request(subject, request).await
+}
+
 /// The states of symbols `first..` (at most `count`), page by page.
 async fn states(
     client: &Client,
@@ -95,7 +110,7 @@ async fn states(
         let body = Bytes::copy_from_slice(&u32::try_from(next).unwrap_or(0).to_le_bytes());
         let answer = tokio::time::timeout(
             SYNC_TIMEOUT,
-            client.request(settings.subjects.state(), body),
+            sync_request(client, settings.subjects.state(), body),
         )
         .await
         .map_err(|_| JoinError::Bus("no state from the core in time".to_owned()))?
@@ -325,8 +340,11 @@ impl Link {
                 wire::put_replay_request(u32::try_from(symbol).unwrap_or(u32::MAX), from, until);
             let answer = tokio::time::timeout(
                 SYNC_TIMEOUT,
-                self.client
-                    .request(self.settings.subjects.replay(), Bytes::from(request)),
+                sync_request(
+                    &self.client,
+                    self.settings.subjects.replay(),
+                    Bytes::from(request),
+                ),
             )
             .await;
             let events = match answer {

@@ -48,6 +48,13 @@ pub struct BusSettings {
     pub pending_events: usize,
 }
 
+/// The wait before reconnect attempt `n` (from 1): 100 ms, doubling to at most [`HEARTBEAT`], so
+/// an edge is back within a heartbeat of NATS.
+fn reconnect_delay(attempts: usize) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).min(4)).unwrap_or(4);
+    (Duration::from_millis(100) * 2u32.pow(doublings)).min(HEARTBEAT)
+}
+
 /// Connects to the bus: reconnecting for ever with backoff, and saying so in the log.
 pub async fn connect(
     settings: &BusSettings,
@@ -57,6 +64,7 @@ pub async fn connect(
     async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
+        .reconnect_delay_callback(reconnect_delay)
         .connection_timeout(SYNC_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
         .subscription_capacity(settings.pending_events.max(1))

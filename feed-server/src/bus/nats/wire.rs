@@ -17,7 +17,7 @@ const KIND_TRADE: u8 = 2;
 /// Bytes of an encoded quote event (a trade is 16 shorter).
 pub const QUOTE_BYTES: usize = 3 + 4 + 8 + 8 + 4 * 8;
 /// Bytes of one encoded market state.
-const STATE_BYTES: usize = 8 * 11 + 1 + 8;
+pub const STATE_BYTES: usize = 8 * 11 + 1 + 8;
 
 /// A body that cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
