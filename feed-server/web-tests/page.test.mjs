@@ -329,3 +329,23 @@ test('the binary subprotocol: quotes, an order, and back to JSON with the switch
     await server.stop();
   }
 });
+
+test('?url= takes a list: when one server goes away the page goes on at the next', async () => {
+  const first = await startServer(['--rate', '200']);
+  const second = await startServer(['--rate', '200']);
+  const list = `ws://127.0.0.1:${first.port}/ws,ws://127.0.0.1:${second.port}/ws`;
+  const { page, problems } = await open(`${first.page}?url=${encodeURIComponent(list)}`);
+  try {
+    assert.equal(await page.evaluate(() => window.tickwire.feed.url), `ws://127.0.0.1:${first.port}/ws`);
+    await first.stop();
+    // The page reconnects to the second server and gets its hello and quotes.
+    await page.waitForFunction(() => window.tickwire.model.hellos >= 2, null, { timeout: WAIT });
+    assert.equal(await page.evaluate(() => window.tickwire.feed.url), `ws://127.0.0.1:${second.port}/ws`);
+    const before = await received(page);
+    await page.waitForFunction((n) => window.tickwire.feed.received > n + 50, before, { timeout: WAIT });
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await second.stop();
+  }
+});

@@ -31,6 +31,8 @@ export class Feed {
     this.on = handlers;
     this.ws = null;
     this.url = null;
+    // With several URLs (edges of a cluster, comma-separated), each reconnect tries the next.
+    this.urls = [];
     this.attempt = 0;
     this.timer = null;
     this.byUser = false;
@@ -42,7 +44,9 @@ export class Feed {
 
   connect(url, encoding = 'json') {
     this.stop();
-    this.url = url;
+    this.urls = String(url).split(',').map((u) => u.trim()).filter((u) => u);
+    if (this.urls.length === 0) this.urls = [''];
+    this.url = this.urls[0];
     this.encoding = encoding in SUBPROTOCOLS ? encoding : 'json';
     this.attempt = 0;
     this.byUser = false;
@@ -85,6 +89,10 @@ export class Feed {
         return;
       }
       const delay = retryDelay(this.attempt++);
+      if (this.urls.length > 1) {
+        this.url = this.urls[(this.urls.indexOf(this.url) + 1) % this.urls.length];
+        this.on.log?.(`next: ${this.url}`);
+      }
       this.on.state?.('reconnecting', { delay, info });
       this.timer = setTimeout(() => this.open(), delay);
     };

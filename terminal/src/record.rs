@@ -28,7 +28,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// The arguments of `terminal record`.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
-    /// Feed server to record, e.g. ws://127.0.0.1:9001/ws.
+    /// Feed server to record, e.g. ws://127.0.0.1:9001/ws; or several, comma-separated (edges of
+    /// a cluster): after a drop the recording goes on from the next, resuming where it left off.
     #[arg(long)]
     pub url: String,
 
@@ -101,9 +102,20 @@ pub async fn record(
     stop: impl Future<Output = ()>,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Summary> {
-    let mut ws = crate::net::connect(&args.url, args.encoding)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.url))?;
+    let mut urls =
+        crate::net::Failover::new(crate::net::parse_urls(&args.url).map_err(anyhow::Error::msg)?);
+    // The first URL that answers; each is tried once.
+    let mut failures = Vec::new();
+    let mut ws = loop {
+        match crate::net::connect(urls.current(), args.encoding).await {
+            Ok(ws) => break ws,
+            Err(e) => failures.push(format!("{}: {e}", urls.current())),
+        }
+        if failures.len() == urls.all().len() {
+            anyhow::bail!("{}", failures.join("; "));
+        }
+        urls.advance();
+    };
     let mut codec = crate::wire::Codec::new(args.encoding);
     let mut messages = Vec::new();
     let started = Instant::now();
@@ -250,7 +262,9 @@ pub async fn record(
                     () = &mut waiting => break,
                 }
             }
-            match tape.rejoin(args, &wanted).await {
+            // The next server of the list (the same one if there is only one).
+            urls.advance();
+            match tape.rejoin(args, urls.current(), &wanted).await {
                 Ok((again, again_codec)) => {
                     (ws, codec) = (again, again_codec);
                     tape.summary.reconnects += 1;
@@ -335,11 +349,12 @@ impl Tape {
     async fn rejoin(
         &mut self,
         args: &RecordArgs,
+        url: &str,
         wanted: &[Symbol],
     ) -> anyhow::Result<(crate::net::Ws, crate::wire::Codec)> {
-        let mut ws = crate::net::connect(&args.url, args.encoding)
+        let mut ws = crate::net::connect(url, args.encoding)
             .await
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
         let mut codec = crate::wire::Codec::new(args.encoding);
         let mut messages = Vec::new();
         let hello = tokio::time::timeout(SNAPSHOT_WAIT, async {

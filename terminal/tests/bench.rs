@@ -301,3 +301,52 @@ fn churned_subscribers_resume_without_a_gap_and_the_report_says_how_fast() {
     assert!(u(&v, "/churn/first_live_event/count") + 2 >= resumes);
     assert!(u(&v, "/churn/first_live_event/p50_ns") > 0);
 }
+
+#[test]
+fn several_urls_share_the_subscribers_and_the_report_shows_each() {
+    let start = || {
+        feed_server::ThreadedServer::start(feed_server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            synth: feed_server::SynthArgs {
+                rate: 200,
+                ..feed_server::SynthArgs::default()
+            },
+            ..feed_server::Config::default()
+        })
+        .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("urls.json");
+    let list = format!("{},{}", a.url(), b.url());
+    let text = ok(&bench(&[
+        "--url",
+        &list,
+        "--clients",
+        "4",
+        "--order-rate",
+        "0",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--json",
+        out.to_str().unwrap(),
+    ]));
+    let report = json(&out);
+    let shares = report["per_url"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(shares.len(), 2, "{report:#}");
+    for (share, url) in shares.iter().zip([a.url(), b.url()]) {
+        assert_eq!(share["url"], url.as_str());
+        assert_eq!(u(share, "/connections"), 2, "{share:#}");
+        assert!(u(share, "/deliveries") > 50, "{share:#}");
+    }
+    let total: u64 = shares.iter().map(|s| u(s, "/deliveries")).sum();
+    assert_eq!(total, u(&report, "/deliveries"));
+    assert!(
+        text.contains(&format!("url          {}: 2 connections", a.url())),
+        "{text}"
+    );
+}

@@ -11,7 +11,10 @@ use super::orders::PER_CONNECTION_RATE;
 /// The arguments of `terminal bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Drive this server (any server speaking Tickwire v1) instead of an in-process one.
+    /// Drive this server (any server speaking Tickwire v1) instead of an in-process one; or
+    /// several, comma-separated (edges of a cluster): subscribers are spread over them in turn,
+    /// fail over to the next when a connection drops, and the report shows each one's share.
+    /// Order connections use the first.
     #[arg(long, conflicts_with_all = ["replay", "synth", "rate", "speed", "server_cpus"])]
     pub url: Option<String>,
 

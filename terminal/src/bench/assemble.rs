@@ -16,6 +16,8 @@ use super::{BenchArgs, Outcome};
 #[derive(Debug)]
 pub(super) struct Measured {
     pub url: String,
+    /// With several URLs: each with the connections made to it.
+    pub connects: Vec<(String, u64)>,
     pub hello: Hello,
     pub clients: usize,
     pub window: std::time::Duration,
@@ -138,6 +140,23 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
             server_bytes_per_connection: per_connection,
         },
         limited_by,
+        per_url: if m.connects.len() > 1 {
+            m.connects
+                .iter()
+                .enumerate()
+                .map(|(i, (url, connections))| {
+                    let deliveries = m.tally.by_url.get(i).copied().unwrap_or(0);
+                    report::UrlShare {
+                        url: url.clone(),
+                        connections: *connections,
+                        deliveries,
+                        deliveries_per_s: deliveries as f64 / window_s,
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         churn: (args.churn > 0.0).then(|| Churn {
             rate: args.churn,
             drops: m.tally.churned,

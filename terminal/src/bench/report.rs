@@ -48,6 +48,20 @@ pub struct Report {
     /// With `--churn`: what the connections that dropped and resumed saw.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
+    /// With several `--url`s: each server's share of the connections and deliveries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_url: Vec<UrlShare>,
+}
+
+/// One of several `--url`s.
+#[derive(Debug, Clone, Serialize)]
+pub struct UrlShare {
+    pub url: String,
+    /// Subscriber connections made to it over the run (reconnects included).
+    pub connections: u64,
+    /// Deliveries in the measured window.
+    pub deliveries: u64,
+    pub deliveries_per_s: f64,
 }
 
 /// Connections dropped on purpose and resumed (`--churn`), in the measured window.
@@ -364,6 +378,13 @@ pub fn table(r: &Report) -> String {
                 nanos(p.max_ns)
             );
         }
+    }
+    for share in &r.per_url {
+        let _ = writeln!(
+            out,
+            "url          {}: {} connections, {} deliveries ({:.0}/s)",
+            share.url, share.connections, share.deliveries, share.deliveries_per_s
+        );
     }
     let _ = writeln!(out, "errors       {}", r.errors);
     for (what, n) in &r.error_kinds {

@@ -1,6 +1,7 @@
 //! One benchmark run: start or reach the server, connect the subscribers, start the orders,
 //! warm up, measure the window, and gather what was measured.
 
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -98,10 +99,12 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     } else {
         None
     };
-    let url = server.as_ref().map_or_else(
-        || args.url.clone().unwrap_or_default(),
-        feed_server::ThreadedServer::url,
-    );
+    let urls = match (&server, &args.url) {
+        (Some(server), _) => vec![server.url()],
+        (None, Some(list)) => crate::net::parse_urls(list).map_err(anyhow::Error::msg)?,
+        (None, None) => bail!("no server to drive"),
+    };
+    let url = urls.first().cloned().unwrap_or_default();
     if let Some(cpus) = &client_cpus {
         system::pin(0, cpus).map_err(|e| anyhow::anyhow!("--client-cpus: {e}"))?;
     }
@@ -127,7 +130,8 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     let mut codec = crate::wire::Codec::new(args.encoding);
     codec.learn(&hello.symbols);
     let subscribers = subscribers::Subscribers::start(subscribers::Plan {
-        url: url.clone(),
+        connects: urls.iter().map(|_| AtomicU64::new(0)).collect(),
+        urls: urls.clone(),
         encoding: args.encoding,
         subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe::to(subscribe.clone()))),
         symbols: subscribe,
@@ -239,6 +243,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     let server_rss_after = args.server_pid.and_then(system::rss_bytes);
     let client_rss = system::rss_bytes(me);
     let errors = subscribers.errors();
+    let connects = subscribers.connects();
     subscribers.stop();
     let orders = orders.map(orders::Orders::join);
     let server_failure = server
@@ -260,6 +265,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
         args,
         assemble::Measured {
             url,
+            connects,
             hello,
             clients,
             window,

@@ -7,7 +7,7 @@
 //! the coordinator's once-a-second reading.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +68,8 @@ pub(crate) struct Tally {
     /// Whether the measured window is open; counts and histograms only grow while it is.
     pub measuring: bool,
     pub deliveries: u64,
+    /// Deliveries by URL (`--url` with several), in the plan's order.
+    pub by_url: Vec<u64>,
     pub frames: u64,
     pub bytes: u64,
     /// Events missing from the `seq` sequences (a jump, or a re-sync snapshot ahead of the last
@@ -108,6 +110,7 @@ impl Default for Tally {
         Self {
             measuring: false,
             deliveries: 0,
+            by_url: Vec::new(),
             frames: 0,
             bytes: 0,
             gaps: 0,
@@ -240,6 +243,20 @@ impl Tally {
         seen
     }
 
+    /// Counts the deliveries since `before` for URL `url`.
+    fn count_for(&mut self, url: usize, before: u64) {
+        let new = self.deliveries.saturating_sub(before);
+        if new == 0 {
+            return;
+        }
+        if self.by_url.len() <= url {
+            self.by_url.resize(url + 1, 0);
+        }
+        if let Some(n) = self.by_url.get_mut(url) {
+            *n += new;
+        }
+    }
+
     /// A `resumed` answer, counted in the window.
     fn resumed(&mut self, r: &protocol::Resumed) {
         if self.measuring {
@@ -294,6 +311,12 @@ impl Tally {
 
     pub fn merge(&mut self, other: &Self) {
         self.deliveries += other.deliveries;
+        if self.by_url.len() < other.by_url.len() {
+            self.by_url.resize(other.by_url.len(), 0);
+        }
+        for (mine, theirs) in self.by_url.iter_mut().zip(&other.by_url) {
+            *mine += theirs;
+        }
         self.frames += other.frames;
         self.bytes += other.bytes;
         self.gaps += other.gaps;
@@ -316,7 +339,11 @@ impl Tally {
 /// What every subscriber thread needs to know.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    pub url: String,
+    /// The servers (or edges of a cluster): subscriber `i` starts at URL `i` modulo their count
+    /// and goes to the next one when its connection drops.
+    pub urls: Vec<String>,
+    /// Connections made to each URL, over the run.
+    pub connects: Vec<AtomicU64>,
     pub encoding: protocol::Encoding,
     /// The subscribe message, encoded once.
     pub subscribe: Message,
@@ -336,9 +363,20 @@ pub(crate) struct Subscribers {
     tallies: Vec<Arc<Mutex<Tally>>>,
     stop: watch::Sender<bool>,
     settled: Arc<AtomicUsize>,
+    plan: Arc<Plan>,
 }
 
 impl Subscribers {
+    /// Each URL with the connections made to it so far.
+    pub fn connects(&self) -> Vec<(String, u64)> {
+        self.plan
+            .urls
+            .iter()
+            .zip(&self.plan.connects)
+            .map(|(url, n)| (url.clone(), n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// Starts `plan.clients` connections over `plan.threads` threads.
     pub fn start(plan: Plan) -> std::io::Result<Self> {
         let plan = Arc::new(plan);
@@ -360,7 +398,7 @@ impl Subscribers {
                 std::thread::Builder::new()
                     .name(format!("bench-clients-{t}"))
                     .spawn(move || {
-                        runtime.block_on(run_thread(plan, count, tally, stopped, settled));
+                        runtime.block_on(run_thread(plan, first, count, tally, stopped, settled));
                     })?,
             );
         }
@@ -369,6 +407,7 @@ impl Subscribers {
             tallies,
             stop,
             settled,
+            plan,
         })
     }
 
@@ -428,6 +467,7 @@ impl Subscribers {
 
 async fn run_thread(
     plan: Arc<Plan>,
+    first: usize,
     count: usize,
     tally: Arc<Mutex<Tally>>,
     stopped: watch::Receiver<bool>,
@@ -437,8 +477,10 @@ async fn run_thread(
     let drops: Vec<Arc<Notify>> = (0..count).map(|_| Arc::new(Notify::new())).collect();
     let clients: Vec<_> = drops
         .iter()
-        .map(|drop| {
+        .enumerate()
+        .map(|(i, drop)| {
             tokio::spawn(client(
+                first + i,
                 plan.clone(),
                 tally.clone(),
                 stopped.clone(),
@@ -493,6 +535,7 @@ enum Ended {
 /// One subscriber: connects, subscribes, reads until the run ends. When its connection drops
 /// (by `--churn`, or lost) it connects again and resumes from the `seq`s it holds.
 async fn client(
+    number: usize,
     plan: Arc<Plan>,
     tally: Arc<Mutex<Tally>>,
     mut stopped: watch::Receiver<bool>,
@@ -508,10 +551,17 @@ async fn client(
     let mut first = true;
     let mut attempt = 0u32;
     let mut churned_at = None;
+    let mut urls = crate::net::Failover::new(plan.urls.clone()).starting_at(number);
+    let mut url = number % plan.urls.len().max(1);
     loop {
         let permit = permits.acquire().await;
         let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-        let connected = crate::net::connect_with(&plan.url, Some(config), plan.encoding).await;
+        let connected = crate::net::connect_with(urls.current(), Some(config), plan.encoding).await;
+        if connected.is_ok()
+            && let Some(n) = plan.connects.get(url)
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
         drop_permit(permit);
         let mut ws = match connected {
             Ok(ws) => ws,
@@ -523,6 +573,8 @@ async fn client(
                 }
                 let wait = crate::net::backoff(attempt, rand::random::<f64>());
                 attempt = attempt.saturating_add(1);
+                urls.advance();
+                url = (url + 1) % plan.urls.len().max(1);
                 tokio::select! {
                     _ = stopped.changed() => return,
                     () = tokio::time::sleep(wait) => continue,
@@ -563,6 +615,7 @@ async fn client(
         attempt = 0;
         let reading = Reading {
             plan: &plan,
+            url,
             tally: &tally,
             resumed: resuming,
             churned_at: churned_at.take(),
@@ -582,6 +635,9 @@ async fn client(
                 churned_at = Some(at);
             }
             Ended::Lost => {
+                // The next server of the list, as a client that fails over would.
+                urls.advance();
+                url = (url + 1) % plan.urls.len().max(1);
                 let wait = crate::net::backoff(attempt, rand::random::<f64>());
                 attempt = attempt.saturating_add(1);
                 tokio::select! {
@@ -658,6 +714,8 @@ async fn read_hello(
 /// One connection's reading.
 struct Reading<'a> {
     plan: &'a Plan,
+    /// Which of the plan's URLs this connection is to.
+    url: usize,
     tally: &'a Mutex<Tally>,
     /// The connection resumed: its gaps count apart.
     resumed: bool,
@@ -690,15 +748,20 @@ impl Reading<'_> {
             };
             let now = now_ns();
             let seen = match &frame {
-                Some(Ok(Message::Text(text))) => super::lock(self.tally).frame(
-                    text.as_str(),
-                    now,
-                    last,
-                    &self.plan.index,
-                    self.resumed,
-                ),
+                Some(Ok(Message::Text(text))) => {
+                    let mut tally = super::lock(self.tally);
+                    let before = tally.deliveries;
+                    let seen =
+                        tally.frame(text.as_str(), now, last, &self.plan.index, self.resumed);
+                    tally.count_for(self.url, before);
+                    seen
+                }
                 Some(Ok(Message::Binary(bytes))) => {
-                    super::lock(self.tally).binary_frame(bytes, now, last, self.resumed)
+                    let mut tally = super::lock(self.tally);
+                    let before = tally.deliveries;
+                    let seen = tally.binary_frame(bytes, now, last, self.resumed);
+                    tally.count_for(self.url, before);
+                    seen
                 }
                 Some(Ok(Message::Close(close))) => {
                     let _ = tokio::time::timeout(crate::net::CLOSE_TIMEOUT, ws.flush()).await;
