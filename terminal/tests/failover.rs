@@ -23,7 +23,7 @@ fn bus(nats: &nats::Nats) -> BusSettings {
 }
 
 /// An edge of the cluster on a port of its own: its URL and the token that stops it.
-async fn edge(nats: &nats::Nats) -> (String, CancellationToken) {
+fn edge(nats: &nats::Nats) -> (String, CancellationToken) {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
@@ -59,8 +59,8 @@ async fn a_recording_goes_on_at_the_next_edge_without_a_gap() {
         bus(&nats),
         core_stop.clone(),
     ));
-    let (a, stop_a) = edge(&nats).await;
-    let (b, _stop_b) = edge(&nats).await;
+    let (a, stop_a) = edge(&nats);
+    let (b, _stop_b) = edge(&nats);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("failover.jsonl.zst");
     let args = RecordArgs {
