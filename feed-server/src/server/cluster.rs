@@ -149,6 +149,6 @@ pub async fn run_edge(
             return Err(ServerError::HubFailed(why.to_owned()));
         }
     }
-    let _ = client.flush().await;
+    let _ = tokio::time::timeout(nats::FLUSH_TIMEOUT, client.flush()).await;
     Ok(())
 }

@@ -185,8 +185,8 @@ pub async fn run(
             }
         }
     }
-    // What is in flight goes out before the process ends.
-    let _ = client.flush().await;
+    // What is in flight goes out before the process ends, if the bus is there to take it.
+    let _ = tokio::time::timeout(super::FLUSH_TIMEOUT, client.flush()).await;
     Ok(())
 }
 

@@ -37,6 +37,10 @@ pub const REMEMBER_REQUESTS: Duration = Duration::from_secs(30);
 /// Requests the core remembers at most; the oldest are forgotten first.
 pub const MAX_REMEMBERED: usize = 65_536;
 
+/// How long a stopping core or edge waits for NATS to take what it still has to send (a NATS
+/// server that stopped first never will).
+pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Where the bus is and what it is called there.
 #[derive(Debug, Clone)]
 pub struct BusSettings {
