@@ -232,6 +232,8 @@ impl Hub {
                 self.outgoing
                     .push((edge_of(id), ToEdge::Answers { id, tag, answers }));
             }
+            // An edge's link answers these itself.
+            ToCore::Follow { .. } => {}
             ToCore::State { reply } => {
                 let _ = reply.send(
                     self.view

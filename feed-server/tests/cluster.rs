@@ -480,3 +480,48 @@ async fn a_paused_edge_that_the_bus_drops_events_for_repairs_from_history() {
         "no gap was repaired: did NATS drop the edge?"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_takes_from_the_bus_only_the_symbols_its_clients_want_whatever_their_names() {
+    let nats = Nats::start().await;
+    let _core = Node::core(
+        &nats,
+        &[
+            "--symbols",
+            "BRK.B,KRAKEN:BTC/USD,AAPL,MSFT",
+            "--rate",
+            "400",
+        ],
+    )
+    .await;
+    let port = free_port();
+    let _edge = Node::edge(&nats, port, false).await;
+    // Nothing subscribed yet: the edge takes nothing from the bus.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(metric(port, "tickwire_bus_messages_total", "").await < 0.5);
+    let (mut client, _) = connect(port).await;
+    client
+        .send(&ClientMessage::Subscribe(Subscribe::to(vec![
+            "BRK.B".into(),
+            "KRAKEN:BTC/USD".into(),
+        ])))
+        .await;
+    let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+    read_until(&mut client, &mut seqs, &mut seen, "c-", |s| s.events >= 100).await;
+    assert!(
+        seen.last
+            .keys()
+            .all(|s| s == "BRK.B" || s == "KRAKEN:BTC/USD"),
+        "{:?}",
+        seen.last
+    );
+    assert_eq!(seen.last.len(), 2);
+    // About half the events are of those two symbols; the edge took no others.
+    let taken = metric(port, "tickwire_bus_messages_total", "").await;
+    let events = seen.events as f64;
+    assert!(taken >= events, "{taken} taken, {events} delivered");
+    assert!(
+        taken < events * 1.5 + 50.0,
+        "{taken} taken for {events} delivered"
+    );
+}

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 pub use delivery::{Batch, Delivery};
 
+use crate::bitset::BitSet;
 use crate::market::{ConnId, MarketState, Sequenced};
 
 /// Bits of a [`ConnId`] that number the connection within its edge; the bits above name the
@@ -45,6 +46,15 @@ pub enum ToEdge {
     /// The edge missed events of `symbol` that history no longer holds: its view starts again
     /// from the core's state, and its subscribers get a snapshot.
     Restore { symbol: usize, state: MarketState },
+    /// Events of `symbol` up to its restored state, for the edge's history (not applied to its
+    /// state): what a client resuming on this edge missed.
+    Backfill {
+        symbol: usize,
+        events: Vec<Sequenced>,
+    },
+    /// The edge now follows these symbols (it asked with [`ToCore::Follow`]): their state is
+    /// in its view and their events come.
+    Following { symbols: BitSet },
     /// A resting order of one of the edge's connections filled.
     Fill {
         id: ConnId,
@@ -66,6 +76,14 @@ pub enum ToCore {
         id: ConnId,
         cancel: Cancel,
         tag: u64,
+    },
+    /// An edge over a network wants these symbols' events too (its clients subscribed to them):
+    /// answered with [`ToEdge::Following`] by the edge's own link, never by the core's hub.
+    Follow {
+        symbols: BitSet,
+        /// For symbols a client resumes: the last `seq` it holds, so the edge takes the events
+        /// after it from the core's history and can resume it without a snapshot.
+        since: Vec<(usize, u64)>,
     },
     /// Every symbol's state now, for an edge that joins.
     State {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Command;
 use super::fanout::Fanout;
+use crate::bitset::BitSet;
 use crate::bus::{ToCore, ToEdge};
 use crate::feed::universe::Universe;
 use crate::market::{ConnId, View};
@@ -28,26 +29,45 @@ const CLIENTS_PER_TURN: usize = 16;
 const OWED_RETRY: Duration = Duration::from_millis(10);
 /// Requests for the core held while the bus to it is full; past it, connections wait.
 const MAX_HELD: usize = 1_024;
+/// Subscriptions waiting for their symbols to be followed; past it, connections wait.
+const MAX_WAITING: usize = 1_024;
 
 /// The state of an edge apart from the core.
 #[derive(Debug)]
 pub struct Follower {
     view: View,
     fanout: Fanout,
+    /// Symbols whose events come to this edge; an edge over NATS follows only those its clients
+    /// subscribed to, and asks for more as they do.
+    followed: BitSet,
+    /// Symbols asked for and not yet followed.
+    asked: BitSet,
+    /// Subscriptions waiting for their symbols to be followed, in the order they came.
+    waiting: VecDeque<Command>,
     /// What waits for room on the bus to the core, in order.
     held: VecDeque<ToCore>,
     to_core: mpsc::Sender<ToCore>,
 }
 
 impl Follower {
+    /// A follower of every symbol (`follow_all`, as in-process edges are), or of none until its
+    /// clients want them (an edge over NATS).
     pub fn new(
         universe: Arc<Universe>,
         view: View,
         to_core: mpsc::Sender<ToCore>,
         metrics: Arc<Metrics>,
+        follow_all: bool,
     ) -> Self {
+        let mut followed = BitSet::new(universe.len());
+        if follow_all {
+            followed.insert_all();
+        }
         Self {
             view,
+            asked: BitSet::new(universe.len()),
+            followed,
+            waiting: VecDeque::new(),
             fanout: Fanout::new(universe, metrics),
             held: VecDeque::new(),
             to_core,
@@ -79,7 +99,7 @@ impl Follower {
                         permit.send(request);
                     }
                 }
-                n = commands.recv_many(&mut pending, 64), if self.held.len() < MAX_HELD => {
+                n = commands.recv_many(&mut pending, 64), if self.held.len() < MAX_HELD && self.waiting.len() < MAX_WAITING => {
                     if n == 0 {
                         break;
                     }
@@ -109,6 +129,16 @@ impl Follower {
             ToEdge::Restore { symbol, state } => {
                 self.view.restore(symbol, &state);
                 self.fanout.resync(symbol);
+            }
+            ToEdge::Backfill { symbol, events } => self.view.backfill(symbol, &events),
+            ToEdge::Following { symbols } => {
+                self.followed.union_with(&symbols);
+                self.asked.subtract(&symbols);
+                // The subscriptions whose symbols are all followed now go ahead, in order.
+                let waiting = std::mem::take(&mut self.waiting);
+                for command in waiting {
+                    self.handle(command);
+                }
             }
             ToEdge::Fill { id, fill } => {
                 self.fanout.fill(id, &fill);
@@ -157,6 +187,36 @@ impl Follower {
                 symbols,
                 resume,
             } => {
+                let mut missing = symbols.clone();
+                missing.subtract(&self.followed);
+                if !missing.is_empty() {
+                    // Asked once per symbol; the subscription waits for them.
+                    missing.subtract(&self.asked);
+                    if !missing.is_empty() {
+                        self.asked.union_with(&missing);
+                        let since = resume
+                            .as_ref()
+                            .filter(|r| r.epoch == self.view.epoch())
+                            .map(|r| {
+                                r.from
+                                    .iter()
+                                    .copied()
+                                    .filter(|&(s, _)| missing.contains(s))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        self.send(ToCore::Follow {
+                            symbols: missing,
+                            since,
+                        });
+                    }
+                    self.waiting.push_back(Command::Subscribe {
+                        id,
+                        symbols,
+                        resume,
+                    });
+                    return;
+                }
                 if self
                     .fanout
                     .subscribe_from(id, &symbols, resume, &self.view)

@@ -102,6 +102,28 @@ impl View {
         self.metrics.history_bytes.dec_by(freed);
     }
 
+    /// Keeps `events` of `symbol` (in order, ending at its current `seq`) in its history only:
+    /// what an edge that just started following the symbol takes from the core, so a client
+    /// resuming here finds what it missed.
+    pub fn backfill(&mut self, symbol: usize, events: &[Sequenced]) {
+        let latest = self.markets.get(symbol).map_or(0, |m| m.seq);
+        if events.last().is_none_or(|e| e.seq != latest) {
+            return;
+        }
+        let before = self.history.bytes();
+        self.history.forget(symbol);
+        for e in events {
+            self.history.push(symbol, e.seq, e.ts_ns, e.event);
+        }
+        let after = self.history.bytes();
+        let delta = i64::try_from(before.abs_diff(after)).unwrap_or(i64::MAX);
+        if after >= before {
+            self.metrics.history_bytes.inc_by(delta);
+        } else {
+            self.metrics.history_bytes.dec_by(delta);
+        }
+    }
+
     /// The events of `symbol` after `after` up to `until`, if history holds all of them (for an
     /// edge repairing a gap).
     pub fn events_between(&self, symbol: usize, after: u64, until: u64) -> Option<Vec<Sequenced>> {

@@ -92,7 +92,7 @@ pub async fn run_edge(
         let (to_core, from_follower) = mpsc::channel(COMMANDS);
         let (to_follower, from_core) = mpsc::channel(EDGE_BATCHES);
         let (commands_tx, commands_rx) = mpsc::channel(COMMANDS);
-        let follower = Follower::new(universe.clone(), view, to_core, metrics.clone());
+        let follower = Follower::new(universe.clone(), view, to_core, metrics.clone(), false);
         let greeting = Greeting {
             universe: universe.clone(),
             source: joined.hello.source.clone(),
@@ -117,6 +117,7 @@ pub async fn run_edge(
             edge_id,
             joined,
             &universe,
+            settings.history.events_per_symbol,
             to_follower,
             from_follower,
             metrics.clone(),

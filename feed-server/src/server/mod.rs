@@ -261,7 +261,7 @@ impl Other {
             settings.max_resume_events,
             metrics.clone(),
         );
-        let follower = Follower::new(universe, view, to_core, metrics.clone());
+        let follower = Follower::new(universe, view, to_core, metrics.clone(), true);
         let edge = make_edge(
             index,
             config,

@@ -240,7 +240,7 @@ impl Link {
                 let subject = self.settings.subjects.fills(edge);
                 let _ = self.client.publish(subject, Bytes::from(body)).await;
             }
-            ToEdge::Restore { .. } => {}
+            ToEdge::Restore { .. } | ToEdge::Following { .. } | ToEdge::Backfill { .. } => {}
         }
     }
 

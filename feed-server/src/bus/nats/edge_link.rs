@@ -1,5 +1,6 @@
-//! An edge's side of the NATS bus: joins the core (its hello, then every symbol's state while
-//! events already buffer), follows the events with a `seq` check per symbol, repairs a gap from
+//! An edge's side of the NATS bus: joins the core (its hello and every symbol's state), follows
+//! the symbols its clients subscribe to (each: its subject first, then its state, so that events
+//! buffer meanwhile and none falls between), checks each symbol's `seq`, repairs a gap from
 //! the core's history (or restores the symbol from its state when history no longer covers it),
 //! forwards its connections' orders, cancels and closes by request with retries, and watches the
 //! core's heartbeat for a new epoch.
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::SelectAll;
 use protocol::{ClientMessage, Decoder, RejectCode, encode_client, now_ns};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +23,7 @@ use super::{
     BusSettings, EVENTS_PER_REPLAY, HEARTBEAT, MISSED_HEARTBEATS, REQUEST_TIMEOUT, REQUEST_TRIES,
     SYNC_TIMEOUT, wire,
 };
+use crate::bitset::BitSet;
 use crate::bus::{Delivery, ToCore, ToEdge};
 use crate::feed::universe::Universe;
 use crate::market::{ConnId, Market, MarketState, Sequenced};
@@ -40,12 +43,10 @@ pub struct Joined {
     pub hello: Hello,
     pub universe: Option<Universe>,
     pub states: Vec<MarketState>,
-    /// Events since just before the states were asked for.
-    events: Subscriber,
 }
 
-/// Joins the core: its hello, then (subscribed to events first, so none falls between) every
-/// symbol's state. Asks again until the core answers or `shutdown`.
+/// Joins the core: its hello, then every symbol's state. Asks again until the core answers or
+/// `shutdown`.
 pub async fn join(
     client: &Client,
     settings: &BusSettings,
@@ -70,16 +71,11 @@ pub async fn join(
         }
     };
     let universe = hello.universe().map_err(JoinError::Answer)?;
-    let events = client
-        .subscribe(subjects.all_events())
-        .await
-        .map_err(|e| JoinError::Bus(e.to_string()))?;
     let states = states(client, settings, universe.len(), 0, usize::MAX).await?;
     Ok(Some(Joined {
         hello,
         universe: Some(universe),
         states,
-        events,
     }))
 }
 
@@ -167,6 +163,12 @@ struct Link {
     replies: String,
     decoder: Decoder,
     core_seen: Instant,
+    /// Symbols whose subject this edge subscribed to.
+    subscribed: Vec<bool>,
+    /// Events of history to take from the core for a symbol a client resumes
+    /// (`--history-events`).
+    backfill: u64,
+    names: Vec<protocol::Symbol>,
     metrics: Arc<Metrics>,
 }
 
@@ -178,17 +180,15 @@ pub async fn run(
     edge: u64,
     joined: Joined,
     universe: &Universe,
+    backfill: usize,
     to_follower: mpsc::Sender<ToEdge>,
     mut from_follower: mpsc::Receiver<ToCore>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Ended {
-    let Joined {
-        hello,
-        states,
-        mut events,
-        ..
-    } = joined;
+    let Joined { hello, states, .. } = joined;
+    // One subscription per followed symbol, read as one stream.
+    let mut events = SelectAll::<Subscriber>::new();
     let subjects = settings.subjects.clone();
     let replies = format!("{}.{edge:016x}", client.new_inbox());
     let (Ok(mut answers), Ok(mut fills), Ok(mut core_beats)) = (
@@ -217,6 +217,9 @@ pub async fn run(
         replies,
         decoder: Decoder::new(),
         core_seen: Instant::now(),
+        subscribed: vec![false; universe.len()],
+        backfill: u64::try_from(backfill).unwrap_or(u64::MAX),
+        names: universe.names().to_vec(),
         metrics,
     };
     link.metrics.bus.enabled.store(true, Ordering::Relaxed);
@@ -230,7 +233,7 @@ pub async fn run(
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ended::Shutdown,
-            Some(message) = events.next() => {
+            Some(message) = events.next(), if !events.is_empty() => {
                 arrived.push(message.payload);
                 // Whatever else already arrived goes in the same batch.
                 while arrived.len() < 1_024 {
@@ -248,7 +251,13 @@ pub async fn run(
                     return Ended::FollowerGone;
                 }
                 for request in requests.drain(..) {
-                    link.request(request).await;
+                    if let ToCore::Follow { symbols, since } = request {
+                        if !link.follow(&symbols, &since, &mut events).await {
+                            return Ended::FollowerGone;
+                        }
+                    } else {
+                        link.request(request).await;
+                    }
                 }
             }
             Some(answer) = answers.next() => link.on_answer(&answer).await,
@@ -267,6 +276,92 @@ pub async fn run(
 }
 
 impl Link {
+    /// Starts following `symbols`: subscribes to each one's subject, then takes its state from
+    /// the core (events that arrive meanwhile wait in the subscription, and those the state
+    /// already holds are dropped by the `seq` check), then tells the follower. False if the
+    /// follower is gone.
+    async fn follow(
+        &mut self,
+        symbols: &BitSet,
+        since: &[(usize, u64)],
+        events: &mut SelectAll<Subscriber>,
+    ) -> bool {
+        let mut fresh = BitSet::new(self.seqs.len());
+        for symbol in symbols.iter() {
+            let (Some(done), Some(name)) =
+                (self.subscribed.get_mut(symbol), self.names.get(symbol))
+            else {
+                continue;
+            };
+            if *done {
+                continue;
+            }
+            match self
+                .client
+                .subscribe(self.settings.subjects.events(name))
+                .await
+            {
+                Ok(subscription) => {
+                    events.push(subscription);
+                    *done = true;
+                    fresh.insert(symbol);
+                }
+                Err(e) => tracing::warn!(symbol = %name, "cannot subscribe on the bus: {e}"),
+            }
+        }
+        if !fresh.is_empty() {
+            let total = self.seqs.len();
+            // One page or a few for all of them: simpler than a request per symbol.
+            match states(&self.client, &self.settings, total, 0, total).await {
+                Ok(all) => {
+                    for symbol in fresh.iter() {
+                        let Some(&state) = all.get(symbol) else {
+                            continue;
+                        };
+                        if let Some(seq) = self.seqs.get_mut(symbol) {
+                            *seq = state.seq;
+                        }
+                        if self
+                            .to_follower
+                            .send(ToEdge::Restore { symbol, state })
+                            .await
+                            .is_err()
+                        {
+                            return false;
+                        }
+                        // What resuming clients missed, from the core's history: as far back as
+                        // this edge keeps, so that others resuming from further back are
+                        // covered too.
+                        if let Some(&(_, from)) = since.iter().find(|&&(s, _)| s == symbol)
+                            && from < state.seq
+                        {
+                            let after = from.min(state.seq.saturating_sub(self.backfill));
+                            let events = self.history(symbol, after, state.seq).await;
+                            if !events.is_empty()
+                                && self
+                                    .to_follower
+                                    .send(ToEdge::Backfill { symbol, events })
+                                    .await
+                                    .is_err()
+                            {
+                                return false;
+                            }
+                        }
+                    }
+                }
+                // The core is away: the view keeps the state from the join, and the first
+                // event shows the gap, which is mended then.
+                Err(e) => tracing::warn!("cannot take the state of newly followed symbols: {e}"),
+            }
+        }
+        self.to_follower
+            .send(ToEdge::Following {
+                symbols: symbols.clone(),
+            })
+            .await
+            .is_ok()
+    }
+
     /// Passes on the events that follow each symbol's last `seq`, repairing gaps first; false
     /// if the follower is gone.
     async fn on_events(&mut self, arrived: &mut Vec<Bytes>) -> bool {
@@ -329,6 +424,39 @@ impl Link {
             .send(ToEdge::Events(batch.into()))
             .await
             .is_ok()
+    }
+
+    /// The events of `symbol` after `after` up to `until` from the core's history, in pages;
+    /// empty if it no longer holds them all.
+    async fn history(&self, symbol: usize, after: u64, until: u64) -> Vec<Sequenced> {
+        let mut out = Vec::new();
+        let mut from = after;
+        while from < until {
+            let request =
+                wire::put_replay_request(u32::try_from(symbol).unwrap_or(u32::MAX), from, until);
+            let answer = sync_request(
+                &self.client,
+                self.settings.subjects.replay(),
+                Bytes::from(request),
+            )
+            .await;
+            let page = answer.ok().and_then(|m| {
+                wire::events(&m.payload, self.seqs.len(), EVENTS_PER_REPLAY)
+                    .ok()
+                    .flatten()
+            });
+            let Some(page) = page.filter(|p| !p.is_empty()) else {
+                return Vec::new();
+            };
+            for event in page {
+                if event.symbol != symbol || event.seq != from + 1 {
+                    return Vec::new();
+                }
+                from = event.seq;
+                out.push(event);
+            }
+        }
+        out
     }
 
     /// Mends `symbol` from `after` to `until`: from the core's history while it holds the
@@ -411,7 +539,10 @@ impl Link {
             ToCore::Cancel { id, cancel, .. } => (id, Some(ClientMessage::Cancel(cancel))),
             ToCore::Close { id } => (id, None),
             // The core opens an account with a connection's first order.
-            ToCore::Open { .. } | ToCore::State { .. } | ToCore::Replay { .. } => return,
+            ToCore::Open { .. }
+            | ToCore::State { .. }
+            | ToCore::Replay { .. }
+            | ToCore::Follow { .. } => return,
         };
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1);

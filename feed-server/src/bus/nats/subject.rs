@@ -21,11 +21,6 @@ impl Subjects {
         format!("{}.ev.{}", self.prefix, token(symbol))
     }
 
-    /// The events of every symbol.
-    pub fn all_events(&self) -> String {
-        format!("{}.ev.>", self.prefix)
-    }
-
     /// The core's hello: its epoch, source and universe (request).
     pub fn hello(&self) -> String {
         format!("{}.core.hello", self.prefix)
