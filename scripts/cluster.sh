@@ -30,7 +30,7 @@ if [ -z "$nats" ]; then
   fi
 fi
 
-cargo build --release -q -p feed-server
+cargo build --release -q -p feed-server -p terminal --bins
 pids=()
 stop() {
   trap - INT TERM EXIT
