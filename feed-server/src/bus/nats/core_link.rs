@@ -30,6 +30,9 @@ use crate::metrics::Metrics;
 /// Connections of all edges over the bus the core keeps accounts for at most; orders of more
 /// are rejected with `unavailable`.
 pub const MAX_BUS_CONNECTIONS: usize = 1 << 20;
+/// Edges the core keeps track of at most; heartbeats of more are ignored (and their requests
+/// still answered).
+pub const MAX_EDGES: usize = 4_096;
 
 /// What the core says to an edge that joins: enough to serve `hello` and build its view.
 #[derive(Debug, Serialize, Deserialize)]
@@ -259,10 +262,11 @@ impl Link {
             tracing::warn!("a malformed request on the bus; ignored");
             return;
         };
-        self.edges
-            .entry(edge)
-            .or_insert_with(|| (Instant::now(), HashSet::new()))
-            .0 = Instant::now();
+        if let Some(entry) = self.edges.get_mut(&edge) {
+            entry.0 = Instant::now();
+        } else if self.edges.len() < MAX_EDGES {
+            self.edges.insert(edge, (Instant::now(), HashSet::new()));
+        }
         if message.is_empty() {
             // The connection closed: its resting orders go.
             if let Some(id) = self.ids.remove(&(edge, conn)) {
@@ -282,7 +286,10 @@ impl Link {
                 return;
             }
             Some((_, Handled::Waiting(replies))) => {
-                replies.push(reply);
+                // Retries of one request: an honest edge sends a few.
+                if replies.len() < 2 * super::REQUEST_TRIES as usize {
+                    replies.push(reply);
+                }
                 return;
             }
             None => {}
@@ -324,6 +331,9 @@ impl Link {
             }
         };
         let now = Instant::now();
+        if self.order.len() >= MAX_REMEMBERED {
+            self.forget_old();
+        }
         self.handled
             .insert((edge, tag), (now, Handled::Waiting(vec![reply])));
         self.order.push_back((now, (edge, tag)));
@@ -352,11 +362,11 @@ impl Link {
 
     fn on_heartbeat(&mut self, body: &[u8]) {
         if let Ok((edge, _connections)) = wire::heartbeat(body) {
-            let entry = self
-                .edges
-                .entry(edge)
-                .or_insert_with(|| (Instant::now(), HashSet::new()));
-            entry.0 = Instant::now();
+            if let Some(entry) = self.edges.get_mut(&edge) {
+                entry.0 = Instant::now();
+            } else if self.edges.len() < MAX_EDGES {
+                self.edges.insert(edge, (Instant::now(), HashSet::new()));
+            }
         }
     }
 
@@ -391,7 +401,7 @@ impl Link {
     /// Forgets requests handled long ago, and the oldest past [`MAX_REMEMBERED`].
     fn forget_old(&mut self) {
         while let Some(&(at, key)) = self.order.front() {
-            if at.elapsed() < REMEMBER_REQUESTS && self.order.len() <= MAX_REMEMBERED {
+            if at.elapsed() < REMEMBER_REQUESTS && self.order.len() < MAX_REMEMBERED {
                 break;
             }
             self.order.pop_front();
