@@ -14,7 +14,8 @@ pub struct BenchArgs {
     /// Drive this server (any server speaking Tickwire v1) instead of an in-process one; or
     /// several, comma-separated (edges of a cluster): subscribers are spread over them in turn,
     /// fail over to the next when a connection drops, and the report shows each one's share.
-    /// Order connections use the first.
+    /// Order connections are spread the same way (the servers must share one symbol list, as
+    /// the edges of a cluster do).
     #[arg(long, conflicts_with_all = ["replay", "synth", "rate", "speed", "server_cpus"])]
     pub url: Option<String>,
 

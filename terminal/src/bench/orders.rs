@@ -151,7 +151,8 @@ fn order_number(id: &str) -> Option<u64> {
 /// The schedule and where to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
-    pub url: String,
+    /// Connection `i` goes to URL `i` modulo their count.
+    pub urls: Vec<String>,
     pub symbols: Vec<Symbol>,
     pub rate: f64,
     pub connections: usize,
@@ -230,8 +231,12 @@ async fn run(plan: Plan, tally: Arc<Mutex<OrderTally>>) {
     };
     let mut sinks = Vec::new();
     let mut readers = Vec::new();
-    for _ in 0..plan.connections {
-        match crate::net::connect(&plan.url, plan.codec.encoding).await {
+    for i in 0..plan.connections {
+        let url = plan
+            .urls
+            .get(i % plan.urls.len().max(1))
+            .map_or("", String::as_str);
+        match crate::net::connect(url, plan.codec.encoding).await {
             Ok(mut ws) => {
                 if let Some(token) = &plan.token {
                     let auth = ClientMessage::Auth(protocol::Auth {
@@ -524,7 +529,7 @@ mod tests {
     #[test]
     fn the_schedule_is_evenly_spaced_from_its_start() {
         let plan = Plan {
-            url: String::new(),
+            urls: Vec::new(),
             symbols: Vec::new(),
             rate: 3.0,
             connections: 1,

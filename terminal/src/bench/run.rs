@@ -178,7 +178,7 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
     let orders = if order_connections > 0 {
         Some(orders::Orders::start(
             orders::Plan {
-                url: url.clone(),
+                urls: urls.clone(),
                 symbols: order_symbols,
                 rate: args.order_rate,
                 connections: order_connections,
