@@ -49,6 +49,14 @@ impl BitSet {
         self.recount();
     }
 
+    /// Keeps only the members also in `other` (of the same bound).
+    pub fn intersect_with(&mut self, other: &Self) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= o;
+        }
+        self.recount();
+    }
+
     fn recount(&mut self) {
         self.count = self.words.iter().map(|w| w.count_ones() as usize).sum();
     }

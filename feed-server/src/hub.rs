@@ -233,7 +233,7 @@ impl Hub {
                     .push((edge_of(id), ToEdge::Answers { id, tag, answers }));
             }
             // An edge's link answers these itself.
-            ToCore::Follow { .. } => {}
+            ToCore::Follow { .. } | ToCore::Unfollow { .. } => {}
             ToCore::State { reply } => {
                 let _ = reply.send(
                     self.view

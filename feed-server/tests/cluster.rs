@@ -524,4 +524,18 @@ async fn an_edge_takes_from_the_bus_only_the_symbols_its_clients_want_whatever_t
         taken < events * 1.5 + 50.0,
         "{taken} taken for {events} delivered"
     );
+    // When its last client leaves, the edge lets the symbols go (after two sweeps, 5 s apart):
+    // it takes nothing more from the bus.
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut before = metric(port, "tickwire_bus_messages_total", "").await;
+    loop {
+        assert!(Instant::now() < deadline, "the edge still takes events");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = metric(port, "tickwire_bus_messages_total", "").await;
+        if now - before < 0.5 {
+            break;
+        }
+        before = now;
+    }
 }

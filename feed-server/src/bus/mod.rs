@@ -85,6 +85,8 @@ pub enum ToCore {
         /// after it from the core's history and can resume it without a snapshot.
         since: Vec<(usize, u64)>,
     },
+    /// No client of the edge wants these symbols any more: it stops taking their events.
+    Unfollow { symbols: BitSet },
     /// Every symbol's state now, for an edge that joins.
     State {
         reply: oneshot::Sender<Vec<MarketState>>,

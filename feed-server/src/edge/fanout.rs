@@ -124,6 +124,15 @@ impl Fanout {
         self.clients.contains_key(&id)
     }
 
+    /// Every symbol some client is subscribed to.
+    pub fn wanted(&self) -> BitSet {
+        let mut all = BitSet::new(self.universe.len());
+        for client in self.clients.values() {
+            all.union_with(&client.subscribed);
+        }
+        all
+    }
+
     /// Every subscriber of `symbol` is owed a snapshot of it: the edge's view of it restarted
     /// from the core's state after events this edge never saw.
     pub fn resync(&mut self, symbol: usize) {

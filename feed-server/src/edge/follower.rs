@@ -31,6 +31,9 @@ const OWED_RETRY: Duration = Duration::from_millis(10);
 const MAX_HELD: usize = 1_024;
 /// Subscriptions waiting for their symbols to be followed; past it, connections wait.
 const MAX_WAITING: usize = 1_024;
+/// How often an edge that follows only what its clients want looks for symbols nobody wants; a
+/// symbol is let go after two looks in a row found it unwanted.
+const UNFOLLOW_SWEEP: Duration = Duration::from_secs(5);
 
 /// The state of an edge apart from the core.
 #[derive(Debug)]
@@ -44,6 +47,10 @@ pub struct Follower {
     asked: BitSet,
     /// Subscriptions waiting for their symbols to be followed, in the order they came.
     waiting: VecDeque<Command>,
+    /// Follows only what its clients want (an edge over NATS).
+    by_interest: bool,
+    /// Followed symbols nobody wanted at the last sweep.
+    unwanted: BitSet,
     /// What waits for room on the bus to the core, in order.
     held: VecDeque<ToCore>,
     to_core: mpsc::Sender<ToCore>,
@@ -66,8 +73,10 @@ impl Follower {
         Self {
             view,
             asked: BitSet::new(universe.len()),
+            unwanted: BitSet::new(universe.len()),
             followed,
             waiting: VecDeque::new(),
+            by_interest: !follow_all,
             fanout: Fanout::new(universe, metrics),
             held: VecDeque::new(),
             to_core,
@@ -83,6 +92,8 @@ impl Follower {
     ) {
         let mut retry = tokio::time::interval(OWED_RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = tokio::time::interval(UNFOLLOW_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending = Vec::with_capacity(64);
         let to_core = self.to_core.clone();
         loop {
@@ -108,6 +119,7 @@ impl Follower {
                     }
                 }
                 _ = retry.tick(), if self.fanout.owed() => self.pass(&mut commands).await,
+                _ = sweep.tick(), if self.by_interest => self.sweep(),
             }
         }
     }
@@ -238,6 +250,25 @@ impl Follower {
                     self.send(ToCore::Cancel { id, cancel, tag: 0 });
                 }
             }
+        }
+    }
+
+    /// Lets go of symbols no client has wanted for two sweeps in a row.
+    fn sweep(&mut self) {
+        let mut unwanted = self.followed.clone();
+        unwanted.subtract(&self.fanout.wanted());
+        for command in &self.waiting {
+            if let Command::Subscribe { symbols, .. } = command {
+                unwanted.subtract(symbols);
+            }
+        }
+        let mut gone = unwanted.clone();
+        gone.intersect_with(&self.unwanted);
+        self.unwanted = unwanted;
+        if !gone.is_empty() {
+            self.followed.subtract(&gone);
+            self.unwanted.subtract(&gone);
+            self.send(ToCore::Unfollow { symbols: gone });
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, Subject, Subscriber};
+use async_nats::{Client, Subject};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
@@ -28,6 +28,9 @@ use crate::bus::{Delivery, ToCore, ToEdge};
 use crate::feed::universe::Universe;
 use crate::market::{ConnId, Market, MarketState, Sequenced};
 use crate::metrics::{How, Metrics};
+
+/// One followed symbol's events, until it is let go.
+type Events = std::pin::Pin<Box<dyn futures_util::Stream<Item = async_nats::Message> + Send>>;
 
 /// Why joining the core failed.
 #[derive(Debug, thiserror::Error)]
@@ -163,8 +166,9 @@ struct Link {
     replies: String,
     decoder: Decoder,
     core_seen: Instant,
-    /// Symbols whose subject this edge subscribed to.
-    subscribed: Vec<bool>,
+    /// Symbols whose subject this edge subscribed to, each with the token that ends its
+    /// subscription.
+    subscribed: Vec<Option<CancellationToken>>,
     /// Events of history to take from the core for a symbol a client resumes
     /// (`--history-events`).
     backfill: u64,
@@ -188,7 +192,7 @@ pub async fn run(
 ) -> Ended {
     let Joined { hello, states, .. } = joined;
     // One subscription per followed symbol, read as one stream.
-    let mut events = SelectAll::<Subscriber>::new();
+    let mut events = SelectAll::<Events>::new();
     let subjects = settings.subjects.clone();
     let replies = format!("{}.{edge:016x}", client.new_inbox());
     let (Ok(mut answers), Ok(mut fills), Ok(mut core_beats)) = (
@@ -217,7 +221,7 @@ pub async fn run(
         replies,
         decoder: Decoder::new(),
         core_seen: Instant::now(),
-        subscribed: vec![false; universe.len()],
+        subscribed: vec![None; universe.len()],
         backfill: u64::try_from(backfill).unwrap_or(u64::MAX),
         names: universe.names().to_vec(),
         metrics,
@@ -255,6 +259,8 @@ pub async fn run(
                         if !link.follow(&symbols, &since, &mut events).await {
                             return Ended::FollowerGone;
                         }
+                    } else if let ToCore::Unfollow { symbols } = request {
+                        link.unfollow(&symbols);
                     } else {
                         link.request(request).await;
                     }
@@ -284,16 +290,16 @@ impl Link {
         &mut self,
         symbols: &BitSet,
         since: &[(usize, u64)],
-        events: &mut SelectAll<Subscriber>,
+        events: &mut SelectAll<Events>,
     ) -> bool {
         let mut fresh = BitSet::new(self.seqs.len());
         for symbol in symbols.iter() {
-            let (Some(done), Some(name)) =
+            let (Some(slot), Some(name)) =
                 (self.subscribed.get_mut(symbol), self.names.get(symbol))
             else {
                 continue;
             };
-            if *done {
+            if slot.is_some() {
                 continue;
             }
             match self
@@ -302,8 +308,12 @@ impl Link {
                 .await
             {
                 Ok(subscription) => {
-                    events.push(subscription);
-                    *done = true;
+                    // The subscription ends (and NATS forgets it) when the token is cancelled.
+                    let stop = CancellationToken::new();
+                    events.push(Box::pin(
+                        subscription.take_until(stop.clone().cancelled_owned()),
+                    ));
+                    *slot = Some(stop);
                     fresh.insert(symbol);
                 }
                 Err(e) => tracing::warn!(symbol = %name, "cannot subscribe on the bus: {e}"),
@@ -360,6 +370,15 @@ impl Link {
             })
             .await
             .is_ok()
+    }
+
+    /// Stops taking the events of `symbols`: their subscriptions end.
+    fn unfollow(&mut self, symbols: &BitSet) {
+        for symbol in symbols.iter() {
+            if let Some(stop) = self.subscribed.get_mut(symbol).and_then(Option::take) {
+                stop.cancel();
+            }
+        }
     }
 
     /// Passes on the events that follow each symbol's last `seq`, repairing gaps first; false
@@ -542,7 +561,8 @@ impl Link {
             ToCore::Open { .. }
             | ToCore::State { .. }
             | ToCore::Replay { .. }
-            | ToCore::Follow { .. } => return,
+            | ToCore::Follow { .. }
+            | ToCore::Unfollow { .. } => return,
         };
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1);
