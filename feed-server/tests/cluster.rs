@@ -254,14 +254,14 @@ async fn two_edge_processes_on_one_port_serve_every_event_and_every_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_of_a_killed_edge_resume_on_the_other_without_a_gap() {
+async fn five_hundred_clients_of_a_killed_edge_resume_on_the_other_without_a_gap() {
     let nats = Nats::start().await;
-    let mut core = Node::core(&nats, &["--rate", "500"]).await;
+    let mut core = Node::core(&nats, &["--rate", "100"]).await;
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = Node::edge(&nats, port_a, false).await;
     let _b = Node::edge(&nats, port_b, false).await;
     let mut clients = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..500 {
         let (mut client, epoch) = connect(port_a).await;
         client.send(&subscribe_all()).await;
         clients.push((client, epoch));
