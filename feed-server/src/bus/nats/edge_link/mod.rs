@@ -5,128 +5,37 @@
 //! forwards its connections' orders, cancels and closes by request with retries, and watches the
 //! core's heartbeat for a new epoch.
 
+mod join;
+mod orders;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use async_nats::{Client, Subject};
+use async_nats::Client;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
-use protocol::{ClientMessage, Decoder, RejectCode, encode_client, now_ns};
+use protocol::{ClientMessage, Decoder, now_ns};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::core_link::Hello;
+pub use join::{Joined, join};
+use join::{states, sync_request};
+
 use super::{
-    BusSettings, EVENTS_PER_REPLAY, HEARTBEAT, MISSED_HEARTBEATS, REQUEST_TIMEOUT, REQUEST_TRIES,
-    SYNC_TIMEOUT, wire,
+    BusSettings, EVENTS_PER_REPLAY, HEARTBEAT, MISSED_HEARTBEATS, REQUEST_TIMEOUT, SYNC_TIMEOUT,
+    wire,
 };
 use crate::bitset::BitSet;
 use crate::bus::{Delivery, ToCore, ToEdge};
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Market, MarketState, Sequenced};
+use crate::market::{ConnId, Market, Sequenced};
 use crate::metrics::{How, Metrics};
 
 /// One followed symbol's events, until it is let go.
 type Events = std::pin::Pin<Box<dyn futures_util::Stream<Item = async_nats::Message> + Send>>;
-
-/// Why joining the core failed.
-#[derive(Debug, thiserror::Error)]
-pub enum JoinError {
-    #[error("the bus: {0}")]
-    Bus(String),
-    #[error("the core's answer: {0}")]
-    Answer(String),
-}
-
-/// What an edge learned from the core when it joined.
-pub struct Joined {
-    pub hello: Hello,
-    pub universe: Option<Universe>,
-    pub states: Vec<MarketState>,
-}
-
-/// Joins the core: its hello, then every symbol's state. Asks again until the core answers or
-/// `shutdown`.
-pub async fn join(
-    client: &Client,
-    settings: &BusSettings,
-    shutdown: &CancellationToken,
-) -> Result<Option<Joined>, JoinError> {
-    let subjects = &settings.subjects;
-    let hello = loop {
-        let asked = tokio::time::timeout(
-            SYNC_TIMEOUT,
-            sync_request(client, subjects.hello(), Bytes::new()),
-        );
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(None),
-            answer = asked => {
-                if let Ok(Ok(message)) = answer {
-                    break serde_json::from_slice::<Hello>(&message.payload)
-                        .map_err(|e| JoinError::Answer(format!("hello: {e}")))?;
-                }
-                tracing::info!("waiting for the market core on the bus");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    };
-    let universe = hello.universe().map_err(JoinError::Answer)?;
-    let states = states(client, settings, universe.len(), 0, usize::MAX).await?;
-    Ok(Some(Joined {
-        hello,
-        universe: Some(universe),
-        states,
-    }))
-}
-
-/// A request for the core's hello, states or history: these wait [`SYNC_TIMEOUT`], not the
-/// short timeout of orders.
-async fn sync_request(
-    client: &Client,
-    subject: String,
-    body: Bytes,
-) -> Result<async_nats::Message, async_nats::RequestError> {
-    let request = async_nats::Request::new()
-        .payload(body)
-        .timeout(Some(SYNC_TIMEOUT));
-    client.send_request(subject, request).await
-}
-
-/// The states of symbols `first..` (at most `count`), page by page.
-async fn states(
-    client: &Client,
-    settings: &BusSettings,
-    total: usize,
-    first: usize,
-    count: usize,
-) -> Result<Vec<MarketState>, JoinError> {
-    let mut out = Vec::new();
-    let mut next = first;
-    while next < total && out.len() < count {
-        let body = Bytes::copy_from_slice(&u32::try_from(next).unwrap_or(0).to_le_bytes());
-        let answer = tokio::time::timeout(
-            SYNC_TIMEOUT,
-            sync_request(client, settings.subjects.state(), body),
-        )
-        .await
-        .map_err(|_| JoinError::Bus("no state from the core in time".to_owned()))?
-        .map_err(|e| JoinError::Bus(e.to_string()))?;
-        let page = wire::states(&answer.payload).map_err(|e| JoinError::Answer(e.to_string()))?;
-        if page.total != total || page.first != next || page.page.is_empty() {
-            return Err(JoinError::Answer(format!(
-                "a page of states for {} symbols from {} (asked for {total} from {next})",
-                page.total, page.first
-            )));
-        }
-        next = next.saturating_add(page.page.len());
-        out.extend(page.page);
-    }
-    out.truncate(count);
-    Ok(out)
-}
 
 /// Why the link stopped.
 #[derive(Debug)]
@@ -548,158 +457,6 @@ impl Link {
                 tracing::warn!(symbol, "cannot mend a gap now: {:?}", other.err());
                 true
             }
-        }
-    }
-
-    /// Sends the core an order, a cancel or a close of one of this edge's connections.
-    async fn request(&mut self, request: ToCore) {
-        let (id, asked) = match request {
-            ToCore::Order { id, order, .. } => (id, Some(ClientMessage::Order(order))),
-            ToCore::Cancel { id, cancel, .. } => (id, Some(ClientMessage::Cancel(cancel))),
-            ToCore::Close { id } => (id, None),
-            // The core opens an account with a connection's first order.
-            ToCore::Open { .. }
-            | ToCore::State { .. }
-            | ToCore::Replay { .. }
-            | ToCore::Follow { .. }
-            | ToCore::Unfollow { .. } => return,
-        };
-        let tag = self.next_tag;
-        self.next_tag = self.next_tag.wrapping_add(1);
-        let message = asked.as_ref().map(encode_client).unwrap_or_default();
-        let body = Bytes::from(wire::put_request(self.edge, id, tag, message.as_bytes()));
-        let now = Instant::now();
-        self.pending.insert(
-            tag,
-            Pending {
-                id,
-                body,
-                tries: 0,
-                deadline: now,
-                sent: now,
-                asked,
-            },
-        );
-        self.try_send(tag).await;
-    }
-
-    async fn try_send(&mut self, tag: u64) {
-        let Some(pending) = self.pending.get_mut(&tag) else {
-            return;
-        };
-        pending.tries += 1;
-        pending.deadline = Instant::now() + REQUEST_TIMEOUT;
-        let reply = Subject::from(format!("{}.{tag}", self.replies));
-        let _ = self
-            .client
-            .publish_with_reply(self.settings.subjects.orders(), reply, pending.body.clone())
-            .await;
-    }
-
-    /// Tries again what the core has not answered in time; past [`REQUEST_TRIES`], an order or
-    /// cancel is rejected as `unavailable`.
-    async fn retry(&mut self) {
-        let now = Instant::now();
-        let late: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(&tag, _)| tag)
-            .collect();
-        for tag in late {
-            let tries = self.pending.get(&tag).map_or(0, |p| p.tries);
-            if tries < REQUEST_TRIES {
-                self.try_send(tag).await;
-                continue;
-            }
-            let Some(pending) = self.pending.remove(&tag) else {
-                continue;
-            };
-            let (order_id, sent_ns) = match &pending.asked {
-                Some(ClientMessage::Order(o)) => (o.id.clone(), o.sent_ns),
-                Some(ClientMessage::Cancel(c)) => (c.id.clone(), c.sent_ns),
-                _ => {
-                    tracing::warn!(
-                        conn = pending.id,
-                        "the core did not confirm a connection's close"
-                    );
-                    continue;
-                }
-            };
-            tracing::warn!(
-                conn = pending.id,
-                "the core did not answer an order in time"
-            );
-            let reject = crate::market::reject(
-                &order_id,
-                RejectCode::Unavailable,
-                "the market core did not answer in time; the order may not have reached it"
-                    .to_owned(),
-                sent_ns,
-                now_ns(),
-            );
-            let _ = self
-                .to_follower
-                .send(ToEdge::Answers {
-                    id: pending.id,
-                    tag: 0,
-                    answers: vec![reject],
-                })
-                .await;
-        }
-    }
-
-    async fn on_answer(&mut self, answer: &async_nats::Message) {
-        let Some(tag) = answer
-            .subject
-            .rsplit('.')
-            .next()
-            .and_then(|t| t.parse::<u64>().ok())
-        else {
-            return;
-        };
-        let Some(pending) = self.pending.remove(&tag) else {
-            // A retry's second answer.
-            return;
-        };
-        if pending.asked.is_none() {
-            return;
-        }
-        self.metrics
-            .bus_round_trip
-            .observe(pending.sent.elapsed().as_secs_f64());
-        let answers = match self.decoder.server(&answer.payload) {
-            Ok(answers) => answers,
-            Err(e) => {
-                tracing::warn!("the core's answer cannot be read: {e}");
-                return;
-            }
-        };
-        let _ = self
-            .to_follower
-            .send(ToEdge::Answers {
-                id: pending.id,
-                tag: 0,
-                answers,
-            })
-            .await;
-    }
-
-    async fn on_fill(&mut self, body: &[u8]) {
-        let Ok((conn, message)) = wire::fill(body) else {
-            return;
-        };
-        let Ok(mut fills) = self.decoder.server(message) else {
-            return;
-        };
-        if let Some(fill) = fills.pop() {
-            let _ = self
-                .to_follower
-                .send(ToEdge::Fill {
-                    id: conn,
-                    fill: Box::new(fill),
-                })
-                .await;
         }
     }
 
