@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use protocol::{SourceInfo, Token};
 
-use crate::bus::nats::{BusSettings, core_link};
+use crate::bus::nats::{BusSettings, core_link, hello};
 use crate::bus::{ToCore, ToEdge};
 use crate::config::Config;
 use crate::edge::Command;
@@ -133,7 +133,7 @@ pub(crate) async fn serve(
     let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, from_edges, shutdown.token().clone()));
     let bus_task = match (bus, bus_queue) {
         (Some(CoreBus { client, settings }), Some(queue)) => {
-            let hello = core_link::Hello::new(&epoch, &info, &universe);
+            let hello = hello::Hello::new(&epoch, &info, &universe);
             Some(tokio::spawn(core_link::run(
                 client,
                 settings,

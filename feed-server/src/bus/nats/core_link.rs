@@ -14,16 +14,16 @@ use async_nats::{Client, Subject};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use protocol::{ClientMessage, Decoder, ServerMessage, encode_batch, encode_server};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::hello::Hello;
 use super::{
     BusSettings, EVENTS_PER_REPLAY, HEARTBEAT, MAX_REMEMBERED, MISSED_HEARTBEATS,
     REMEMBER_REQUESTS, STATES_PER_PAGE, wire,
 };
 use crate::bus::{ToCore, ToEdge, first_id};
-use crate::feed::universe::{Instrument, Universe};
+use crate::feed::universe::Universe;
 use crate::market::ConnId;
 use crate::metrics::Metrics;
 
@@ -33,60 +33,6 @@ pub const MAX_BUS_CONNECTIONS: usize = 1 << 20;
 /// Edges the core keeps track of at most; heartbeats of more are ignored (and their requests
 /// still answered).
 pub const MAX_EDGES: usize = 4_096;
-
-/// What the core says to an edge that joins: enough to serve `hello` and build its view.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Hello {
-    pub epoch: String,
-    pub source: protocol::SourceInfo,
-    pub instruments: Vec<InstrumentInfo>,
-}
-
-/// One instrument as edges need it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InstrumentInfo {
-    pub symbol: protocol::Symbol,
-    #[serde(with = "protocol::decimal")]
-    pub tick_size: protocol::Decimal,
-    #[serde(with = "protocol::decimal")]
-    pub lot_size: protocol::Decimal,
-    pub reference_ticks: i64,
-}
-
-impl Hello {
-    pub fn new(epoch: &str, source: &protocol::SourceInfo, universe: &Universe) -> Self {
-        Self {
-            epoch: epoch.to_owned(),
-            source: source.clone(),
-            instruments: universe
-                .instruments
-                .iter()
-                .map(|i| InstrumentInfo {
-                    symbol: i.symbol.clone(),
-                    tick_size: i.tick_size,
-                    lot_size: i.lot_size,
-                    reference_ticks: i.reference_ticks,
-                })
-                .collect(),
-        }
-    }
-
-    /// The universe the core serves.
-    pub fn universe(&self) -> Result<Universe, String> {
-        Universe::from_instruments(
-            self.instruments
-                .iter()
-                .map(|i| Instrument {
-                    symbol: i.symbol.clone(),
-                    tick_size: i.tick_size,
-                    lot_size: i.lot_size,
-                    reference_ticks: i.reference_ticks,
-                    sigma: 0.0,
-                })
-                .collect(),
-        )
-    }
-}
 
 /// A request the core handled or is handling, by (edge, tag): retries get the same answers.
 enum Handled {

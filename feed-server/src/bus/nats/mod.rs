@@ -9,6 +9,7 @@
 
 pub mod core_link;
 pub mod edge_link;
+pub mod hello;
 mod subject;
 pub mod wire;
 

@@ -7,7 +7,7 @@ use async_nats::Client;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::super::core_link::Hello;
+use super::super::hello::Hello;
 use super::super::{BusSettings, SYNC_TIMEOUT, wire};
 use crate::feed::universe::Universe;
 use crate::market::MarketState;
