@@ -337,7 +337,7 @@ impl Hub {
     }
 
     /// The market core, for tests that look at its state.
-    #[cfg(any(test, feature = "testing"))]
+    #[cfg(test)]
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }

@@ -15,11 +15,14 @@
 //!   `/metrics` shows; [`shutdown`] the signal and the stopping state.
 //! - [`generate`] and [`import`]: the tools that write recordings.
 //! - `drill` (feature `testing`): the hub under arbitrary client scripts, for the fuzz target.
+//! - `bus_bodies` (feature `testing`): the NATS bus's event bodies, for `examples/bus_bodies`.
 //!
 //! Dependencies point one way: `feed` depends on none of the others, `market` on `feed`, `edge`
 //! on `market` and `feed`, and only `hub`, `server` and `config` see all three.
 
 pub(crate) mod bus;
+#[cfg(feature = "testing")]
+pub mod bus_bodies;
 pub mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod drill;

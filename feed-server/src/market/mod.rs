@@ -77,12 +77,12 @@ impl Core {
     }
 
     /// Every symbol's state, in universe order.
-    #[cfg(any(test, feature = "testing"))]
+    #[cfg(test)]
     pub fn markets(&self) -> &[Market] {
         &self.markets
     }
 
-    #[cfg(any(test, feature = "testing"))]
+    #[cfg(test)]
     pub fn universe(&self) -> &Arc<Universe> {
         &self.universe
     }
