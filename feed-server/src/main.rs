@@ -173,7 +173,15 @@ fn announce(
     let tls = config.tls(addr.port()).map_err(anyhow::Error::msg)?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {scheme}://{addr}/ws")?;
+    // The URL is the line's third word, whatever follows it.
+    match tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
+        Some(file) => writeln!(
+            stdout,
+            "listening on {scheme}://{addr}/ws (self-signed certificate: {}; trust it with --ca-cert)",
+            file.display()
+        )?,
+        None => writeln!(stdout, "listening on {scheme}://{addr}/ws")?,
+    }
     stdout.flush()?;
     Ok(tls)
 }
@@ -212,18 +220,7 @@ fn edge(args: EdgeArgs) -> anyhow::Result<()> {
 }
 
 fn serve(cli: Cli) -> anyhow::Result<()> {
-    let runtime = if cli.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cli.threads)
-            .enable_all()
-            .build()
-    }
-    .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime(cli.threads)?.block_on(async {
         let config = cli.config;
         let listener = feed_server::listen(&config)
             .with_context(|| {
@@ -233,31 +230,13 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
-        let tls = config.tls(addr.port()).map_err(anyhow::Error::msg)?;
-        let mut stdout = std::io::stdout();
-        let scheme = if tls.is_some() { "wss" } else { "ws" };
-        // The URL is the line's third word, whatever follows it.
-        match tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
-            Some(file) => writeln!(
-                stdout,
-                "listening on {scheme}://{addr}/ws (self-signed certificate: {}; trust it with --ca-cert)",
-                file.display()
-            )?,
-            None => writeln!(stdout, "listening on {scheme}://{addr}/ws")?,
-        }
-        stdout.flush()?;
+        let tls = announce(&listener, &config)?;
         if let Some(file) = &config.replay {
             tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready");
         } else {
             tracing::info!(%addr, rate = config.synth.rate, symbols = ?config.synth.symbols, "feed server ready");
         }
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        tokio::spawn(async move {
-            feed_server::shutdown::signal().await;
-            tracing::info!("shutting down");
-            signal.cancel();
-        });
+        let shutdown = on_signal();
         feed_server::run_with(listener, config, tls, shutdown).await?;
         Ok(())
     })

@@ -10,12 +10,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use protocol::{ClientMessage, Decimal, Order, Resume, ServerMessage, Side, Subscribe};
+use protocol::{ClientMessage, Decimal, Resume, ServerMessage, Subscribe};
 use support::nats::{Nats, free_port};
+use support::trading::{Seen, order, read_until, subscribe_all, trade_twice};
 use support::{Client, End, Seqs, test_encoding};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -141,78 +141,6 @@ async fn connect(port: u16) -> (Client, String) {
     (client, epoch)
 }
 
-fn order(id: String, price: Option<Decimal>) -> ClientMessage {
-    ClientMessage::Order(Order {
-        id: id.into(),
-        symbol: "AAPL".into(),
-        side: Side::Buy,
-        qty: Decimal::from(100),
-        price,
-        sent_ns: None,
-    })
-}
-
-/// What one client saw.
-#[derive(Debug, Default)]
-struct Seen {
-    events: u64,
-    acked: Vec<String>,
-    filled: Vec<String>,
-    bid: Option<Decimal>,
-    /// Each symbol's last `seq`, for a resume.
-    last: BTreeMap<protocol::Symbol, u64>,
-}
-
-/// Reads until `done`, checking every `seq`; another client's answers fail the test.
-async fn read_until(
-    client: &mut Client,
-    seqs: &mut Seqs,
-    seen: &mut Seen,
-    mine: &str,
-    mut done: impl FnMut(&Seen) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done(seen) {
-        assert!(
-            Instant::now() < deadline,
-            "{mine}: not done in time: {seen:?}"
-        );
-        let message = client.next().await;
-        if let Some(skipped) = seqs.observe(&message) {
-            assert_eq!(skipped, 0, "{mine}: a gap before {message:?}");
-            seen.events += 1;
-        }
-        if let Some((symbol, seq)) = message.market_seq() {
-            seen.last.insert(symbol.into(), seq);
-        }
-        match message {
-            ServerMessage::Snapshot(s) => {
-                seen.last.insert(s.symbol.clone(), s.seq);
-                if s.symbol == "AAPL" {
-                    seen.bid = Some(s.bid);
-                }
-            }
-            ServerMessage::Quote(q) if q.symbol == "AAPL" => seen.bid = Some(q.bid),
-            ServerMessage::Ack(a) => {
-                assert!(a.id.starts_with(mine), "{mine} got {a:?}");
-                seen.acked.push(a.id.to_string());
-            }
-            ServerMessage::Fill(f) => {
-                assert!(f.id.starts_with(mine), "{mine} got {f:?}");
-                if f.leaves.is_zero() {
-                    seen.filled.push(f.id.to_string());
-                }
-            }
-            ServerMessage::Reject(r) => panic!("{mine}: {r:?}"),
-            _ => {}
-        }
-    }
-}
-
-fn subscribe_all() -> ClientMessage {
-    ClientMessage::Subscribe(Subscribe::to(vec!["*".into()]))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_edge_processes_on_one_port_serve_every_event_and_every_order() {
     let nats = Nats::start().await;
@@ -229,27 +157,7 @@ async fn two_edge_processes_on_one_port_serve_every_event_and_every_order() {
     let runs = clients
         .into_iter()
         .enumerate()
-        .map(|(i, mut client)| async move {
-            let mine = format!("c{i}-");
-            let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
-            let until = Instant::now() + Duration::from_secs(1);
-            read_until(&mut client, &mut seqs, &mut seen, &mine, |_| {
-                Instant::now() >= until
-            })
-            .await;
-            assert!(seen.events > 0, "{mine}: no events");
-            // A market order fills at once; a buy at the bid rests until the ask comes down to it.
-            client.send(&order(format!("{mine}m"), None)).await;
-            client.send(&order(format!("{mine}r"), seen.bid)).await;
-            read_until(&mut client, &mut seqs, &mut seen, &mine, |s| {
-                s.filled.len() == 2
-            })
-            .await;
-            seen.acked.sort();
-            seen.filled.sort();
-            assert_eq!(seen.acked, [format!("{mine}m"), format!("{mine}r")]);
-            assert_eq!(seen.filled, [format!("{mine}m"), format!("{mine}r")]);
-        });
+        .map(|(i, mut client)| async move { trade_twice(&mut client, &format!("c{i}-")).await });
     futures_util::future::join_all(runs).await;
 }
 
@@ -386,13 +294,8 @@ async fn read_for(client: &mut Client, seqs: &mut Seqs, seen: &mut Seen, period:
     read_until(client, seqs, seen, "w-", |_| Instant::now() >= until).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edges_keep_their_clients_while_nats_is_away_and_repair_what_they_missed() {
-    let nats_port = free_port();
-    let mut nats = Nats::on(nats_port).await;
-    let _core = Node::core(&nats, &["--rate", "400"]).await;
-    let port = free_port();
-    let _edge = Node::edge(&nats, port, false).await;
+/// A client of the edge on `port`, subscribed to everything, that has read half a second of it.
+async fn reading(port: u16) -> (Client, Seqs, Seen) {
     let (mut client, _) = connect(port).await;
     client.send(&subscribe_all()).await;
     let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
@@ -403,6 +306,17 @@ async fn edges_keep_their_clients_while_nats_is_away_and_repair_what_they_missed
         Duration::from_millis(500),
     )
     .await;
+    (client, seqs, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_keep_their_clients_while_nats_is_away_and_repair_what_they_missed() {
+    let nats_port = free_port();
+    let mut nats = Nats::on(nats_port).await;
+    let _core = Node::core(&nats, &["--rate", "400"]).await;
+    let port = free_port();
+    let _edge = Node::edge(&nats, port, false).await;
+    let (mut client, mut seqs, mut seen) = reading(port).await;
     assert!(
         get(port, "/healthz")
             .await
@@ -454,16 +368,7 @@ async fn a_paused_edge_that_the_bus_drops_events_for_repairs_from_history() {
     let _core = Node::core(&nats, &["--rate", "20000"]).await;
     let port = free_port();
     let edge = Node::edge_with(&nats, port, &["--bus-pending", "256"]).await;
-    let (mut client, _) = connect(port).await;
-    client.send(&subscribe_all()).await;
-    let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
-    read_for(
-        &mut client,
-        &mut seqs,
-        &mut seen,
-        Duration::from_millis(500),
-    )
-    .await;
+    let (mut client, mut seqs, mut seen) = reading(port).await;
     edge.signal("-STOP");
     tokio::time::sleep(Duration::from_secs(1)).await;
     edge.signal("-CONT");

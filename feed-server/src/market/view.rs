@@ -80,13 +80,7 @@ impl View {
         let before = self.history.bytes();
         self.history
             .push(event.symbol, event.seq, event.ts_ns, event.event);
-        let after = self.history.bytes();
-        let delta = i64::try_from(before.abs_diff(after)).unwrap_or(i64::MAX);
-        if after >= before {
-            self.metrics.history_bytes.inc_by(delta);
-        } else {
-            self.metrics.history_bytes.dec_by(delta);
-        }
+        self.count_history(before);
     }
 
     /// Starts `symbol` again from the core's state, forgetting the history that no longer leads
@@ -98,8 +92,7 @@ impl View {
         market.restore(state);
         let before = self.history.bytes();
         self.history.forget(symbol);
-        let freed = i64::try_from(before.saturating_sub(self.history.bytes())).unwrap_or(i64::MAX);
-        self.metrics.history_bytes.dec_by(freed);
+        self.count_history(before);
     }
 
     /// Keeps `events` of `symbol` (in order, ending at its current `seq`) in its history only:
@@ -115,13 +108,7 @@ impl View {
         for e in events {
             self.history.push(symbol, e.seq, e.ts_ns, e.event);
         }
-        let after = self.history.bytes();
-        let delta = i64::try_from(before.abs_diff(after)).unwrap_or(i64::MAX);
-        if after >= before {
-            self.metrics.history_bytes.inc_by(delta);
-        } else {
-            self.metrics.history_bytes.dec_by(delta);
-        }
+        self.count_history(before);
     }
 
     /// The events of `symbol` after `after` up to `until`, if history holds all of them (for an
@@ -142,6 +129,18 @@ impl View {
                 })
                 .collect(),
         )
+    }
+
+    /// Moves the history gauge (shared by every edge's view) by what history changed since it
+    /// held `before` bytes; nothing when a full ring traded an event for another.
+    fn count_history(&self, before: usize) {
+        let after = self.history.bytes();
+        let delta = i64::try_from(before.abs_diff(after)).unwrap_or(i64::MAX);
+        if after > before {
+            self.metrics.history_bytes.inc_by(delta);
+        } else if after < before {
+            self.metrics.history_bytes.dec_by(delta);
+        }
     }
 
     /// Which symbols of a resuming subscription continue from history, and which get a

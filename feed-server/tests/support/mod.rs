@@ -3,6 +3,7 @@
 
 pub mod nats;
 pub mod raw;
+pub mod trading;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

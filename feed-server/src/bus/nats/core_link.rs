@@ -149,17 +149,17 @@ impl Link {
                     self.metrics.bus_dropped.inc_by(batch.len() as u64);
                     return;
                 }
-                let mut body = Vec::with_capacity(wire::QUOTE_BYTES);
                 for delivery in batch.iter() {
                     let sequenced = &delivery.sequenced;
                     let Some(subject) = self.event_subjects.get(sequenced.symbol) else {
                         continue;
                     };
-                    body.clear();
+                    // Each body is handed to the NATS client as it is: one allocation, no copy.
+                    let mut body = Vec::with_capacity(wire::QUOTE_BYTES);
                     wire::put_event(&mut body, sequenced);
                     if self
                         .client
-                        .publish(subject.clone(), Bytes::copy_from_slice(&body))
+                        .publish(subject.clone(), Bytes::from(body))
                         .await
                         .is_ok()
                     {

@@ -1,0 +1,104 @@
+//! A trading client for the edge and cluster tests: reads every `seq` without a gap, places a
+//! market and a resting order, and checks that only its own answers and fills come back.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use protocol::{ClientMessage, Decimal, Order, ServerMessage, Side, Subscribe};
+use tokio::time::Instant;
+
+use super::{Client, Seqs};
+
+pub fn order(id: String, price: Option<Decimal>) -> ClientMessage {
+    ClientMessage::Order(Order {
+        id: id.into(),
+        symbol: "AAPL".into(),
+        side: Side::Buy,
+        qty: Decimal::from(100),
+        price,
+        sent_ns: None,
+    })
+}
+
+/// What one client saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub events: u64,
+    pub acked: Vec<String>,
+    pub filled: Vec<String>,
+    pub bid: Option<Decimal>,
+    /// Each symbol's last `seq`, for a resume.
+    pub last: BTreeMap<protocol::Symbol, u64>,
+}
+
+/// Reads until `done`, checking every `seq`; another client's answers fail the test.
+pub async fn read_until(
+    client: &mut Client,
+    seqs: &mut Seqs,
+    seen: &mut Seen,
+    mine: &str,
+    mut done: impl FnMut(&Seen) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(seen) {
+        assert!(
+            Instant::now() < deadline,
+            "{mine}: not done in time: {seen:?}"
+        );
+        let message = client.next().await;
+        if let Some(skipped) = seqs.observe(&message) {
+            assert_eq!(skipped, 0, "{mine}: a gap before {message:?}");
+            seen.events += 1;
+        }
+        if let Some((symbol, seq)) = message.market_seq() {
+            seen.last.insert(symbol.into(), seq);
+        }
+        match message {
+            ServerMessage::Snapshot(s) => {
+                seen.last.insert(s.symbol.clone(), s.seq);
+                if s.symbol == "AAPL" {
+                    seen.bid = Some(s.bid);
+                }
+            }
+            ServerMessage::Quote(q) if q.symbol == "AAPL" => seen.bid = Some(q.bid),
+            ServerMessage::Ack(a) => {
+                assert!(a.id.starts_with(mine), "{mine} got {a:?}");
+                seen.acked.push(a.id.to_string());
+            }
+            ServerMessage::Fill(f) => {
+                assert!(f.id.starts_with(mine), "{mine} got {f:?}");
+                if f.leaves.is_zero() {
+                    seen.filled.push(f.id.to_string());
+                }
+            }
+            ServerMessage::Reject(r) => panic!("{mine}: {r:?}"),
+            _ => {}
+        }
+    }
+}
+
+pub fn subscribe_all() -> ClientMessage {
+    ClientMessage::Subscribe(Subscribe::to(vec!["*".into()]))
+}
+
+/// One client's trading: a second of events (with the AAPL bid to rest an order at), then a
+/// market buy that fills at once and a buy at the bid that rests until the ask comes down to it;
+/// both are acked and filled, to this client only. Returns the live events it read.
+pub async fn trade_twice(client: &mut Client, mine: &str) -> u64 {
+    let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+    let until = Instant::now() + Duration::from_secs(1);
+    read_until(client, &mut seqs, &mut seen, mine, |_| {
+        Instant::now() >= until
+    })
+    .await;
+    assert!(seen.events > 0, "{mine}: no events");
+    client.send(&order(format!("{mine}m"), None)).await;
+    client.send(&order(format!("{mine}r"), seen.bid)).await;
+    read_until(client, &mut seqs, &mut seen, mine, |s| s.filled.len() == 2).await;
+    seen.acked.sort();
+    seen.filled.sort();
+    assert_eq!(seen.acked, [format!("{mine}m"), format!("{mine}r")]);
+    assert_eq!(seen.filled, [format!("{mine}m"), format!("{mine}r")]);
+    seen.events
+}
