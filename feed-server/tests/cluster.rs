@@ -217,10 +217,7 @@ async fn five_hundred_clients_of_a_killed_edge_resume_on_the_other_without_a_gap
             let (mut client, new_epoch) = connect(port_b).await;
             assert_eq!(new_epoch, epoch, "every edge reports the core's epoch");
             let mut subscribe = Subscribe::to(vec!["*".into()]);
-            subscribe.resume = Some(Resume {
-                epoch,
-                from: seen.last.clone(),
-            });
+            subscribe.resume = Some(Resume::quotes(epoch, seen.last.clone()));
             client.send(&ClientMessage::Subscribe(subscribe)).await;
             let resumed = client
                 .until(|m| match m {

@@ -23,10 +23,10 @@ fn server_config(rate: u64) -> Config {
 }
 
 fn subscribe(symbols: &[&str], resume: Option<Resume>) -> ClientMessage {
-    ClientMessage::Subscribe(Subscribe {
-        symbols: symbols.iter().map(|s| Symbol::from(*s)).collect(),
+    ClientMessage::Subscribe(Subscribe::resuming(
+        symbols.iter().map(|s| Symbol::from(*s)).collect(),
         resume,
-    })
+    ))
 }
 
 /// The epoch of a connection's `hello`.
@@ -112,10 +112,7 @@ async fn a_dropped_client_resumes_with_exactly_what_it_missed_while_events_flow(
         epoch,
         "the same server session"
     );
-    let resume = Resume {
-        epoch: epoch.clone(),
-        from: held.clone(),
-    };
+    let resume = Resume::quotes(epoch.clone(), held.clone());
     second.send(&subscribe(&["*"], Some(resume))).await;
     let r = resumed(second.next().await);
     assert_eq!((r.recovered_count, r.snapshot_count), (20, 0), "{r:?}");
@@ -178,10 +175,7 @@ async fn another_epoch_gets_snapshots_of_the_new_one() {
     let mut client = Client::connect(&restarted).await;
     let new = hello_epoch(&mut client).await;
     assert_ne!(new, old, "a restart is a new epoch");
-    let resume = Resume {
-        epoch: old,
-        from: held,
-    };
+    let resume = Resume::quotes(old, held);
     client
         .send(&subscribe(&["AAPL", "MSFT"], Some(resume)))
         .await;
@@ -221,7 +215,7 @@ async fn trimmed_history_ahead_seqs_and_unnamed_symbols_get_snapshots_and_the_re
     client
         .send(&subscribe(
             &["AAPL", "MSFT", "NVDA", "KO"],
-            Some(Resume { epoch, from }),
+            Some(Resume::quotes(epoch, from)),
         ))
         .await;
     let r = resumed(client.next().await);
@@ -279,10 +273,7 @@ async fn a_resume_past_the_event_budget_sends_snapshots_for_the_rest() {
     client
         .send(&subscribe(
             &["*"],
-            Some(Resume {
-                epoch,
-                from: held.clone(),
-            }),
+            Some(Resume::quotes(epoch, held.clone())),
         ))
         .await;
     let r = resumed(client.next().await);

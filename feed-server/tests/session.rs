@@ -113,9 +113,9 @@ async fn star_subscribes_to_every_symbol_and_unsubscribe_stops_the_flow() {
         symbols.insert(m.market_seq().unwrap().0.to_owned());
     }
     assert_eq!(snapshots, 20);
-    c.send(&ClientMessage::Unsubscribe(Unsubscribe {
-        symbols: vec!["*".into()],
-    }))
+    c.send(&ClientMessage::Unsubscribe(Unsubscribe::all(vec![
+        "*".into(),
+    ])))
     .await;
     // Events queued before the unsubscribe may still arrive; after a quiet period and a pong,
     // nothing else may come.

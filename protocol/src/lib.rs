@@ -8,6 +8,8 @@
 //! - [`binary`]: the same messages in `tickwire.v1.bin` binary frames.
 //! - [`error`]: [`DecodeError`], which maps onto the `error` reply codes.
 //! - [`symbol`]: what a symbol may be, checked everywhere one is read.
+//! - [`checksum`]: the order-book checksum (CRC32 of the top levels' wire text).
+//! - [`book`]: a client's copy of a symbol's order book, rebuilt from `book` and `book_update`.
 //! - [`frame`]: WebSocket frame heads on raw bytes, for code that frames messages itself.
 //! - [`sequence`]: the per-symbol `seq` rule as a client follows it ([`Sequence`]).
 //! - [`grid`]: prices and sizes as whole numbers of ticks and lots.
@@ -18,6 +20,8 @@
 //! `PROTOCOL.md` beside this crate is the contract; its examples are parsed by the tests.
 
 pub mod binary;
+pub mod book;
+pub mod checksum;
 pub mod codec;
 pub mod decimal;
 pub mod error;

@@ -44,6 +44,13 @@ crate::tagged::tagged_enum!(ClientMessage, "a client message object with a `type
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscribe {
     pub symbols: Vec<Symbol>,
+    /// What to stream for these symbols; absent means `["quotes"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<Channel>>,
+    /// Levels per side of the `book` channel, 1 to [`MAX_BOOK_DEPTH`]; absent means
+    /// [`DEFAULT_BOOK_DEPTH`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
     /// Where a previous connection left off: symbols it names get the events they missed
     /// instead of a snapshot, when the server still has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,23 +62,95 @@ impl Subscribe {
     pub fn to(symbols: Vec<Symbol>) -> Self {
         Self {
             symbols,
+            channels: None,
+            depth: None,
             resume: None,
         }
     }
+
+    /// A subscription to quotes that resumes where `resume` says, if it says.
+    pub fn resuming(symbols: Vec<Symbol>, resume: Option<Resume>) -> Self {
+        Self {
+            resume,
+            ..Self::to(symbols)
+        }
+    }
+
+    /// The channels asked for: `quotes` when the message named none.
+    pub fn channels(&self) -> &[Channel] {
+        self.channels.as_deref().unwrap_or(&[Channel::Quotes])
+    }
 }
+
+/// What a subscription streams for its symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// `quote`s and `trade`s, after a `snapshot`.
+    Quotes,
+    /// The order book: a `book`, then `book_update`s.
+    Book,
+    /// A channel this build does not know (the server answers `bad_channel`).
+    #[serde(other)]
+    Other,
+}
+
+impl Channel {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quotes => "quotes",
+            Self::Book => "book",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Book levels per side a subscription gets when it names no `depth`.
+pub const DEFAULT_BOOK_DEPTH: u32 = 10;
+/// The deepest book a subscription may ask for.
+pub const MAX_BOOK_DEPTH: u32 = 50;
 
 /// The streams a client held when its connection ended: the `epoch` of that connection's
 /// `hello`, and the last `seq` it has of each symbol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
     pub epoch: String,
+    #[serde(default)]
     pub from: BTreeMap<Symbol, u64>,
+    /// The last book `seq` the client holds of each symbol whose book it streamed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub book_from: BTreeMap<Symbol, u64>,
+}
+
+impl Resume {
+    /// Where the quote streams of a connection of `epoch` left off.
+    pub fn quotes(epoch: String, from: BTreeMap<Symbol, u64>) -> Self {
+        Self {
+            epoch,
+            from,
+            book_from: BTreeMap::new(),
+        }
+    }
 }
 
 /// Stop receiving events for these symbols (`*` = all).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unsubscribe {
     pub symbols: Vec<Symbol>,
+    /// The channels to stop; absent means all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<Channel>>,
+}
+
+impl Unsubscribe {
+    /// Stops every channel of these symbols.
+    pub fn all(symbols: Vec<Symbol>) -> Self {
+        Self {
+            symbols,
+            channels: None,
+        }
+    }
 }
 
 /// Which way an order trades.
@@ -163,6 +242,8 @@ pub enum ServerMessage {
     Error(ErrorReply),
     Authorized(Authorized),
     Resumed(Resumed),
+    Book(Book),
+    BookUpdate(BookUpdate),
 }
 
 crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type`", {
@@ -178,6 +259,8 @@ crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type
     "error" => Error,
     "authorized" => Authorized,
     "resumed" => Resumed,
+    "book" => Book,
+    "book_update" => BookUpdate,
 });
 
 impl ServerMessage {
@@ -187,6 +270,14 @@ impl ServerMessage {
             Self::Quote(q) => Some((&q.symbol, q.seq)),
             Self::Trade(t) => Some((&t.symbol, t.seq)),
             Self::Snapshot(s) => Some((&s.symbol, s.seq)),
+            _ => None,
+        }
+    }
+
+    /// The symbol and book `seq` of a `book` or `book_update`: the book is its own stream.
+    pub fn book_seq(&self) -> Option<(&str, u64)> {
+        match self {
+            Self::Book(b) | Self::BookUpdate(b) => Some((&b.symbol, b.seq)),
             _ => None,
         }
     }
@@ -319,6 +410,40 @@ pub struct Trade {
     pub ts_ns: u64,
 }
 
+/// One price level: its price and the total size resting there, written `["187.25","300"]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level(
+    #[serde(with = "crate::decimal")] pub Decimal,
+    #[serde(with = "crate::decimal")] pub Decimal,
+);
+
+impl Level {
+    pub fn price(&self) -> Decimal {
+        self.0
+    }
+
+    pub fn size(&self) -> Decimal {
+        self.1
+    }
+}
+
+/// A symbol's order book (`book`: the whole book to the subscribed depth, best first) or what
+/// changed in it (`book_update`: each level's new total size, `"0"` removing it). `seq` counts
+/// the symbol's book messages, apart from its quotes' `seq`; `checksum` is
+/// [`crate::checksum::checksum`] of the book after this message, truncated to the depth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    pub symbol: Symbol,
+    pub seq: u64,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+    pub checksum: u32,
+    pub ts_ns: u64,
+}
+
+/// A `book_update` carries the same fields as a `book`.
+pub type BookUpdate = Book;
+
 /// The order was accepted; fills may follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
@@ -450,6 +575,10 @@ pub enum ErrorCode {
     RateLimited,
     /// An `auth` message carried the wrong token.
     BadToken,
+    /// A `subscribe` or `unsubscribe` named a channel the server does not stream.
+    BadChannel,
+    /// A `subscribe` asked for a book depth outside 1 to 50.
+    BadDepth,
     /// A code this client version does not know.
     #[serde(other)]
     Other,

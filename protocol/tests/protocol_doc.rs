@@ -59,8 +59,19 @@ fn every_server_example_decodes_and_round_trips() {
         }
     }
     for t in [
-        "hello", "snapshot", "quote", "trade", "ack", "reject", "fill", "canceled", "pong",
-        "error", "resumed",
+        "hello",
+        "snapshot",
+        "quote",
+        "trade",
+        "ack",
+        "reject",
+        "fill",
+        "canceled",
+        "pong",
+        "error",
+        "resumed",
+        "book",
+        "book_update",
     ] {
         assert!(types.contains(t), "PROTOCOL.md has no `{t}` example");
     }
@@ -170,4 +181,27 @@ fn every_binary_example_is_its_json_twin_and_encodes_to_the_same_bytes() {
         seen += 1;
     }
     assert!(seen >= 12, "only {seen} binary examples");
+}
+
+#[test]
+fn the_book_examples_carry_their_own_checksums_and_apply_in_order() {
+    use protocol::ServerMessage;
+    use protocol::book::{BookStep, OrderBook};
+    let mut book = OrderBook::new(3);
+    let mut applied = 0;
+    for (_, body, _) in blocks().into_iter().filter(|(i, ..)| i == "json server") {
+        for m in Decoder::new().server(body.trim().as_bytes()).unwrap() {
+            let step = match &m {
+                ServerMessage::Book(b) => book.apply(b, true),
+                ServerMessage::BookUpdate(b) => book.apply(b, false),
+                _ => continue,
+            };
+            assert!(
+                matches!(step, BookStep::InSync | BookStep::Stale),
+                "{body}: {step:?}"
+            );
+            applied += 1;
+        }
+    }
+    assert!(applied >= 2, "only {applied} book examples");
 }

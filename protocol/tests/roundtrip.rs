@@ -18,6 +18,20 @@ fn text() -> impl Strategy<Value = String> {
     any::<String>()
 }
 
+/// Channels as the binary form keeps them: each once, quotes first.
+fn channels() -> impl Strategy<Value = Option<Vec<Channel>>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(vec![Channel::Quotes])),
+        Just(Some(vec![Channel::Book])),
+        Just(Some(vec![Channel::Quotes, Channel::Book])),
+    ]
+}
+
+fn levels() -> impl Strategy<Value = Vec<Level>> {
+    prop::collection::vec((decimal(), decimal()).prop_map(|(p, s)| Level(p, s)), 0..6)
+}
+
 fn client() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
         prop::collection::vec(symbol(), 0..5)
@@ -29,12 +43,39 @@ fn client() -> impl Strategy<Value = ClientMessage> {
         )
             .prop_map(
                 |(symbols, epoch, from)| ClientMessage::Subscribe(Subscribe {
-                    symbols,
-                    resume: Some(protocol::Resume { epoch, from }),
+                    resume: Some(protocol::Resume {
+                        epoch,
+                        from,
+                        book_from: std::collections::BTreeMap::new()
+                    }),
+                    ..Subscribe::to(symbols)
                 })
             ),
-        prop::collection::vec(symbol(), 0..5)
-            .prop_map(|symbols| ClientMessage::Unsubscribe(Unsubscribe { symbols })),
+        (
+            prop::collection::vec(symbol(), 0..5),
+            channels(),
+            prop::option::of(1u32..=50),
+            prop::option::of((
+                "[0-9]{1,12}",
+                prop::collection::btree_map(symbol(), any::<u64>(), 0..3),
+                prop::collection::btree_map(symbol(), any::<u64>(), 0..3),
+            )),
+        )
+            .prop_map(|(symbols, channels, depth, resume)| {
+                ClientMessage::Subscribe(Subscribe {
+                    symbols,
+                    channels,
+                    depth,
+                    resume: resume.map(|(epoch, from, book_from)| protocol::Resume {
+                        epoch,
+                        from,
+                        book_from,
+                    }),
+                })
+            }),
+        (prop::collection::vec(symbol(), 0..5), channels()).prop_map(|(symbols, channels)| {
+            ClientMessage::Unsubscribe(Unsubscribe { symbols, channels })
+        }),
         (
             text(),
             symbol(),
@@ -198,6 +239,30 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                     snapshot_count,
                 })
             }),
+        (
+            symbol(),
+            any::<u64>(),
+            levels(),
+            levels(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<bool>()
+        )
+            .prop_map(|(symbol, seq, bids, asks, checksum, ts_ns, whole)| {
+                let book = Book {
+                    symbol,
+                    seq,
+                    bids,
+                    asks,
+                    checksum,
+                    ts_ns,
+                };
+                if whole {
+                    ServerMessage::Book(book)
+                } else {
+                    ServerMessage::BookUpdate(book)
+                }
+            }),
         (text(), prop::collection::vec(symbol(), 0..3)).prop_map(|(message, symbols)| {
             ServerMessage::Error(ErrorReply {
                 code: ErrorCode::UnknownSymbol,
@@ -271,6 +336,7 @@ fn symbols_of(m: &ServerMessage) -> Vec<Symbol> {
         ServerMessage::Quote(q) => vec![q.symbol.clone()],
         ServerMessage::Trade(t) => vec![t.symbol.clone()],
         ServerMessage::Resumed(r) => r.recovered.iter().chain(&r.snapshot).cloned().collect(),
+        ServerMessage::Book(b) | ServerMessage::BookUpdate(b) => vec![b.symbol.clone()],
         _ => Vec::new(),
     }
 }
@@ -316,7 +382,7 @@ proptest! {
             ClientMessage::Subscribe(s) => s
                 .symbols
                 .iter()
-                .chain(s.resume.iter().flat_map(|r| r.from.keys()))
+                .chain(s.resume.iter().flat_map(|r| r.from.keys().chain(r.book_from.keys())))
                 .cloned()
                 .collect(),
             ClientMessage::Unsubscribe(s) => s.symbols.clone(),

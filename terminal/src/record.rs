@@ -378,10 +378,7 @@ impl Tape {
                     }
                     stream.resume();
                 }
-                Some(Resume {
-                    epoch: new.clone(),
-                    from,
-                })
+                Some(Resume::quotes(new.clone(), from))
             }
             _ => {
                 self.summary.epoch_changes += 1;
@@ -392,10 +389,7 @@ impl Tape {
             }
         };
         self.epoch = hello.epoch;
-        let subscribe = ClientMessage::Subscribe(Subscribe {
-            symbols: wanted.to_vec(),
-            resume,
-        });
+        let subscribe = ClientMessage::Subscribe(Subscribe::resuming(wanted.to_vec(), resume));
         ws.send(codec.encode(&subscribe)).await?;
         Ok((ws, codec))
     }

@@ -10,9 +10,9 @@ use super::cursor::{In, Out};
 use super::{ALL_IDS, Kind, SymbolIds, UnknownSymbol};
 use crate::error::DecodeError;
 use crate::types::{
-    ALL_SYMBOLS, Ack, Auth, Authorized, Cancel, Canceled, ErrorCode, ErrorReply, Fill, Hello,
-    Order, Ping, Pong, Quote, Reject, RejectCode, Resume, Resumed, ServerInfo, Side, Snapshot,
-    SourceInfo, Subscribe, Symbol, Trade, Unsubscribe,
+    ALL_SYMBOLS, Ack, Auth, Authorized, Book, Cancel, Canceled, Channel, ErrorCode, ErrorReply,
+    Fill, Hello, Level, Order, Ping, Pong, Quote, Reject, RejectCode, Resume, Resumed, ServerInfo,
+    Side, Snapshot, SourceInfo, Subscribe, Symbol, Trade, Unsubscribe,
 };
 
 /// One message type's bytes after the 3-byte header.
@@ -98,13 +98,15 @@ const REJECT_CODES: [(RejectCode, u8); 11] = [
 ];
 
 /// `error.code` on the wire; `other` is 0.
-const ERROR_CODES: [(ErrorCode, u8); 6] = [
+const ERROR_CODES: [(ErrorCode, u8); 8] = [
     (ErrorCode::BadRequest, 1),
     (ErrorCode::UnknownType, 2),
     (ErrorCode::UnknownSymbol, 3),
     (ErrorCode::UnsupportedFrame, 4),
     (ErrorCode::RateLimited, 5),
     (ErrorCode::BadToken, 6),
+    (ErrorCode::BadChannel, 7),
+    (ErrorCode::BadDepth, 8),
 ];
 
 /// The two decimals as mantissas at one scale, if both fit in 32 bits there.
@@ -526,6 +528,103 @@ impl Layout for Resumed {
     }
 }
 
+/// A book's levels in their compact form: one price scale and one size scale, every price and
+/// size an i32 mantissa at it. Only when that is the values' own scale, so the text a client
+/// writes back (and checksums) is the text the server wrote.
+fn compact_levels(levels: &[&[Level]]) -> Option<(u8, u8)> {
+    let mut all = levels.iter().flat_map(|side| side.iter());
+    let first = all.clone().next();
+    let (ps, ss) = first.map_or((0, 0), |l| (l.0.scale(), l.1.scale()));
+    let fits = |d: Decimal, scale: u32| d.scale() == scale && i32::try_from(d.mantissa()).is_ok();
+    all.all(|l| fits(l.0, ps) && fits(l.1, ss))
+        .then(|| Some((u8::try_from(ps).ok()?, u8::try_from(ss).ok()?)))
+        .flatten()
+}
+
+/// `book` (0x0F) and `book_update` (0x10): the event head, the checksum, a form byte, then
+/// the bids and the asks, each a u32 count and its levels. Form 0: a price scale and a size
+/// scale, then each level as two i32 mantissas (8 bytes). Form 1: each level as two `dec`s.
+pub(super) fn put_book(
+    book: &Book,
+    kind: Kind,
+    frame: &mut Vec<u8>,
+    ids: &SymbolIds,
+) -> Result<(), UnknownSymbol> {
+    let head = EventHead {
+        symbol: id_of(ids, &book.symbol)?,
+        seq: book.seq,
+        ts_ns: book.ts_ns,
+    };
+    let mut out = head.begin(frame, kind);
+    out.u32(book.checksum);
+    if let Some((ps, ss)) = compact_levels(&[&book.bids, &book.asks]) {
+        out.u8(0).u8(ps).u8(ss);
+        for side in [&book.bids, &book.asks] {
+            out.count(side.len());
+            for level in side {
+                // `compact_levels` checked that each mantissa fits.
+                let m = |d: Decimal| i32::try_from(d.mantissa()).unwrap_or_default();
+                out.i32(m(level.0)).i32(m(level.1));
+            }
+        }
+    } else {
+        out.u8(1);
+        for side in [&book.bids, &book.asks] {
+            out.count(side.len());
+            for level in side {
+                out.dec(level.0).dec(level.1);
+            }
+        }
+    }
+    out.finish();
+    Ok(())
+}
+
+impl Layout for Book {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        put_book(self, Kind::Book, frame, ids)
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        let head = EventHead::get(r)?;
+        let symbol = symbol_of(r, symbols, head.symbol)?;
+        let checksum = r.u32()?;
+        let form = r.u8()?;
+        let mut sides = [Vec::new(), Vec::new()];
+        match form {
+            0 => {
+                let (ps, ss) = (r.u8()?, r.u8()?);
+                for side in &mut sides {
+                    let n = r.count(8)?;
+                    for _ in 0..n {
+                        let (p, s) = (r.i32()?, r.i32()?);
+                        side.push(Level(r.scaled(p, ps)?, r.scaled(s, ss)?));
+                    }
+                }
+            }
+            1 => {
+                for side in &mut sides {
+                    // A `dec` is at least 9 bytes.
+                    let n = r.count(18)?;
+                    for _ in 0..n {
+                        side.push(Level(r.dec()?, r.dec()?));
+                    }
+                }
+            }
+            other => return Err(r.fail(format!("book form {other} is not 0 or 1"))),
+        }
+        let [bids, asks] = sides;
+        Ok(Self {
+            symbol,
+            seq: head.seq,
+            bids,
+            asks,
+            checksum,
+            ts_ns: head.ts_ns,
+        })
+    }
+}
+
 impl Layout for Authorized {
     fn put(&self, frame: &mut Vec<u8>, _: &SymbolIds) -> Result<(), UnknownSymbol> {
         let mut out = Out::begin(frame, Kind::Authorized);
@@ -560,16 +659,85 @@ fn get_ids(r: &mut In<'_>, symbols: &[Symbol]) -> Result<Vec<Symbol>, DecodeErro
     (0..count).map(|_| Ok(name_of(symbols, r.u32()?))).collect()
 }
 
-/// A subscribe's ids, then, if it resumes, the epoch and each symbol's last `seq`; a subscribe
-/// that does not resume ends after its ids.
+/// Channels as bits: quotes 1, book 2; a channel this build does not know is bit 7, and any
+/// bit a reader does not know reads as that.
+const CHANNEL_BITS: [(Channel, u8); 3] = [
+    (Channel::Quotes, 1),
+    (Channel::Book, 2),
+    (Channel::Other, 0x80),
+];
+
+fn channel_bits(channels: &[Channel]) -> u8 {
+    channels
+        .iter()
+        .fold(0, |bits, &c| bits | code_byte(&CHANNEL_BITS, c))
+}
+
+fn bits_channels(bits: u8) -> Vec<Channel> {
+    let mut channels: Vec<Channel> = CHANNEL_BITS
+        .iter()
+        .filter(|&&(c, b)| c != Channel::Other && bits & b != 0)
+        .map(|&(c, _)| c)
+        .collect();
+    if bits & !3 != 0 {
+        channels.push(Channel::Other);
+    }
+    channels
+}
+
+/// `(id, seq)` pairs after a u32 count.
+fn put_seqs(
+    out: &mut Out<'_>,
+    ids: &SymbolIds,
+    seqs: &std::collections::BTreeMap<Symbol, u64>,
+) -> Result<(), UnknownSymbol> {
+    out.count(seqs.len());
+    for (symbol, &seq) in seqs {
+        out.u32(id_of(ids, symbol)?).u64(seq);
+    }
+    Ok(())
+}
+
+fn get_seqs(
+    r: &mut In<'_>,
+    symbols: &[Symbol],
+) -> Result<std::collections::BTreeMap<Symbol, u64>, DecodeError> {
+    // Each entry is an id and a seq.
+    let count = r.count(12)?;
+    let mut seqs = std::collections::BTreeMap::new();
+    for _ in 0..count {
+        let symbol = name_of(symbols, r.u32()?);
+        seqs.insert(symbol, r.u64()?);
+    }
+    Ok(seqs)
+}
+
+/// A subscribe's ids; then, if it resumes or names channels or a depth, the resume block (the
+/// epoch and each symbol's last `seq`; an empty epoch with no `seq`s when it does not resume);
+/// then, if it names channels, a depth or book `seq`s, the book block: channel bits (0: not
+/// named), the depth (0: not named) and each symbol's last book `seq`. A subscribe that names
+/// none of these ends after its ids.
 impl Layout for Subscribe {
     fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
         let mut out = Out::begin(frame, Kind::Subscribe);
         put_ids(&mut out, ids, &self.symbols)?;
-        if let Some(resume) = &self.resume {
-            out.str(&resume.epoch).count(resume.from.len());
-            for (symbol, &seq) in &resume.from {
-                out.u32(id_of(ids, symbol)?).u64(seq);
+        let book_from = self.resume.as_ref().map(|r| &r.book_from);
+        let book_block = self.channels.is_some()
+            || self.depth.is_some()
+            || book_from.is_some_and(|b| !b.is_empty());
+        if self.resume.is_some() || book_block {
+            let empty = std::collections::BTreeMap::new();
+            let (epoch, from) = self
+                .resume
+                .as_ref()
+                .map_or(("", &empty), |r| (r.epoch.as_str(), &r.from));
+            out.str(epoch);
+            put_seqs(&mut out, ids, from)?;
+            if book_block {
+                let bits = self.channels.as_deref().map_or(0, channel_bits);
+                let depth = self.depth.map_or(0, |d| u8::try_from(d).unwrap_or(u8::MAX));
+                out.u8(bits).u8(depth);
+                put_seqs(&mut out, ids, book_from.unwrap_or(&empty))?;
             }
         }
         out.finish();
@@ -578,38 +746,52 @@ impl Layout for Subscribe {
 
     fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
         let list = get_ids(r, symbols)?;
-        let resume = if r.left() == 0 {
-            None
-        } else {
-            let epoch = r.str()?.to_owned();
-            // Each entry is an id and a seq.
-            let count = r.count(12)?;
-            let mut from = std::collections::BTreeMap::new();
-            for _ in 0..count {
-                let symbol = name_of(symbols, r.u32()?);
-                from.insert(symbol, r.u64()?);
-            }
-            Some(Resume { epoch, from })
-        };
-        Ok(Self {
-            symbols: list,
-            resume,
-        })
+        let mut subscribe = Self::to(list);
+        if r.left() == 0 {
+            return Ok(subscribe);
+        }
+        let epoch = r.str()?.to_owned();
+        let from = get_seqs(r, symbols)?;
+        let mut book_from = std::collections::BTreeMap::new();
+        let book_block = r.left() > 0;
+        if book_block {
+            let (bits, depth) = (r.u8()?, r.u8()?);
+            subscribe.channels = (bits != 0).then(|| bits_channels(bits));
+            subscribe.depth = (depth != 0).then_some(u32::from(depth));
+            book_from = get_seqs(r, symbols)?;
+        }
+        // With a book block, an empty epoch and no `seq`s stand for no resume.
+        if !book_block || !epoch.is_empty() || !from.is_empty() || !book_from.is_empty() {
+            subscribe.resume = Some(Resume {
+                epoch,
+                from,
+                book_from,
+            });
+        }
+        Ok(subscribe)
     }
 }
 
+/// The ids, then, if it names channels, their bits.
 impl Layout for Unsubscribe {
     fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
         let mut out = Out::begin(frame, Kind::Unsubscribe);
         put_ids(&mut out, ids, &self.symbols)?;
+        if let Some(channels) = &self.channels {
+            out.u8(channel_bits(channels));
+        }
         out.finish();
         Ok(())
     }
 
     fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
-        Ok(Self {
-            symbols: get_ids(r, symbols)?,
-        })
+        let symbols = get_ids(r, symbols)?;
+        let channels = if r.left() > 0 {
+            Some(bits_channels(r.u8()?))
+        } else {
+            None
+        };
+        Ok(Self { symbols, channels })
     }
 }
 

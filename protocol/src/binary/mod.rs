@@ -77,6 +77,8 @@ kinds! {
     Error = 0x0C, "error";
     Authorized = 0x0D, "authorized";
     Resumed = 0x0E, "resumed";
+    Book = 0x0F, "book";
+    BookUpdate = 0x10, "book_update";
     // Client to server.
     Subscribe = 0x41, "subscribe";
     Unsubscribe = 0x42, "unsubscribe";
@@ -87,12 +89,18 @@ kinds! {
 }
 
 impl Kind {
-    /// A snapshot, quote or trade: a message that starts with an [`EventHead`].
+    /// A snapshot, quote or trade: a message that starts with an [`EventHead`] whose `seq` is
+    /// the symbol's quote stream.
     pub fn is_market_data(self) -> bool {
         matches!(
             self,
             Self::Snapshot | Self::Quote | Self::QuoteWide | Self::Trade | Self::TradeWide
         )
+    }
+
+    /// A `book` or `book_update`: an [`EventHead`] whose `seq` is the symbol's book stream.
+    pub fn is_book(self) -> bool {
+        matches!(self, Self::Book | Self::BookUpdate)
     }
 }
 
@@ -151,6 +159,8 @@ pub fn encode_server(
         ServerMessage::Error(m) => m.put(frame, ids),
         ServerMessage::Authorized(m) => m.put(frame, ids),
         ServerMessage::Resumed(m) => m.put(frame, ids),
+        ServerMessage::Book(m) => layout::put_book(m, Kind::Book, frame, ids),
+        ServerMessage::BookUpdate(m) => layout::put_book(m, Kind::BookUpdate, frame, ids),
     }
 }
 
@@ -252,6 +262,8 @@ impl ServerDecoder {
             Kind::Error => ServerMessage::Error(Layout::get(r, kind, symbols)?),
             Kind::Authorized => ServerMessage::Authorized(Layout::get(r, kind, symbols)?),
             Kind::Resumed => ServerMessage::Resumed(Layout::get(r, kind, symbols)?),
+            Kind::Book => ServerMessage::Book(Layout::get(r, kind, symbols)?),
+            Kind::BookUpdate => ServerMessage::BookUpdate(Layout::get(r, kind, symbols)?),
             // A client's message in a server's frame: not for this decoder.
             Kind::Subscribe
             | Kind::Unsubscribe

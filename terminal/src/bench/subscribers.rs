@@ -597,10 +597,10 @@ async fn client(
         let resuming = resume.is_some();
         epoch = hello.epoch;
         let subscribe = match resume {
-            Some(resume) => codec.encode(&ClientMessage::Subscribe(Subscribe {
-                symbols: plan.symbols.clone(),
-                resume: Some(resume),
-            })),
+            Some(resume) => codec.encode(&ClientMessage::Subscribe(Subscribe::resuming(
+                plan.symbols.clone(),
+                Some(resume),
+            ))),
             None => plan.subscribe.clone(),
         };
         let subscribed_ns = now_ns();
@@ -677,10 +677,7 @@ fn resume(
     for stream in last.iter_mut() {
         stream.resume();
     }
-    Some(Resume {
-        epoch: now.unwrap_or_default().to_owned(),
-        from,
-    })
+    Some(Resume::quotes(now.unwrap_or_default().to_owned(), from))
 }
 
 /// Reads the `hello` a connection starts with.

@@ -35,7 +35,7 @@ impl State {
         let mut out = Vec::new();
         let gone: Vec<Symbol> = old.into_iter().filter(|s| !new.contains(s)).collect();
         if !gone.is_empty() {
-            out.push(ClientMessage::Unsubscribe(Unsubscribe { symbols: gone }));
+            out.push(ClientMessage::Unsubscribe(Unsubscribe::all(gone)));
         }
         if !new.is_empty() {
             out.push(ClientMessage::Subscribe(Subscribe::to(new)));

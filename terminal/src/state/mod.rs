@@ -281,10 +281,7 @@ impl State {
                 let resume = match (&h.epoch, &self.epoch) {
                     (Some(new), Some(old)) if new == old => {
                         let from = self.watchlist.resume_sequences();
-                        (!from.is_empty()).then(|| Resume {
-                            epoch: new.clone(),
-                            from,
-                        })
+                        (!from.is_empty()).then(|| Resume::quotes(new.clone(), from))
                     }
                     _ => {
                         if self.epoch.is_some() {
@@ -300,7 +297,9 @@ impl State {
                 self.epoch = h.epoch;
                 let symbols = self.watchlist.symbols();
                 if !symbols.is_empty() {
-                    out.push(ClientMessage::Subscribe(Subscribe { symbols, resume }));
+                    out.push(ClientMessage::Subscribe(Subscribe::resuming(
+                        symbols, resume,
+                    )));
                 }
             }
             ServerMessage::Resumed(r) => {
@@ -361,7 +360,8 @@ impl State {
                 self.orders.fill(&f);
             }
             ServerMessage::Canceled(c) => self.orders.canceled(&c.id),
-            ServerMessage::Pong(_) => {}
+            // The terminal does not subscribe to books yet.
+            ServerMessage::Pong(_) | ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {}
             ServerMessage::Authorized(_) => {
                 self.notify("orders authorized".to_owned(), now.at);
             }
@@ -443,9 +443,9 @@ impl State {
             Action::RemoveSymbol => {
                 if let Some(row) = self.watchlist.remove_selected() {
                     self.settings_dirty = true;
-                    return vec![ClientMessage::Unsubscribe(Unsubscribe {
-                        symbols: vec![row.symbol],
-                    })];
+                    return vec![ClientMessage::Unsubscribe(Unsubscribe::all(vec![
+                        row.symbol,
+                    ]))];
                 }
             }
             Action::ForceQuit

@@ -264,9 +264,9 @@ fn adding_and_removing_symbols_subscribes_and_unsubscribes() {
     let out = s.handle(Action::RemoveSymbol, now());
     assert_eq!(
         out,
-        vec![ClientMessage::Unsubscribe(Unsubscribe {
-            symbols: vec!["NVDA".into()]
-        })]
+        vec![ClientMessage::Unsubscribe(Unsubscribe::all(vec![
+            "NVDA".into()
+        ]))]
     );
     assert_eq!(s.watchlist.symbols(), ["AAPL", "MSFT"]);
 }
@@ -576,9 +576,7 @@ fn number_keys_switch_watchlists_and_the_subscriptions_follow() {
     assert_eq!(
         out,
         vec![
-            ClientMessage::Unsubscribe(Unsubscribe {
-                symbols: vec!["MSFT".into()]
-            }),
+            ClientMessage::Unsubscribe(Unsubscribe::all(vec!["MSFT".into()])),
             ClientMessage::Subscribe(Subscribe::to(vec!["JPM".into(), "AAPL".into()])),
         ]
     );
