@@ -170,24 +170,31 @@ impl Hub {
     /// outgrows a connection's write buffer however far events run ahead of the pass timer (as
     /// at replay `--speed max`).
     pub fn on_events(&mut self, events: &[Due], now: u64) {
+        let mut applied = Vec::new();
         for due in events {
             let (fanout, outgoing) = (&mut self.fanout, &mut self.outgoing);
-            if let Some((sequenced, message)) = self.core.apply(due, now, |conn, fill| {
-                // A fill is never dropped: a client that cannot take it is disconnected.
-                match edge_of(conn) {
-                    0 => fanout.fill(conn, &fill),
-                    edge => outgoing.push((
-                        edge,
-                        ToEdge::Fill {
-                            id: conn,
-                            fill: Box::new(fill),
-                        },
-                    )),
-                }
-            }) {
-                self.view.apply(&sequenced);
+            self.core.apply(
+                due,
+                now,
+                |conn, fill| {
+                    // A fill is never dropped: a client that cannot take it is disconnected.
+                    match edge_of(conn) {
+                        0 => fanout.fill(conn, &fill),
+                        edge => outgoing.push((
+                            edge,
+                            ToEdge::Fill {
+                                id: conn,
+                                fill: Box::new(fill),
+                            },
+                        )),
+                    }
+                },
+                &mut applied,
+            );
+            for (sequenced, message) in applied.drain(..) {
+                let old = self.view.apply(&sequenced);
                 let delivery = Delivery::new(sequenced, message);
-                self.fanout.add(&delivery);
+                self.fanout.add(&delivery, &self.view, old);
                 if !self.remotes.is_empty() {
                     self.batch.push(delivery);
                 }
@@ -288,18 +295,29 @@ impl Hub {
                 id,
                 symbols,
                 resume,
+                quotes,
+                book,
             } => {
-                if self
-                    .fanout
-                    .subscribe_from(id, &symbols, resume, &self.view)
-                    .is_err()
+                if quotes
+                    && self
+                        .fanout
+                        .subscribe_from(id, &symbols, resume, &self.view)
+                        .is_err()
                 {
                     self.remove(id);
                     return;
                 }
+                if let Some(depth) = book {
+                    self.fanout.subscribe_books(id, &symbols, depth, &self.view);
+                }
                 self.close_gone();
             }
-            Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),
+            Command::Unsubscribe {
+                id,
+                symbols,
+                quotes,
+                book,
+            } => self.fanout.unsubscribe(id, &symbols, quotes, book),
             Command::Order { id, order } => {
                 if !self.fanout.contains(id) {
                     return;
@@ -477,6 +495,8 @@ mod tests {
                     id: 1,
                     symbols: all,
                     resume: None,
+                    quotes: true,
+                    book: None,
                 });
             }
             hub.pass();
@@ -515,6 +535,8 @@ mod tests {
             id: 1,
             symbols: all,
             resume: None,
+            quotes: true,
+            book: None,
         });
         peer.collect().await;
         let mut synth = Synthesizer::new(&hub.core().universe().clone(), 1);
@@ -530,7 +552,7 @@ mod tests {
         for f in &frames {
             events += decoder.server(f).unwrap().len();
         }
-        assert_eq!(events, 20_000);
+        assert_eq!(events, 20_000, "{} frames", frames.len());
         let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
         assert!(sizes.len() >= 8, "{sizes:?}");
         assert!(

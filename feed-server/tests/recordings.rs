@@ -21,6 +21,7 @@ fn generated(dir: &Path, name: &str, rate: u64, duration: Duration, seed: u64) -
         synth: feed_server::SynthArgs {
             symbols: SymbolChoice::Default,
             rate,
+            book_rate: 0,
             seed,
         },
         duration,
@@ -263,6 +264,9 @@ async fn a_looping_replay_streams_the_recording_in_order_with_the_servers_own_se
                             s.tick_size * protocol::Decimal::from(price),
                             size
                         )
+                    }
+                    protocol::recording::MarketEvent::Level { symbol, .. } => {
+                        panic!("a version 1 recording holds no book: {symbol}")
                     }
                 }
             })

@@ -144,6 +144,7 @@ fn a_replay_run_and_a_run_against_a_url_report_their_source_and_compare() {
         synth: feed_server::SynthArgs {
             symbols: feed_server::SymbolChoice::Default,
             rate: 1_000,
+            book_rate: 0,
             seed: 3,
         },
         duration: Duration::from_secs(2),

@@ -19,15 +19,21 @@ pub enum Command {
     Disconnect {
         id: ConnId,
     },
-    /// Symbols to add, with where the client's streams stood if it resumes.
+    /// Symbols to add, with where the client's streams stood if it resumes: their quote
+    /// streams (`quotes`) and their books at a depth (`book`).
     Subscribe {
         id: ConnId,
         symbols: BitSet,
         resume: Option<ResumeFrom>,
+        quotes: bool,
+        book: Option<usize>,
     },
+    /// Symbols to drop, from their quote streams (`quotes`) and their books (`book`).
     Unsubscribe {
         id: ConnId,
         symbols: BitSet,
+        quotes: bool,
+        book: bool,
     },
     Order {
         id: ConnId,

@@ -9,7 +9,7 @@
 //! The hub drives the passes ([`Fanout::begin_pass`], [`Fanout::fan_out`]) and hands over the
 //! events ([`Fanout::add`]) and the answers to orders ([`Fanout::reply`], [`Fanout::fill`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +42,11 @@ struct Client {
     replaying: BitSet,
     /// The replays under way: each symbol with the next `seq` to send.
     replays: VecDeque<(usize, u64)>,
+    /// Symbols whose book the client streams, each at its depth.
+    books: HashMap<usize, usize>,
+    /// Books owed a fresh `book` before any update: newly subscribed ones, and those with
+    /// updates missed while conflating.
+    books_stale: BitSet,
 }
 
 impl Client {
@@ -57,6 +62,18 @@ impl Client {
         self.subscribed.contains(symbol)
             && !self.stale.contains(symbol)
             && !self.replaying.contains(symbol)
+    }
+
+    /// Whether a pass event goes out live to this client: a quote-stream event of a symbol it
+    /// streams, or a book update at the depth it streams that book at.
+    fn wants(&self, event: &PassEvent) -> bool {
+        match event.depth {
+            None => self.live(event.symbol),
+            Some(depth) => {
+                self.books.get(&event.symbol) == Some(&depth)
+                    && !self.books_stale.contains(event.symbol)
+            }
+        }
     }
 }
 
@@ -80,6 +97,8 @@ pub struct Fanout {
     shared_frame: [Option<(Bytes, usize)>; 2],
     /// Clients per encoding: each event is encoded once, up front, in the encodings in use.
     in_use: [usize; 2],
+    /// Each symbol's book subscribers by depth: a book event is made once per depth in use.
+    book_depths: HashMap<usize, BTreeMap<usize, usize>>,
     /// Clients the pass under way has yet to visit.
     visiting: Vec<ConnId>,
     /// Some client is conflating or owed snapshots: passes are due even without events.
@@ -104,6 +123,7 @@ impl Fanout {
             pass_bytes: 0,
             shared_frame: [None, None],
             in_use: [0, 0],
+            book_depths: HashMap::new(),
             visiting: Vec::new(),
             owed: false,
             dropped: Vec::new(),
@@ -130,6 +150,9 @@ impl Fanout {
         for client in self.clients.values() {
             all.union_with(&client.subscribed);
         }
+        for &symbol in self.book_depths.keys() {
+            all.insert(symbol);
+        }
         all
     }
 
@@ -140,6 +163,10 @@ impl Fanout {
             if client.subscribed.contains(symbol) {
                 client.stale.insert(symbol);
                 client.settle();
+                self.owed = true;
+            }
+            if client.books.contains_key(&symbol) {
+                client.books_stale.insert(symbol);
                 self.owed = true;
             }
         }
@@ -171,6 +198,8 @@ impl Fanout {
                 stale: BitSet::new(n),
                 replaying: BitSet::new(n),
                 replays: VecDeque::new(),
+                books: HashMap::new(),
+                books_stale: BitSet::new(n),
             },
         );
     }
@@ -182,6 +211,9 @@ impl Fanout {
         };
         let count = &mut self.in_use[client.encoding as usize];
         *count = count.saturating_sub(1);
+        for (&symbol, &depth) in &client.books {
+            forget_depth(&mut self.book_depths, symbol, depth);
+        }
         true
     }
 
@@ -256,20 +288,90 @@ impl Fanout {
         Ok(())
     }
 
-    pub fn unsubscribe(&mut self, id: ConnId, symbols: &BitSet) {
-        if let Some(client) = self.clients.get_mut(&id) {
+    /// Adds symbols' books to a subscription at `depth` levels a side: each is owed a fresh
+    /// `book` (at the new depth, if it was streamed at another), sent at once unless events wait
+    /// for their pass.
+    pub fn subscribe_books(&mut self, id: ConnId, symbols: &BitSet, depth: usize, view: &View) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        for symbol in symbols.iter() {
+            if let Some(old) = client.books.insert(symbol, depth) {
+                forget_depth(&mut self.book_depths, symbol, old);
+            }
+            *self
+                .book_depths
+                .entry(symbol)
+                .or_default()
+                .entry(depth)
+                .or_default() += 1;
+        }
+        client.books_stale.union_with(symbols);
+        if self.pass_events.is_empty() {
+            let ids = self.universe.ids();
+            if send_books(client, view.markets(), &mut self.tally, ids).is_err() {
+                self.drop_now(id);
+                return;
+            }
+            self.owed |= client.owes();
+        } else {
+            self.owed = true;
+        }
+    }
+
+    /// Stops the quote streams (`quotes`) and the books (`books`) of symbols.
+    pub fn unsubscribe(&mut self, id: ConnId, symbols: &BitSet, quotes: bool, books: bool) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if quotes {
             client.subscribed.subtract(symbols);
             client.stale.subtract(symbols);
             client.replaying.subtract(symbols);
             client.replays.retain(|&(s, _)| !symbols.contains(s));
         }
+        if books {
+            for symbol in symbols.iter() {
+                if let Some(depth) = client.books.remove(&symbol) {
+                    forget_depth(&mut self.book_depths, symbol, depth);
+                }
+            }
+            client.books_stale.subtract(symbols);
+        }
     }
 
     /// Adds an event to the pass under way, in the encodings in use (each made once, for every
-    /// edge, by the [`Delivery`]).
-    pub fn add(&mut self, delivery: &Delivery) {
+    /// edge, by the [`Delivery`]). A book level (`old`: its size before, as the view applied
+    /// it) becomes one `book_update` per depth its subscribers stream the book at.
+    pub fn add(&mut self, delivery: &Delivery, view: &View, old: Option<i64>) {
         let symbol = delivery.sequenced.symbol;
         let ids = self.universe.ids();
+        if let Some(old) = old {
+            let (Some(depths), Some(market)) =
+                (self.book_depths.get(&symbol), view.markets().get(symbol))
+            else {
+                return;
+            };
+            for &depth in depths.keys() {
+                let update = market.book_update(&delivery.sequenced.event, old, depth);
+                let json = (self.in_use[Encoding::Json as usize] > 0)
+                    .then(|| payload::encode(Encoding::Json, &update, ids));
+                let bin = (self.in_use[Encoding::Bin as usize] > 0)
+                    .then(|| payload::encode(Encoding::Bin, &update, ids));
+                let size = json
+                    .as_ref()
+                    .map_or(0, Bytes::len)
+                    .max(bin.as_ref().map_or(0, Bytes::len));
+                self.pass_bytes += size + 1;
+                self.pass_events.push(PassEvent {
+                    symbol,
+                    depth: Some(depth),
+                    json,
+                    bin,
+                });
+            }
+            return;
+        }
         let json = (self.in_use[Encoding::Json as usize] > 0)
             .then(|| delivery.encoded(Encoding::Json, ids));
         let bin =
@@ -279,7 +381,12 @@ impl Fanout {
             .map_or(0, Bytes::len)
             .max(bin.as_ref().map_or(0, Bytes::len));
         self.pass_bytes += size + 1;
-        self.pass_events.push(PassEvent { symbol, json, bin });
+        self.pass_events.push(PassEvent {
+            symbol,
+            depth: None,
+            json,
+            bin,
+        });
     }
 
     /// Sends a connection the answers to its order or cancel, as one frame. A client that cannot
@@ -359,7 +466,7 @@ impl Fanout {
             return;
         };
         let encoding = client.encoding;
-        if client.subscribed.is_empty() {
+        if client.subscribed.is_empty() && client.books.is_empty() {
             return;
         }
         if client.conflating {
@@ -376,6 +483,7 @@ impl Fanout {
         let frame = if client.subscribed.len() == self.universe.len()
             && client.stale.is_empty()
             && client.replaying.is_empty()
+            && client.books.is_empty()
         {
             if self.pass_events.is_empty() {
                 None
@@ -384,7 +492,10 @@ impl Fanout {
                 Some(
                     self.shared_frame[encoding as usize]
                         .get_or_insert_with(|| {
-                            let parts = events.iter().filter_map(|e| e.part(encoding));
+                            let parts = events
+                                .iter()
+                                .filter(|e| e.depth.is_none())
+                                .filter_map(|e| e.part(encoding));
                             (payload::join(encoding, parts.clone()), parts.count())
                         })
                         .clone(),
@@ -395,7 +506,7 @@ impl Fanout {
             let mine = self
                 .pass_events
                 .iter()
-                .filter(|e| client.live(e.symbol))
+                .filter(|e| client.wants(e))
                 .filter_map(|e| e.part(encoding));
             let count = mine.clone().count();
             (count > 0).then(|| (payload::join(encoding, mine), count))
@@ -418,7 +529,8 @@ impl Fanout {
         }
         let ids = self.universe.ids();
         let sent = send_snapshots(client, view.markets(), &mut self.tally, ids)
-            .and_then(|()| send_replays(client, view, &mut self.tally, ids));
+            .and_then(|()| send_replays(client, view, &mut self.tally, ids))
+            .and_then(|()| send_books(client, view.markets(), &mut self.tally, ids));
         if sent.is_err() {
             self.dropped.push(id);
             return;
@@ -427,10 +539,73 @@ impl Fanout {
     }
 }
 
+/// One subscriber fewer of `symbol`'s book at `depth`.
+fn forget_depth(
+    book_depths: &mut HashMap<usize, BTreeMap<usize, usize>>,
+    symbol: usize,
+    depth: usize,
+) {
+    let Some(depths) = book_depths.get_mut(&symbol) else {
+        return;
+    };
+    if let Some(count) = depths.get_mut(&depth) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            depths.remove(&depth);
+        }
+    }
+    if depths.is_empty() {
+        book_depths.remove(&symbol);
+    }
+}
+
+/// Sends the fresh books a client is owed, at its depths, in frames of about
+/// [`SNAPSHOT_FRAME_BYTES`], as far as its outbox has room. `Err` when the client is gone.
+fn send_books(
+    client: &mut Client,
+    markets: &[Market],
+    tally: &mut Tally,
+    ids: &SymbolIds,
+) -> Result<(), ()> {
+    if client.conflating || client.books_stale.is_empty() {
+        return Ok(());
+    }
+    let owed: Vec<usize> = client.books_stale.iter().collect();
+    for chunk in owed.chunks(16) {
+        let mut parts: Vec<Bytes> = Vec::new();
+        for &symbol in chunk {
+            let (Some(market), Some(&depth)) = (markets.get(symbol), client.books.get(&symbol))
+            else {
+                continue;
+            };
+            parts.push(payload::encode(client.encoding, &market.book(depth), ids));
+        }
+        if !parts.is_empty() {
+            let frame = payload::join(client.encoding, parts.iter());
+            match client.outlet.data(&frame) {
+                Ok(()) => tally.data(0, frame.len()),
+                Err(Refused::Full) => {
+                    client.conflating = true;
+                    tally.conflations += 1;
+                    return Ok(());
+                }
+                Err(Refused::Closed) => return Err(()),
+            }
+        }
+        for &symbol in chunk {
+            client.books_stale.remove(symbol);
+        }
+    }
+    Ok(())
+}
+
 impl Client {
     /// Whether a pass is due for this client even without events.
     fn owes(&self) -> bool {
-        self.conflating || !self.stale.is_empty() || !self.replays.is_empty()
+        self.conflating
+            || !self.stale.is_empty()
+            || !self.replays.is_empty()
+            || !self.books_stale.is_empty()
     }
 }
 
@@ -493,9 +668,12 @@ fn send_replays(
 
 /// Marks the subscribed symbols of this pass's events as owed a snapshot.
 fn mark_stale(client: &mut Client, events: &[PassEvent]) {
-    for &PassEvent { symbol, .. } in events {
-        if client.subscribed.contains(symbol) {
+    for &PassEvent { symbol, depth, .. } in events {
+        if depth.is_none() && client.subscribed.contains(symbol) {
             client.stale.insert(symbol);
+        }
+        if depth.is_some() && client.books.contains_key(&symbol) {
+            client.books_stale.insert(symbol);
         }
     }
 }
@@ -557,6 +735,8 @@ fn send_snapshots(
 #[derive(Debug)]
 struct PassEvent {
     symbol: usize,
+    /// A book update at this depth; `None` for the quote stream.
+    depth: Option<usize>,
     json: Option<Bytes>,
     bin: Option<Bytes>,
 }

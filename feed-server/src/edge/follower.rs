@@ -128,8 +128,8 @@ impl Follower {
         match message {
             ToEdge::Events(batch) => {
                 for delivery in batch.iter() {
-                    self.view.apply(&delivery.sequenced);
-                    self.fanout.add(delivery);
+                    let old = self.view.apply(&delivery.sequenced);
+                    self.fanout.add(delivery, &self.view, old);
                 }
                 self.pass(commands).await;
             }
@@ -198,6 +198,8 @@ impl Follower {
                 id,
                 symbols,
                 resume,
+                quotes,
+                book,
             } => {
                 let mut missing = symbols.clone();
                 missing.subtract(&self.followed);
@@ -226,20 +228,31 @@ impl Follower {
                         id,
                         symbols,
                         resume,
+                        quotes,
+                        book,
                     });
                     return;
                 }
-                if self
-                    .fanout
-                    .subscribe_from(id, &symbols, resume, &self.view)
-                    .is_err()
+                if quotes
+                    && self
+                        .fanout
+                        .subscribe_from(id, &symbols, resume, &self.view)
+                        .is_err()
                 {
                     self.remove(id);
                     return;
                 }
+                if let Some(depth) = book {
+                    self.fanout.subscribe_books(id, &symbols, depth, &self.view);
+                }
                 self.close_gone();
             }
-            Command::Unsubscribe { id, symbols } => self.fanout.unsubscribe(id, &symbols),
+            Command::Unsubscribe {
+                id,
+                symbols,
+                quotes,
+                book,
+            } => self.fanout.unsubscribe(id, &symbols, quotes, book),
             Command::Order { id, order } => {
                 if self.fanout.contains(id) {
                     self.send(ToCore::Order { id, order, tag: 0 });

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use protocol::binary;
 use protocol::{
-    ClientMessage, Decoder, Encoding, ErrorCode, ErrorReply, Hello, Pong, RejectCode,
-    SUBPROTOCOL_BIN, SUBPROTOCOL_JSON, ServerInfo, ServerMessage, SourceInfo, Symbol, Token,
-    close_code, encode_server, now_ns,
+    Channel, ClientMessage, DEFAULT_BOOK_DEPTH, Decoder, Encoding, ErrorCode, ErrorReply, Hello,
+    MAX_BOOK_DEPTH, Pong, RejectCode, SUBPROTOCOL_BIN, SUBPROTOCOL_JSON, ServerInfo, ServerMessage,
+    SourceInfo, Symbol, Token, close_code, encode_server, now_ns,
 };
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -247,6 +247,38 @@ impl<'a> Handler<'a> {
         }
     }
 
+    /// Which channels a subscribe or unsubscribe names, `(quotes, book)`; `None` (with an
+    /// `error` in `out`) for an unknown channel, none at all, or a depth out of range.
+    fn check_channels(
+        &self,
+        channels: &[Channel],
+        depth: Option<u32>,
+        out: &mut Vec<Message>,
+    ) -> Option<(bool, bool)> {
+        if channels.is_empty() || channels.contains(&Channel::Other) {
+            out.push(self.error(
+                ErrorCode::BadChannel,
+                "channels must name `quotes`, `book` or both".to_owned(),
+                Vec::new(),
+            ));
+            return None;
+        }
+        if let Some(depth) = depth
+            && !(1..=MAX_BOOK_DEPTH).contains(&depth)
+        {
+            out.push(self.error(
+                ErrorCode::BadDepth,
+                format!("depth {depth} is not 1 to {MAX_BOOK_DEPTH}"),
+                Vec::new(),
+            ));
+            return None;
+        }
+        Some((
+            channels.contains(&Channel::Quotes),
+            channels.contains(&Channel::Book),
+        ))
+    }
+
     fn on_request(
         &mut self,
         request: ClientMessage,
@@ -271,6 +303,9 @@ impl<'a> Handler<'a> {
                 return Ok(None);
             }
             ClientMessage::Subscribe(s) => {
+                let Some((quotes, book)) = self.check_channels(s.channels(), s.depth, out) else {
+                    return Ok(None);
+                };
                 // A resume that cannot be used is answered alone: nothing else changes.
                 if let Some(resume) = &s.resume
                     && let Some(refusal) = self.check_resume(resume, &s.symbols)
@@ -300,14 +335,28 @@ impl<'a> Handler<'a> {
                     id,
                     symbols,
                     resume,
+                    quotes,
+                    book: book.then_some(s.depth.unwrap_or(DEFAULT_BOOK_DEPTH) as usize),
                 }
             }
             ClientMessage::Unsubscribe(s) => {
+                let (quotes, book) = match &s.channels {
+                    None => (true, true),
+                    Some(channels) => match self.check_channels(channels, None, out) {
+                        Some(both) => both,
+                        None => return Ok(None),
+                    },
+                };
                 let Some(symbols) = self.resolve(&s.symbols, out) else {
                     return Ok(None);
                 };
                 tracing::debug!(conn = id, symbols = symbols.len(), "unsubscribe");
-                Command::Unsubscribe { id, symbols }
+                Command::Unsubscribe {
+                    id,
+                    symbols,
+                    quotes,
+                    book,
+                }
             }
             ClientMessage::Order(order) => {
                 if let Some(refusal) = self.check_id(&order.id, order.sent_ns) {

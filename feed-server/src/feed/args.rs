@@ -59,6 +59,13 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub rate: u64,
 
+    /// Order-book changes per second, all symbols together, besides `--rate`: levels behind
+    /// the touch that appear, grow, shrink and vanish (each a `book_update` to the book's
+    /// subscribers). 0 keeps only the touch that quotes set. Each symbol's book opens 50 levels
+    /// deep a side (for up to 2,000 symbols).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub book_rate: u64,
+
     /// Random seed: the same seed gives the same sequence of events.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -69,6 +76,7 @@ impl Default for SynthArgs {
         Self {
             symbols: SymbolChoice::Default,
             rate: 2_000,
+            book_rate: 1_000,
             seed: 1,
         }
     }

@@ -9,6 +9,7 @@
 //! The feed knows nothing of the market's state or of clients.
 
 pub mod args;
+pub(crate) mod depth;
 pub mod event;
 pub mod pacer;
 pub(crate) mod replay;
@@ -86,7 +87,12 @@ fn open_replay(path: &Path, speed: Speed, looping: bool) -> Result<Opened, Recor
 
 fn open_synth(args: &SynthArgs) -> Opened {
     let universe = Universe::new(&args.symbols, args.seed);
-    let source = Box::new(synth::SynthSource::new(&universe, args.seed, args.rate));
+    let source = Box::new(synth::SynthSource::new(
+        &universe,
+        args.seed,
+        args.rate,
+        args.book_rate,
+    ));
     Opened {
         universe,
         source,

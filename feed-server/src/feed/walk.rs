@@ -58,7 +58,6 @@ impl Synthesizer {
     }
 
     /// The current best bid and ask of a symbol, in ticks.
-    #[cfg(test)]
     pub fn top(&self, symbol: usize) -> (i64, i64) {
         let w = &self.walks[symbol];
         (w.bid, w.ask)
@@ -166,6 +165,7 @@ mod tests {
                     assert!(size > 0);
                     trades += 1;
                 }
+                MarketEvent::Level { .. } => panic!("the walk makes no book levels"),
             }
         }
         assert!(

@@ -12,6 +12,7 @@
 //! ([`history`]), so that a client that reconnects resumes where it left off ([`resume`]).
 
 mod account;
+pub(crate) mod book;
 pub(crate) mod history;
 mod matching;
 pub(crate) mod resume;
@@ -87,35 +88,63 @@ impl Core {
         &self.universe
     }
 
-    /// Applies an event that fell due: returns it stamped with its symbol's next `seq`, and its
-    /// message, and hands `fill` the fills of the resting orders it reaches. `None` for a symbol
-    /// outside the universe (dropped, and logged).
+    /// Applies an event that fell due: pushes it onto `out` stamped with the next `seq` of its
+    /// symbol's stream, with its message, and hands `fill` the fills of the resting orders it
+    /// reaches. A quote is followed by the book levels that make the book agree with it (each an
+    /// event of the book's stream). Nothing for a symbol outside the universe (dropped, and
+    /// logged).
     pub fn apply(
         &mut self,
         due: &Due,
         now: u64,
         fill: impl FnMut(ConnId, ServerMessage),
-    ) -> Option<(Sequenced, ServerMessage)> {
+        out: &mut Vec<(Sequenced, ServerMessage)>,
+    ) {
         let event = due.event;
         let symbol = event.symbol();
         let Some(market) = self.markets.get_mut(symbol) else {
             tracing::warn!(symbol, "event for a symbol outside the universe; dropped");
-            return None;
+            return;
         };
-        let message = market.apply(&event, due.due_ns);
-        let sequenced = Sequenced {
-            symbol,
-            seq: market.seq,
-            ts_ns: due.due_ns,
-            event,
+        let mut push = |market: &mut Market, event: MarketEvent| {
+            let message = market.apply(&event, due.due_ns);
+            let sequenced = Sequenced {
+                symbol,
+                seq: market.seq_of(event.stream()),
+                ts_ns: due.due_ns,
+                event,
+            };
+            out.push((sequenced, message));
         };
+        push(market, event);
+        if let MarketEvent::Quote {
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+            ..
+        } = event
+        {
+            for (side, price, size) in market.book.touch_changes(bid, bid_size, ask, ask_size) {
+                push(
+                    market,
+                    MarketEvent::Level {
+                        symbol,
+                        side,
+                        price,
+                        size,
+                    },
+                );
+            }
+        }
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
+            // The book's depth does not move the top the orders match against.
+            MarketEvent::Level { .. } => return,
         };
         self.matching
             .on_market(symbol, &self.markets[symbol], traded, now, fill);
-        Some((sequenced, message))
     }
 
     /// A new connection may trade.

@@ -1,9 +1,15 @@
-//! Per-symbol market state: the current quote, last trade, session statistics and `seq`.
+//! Per-symbol market state: the current quote, last trade, session statistics, the order book
+//! and the `seq` of each of the symbol's two streams (quotes and trades; the book).
 //!
-//! The core owns one [`Market`] per symbol. Applying an event stamps the next `seq` and
-//! returns the protocol message for it; [`Market::snapshot`] describes the state so far.
+//! The core owns one [`Market`] per symbol. Applying an event stamps the next `seq` of its
+//! stream and returns the protocol message for it; [`Market::snapshot`] and [`Market::book`]
+//! describe the state so far.
 
-use protocol::{Decimal, Quote, ServerMessage, Snapshot, Trade};
+use protocol::checksum::CHECKSUM_LEVELS;
+use protocol::recording::Stream;
+use protocol::{Book, Decimal, Level, Quote, ServerMessage, Side, Snapshot, Trade};
+
+use super::book::Ladder;
 
 use crate::feed::event::MarketEvent;
 use crate::feed::universe::Instrument;
@@ -25,11 +31,15 @@ pub struct Market {
     pub high: i64,
     pub low: i64,
     pub ts_ns: u64,
+    /// The book and its stream's `seq` (book messages so far), and when it last changed.
+    pub book: Ladder,
+    pub book_seq: u64,
+    pub book_ts_ns: u64,
 }
 
 /// What a [`Market`] knows besides its instrument: what the core sends an edge that joins or
 /// lost step, so the edge's view starts where the core is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketState {
     pub seq: u64,
     pub bid: i64,
@@ -43,6 +53,9 @@ pub struct MarketState {
     pub high: i64,
     pub low: i64,
     pub ts_ns: u64,
+    pub book: Ladder,
+    pub book_seq: u64,
+    pub book_ts_ns: u64,
 }
 
 impl Market {
@@ -61,6 +74,9 @@ impl Market {
             high: self.high,
             low: self.low,
             ts_ns: self.ts_ns,
+            book: self.book.clone(),
+            book_seq: self.book_seq,
+            book_ts_ns: self.book_ts_ns,
         }
     }
 
@@ -79,11 +95,16 @@ impl Market {
             high,
             low,
             ts_ns,
+            ref book,
+            book_seq,
+            book_ts_ns,
         } = *state;
         (self.seq, self.bid, self.bid_size, self.ask, self.ask_size) =
             (seq, bid, bid_size, ask, ask_size);
         (self.last, self.last_size, self.volume, self.open) = (last, last_size, volume, open);
         (self.high, self.low, self.ts_ns) = (high, low, ts_ns);
+        self.book.clone_from(book);
+        (self.book_seq, self.book_ts_ns) = (book_seq, book_ts_ns);
     }
 
     /// A market before its first event: one tick either side of the reference price.
@@ -104,6 +125,9 @@ impl Market {
             high: reference,
             low: reference,
             ts_ns,
+            book: Ladder::default(),
+            book_seq: 0,
+            book_ts_ns: ts_ns,
         }
     }
 
@@ -121,8 +145,20 @@ impl Market {
             .unwrap_or(Decimal::MAX)
     }
 
-    /// Applies an event scheduled for `ts_ns`, stamps its `seq` and returns its message.
+    /// The `seq` of a stream: what an event of it that was just applied carries.
+    pub fn seq_of(&self, stream: Stream) -> u64 {
+        match stream {
+            Stream::Quotes => self.seq,
+            Stream::Book => self.book_seq,
+        }
+    }
+
+    /// Applies an event scheduled for `ts_ns`, stamps the next `seq` of its stream and returns
+    /// its message. A book level's message is the change as a client of the full depth sees it.
     pub fn apply(&mut self, event: &MarketEvent, ts_ns: u64) -> ServerMessage {
+        if self.apply_level(event, ts_ns).is_some() {
+            return self.message(event, self.book_seq, ts_ns);
+        }
         self.seq += 1;
         self.ts_ns = ts_ns;
         match *event {
@@ -146,8 +182,96 @@ impl Market {
                 self.high = self.high.max(price);
                 self.low = self.low.min(price);
             }
+            MarketEvent::Level { .. } => {}
         }
         self.message(event, self.seq, ts_ns)
+    }
+
+    /// Applies a book level event: its stream's next `seq`, the level's new size. Returns the
+    /// level's size before (0 when it was absent); `None` for other events.
+    pub fn apply_level(&mut self, event: &MarketEvent, ts_ns: u64) -> Option<i64> {
+        let MarketEvent::Level {
+            side, price, size, ..
+        } = *event
+        else {
+            return None;
+        };
+        self.book_seq += 1;
+        self.book_ts_ns = ts_ns;
+        Some(self.book.set(side, price, size))
+    }
+
+    /// A level in ticks and lots as the wire writes it.
+    pub fn level(&self, price: i64, size: i64) -> Level {
+        Level(self.price(price), self.size(size))
+    }
+
+    /// A `book` (`whole`) or `book_update` with these levels, at the book's `seq`, with the
+    /// checksum of the book truncated to `depth`.
+    pub fn book_message(
+        &self,
+        whole: bool,
+        bids: Vec<Level>,
+        asks: Vec<Level>,
+        depth: usize,
+    ) -> ServerMessage {
+        let top = depth.min(CHECKSUM_LEVELS);
+        let side = |side| -> Vec<Level> {
+            self.book
+                .side(side)
+                .take(top)
+                .map(|(p, s)| self.level(p, s))
+                .collect()
+        };
+        let (top_asks, top_bids) = (side(Side::Sell), side(Side::Buy));
+        let checksum = protocol::checksum::checksum(
+            top_asks.iter().map(|l| (&l.0, &l.1)),
+            top_bids.iter().map(|l| (&l.0, &l.1)),
+        );
+        let book = Book {
+            symbol: self.instrument.symbol.clone(),
+            seq: self.book_seq,
+            bids,
+            asks,
+            checksum,
+            ts_ns: self.book_ts_ns,
+        };
+        if whole {
+            ServerMessage::Book(book)
+        } else {
+            ServerMessage::BookUpdate(book)
+        }
+    }
+
+    /// The whole book to `depth` levels a side: what a `book` subscriber starts from.
+    pub fn book(&self, depth: usize) -> ServerMessage {
+        let side = |side| -> Vec<Level> {
+            self.book
+                .side(side)
+                .take(depth)
+                .map(|(p, s)| self.level(p, s))
+                .collect()
+        };
+        self.book_message(true, side(Side::Buy), side(Side::Sell), depth)
+    }
+
+    /// What a client holding `depth` levels a side is sent of a level event just applied
+    /// (`old`: the level's size before).
+    pub fn book_update(&self, event: &MarketEvent, old: i64, depth: usize) -> ServerMessage {
+        let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        if let MarketEvent::Level { side, price, .. } = *event {
+            let levels = self
+                .book
+                .update_at_depth(side, price, old, depth)
+                .into_iter()
+                .map(|(p, s)| self.level(p, s))
+                .collect();
+            match side {
+                Side::Buy => bids = levels,
+                Side::Sell => asks = levels,
+            }
+        }
+        self.book_message(false, bids, asks, depth)
     }
 
     /// The message of an event of this symbol with its `seq` and `ts_ns`: what [`Market::apply`]
@@ -177,6 +301,26 @@ impl Market {
                 size: self.size(size),
                 ts_ns,
             }),
+            MarketEvent::Level {
+                side, price, size, ..
+            } => {
+                let level = vec![self.level(price, size)];
+                let (bids, asks) = match side {
+                    Side::Buy => (level, Vec::new()),
+                    Side::Sell => (Vec::new(), level),
+                };
+                // The core's record of the change. Clients are sent what their depth needs of
+                // it, with the checksum at that depth ([`Market::book_update`]); this one has
+                // none, so that the core does not compute a checksum no one reads.
+                ServerMessage::BookUpdate(Book {
+                    symbol,
+                    seq,
+                    bids,
+                    asks,
+                    checksum: 0,
+                    ts_ns,
+                })
+            }
         }
     }
 

@@ -61,11 +61,23 @@ impl View {
         &self.markets
     }
 
-    /// Follows an event the core sequenced.
-    pub fn apply(&mut self, event: &Sequenced) {
-        let Some(market) = self.markets.get_mut(event.symbol) else {
-            return;
-        };
+    /// Follows an event the core sequenced. For a book level, returns the level's size before
+    /// it (what a client at each depth is sent depends on it).
+    pub fn apply(&mut self, event: &Sequenced) -> Option<i64> {
+        let market = self.markets.get_mut(event.symbol)?;
+        if let Some(old) = market.apply_level(&event.event, event.ts_ns) {
+            if market.book_seq != event.seq {
+                tracing::error!(
+                    symbol = event.symbol,
+                    view = market.book_seq,
+                    core = event.seq,
+                    "an edge's view of a book lost step with the core"
+                );
+                market.book_seq = event.seq;
+            }
+            // Book streams are not kept in history: a resumed book starts from a `book`.
+            return Some(old);
+        }
         market.apply(&event.event, event.ts_ns);
         if market.seq != event.seq {
             // Every event reaches every view, in order: this is a bug, not bad input.
@@ -81,6 +93,7 @@ impl View {
         self.history
             .push(event.symbol, event.seq, event.ts_ns, event.event);
         self.count_history(before);
+        None
     }
 
     /// Starts `symbol` again from the core's state, forgetting the history that no longer leads

@@ -1,7 +1,9 @@
 //! A recorded event on its symbol's grid, as a replay feeds it to a server.
 
-/// One quote or trade of a symbol (its index in the recording's header, or a server's universe),
-/// with prices in ticks and sizes in lots: whole numbers, so nothing on the way rounds.
+use crate::types::Side;
+
+/// One event of a symbol (its index in the recording's header, or a server's universe), with
+/// prices in ticks and sizes in lots: whole numbers, so nothing on the way rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarketEvent {
     Quote {
@@ -16,12 +18,39 @@ pub enum MarketEvent {
         price: i64,
         size: i64,
     },
+    /// One level of the symbol's order book gets a new total size (0 removes it): bids are the
+    /// `Buy` side, asks the `Sell` side. It belongs to the book's stream, not the quotes'.
+    Level {
+        symbol: usize,
+        side: Side,
+        price: i64,
+        size: i64,
+    },
+}
+
+/// The two streams of a symbol, each with its own `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Quotes and trades.
+    Quotes,
+    /// The order book.
+    Book,
 }
 
 impl MarketEvent {
     pub fn symbol(&self) -> usize {
         match *self {
-            Self::Quote { symbol, .. } | Self::Trade { symbol, .. } => symbol,
+            Self::Quote { symbol, .. }
+            | Self::Trade { symbol, .. }
+            | Self::Level { symbol, .. } => symbol,
+        }
+    }
+
+    /// The stream whose `seq` this event takes.
+    pub fn stream(&self) -> Stream {
+        match self {
+            Self::Quote { .. } | Self::Trade { .. } => Stream::Quotes,
+            Self::Level { .. } => Stream::Book,
         }
     }
 }

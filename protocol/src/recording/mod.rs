@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use event::MarketEvent;
+pub use event::{MarketEvent, Stream};
 pub use reader::{Reader, Recorded, read_all};
 pub use speed::Speed;
 pub use writer::Writer;

@@ -6,18 +6,22 @@
 //! error that says so.
 
 use crate::feed::event::MarketEvent;
+use crate::market::book::{Ladder, MAX_LEVELS};
 use crate::market::{MarketState, Sequenced};
+use protocol::Side;
 
-/// The layout's version, first byte of every event and state body.
-pub const VERSION: u8 = 1;
-/// The stream an event belongs to: quotes and trades (order-book depth will be another).
+/// The layout's version, first byte of every event and state body (2: states carry the book).
+pub const VERSION: u8 = 2;
+/// The stream an event belongs to: quotes and trades, or the order book.
 pub const STREAM_QUOTES: u8 = 0;
+pub const STREAM_BOOK: u8 = 1;
 const KIND_QUOTE: u8 = 1;
 const KIND_TRADE: u8 = 2;
+const KIND_LEVEL: u8 = 3;
 /// Bytes of an encoded quote event (a trade is 16 shorter).
 pub const QUOTE_BYTES: usize = 3 + 4 + 8 + 8 + 4 * 8;
-/// Bytes of one encoded market state.
-pub const STATE_BYTES: usize = 8 * 11 + 1 + 8;
+/// Bytes of one encoded market state with an empty book (each level adds 16).
+pub const STATE_BYTES: usize = 8 * 11 + 1 + 8 + 8 + 8 + 4 + 4;
 
 /// A body that cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -94,7 +98,11 @@ impl<'a> Reader<'a> {
 /// Appends one sequenced event.
 pub fn put_event(out: &mut Vec<u8>, event: &Sequenced) {
     let symbol = u32::try_from(event.symbol).unwrap_or(u32::MAX);
-    out.extend_from_slice(&[VERSION, STREAM_QUOTES]);
+    let stream = match event.event.stream() {
+        protocol::recording::Stream::Quotes => STREAM_QUOTES,
+        protocol::recording::Stream::Book => STREAM_BOOK,
+    };
+    out.extend_from_slice(&[VERSION, stream]);
     match event.event {
         MarketEvent::Quote {
             bid,
@@ -112,6 +120,16 @@ pub fn put_event(out: &mut Vec<u8>, event: &Sequenced) {
         MarketEvent::Trade { price, size, .. } => {
             out.push(KIND_TRADE);
             put_head(out, symbol, event);
+            for v in [price, size] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        MarketEvent::Level {
+            side, price, size, ..
+        } => {
+            out.push(KIND_LEVEL);
+            put_head(out, symbol, event);
+            out.push(u8::from(side == Side::Sell));
             for v in [price, size] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
@@ -155,6 +173,12 @@ fn read_event(r: &mut Reader<'_>, symbols: usize) -> Result<Sequenced, WireError
         },
         (STREAM_QUOTES, KIND_TRADE) => MarketEvent::Trade {
             symbol,
+            price: r.i64()?,
+            size: r.i64()?,
+        },
+        (STREAM_BOOK, KIND_LEVEL) => MarketEvent::Level {
+            symbol,
+            side: if r.u8()? == 1 { Side::Sell } else { Side::Buy },
             price: r.i64()?,
             size: r.i64()?,
         },
@@ -241,6 +265,17 @@ pub fn put_states(out: &mut Vec<u8>, total: usize, first: usize, states: &[Marke
         }
         out.push(u8::from(s.open.is_some()));
         out.extend_from_slice(&s.open.unwrap_or(0).to_le_bytes());
+        for v in [s.book_seq, s.book_ts_ns] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for side in [Side::Buy, Side::Sell] {
+            let n = s.book.len(side);
+            out.extend_from_slice(&u32::try_from(n).unwrap_or(0).to_le_bytes());
+            for (price, size) in s.book.side(side).take(n) {
+                out.extend_from_slice(&price.to_le_bytes());
+                out.extend_from_slice(&size.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -272,6 +307,19 @@ pub fn states(body: &[u8]) -> Result<States, WireError> {
             (r.i64()?, r.i64()?, r.i64()?, r.i64()?, r.i64()?);
         let has_open = r.u8()? == 1;
         let open = r.i64()?;
+        let (book_seq, book_ts_ns) = (r.u64()?, r.u64()?);
+        let mut book = Ladder::default();
+        for side in [Side::Buy, Side::Sell] {
+            let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+            // Each level is 16 bytes: a count past the body is refused before reading on.
+            if n > r.remaining() / 16 || n > MAX_LEVELS {
+                return Err(WireError::Short("book"));
+            }
+            for _ in 0..n {
+                let (price, size) = (r.i64()?, r.i64()?);
+                book.set(side, price, size);
+            }
+        }
         states.push(MarketState {
             seq,
             bid,
@@ -285,6 +333,9 @@ pub fn states(body: &[u8]) -> Result<States, WireError> {
             high,
             low,
             ts_ns,
+            book,
+            book_seq,
+            book_ts_ns,
         });
     }
     r.end()?;
@@ -390,7 +441,18 @@ mod tests {
 
     #[test]
     fn events_read_back_as_written() {
-        for e in [quote(3, 41), trade(0, u64::MAX)] {
+        let level = Sequenced {
+            symbol: 2,
+            seq: 9,
+            ts_ns: 3,
+            event: MarketEvent::Level {
+                symbol: 2,
+                side: Side::Sell,
+                price: 100,
+                size: 0,
+            },
+        };
+        for e in [quote(3, 41), trade(0, u64::MAX), level] {
             let mut body = Vec::new();
             put_event(&mut body, &e);
             assert_eq!(event(&body, 4), Ok(e));
@@ -449,8 +511,15 @@ mod tests {
             high: 10,
             low: -11,
             ts_ns: 12,
+            book: Ladder::default(),
+            book_seq: 13,
+            book_ts_ns: 14,
         };
-        let list = [s, MarketState { open: None, ..s }];
+        let mut deep = s.clone();
+        deep.book.set(Side::Buy, 1, 20);
+        deep.book.set(Side::Buy, 0, 30);
+        deep.book.set(Side::Sell, 3, 40);
+        let list = [s.clone(), MarketState { open: None, ..s }, deep];
         let mut body = Vec::new();
         put_states(&mut body, 40, 20, &list);
         assert_eq!(

@@ -17,6 +17,7 @@ use async_nats::Client;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
+use protocol::recording::Stream;
 use protocol::{ClientMessage, Decoder, now_ns};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +32,7 @@ use super::{
 use crate::bitset::BitSet;
 use crate::bus::{Delivery, ToCore, ToEdge};
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Market, Sequenced};
+use crate::market::{ConnId, Market, MarketState, Sequenced};
 use crate::metrics::{How, Metrics};
 
 /// One followed symbol's events, until it is let go.
@@ -65,8 +66,9 @@ struct Link {
     settings: BusSettings,
     edge: u64,
     epoch: String,
-    /// Each symbol's last `seq` passed on.
+    /// Each symbol's last `seq` passed on, of its quotes and of its book.
     seqs: Vec<u64>,
+    book_seqs: Vec<u64>,
     /// Markets for making each event's message (only their instruments are used).
     markets: Vec<Market>,
     to_follower: mpsc::Sender<ToEdge>,
@@ -115,6 +117,7 @@ pub async fn run(
     let now = now_ns();
     let mut link = Link {
         seqs: states.iter().map(|s| s.seq).collect(),
+        book_seqs: states.iter().map(|s| s.book_seq).collect(),
         markets: universe
             .instruments
             .iter()
@@ -234,12 +237,11 @@ impl Link {
             match states(&self.client, &self.settings, total, 0, total).await {
                 Ok(all) => {
                     for symbol in fresh.iter() {
-                        let Some(&state) = all.get(symbol) else {
+                        let Some(state) = all.get(symbol).cloned() else {
                             continue;
                         };
-                        if let Some(seq) = self.seqs.get_mut(symbol) {
-                            *seq = state.seq;
-                        }
+                        let quotes_seq = state.seq;
+                        self.took(symbol, &state);
                         if self
                             .to_follower
                             .send(ToEdge::Restore { symbol, state })
@@ -252,10 +254,10 @@ impl Link {
                         // this edge keeps, so that others resuming from further back are
                         // covered too.
                         if let Some(&(_, from)) = since.iter().find(|&&(s, _)| s == symbol)
-                            && from < state.seq
+                            && from < quotes_seq
                         {
-                            let after = from.min(state.seq.saturating_sub(self.backfill));
-                            let events = self.history(symbol, after, state.seq).await;
+                            let after = from.min(quotes_seq.saturating_sub(self.backfill));
+                            let events = self.history(symbol, after, quotes_seq).await;
                             if !events.is_empty()
                                 && self
                                     .to_follower
@@ -304,6 +306,35 @@ impl Link {
                 }
             };
             self.metrics.bus_messages.inc();
+            if event.event.stream() == Stream::Book {
+                let last = self
+                    .book_seqs
+                    .get(event.symbol)
+                    .copied()
+                    .unwrap_or(u64::MAX);
+                if event.seq <= last {
+                    continue;
+                }
+                if event.seq > last.saturating_add(1) {
+                    // The core keeps no history of books: the symbol starts again from its
+                    // state, and its subscribers from a fresh `book`.
+                    if !self.send(std::mem::take(&mut batch)).await
+                        || !self.restore(event.symbol).await
+                    {
+                        return false;
+                    }
+                    if self
+                        .book_seqs
+                        .get(event.symbol)
+                        .is_none_or(|&s| s >= event.seq)
+                    {
+                        continue;
+                    }
+                }
+                self.lag(event.ts_ns);
+                batch.extend(self.delivery(event));
+                continue;
+            }
             let last = self.seqs.get(event.symbol).copied().unwrap_or(u64::MAX);
             if event.seq <= last {
                 continue;
@@ -333,8 +364,22 @@ impl Link {
             .markets
             .get(event.symbol)?
             .message(&event.event, event.seq, event.ts_ns);
-        *self.seqs.get_mut(event.symbol)? = event.seq;
+        let seqs = match event.event.stream() {
+            Stream::Quotes => &mut self.seqs,
+            Stream::Book => &mut self.book_seqs,
+        };
+        *seqs.get_mut(event.symbol)? = event.seq;
         Some(Delivery::new(event, message))
+    }
+
+    /// Notes the `seq`s of a state the follower is about to take.
+    fn took(&mut self, symbol: usize, state: &MarketState) {
+        if let Some(seq) = self.seqs.get_mut(symbol) {
+            *seq = state.seq;
+        }
+        if let Some(seq) = self.book_seqs.get_mut(symbol) {
+            *seq = state.book_seq;
+        }
     }
 
     fn lag(&self, ts_ns: u64) {
@@ -440,9 +485,7 @@ impl Link {
         match states(&self.client, &self.settings, total, symbol, 1).await {
             Ok(mut states) if states.len() == 1 => {
                 let state = states.remove(0);
-                if let Some(seq) = self.seqs.get_mut(symbol) {
-                    *seq = state.seq;
-                }
+                self.took(symbol, &state);
                 self.metrics
                     .bus_gaps
                     .get_or_create(&How { how: "restored" })

@@ -1,0 +1,152 @@
+//! The synthesizer's order books: levels behind the touch that appear, grow, shrink and vanish,
+//! mostly near the touch, with sizes that grow away from it. Seeded and deterministic, like the
+//! walk; its own random stream, so adding depth leaves the quotes and trades of a seed as they
+//! were.
+//!
+//! The touch itself belongs to the walk's quotes (the market makes the book agree with each
+//! quote); this adds the levels behind it, one [`MarketEvent::Level`] at a time.
+
+use std::collections::VecDeque;
+
+use protocol::Side;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::event::MarketEvent;
+use super::walk::Synthesizer;
+
+/// Levels a side each synthesized book opens with, behind the touch.
+pub const OPENING_LEVELS: i64 = 50;
+/// Opening books are built only for universes up to this many symbols (100 events each);
+/// larger universes build their books from `--book-rate` alone.
+pub const MAX_OPENING_SYMBOLS: usize = 2_000;
+/// How fast the chance of a change falls with the distance from the touch: each tick further
+/// away is this much as likely, so about 80% of changes land within 10 ticks.
+const NEARNESS: f64 = 0.85;
+/// Share of changes that empty their level.
+const VANISH: f64 = 0.15;
+
+/// Makes book level events for the walk's symbols.
+#[derive(Debug)]
+pub struct DepthSynth {
+    rng: SmallRng,
+    symbols: usize,
+    opening: VecDeque<MarketEvent>,
+}
+
+impl DepthSynth {
+    pub fn new(walk: &Synthesizer, symbols: usize, seed: u64) -> Self {
+        let mut depth = Self {
+            rng: SmallRng::seed_from_u64(seed ^ 0x6465_7074_6862_6f6f),
+            symbols,
+            opening: VecDeque::new(),
+        };
+        if symbols <= MAX_OPENING_SYMBOLS {
+            for symbol in 0..symbols {
+                for k in 1..=OPENING_LEVELS {
+                    for side in [Side::Buy, Side::Sell] {
+                        let size = depth.size(k);
+                        let price = behind(walk, symbol, side, k);
+                        depth.opening.push_back(MarketEvent::Level {
+                            symbol,
+                            side,
+                            price,
+                            size,
+                        });
+                    }
+                }
+            }
+        }
+        depth
+    }
+
+    /// The opening books' events still to come: they are due at once.
+    pub fn opening(&mut self) -> Option<MarketEvent> {
+        self.opening.pop_front()
+    }
+
+    /// The next change: a symbol drawn uniformly, a side, a distance from the touch.
+    pub fn next_event(&mut self, walk: &Synthesizer) -> Option<MarketEvent> {
+        if self.symbols == 0 {
+            return None;
+        }
+        let symbol = self.rng.random_range(0..self.symbols);
+        let side = if self.rng.random_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        // A geometric distance: 1 tick behind the touch is the likeliest.
+        let mut k = 1;
+        while k < OPENING_LEVELS && self.rng.random_bool(NEARNESS) {
+            k += 1;
+        }
+        let size = if self.rng.random_bool(VANISH) {
+            0
+        } else {
+            self.size(k)
+        };
+        Some(MarketEvent::Level {
+            symbol,
+            side,
+            price: behind(walk, symbol, side, k),
+            size,
+        })
+    }
+
+    /// A level's size `k` ticks from the touch, in round lots of 100: larger further away.
+    fn size(&mut self, k: i64) -> i64 {
+        let most = 4 + k / 2;
+        100 * self.rng.random_range(1..=most)
+    }
+}
+
+/// The price `k` ticks behind the symbol's touch on `side` (never below one tick).
+fn behind(walk: &Synthesizer, symbol: usize, side: Side, k: i64) -> i64 {
+    let (bid, ask) = walk.top(symbol);
+    match side {
+        Side::Buy => bid.saturating_sub(k).max(1),
+        Side::Sell => ask.saturating_add(k),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::SymbolChoice;
+    use crate::feed::universe::Universe;
+
+    #[test]
+    fn opening_books_are_full_and_changes_stay_behind_the_touch() {
+        let u = Universe::new(&SymbolChoice::Default, 1);
+        let walk = Synthesizer::new(&u, 1);
+        let mut depth = DepthSynth::new(&walk, u.len(), 1);
+        let mut opening = 0;
+        while depth.opening().is_some() {
+            opening += 1;
+        }
+        assert_eq!(opening, u.len() * 100);
+        let (mut near, mut vanished) = (0, 0);
+        for _ in 0..10_000 {
+            let Some(MarketEvent::Level {
+                symbol,
+                side,
+                price,
+                size,
+            }) = depth.next_event(&walk)
+            else {
+                panic!("a level");
+            };
+            let (bid, ask) = walk.top(symbol);
+            let k = match side {
+                Side::Buy => bid - price,
+                Side::Sell => price - ask,
+            };
+            assert!((1..=OPENING_LEVELS).contains(&k), "{k}");
+            near += usize::from(k <= 10);
+            vanished += usize::from(size == 0);
+        }
+        assert!(near > 7_000, "{near} of 10,000 within 10 ticks");
+        assert!((1_000..2_000).contains(&vanished), "{vanished}");
+    }
+}
