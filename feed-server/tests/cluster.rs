@@ -441,3 +441,35 @@ async fn an_edge_takes_from_the_bus_only_the_symbols_its_clients_want_whatever_t
         before = now;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_over_the_bus_serves_books_in_sync_and_takes_book_events_only_while_wanted() {
+    let nats = Nats::start().await;
+    let _core = Node::core(&nats, &["--rate", "2000", "--book-rate", "4000"]).await;
+    let port = free_port();
+    let _edge = Node::edge(&nats, port, false).await;
+    let (mut quotes_only, _) = connect(port).await;
+    quotes_only
+        .send(&ClientMessage::Subscribe(Subscribe::to(vec![
+            "AAPL".into(),
+        ])))
+        .await;
+    let (mut seqs, mut seen) = (Seqs::default(), Seen::default());
+    read_until(&mut quotes_only, &mut seqs, &mut seen, "q-", |s| {
+        s.events >= 50
+    })
+    .await;
+    // Only AAPL's quote stream is followed so far: no book events taken.
+    let taken = metric(port, "tickwire_bus_messages_total", "").await;
+    assert!(
+        taken < seen.events as f64 * 1.5 + 50.0,
+        "{taken} taken for {} quote events",
+        seen.events
+    );
+    let (mut client, _) = connect(port).await;
+    client
+        .send(&support::books::books(&["AAPL", "MSFT"], Some(10), true))
+        .await;
+    let (books, _) = support::books::follow(&mut client, 10, 2_000).await;
+    assert_eq!(books.len(), 2);
+}

@@ -50,3 +50,32 @@ async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
     assert!(events.iter().all(|&n| n > 0));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_on_two_edges_stay_in_sync_with_every_checksum() {
+    let server = start(feed_server::Config {
+        edges: 2,
+        synth: feed_server::SynthArgs {
+            rate: 5_000,
+            book_rate: 5_000,
+            ..feed_server::SynthArgs::default()
+        },
+        ..config()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut client = Client::connect(&server).await;
+        client
+            .send(&support::books::books(&["AAPL", "NVDA"], Some(10), false))
+            .await;
+        clients.push(client);
+    }
+    let runs = clients.iter_mut().map(|client| async move {
+        let (books, _) = support::books::follow(client, 10, 1_000).await;
+        books.len()
+    });
+    let followed = futures_util::future::join_all(runs).await;
+    assert!(followed.iter().all(|&n| n == 2), "{followed:?}");
+    server.stop().await;
+}

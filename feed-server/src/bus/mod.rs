@@ -46,6 +46,10 @@ pub enum ToEdge {
     /// The edge missed events of `symbol` that history no longer holds: its view starts again
     /// from the core's state, and its subscribers get a snapshot.
     Restore { symbol: usize, state: MarketState },
+    /// The edge missed book events of `symbol` (the core keeps no history of books), or starts
+    /// following its book: its view's book starts again from the core's, and the book's
+    /// subscribers get a fresh `book`.
+    RestoreBook { symbol: usize, state: MarketState },
     /// Events of `symbol` up to its restored state, for the edge's history (not applied to its
     /// state): what a client resuming on this edge missed.
     Backfill {
@@ -54,7 +58,7 @@ pub enum ToEdge {
     },
     /// The edge now follows these symbols (it asked with [`ToCore::Follow`]): their state is
     /// in its view and their events come.
-    Following { symbols: BitSet },
+    Following { symbols: BitSet, books: bool },
     /// A resting order of one of the edge's connections filled.
     Fill {
         id: ConnId,
@@ -81,12 +85,14 @@ pub enum ToCore {
     /// answered with [`ToEdge::Following`] by the edge's own link, never by the core's hub.
     Follow {
         symbols: BitSet,
+        /// Their books rather than their quotes and trades.
+        books: bool,
         /// For symbols a client resumes: the last `seq` it holds, so the edge takes the events
         /// after it from the core's history and can resume it without a snapshot.
         since: Vec<(usize, u64)>,
     },
     /// No client of the edge wants these symbols any more: it stops taking their events.
-    Unfollow { symbols: BitSet },
+    Unfollow { symbols: BitSet, books: bool },
     /// Every symbol's state now, for an edge that joins.
     State {
         reply: oneshot::Sender<Vec<MarketState>>,

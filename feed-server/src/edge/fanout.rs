@@ -150,10 +150,27 @@ impl Fanout {
         for client in self.clients.values() {
             all.union_with(&client.subscribed);
         }
+        all
+    }
+
+    /// Every symbol whose book some client streams.
+    pub fn wanted_books(&self) -> BitSet {
+        let mut all = BitSet::new(self.universe.len());
         for &symbol in self.book_depths.keys() {
             all.insert(symbol);
         }
         all
+    }
+
+    /// Every subscriber of `symbol`'s book is owed a fresh `book`: the edge's view of the book
+    /// restarted from the core's.
+    pub fn resync_book(&mut self, symbol: usize) {
+        for client in self.clients.values_mut() {
+            if client.books.contains_key(&symbol) {
+                client.books_stale.insert(symbol);
+                self.owed = true;
+            }
+        }
     }
 
     /// Every subscriber of `symbol` is owed a snapshot of it: the edge's view of it restarted

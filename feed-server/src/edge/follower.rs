@@ -45,6 +45,10 @@ pub struct Follower {
     followed: BitSet,
     /// Symbols asked for and not yet followed.
     asked: BitSet,
+    /// The same for books: symbols whose book events come to this edge, and those asked for.
+    followed_books: BitSet,
+    asked_books: BitSet,
+    unwanted_books: BitSet,
     /// Subscriptions waiting for their symbols to be followed, in the order they came.
     waiting: VecDeque<Command>,
     /// Follows only what its clients want (an edge over NATS).
@@ -73,6 +77,9 @@ impl Follower {
         Self {
             view,
             asked: BitSet::new(universe.len()),
+            followed_books: followed.clone(),
+            asked_books: BitSet::new(universe.len()),
+            unwanted_books: BitSet::new(universe.len()),
             unwanted: BitSet::new(universe.len()),
             followed,
             waiting: VecDeque::new(),
@@ -143,9 +150,18 @@ impl Follower {
                 self.fanout.resync(symbol);
             }
             ToEdge::Backfill { symbol, events } => self.view.backfill(symbol, &events),
-            ToEdge::Following { symbols } => {
-                self.followed.union_with(&symbols);
-                self.asked.subtract(&symbols);
+            ToEdge::RestoreBook { symbol, state } => {
+                self.view.restore_book(symbol, &state);
+                self.fanout.resync_book(symbol);
+            }
+            ToEdge::Following { symbols, books } => {
+                if books {
+                    self.followed_books.union_with(&symbols);
+                    self.asked_books.subtract(&symbols);
+                } else {
+                    self.followed.union_with(&symbols);
+                    self.asked.subtract(&symbols);
+                }
                 // The subscriptions whose symbols are all followed now go ahead, in order.
                 let waiting = std::mem::take(&mut self.waiting);
                 for command in waiting {
@@ -201,11 +217,28 @@ impl Follower {
                 quotes,
                 book,
             } => {
-                let mut missing = symbols.clone();
-                missing.subtract(&self.followed);
-                if !missing.is_empty() {
+                let mut missing = BitSet::new(symbols.bound());
+                if quotes {
+                    missing.union_with(&symbols);
+                    missing.subtract(&self.followed);
+                }
+                let mut missing_books = BitSet::new(symbols.bound());
+                if book.is_some() {
+                    missing_books.union_with(&symbols);
+                    missing_books.subtract(&self.followed_books);
+                }
+                if !missing.is_empty() || !missing_books.is_empty() {
                     // Asked once per symbol; the subscription waits for them.
                     missing.subtract(&self.asked);
+                    missing_books.subtract(&self.asked_books);
+                    if !missing_books.is_empty() {
+                        self.asked_books.union_with(&missing_books);
+                        self.send(ToCore::Follow {
+                            symbols: missing_books,
+                            books: true,
+                            since: Vec::new(),
+                        });
+                    }
                     if !missing.is_empty() {
                         self.asked.union_with(&missing);
                         let since = resume
@@ -221,6 +254,7 @@ impl Follower {
                             .unwrap_or_default();
                         self.send(ToCore::Follow {
                             symbols: missing,
+                            books: false,
                             since,
                         });
                     }
@@ -281,7 +315,33 @@ impl Follower {
         if !gone.is_empty() {
             self.followed.subtract(&gone);
             self.unwanted.subtract(&gone);
-            self.send(ToCore::Unfollow { symbols: gone });
+            self.send(ToCore::Unfollow {
+                symbols: gone,
+                books: false,
+            });
+        }
+        let mut unwanted = self.followed_books.clone();
+        unwanted.subtract(&self.fanout.wanted_books());
+        for command in &self.waiting {
+            if let Command::Subscribe {
+                symbols,
+                book: Some(_),
+                ..
+            } = command
+            {
+                unwanted.subtract(symbols);
+            }
+        }
+        let mut gone = unwanted.clone();
+        gone.intersect_with(&self.unwanted_books);
+        self.unwanted_books = unwanted;
+        if !gone.is_empty() {
+            self.followed_books.subtract(&gone);
+            self.unwanted_books.subtract(&gone);
+            self.send(ToCore::Unfollow {
+                symbols: gone,
+                books: true,
+            });
         }
     }
 

@@ -107,6 +107,12 @@ impl Market {
         (self.book_seq, self.book_ts_ns) = (book_seq, book_ts_ns);
     }
 
+    /// Takes the core's book (not its quotes) as this market's.
+    pub fn restore_book(&mut self, state: &MarketState) {
+        self.book.clone_from(&state.book);
+        (self.book_seq, self.book_ts_ns) = (state.book_seq, state.book_ts_ns);
+    }
+
     /// A market before its first event: one tick either side of the reference price.
     pub fn new(instrument: Instrument, ts_ns: u64) -> Self {
         let reference = instrument.reference_ticks;

@@ -108,6 +108,13 @@ impl View {
         self.count_history(before);
     }
 
+    /// Starts the book of `symbol` again from the core's.
+    pub fn restore_book(&mut self, symbol: usize, state: &super::state::MarketState) {
+        if let Some(market) = self.markets.get_mut(symbol) {
+            market.restore_book(state);
+        }
+    }
+
     /// Keeps `events` of `symbol` (in order, ending at its current `seq`) in its history only:
     /// what an edge that just started following the symbol takes from the core, so a client
     /// resuming here finds what it missed.

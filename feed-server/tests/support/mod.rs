@@ -1,6 +1,7 @@
 //! Test support: start a real server on 127.0.0.1:0 and talk to it over real WebSockets.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod books;
 pub mod nats;
 pub mod raw;
 pub mod trading;

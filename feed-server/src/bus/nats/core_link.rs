@@ -48,6 +48,7 @@ struct Link {
     to_core: mpsc::Sender<ToCore>,
     /// Each symbol's event subject, by index.
     event_subjects: Vec<Subject>,
+    book_subjects: Vec<Subject>,
     symbols: usize,
     /// Connections over the bus: core-side id by (edge, connection) and back.
     ids: HashMap<(u64, u64), ConnId>,
@@ -91,6 +92,10 @@ pub async fn run(
         event_subjects: universe
             .symbols()
             .map(|s| Subject::from(subjects.events(s)))
+            .collect(),
+        book_subjects: universe
+            .symbols()
+            .map(|s| Subject::from(subjects.books(s)))
             .collect(),
         symbols: universe.len(),
         client: client.clone(),
@@ -151,7 +156,11 @@ impl Link {
                 }
                 for delivery in batch.iter() {
                     let sequenced = &delivery.sequenced;
-                    let Some(subject) = self.event_subjects.get(sequenced.symbol) else {
+                    let subjects = match sequenced.event.stream() {
+                        protocol::recording::Stream::Quotes => &self.event_subjects,
+                        protocol::recording::Stream::Book => &self.book_subjects,
+                    };
+                    let Some(subject) = subjects.get(sequenced.symbol) else {
                         continue;
                     };
                     // Each body is handed to the NATS client as it is: one allocation, no copy.
@@ -189,7 +198,10 @@ impl Link {
                 let subject = self.settings.subjects.fills(edge);
                 let _ = self.client.publish(subject, Bytes::from(body)).await;
             }
-            ToEdge::Restore { .. } | ToEdge::Following { .. } | ToEdge::Backfill { .. } => {}
+            ToEdge::Restore { .. }
+            | ToEdge::RestoreBook { .. }
+            | ToEdge::Following { .. }
+            | ToEdge::Backfill { .. } => {}
         }
     }
 

@@ -21,6 +21,12 @@ impl Subjects {
         format!("{}.ev.{}", self.prefix, token(symbol))
     }
 
+    /// The book events of one symbol: a subject of their own, so an edge takes them only while
+    /// a client of it streams that book.
+    pub fn books(&self, symbol: &str) -> String {
+        format!("{}.book.{}", self.prefix, token(symbol))
+    }
+
     /// The core's hello: its epoch, source and universe (request).
     pub fn hello(&self) -> String {
         format!("{}.core.hello", self.prefix)

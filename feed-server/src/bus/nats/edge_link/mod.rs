@@ -80,6 +80,8 @@ struct Link {
     /// Symbols whose subject this edge subscribed to, each with the token that ends its
     /// subscription.
     subscribed: Vec<Option<CancellationToken>>,
+    /// The same for symbols whose book subject this edge subscribed to.
+    book_subscribed: Vec<Option<CancellationToken>>,
     /// Events of history to take from the core for a symbol a client resumes
     /// (`--history-events`).
     backfill: u64,
@@ -134,6 +136,7 @@ pub async fn run(
         decoder: Decoder::new(),
         core_seen: Instant::now(),
         subscribed: vec![None; universe.len()],
+        book_subscribed: vec![None; universe.len()],
         backfill: u64::try_from(backfill).unwrap_or(u64::MAX),
         names: universe.names().to_vec(),
         metrics,
@@ -167,12 +170,17 @@ pub async fn run(
                     return Ended::FollowerGone;
                 }
                 for request in requests.drain(..) {
-                    if let ToCore::Follow { symbols, since } = request {
-                        if !link.follow(&symbols, &since, &mut events).await {
+                    if let ToCore::Follow { symbols, since, books } = request {
+                        let followed = if books {
+                            link.follow_books(&symbols, &mut events).await
+                        } else {
+                            link.follow(&symbols, &since, &mut events).await
+                        };
+                        if !followed {
                             return Ended::FollowerGone;
                         }
-                    } else if let ToCore::Unfollow { symbols } = request {
-                        link.unfollow(&symbols);
+                    } else if let ToCore::Unfollow { symbols, books } = request {
+                        link.unfollow(&symbols, books);
                     } else {
                         link.request(request).await;
                     }
@@ -278,15 +286,85 @@ impl Link {
         self.to_follower
             .send(ToEdge::Following {
                 symbols: symbols.clone(),
+                books: false,
             })
             .await
             .is_ok()
     }
 
-    /// Stops taking the events of `symbols`: their subscriptions end.
-    fn unfollow(&mut self, symbols: &BitSet) {
+    /// Starts following the books of `symbols`: subscribes to each one's book subject, then
+    /// takes its book from the core's state, then tells the follower. False if the follower is
+    /// gone.
+    async fn follow_books(&mut self, symbols: &BitSet, events: &mut SelectAll<Events>) -> bool {
+        let mut fresh = BitSet::new(self.seqs.len());
         for symbol in symbols.iter() {
-            if let Some(stop) = self.subscribed.get_mut(symbol).and_then(Option::take) {
+            let (Some(slot), Some(name)) =
+                (self.book_subscribed.get_mut(symbol), self.names.get(symbol))
+            else {
+                continue;
+            };
+            if slot.is_some() {
+                continue;
+            }
+            match self
+                .client
+                .subscribe(self.settings.subjects.books(name))
+                .await
+            {
+                Ok(subscription) => {
+                    let stop = CancellationToken::new();
+                    events.push(Box::pin(
+                        subscription.take_until(stop.clone().cancelled_owned()),
+                    ));
+                    *slot = Some(stop);
+                    fresh.insert(symbol);
+                }
+                Err(e) => tracing::warn!(symbol = %name, "cannot subscribe on the bus: {e}"),
+            }
+        }
+        if !fresh.is_empty() {
+            let total = self.seqs.len();
+            match states(&self.client, &self.settings, total, 0, total).await {
+                Ok(all) => {
+                    for symbol in fresh.iter() {
+                        let Some(state) = all.get(symbol).cloned() else {
+                            continue;
+                        };
+                        if let Some(seq) = self.book_seqs.get_mut(symbol) {
+                            *seq = state.book_seq;
+                        }
+                        if self
+                            .to_follower
+                            .send(ToEdge::RestoreBook { symbol, state })
+                            .await
+                            .is_err()
+                        {
+                            return false;
+                        }
+                    }
+                }
+                // The core is away: the first book event shows the gap, mended then.
+                Err(e) => tracing::warn!("cannot take the books of newly followed symbols: {e}"),
+            }
+        }
+        self.to_follower
+            .send(ToEdge::Following {
+                symbols: symbols.clone(),
+                books: true,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Stops taking the events (or the book events) of `symbols`: their subscriptions end.
+    fn unfollow(&mut self, symbols: &BitSet, books: bool) {
+        let slots = if books {
+            &mut self.book_subscribed
+        } else {
+            &mut self.subscribed
+        };
+        for symbol in symbols.iter() {
+            if let Some(stop) = slots.get_mut(symbol).and_then(Option::take) {
                 stop.cancel();
             }
         }
@@ -319,7 +397,7 @@ impl Link {
                     // The core keeps no history of books: the symbol starts again from its
                     // state, and its subscribers from a fresh `book`.
                     if !self.send(std::mem::take(&mut batch)).await
-                        || !self.restore(event.symbol).await
+                        || !self.restore_book(event.symbol).await
                     {
                         return false;
                     }
@@ -498,6 +576,33 @@ impl Link {
             other => {
                 // The core is away: the next event of this symbol tries again.
                 tracing::warn!(symbol, "cannot mend a gap now: {:?}", other.err());
+                true
+            }
+        }
+    }
+
+    /// Starts the book of `symbol` again from the core's state.
+    async fn restore_book(&mut self, symbol: usize) -> bool {
+        let total = self.seqs.len();
+        match states(&self.client, &self.settings, total, symbol, 1).await {
+            Ok(mut states) if states.len() == 1 => {
+                let state = states.remove(0);
+                if let Some(seq) = self.book_seqs.get_mut(symbol) {
+                    *seq = state.book_seq;
+                }
+                self.metrics
+                    .bus_gaps
+                    .get_or_create(&How {
+                        how: "book_restored",
+                    })
+                    .inc();
+                self.to_follower
+                    .send(ToEdge::RestoreBook { symbol, state })
+                    .await
+                    .is_ok()
+            }
+            other => {
+                tracing::warn!(symbol, "cannot mend a book gap now: {:?}", other.err());
                 true
             }
         }

@@ -1,0 +1,56 @@
+//! A client following order books by the protocol's rules: each symbol's [`OrderBook`] from its
+//! `book`, every `book_update` checked for its `seq` and its checksum.
+
+use std::collections::HashMap;
+
+use protocol::book::{BookStep, OrderBook};
+use protocol::{Channel, ClientMessage, ServerMessage, Subscribe, Symbol};
+
+use super::Client;
+
+/// A subscription to these symbols' books (and their quotes, with `quotes`).
+pub fn books(symbols: &[&str], depth: Option<u32>, quotes: bool) -> ClientMessage {
+    let mut channels = vec![Channel::Book];
+    if quotes {
+        channels.insert(0, Channel::Quotes);
+    }
+    ClientMessage::Subscribe(Subscribe {
+        channels: Some(channels),
+        depth,
+        ..Subscribe::to(symbols.iter().map(|s| Symbol::from(*s)).collect())
+    })
+}
+
+/// Reads until `updates` book updates have been applied; every one must be in sync and in
+/// `seq` order, and no book may be deeper than `depth`. Returns each symbol's book and the
+/// other messages seen.
+pub async fn follow(
+    client: &mut Client,
+    depth: usize,
+    updates: usize,
+) -> (HashMap<Symbol, OrderBook>, Vec<ServerMessage>) {
+    let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
+    let mut others = Vec::new();
+    let mut applied = 0;
+    while applied < updates {
+        let message = client.next().await;
+        let (book, whole) = match &message {
+            ServerMessage::Book(b) => (b, true),
+            ServerMessage::BookUpdate(b) => (b, false),
+            _ => {
+                others.push(message);
+                continue;
+            }
+        };
+        let mine = books
+            .entry(book.symbol.clone())
+            .or_insert_with(|| OrderBook::new(depth));
+        assert!(book.bids.len() <= depth && book.asks.len() <= depth);
+        let step = mine.apply(book, whole);
+        assert_eq!(step, BookStep::InSync, "{} seq {}", book.symbol, book.seq);
+        if !whole {
+            applied += 1;
+        }
+    }
+    (books, others)
+}
