@@ -31,6 +31,8 @@ pub enum Action {
     AddSymbol,
     /// Remove the selected symbol from the watchlist.
     RemoveSymbol,
+    /// `l`: show the selected symbol's depth ladder, or hide it.
+    ToggleDepth,
     /// Show positions and P&L instead of orders, or back.
     TogglePositions,
     /// Set (or change, or remove) the selected symbol's price alert.

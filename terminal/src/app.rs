@@ -59,6 +59,7 @@ pub fn keymap(key: KeyEvent, state: &State) -> Option<Action> {
         KeyCode::Char('a') => Action::AddSymbol,
         KeyCode::Char('d') => Action::RemoveSymbol,
         KeyCode::Char('p') => Action::TogglePositions,
+        KeyCode::Char('l') => Action::ToggleDepth,
         KeyCode::Char('A') => Action::SetAlert,
         KeyCode::Char(c @ '1'..='9') => Action::SwitchList(usize::from(c as u8 - b'1')),
         _ => return None,

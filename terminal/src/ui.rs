@@ -2,6 +2,7 @@
 //! mutates state.
 
 mod chart;
+mod depth;
 mod fit;
 mod latency;
 mod orders;
@@ -45,13 +46,19 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
         if main.height < 16 {
             if state.focus == crate::state::Focus::Orders {
                 bottom_left(frame, main, state);
+            } else if state.depth.visible {
+                frame.render_widget(depth::DepthLadder { state }, main);
             } else {
                 frame.render_widget(watchlist::Watchlist { state, now }, main);
             }
         } else {
             let [watch, orders_area] =
                 Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(main);
-            frame.render_widget(watchlist::Watchlist { state, now }, watch);
+            if state.depth.visible {
+                frame.render_widget(depth::DepthLadder { state }, watch);
+            } else {
+                frame.render_widget(watchlist::Watchlist { state, now }, watch);
+            }
             bottom_left(frame, orders_area, state);
         }
     } else if main.width >= 120 {
@@ -63,7 +70,7 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
                 .areas(bottom);
         frame.render_widget(watchlist::Watchlist { state, now }, watch);
-        frame.render_widget(chart::PriceChart { state }, chart);
+        chart_or_depth(frame, chart, state);
         bottom_left(frame, orders, state);
         frame.render_widget(latency::Latency { state }, lat);
     } else {
@@ -76,11 +83,25 @@ pub fn draw(frame: &mut Frame, state: &State, now: Instant) {
             Layout::vertical([Constraint::Min(4), Constraint::Length(6)]).areas(top);
         frame.render_widget(watchlist::Watchlist { state, now }, watch);
         bottom_left(frame, orders_area, state);
-        frame.render_widget(chart::PriceChart { state }, chart_area);
-        frame.render_widget(latency::Latency { state }, lat);
+        if state.depth.visible {
+            // The ladder needs the height: it takes the chart's and the latency's place.
+            frame.render_widget(depth::DepthLadder { state }, bottom);
+        } else {
+            frame.render_widget(chart::PriceChart { state }, chart_area);
+            frame.render_widget(latency::Latency { state }, lat);
+        }
     }
     frame.render_widget(status::StatusBar { state, now }, status_bar);
     frame.render_widget(popup::Overlay { state }, frame.area());
+}
+
+/// The chart, or the depth ladder when `l` toggled it in.
+fn chart_or_depth(frame: &mut Frame, area: ratatui::layout::Rect, state: &State) {
+    if state.depth.visible {
+        frame.render_widget(depth::DepthLadder { state }, area);
+    } else {
+        frame.render_widget(chart::PriceChart { state }, area);
+    }
 }
 
 /// The orders, or the positions when `p` toggled them in.
@@ -304,5 +325,63 @@ mod tests {
         for key in ["b / s", "Tab", "c ", "a / d", "q, Ctrl-C", "Esc"] {
             assert!(text.contains(key), "{key:?} missing from help:\n{text}");
         }
+    }
+
+    /// The sample with the ladder shown on AAPL: a book of five levels a side, in sync, and a
+    /// resting buy of 100 at the second bid.
+    fn with_ladder() -> State {
+        use crate::net::NetEvent;
+        use protocol::checksum::checksum_text;
+        use protocol::{Book, Decimal, Level, ServerMessage, Side};
+        use std::str::FromStr;
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let mut s = sample();
+        let out = s.handle(
+            crate::action::Action::ToggleDepth,
+            crate::state::Now::read(),
+        );
+        assert_eq!(out.len(), 1, "the ladder subscribes to the book: {out:?}");
+        let bids = [
+            ("229.86", "300"),
+            ("229.85", "1200"),
+            ("229.84", "800"),
+            ("229.82", "2500"),
+            ("229.80", "4000"),
+        ];
+        let asks = [
+            ("229.87", "200"),
+            ("229.88", "900"),
+            ("229.90", "1500"),
+            ("229.91", "700"),
+            ("229.93", "3000"),
+        ];
+        let levels = |side: &[(&str, &str)]| side.iter().map(|(p, q)| Level(d(p), d(q))).collect();
+        let book = ServerMessage::Book(Book {
+            symbol: "AAPL".into(),
+            seq: 7,
+            bids: levels(&bids),
+            asks: levels(&asks),
+            checksum: checksum_text(asks, bids),
+            ts_ns: 1,
+        });
+        s.apply(
+            NetEvent::Frame {
+                messages: vec![book],
+                received_ns: 2,
+            },
+            crate::state::Now::read(),
+        );
+        s.orders
+            .add("AAPL".into(), Side::Buy, d("100"), Some(d("229.85")), 1);
+        s
+    }
+
+    #[test]
+    fn the_depth_ladder_shows_both_sides_the_spread_and_a_resting_order() {
+        let s = with_ladder();
+        assert_eq!(s.depth.state, crate::state::BookState::InSync);
+        insta::assert_snapshot!("depth_ladder_120x36", screen(120, 36, &s));
+        insta::assert_snapshot!("depth_ladder_80x24", screen(80, 24, &s));
+        insta::assert_snapshot!("depth_ladder_60x16", screen(60, 16, &s));
     }
 }

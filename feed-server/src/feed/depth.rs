@@ -6,7 +6,7 @@
 //! The touch itself belongs to the walk's quotes (the market makes the book agree with each
 //! quote); this adds the levels behind it, one [`MarketEvent::Level`] at a time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use protocol::Side;
 use rand::rngs::SmallRng;
@@ -25,13 +25,44 @@ pub const MAX_OPENING_SYMBOLS: usize = 2_000;
 const NEARNESS: f64 = 0.85;
 /// Share of changes that empty their level.
 const VANISH: f64 = 0.15;
+/// After a quote moves the touch, empty prices this close to it are filled (each with
+/// [`REFILL`] odds), as market makers quote around a new price: without it a book that the touch
+/// runs away from keeps a hole where the touch was.
+const REFILL_LEVELS: i64 = 5;
+const REFILL: f64 = 0.8;
+
+/// The prices with a level on each side of one symbol's book, as the synthesizer made it.
+#[derive(Debug, Clone, Default)]
+struct Occupied {
+    bids: BTreeSet<i64>,
+    asks: BTreeSet<i64>,
+}
+
+impl Occupied {
+    fn side(&mut self, side: Side) -> &mut BTreeSet<i64> {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    fn set(&mut self, side: Side, price: i64, size: i64) {
+        if size > 0 {
+            self.side(side).insert(price);
+        } else {
+            self.side(side).remove(&price);
+        }
+    }
+}
 
 /// Makes book level events for the walk's symbols.
 #[derive(Debug)]
 pub struct DepthSynth {
     rng: SmallRng,
     symbols: usize,
+    /// Events due at once: the opening books, then the refills after a quote.
     opening: VecDeque<MarketEvent>,
+    books: Vec<Occupied>,
 }
 
 impl DepthSynth {
@@ -40,6 +71,7 @@ impl DepthSynth {
             rng: SmallRng::seed_from_u64(seed ^ 0x6465_7074_6862_6f6f),
             symbols,
             opening: VecDeque::new(),
+            books: vec![Occupied::default(); symbols],
         };
         if symbols <= MAX_OPENING_SYMBOLS {
             for symbol in 0..symbols {
@@ -47,6 +79,7 @@ impl DepthSynth {
                     for side in [Side::Buy, Side::Sell] {
                         let size = depth.size(k);
                         let price = behind(walk, symbol, side, k);
+                        depth.books[symbol].set(side, price, size);
                         depth.opening.push_back(MarketEvent::Level {
                             symbol,
                             side,
@@ -60,9 +93,46 @@ impl DepthSynth {
         depth
     }
 
-    /// The opening books' events still to come: they are due at once.
+    /// The events due at once still to come: the opening books, and the refills after the
+    /// last quote.
     pub fn opening(&mut self) -> Option<MarketEvent> {
         self.opening.pop_front()
+    }
+
+    /// Follows a quote of the walk: the market clears what it crosses and sets the touch, and
+    /// empty prices near the new touch are refilled (due with the quote).
+    pub fn after(&mut self, event: &MarketEvent) {
+        let MarketEvent::Quote {
+            symbol, bid, ask, ..
+        } = *event
+        else {
+            return;
+        };
+        let Some(book) = self.books.get_mut(symbol) else {
+            return;
+        };
+        book.bids.retain(|&p| p <= bid);
+        book.asks.retain(|&p| p >= ask);
+        book.bids.insert(bid);
+        book.asks.insert(ask);
+        for k in 1..=REFILL_LEVELS {
+            for (side, price) in [
+                (Side::Buy, bid.saturating_sub(k)),
+                (Side::Sell, ask.saturating_add(k)),
+            ] {
+                let empty = !self.books[symbol].side(side).contains(&price);
+                if price >= 1 && empty && self.rng.random_bool(REFILL) {
+                    let size = self.size(k);
+                    self.books[symbol].set(side, price, size);
+                    self.opening.push_back(MarketEvent::Level {
+                        symbol,
+                        side,
+                        price,
+                        size,
+                    });
+                }
+            }
+        }
     }
 
     /// The next change: a symbol drawn uniformly, a side, a distance from the touch.
@@ -86,10 +156,14 @@ impl DepthSynth {
         } else {
             self.size(k)
         };
+        let price = behind(walk, symbol, side, k);
+        if let Some(book) = self.books.get_mut(symbol) {
+            book.set(side, price, size);
+        }
         Some(MarketEvent::Level {
             symbol,
             side,
-            price: behind(walk, symbol, side, k),
+            price,
             size,
         })
     }
@@ -148,5 +222,42 @@ mod tests {
         }
         assert!(near > 7_000, "{near} of 10,000 within 10 ticks");
         assert!((1_000..2_000).contains(&vanished), "{vanished}");
+    }
+
+    #[test]
+    fn books_stay_dense_near_a_moving_touch() {
+        let u = Universe::new(&SymbolChoice::Default, 1);
+        let mut walk = Synthesizer::new(&u, 5);
+        let mut depth = DepthSynth::new(&walk, u.len(), 5);
+        while depth.opening().is_some() {}
+        let (mut quotes, mut refills) = (0_u64, 0_u64);
+        for n in 0..40_000 {
+            let event = walk.next_event();
+            quotes += u64::from(matches!(event, MarketEvent::Quote { .. }));
+            depth.after(&event);
+            while depth.opening().is_some() {
+                refills += 1;
+            }
+            // Book changes at half the rate of quotes and trades.
+            if n % 2 == 0 {
+                depth.next_event(&walk);
+            }
+        }
+        // Prices with a level within 10 ticks behind the touch, over every symbol and side.
+        let mut near = 0;
+        for (symbol, book) in depth.books.iter().enumerate() {
+            let (bid, ask) = walk.top(symbol);
+            near += (1..=10).filter(|k| book.bids.contains(&(bid - k))).count();
+            near += (1..=10).filter(|k| book.asks.contains(&(ask + k))).count();
+        }
+        let share = near as f64 / (u.len() * 20) as f64;
+        assert!(
+            share > 0.5,
+            "{share} of the prices near the touch have a level"
+        );
+        eprintln!("{share:.2} of the prices within 10 ticks have a level");
+        let per_quote = refills as f64 / quotes as f64;
+        assert!(per_quote < 8.0, "{per_quote} refills a quote");
+        eprintln!("{per_quote:.2} refill events per quote");
     }
 }

@@ -46,7 +46,12 @@ impl SynthSource {
 impl Source for SynthSource {
     fn next_step(&mut self) -> Result<Option<Step>, String> {
         if let Some(event) = self.depth.opening() {
-            return Ok(Some(Step::Event { at_ns: 0, event }));
+            // The opening books at once; a quote's refills with the quote.
+            let at_ns = self
+                .produced
+                .checked_sub(1)
+                .map_or(0, |n| Self::at(self.rate, n));
+            return Ok(Some(Step::Event { at_ns, event }));
         }
         let at_ns = Self::at(self.rate, self.produced);
         if self.book_rate > 0 {
@@ -62,10 +67,11 @@ impl Source for SynthSource {
             }
         }
         self.produced += 1;
-        Ok(Some(Step::Event {
-            at_ns,
-            event: self.synth.next_event(),
-        }))
+        let event = self.synth.next_event();
+        if self.book_rate > 0 {
+            self.depth.after(&event);
+        }
+        Ok(Some(Step::Event { at_ns, event }))
     }
 
     fn skippable(&self) -> bool {

@@ -16,6 +16,7 @@
 //! - [`setup`]: the state a session starts from, built from the settings and flags.
 
 pub mod alerts;
+pub mod depth;
 pub mod form;
 pub mod latency_view;
 pub mod lists;
@@ -37,6 +38,7 @@ use crate::latency::{LatencyStats, RateMeter};
 use crate::net::NetEvent;
 
 pub use alerts::{Alert, Alerts};
+pub use depth::{BookState, Depth};
 pub use form::{Field, FormOutcome, OrderForm};
 pub use latency_view::{LatencyView, VIEW_REFRESH};
 pub use orders::{OrderRow, OrderStatus, Orders};
@@ -125,6 +127,8 @@ pub struct State {
     pub notice: Option<(String, Instant)>,
     /// Orders worth more than this ask for a confirmation.
     pub confirm_notional: Decimal,
+    /// The depth ladder of the selected symbol (`l`).
+    pub depth: Depth,
 }
 
 /// Rows PageUp and PageDown move.
@@ -169,6 +173,7 @@ impl State {
             last_event_ns: 0,
             notice: None,
             confirm_notional: DEFAULT_CONFIRM_NOTIONAL,
+            depth: Depth::default(),
         }
     }
 
@@ -301,6 +306,7 @@ impl State {
                         symbols, resume,
                     )));
                 }
+                self.depth.reconnected(out);
             }
             ServerMessage::Resumed(r) => {
                 let text = if r.snapshot_count == 0 {
@@ -360,8 +366,9 @@ impl State {
                 self.orders.fill(&f);
             }
             ServerMessage::Canceled(c) => self.orders.canceled(&c.id),
-            // The terminal does not subscribe to books yet.
-            ServerMessage::Pong(_) | ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {}
+            ServerMessage::Book(b) => self.depth.apply(&b, true, out),
+            ServerMessage::BookUpdate(b) => self.depth.apply(&b, false, out),
+            ServerMessage::Pong(_) => {}
             ServerMessage::Authorized(_) => {
                 self.notify("orders authorized".to_owned(), now.at);
             }
@@ -376,7 +383,11 @@ impl State {
             return Vec::new();
         }
         let overlay = std::mem::take(&mut self.overlay);
-        self.handle_overlay(overlay, action, now)
+        let mut out = self.handle_overlay(overlay, action, now);
+        // The ladder streams the book of whatever symbol is selected now.
+        let selected = self.watchlist.selected_row().map(|r| r.symbol.clone());
+        self.depth.follow(selected.as_ref(), &mut out);
+        out
     }
 
     /// A key on the panes, with no overlay open.
@@ -384,6 +395,12 @@ impl State {
         match action {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.overlay = Overlay::Help,
+            Action::ToggleDepth => {
+                let selected = self.watchlist.selected_row().map(|r| r.symbol.clone());
+                let mut out = Vec::new();
+                self.depth.toggle(selected.as_ref(), &mut out);
+                return out;
+            }
             Action::Up
             | Action::Down
             | Action::PageUp

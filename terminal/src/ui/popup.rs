@@ -152,6 +152,7 @@ impl Widget for Overlay<'_> {
                 ("c", "cancel the selected open order"),
                 ("a / d", "add a symbol / remove the selected one"),
                 ("p", "positions and P&L / orders"),
+                ("l", "depth ladder of the selected symbol"),
                 ("A", "price alert on the selected symbol"),
                 ("1-9", "switch watchlist (saved in the settings)"),
                 ("?", "this help"),

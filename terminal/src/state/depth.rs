@@ -1,0 +1,203 @@
+//! The depth ladder's state: the selected symbol's order book, kept from the server's `book` and
+//! `book_update` messages by the protocol's rules ([`OrderBook`]), every checksum verified; on a
+//! gap or a mismatch the book is dropped and subscribed again.
+
+use protocol::book::{BookStep, OrderBook};
+use protocol::{Book, Channel, ClientMessage, Subscribe, Symbol, Unsubscribe};
+
+/// Levels a side the ladder streams: the checksum's ten.
+pub const LADDER_DEPTH: u32 = 10;
+
+/// Whether the ladder's book is the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookState {
+    /// Subscribed; the first `book` has not come yet.
+    Waiting,
+    InSync,
+    /// A checksum did not match, or updates were missed: a fresh `book` is on its way.
+    Resyncing {
+        mismatch: bool,
+    },
+}
+
+impl BookState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting for the book",
+            Self::InSync => "in sync",
+            Self::Resyncing { mismatch: true } => "checksum mismatch: resyncing",
+            Self::Resyncing { mismatch: false } => "missed updates: resyncing",
+        }
+    }
+}
+
+/// The ladder pane: shown or not, the symbol whose book it streams, and that book.
+#[derive(Debug, Clone)]
+pub struct Depth {
+    pub visible: bool,
+    pub symbol: Option<Symbol>,
+    pub book: OrderBook,
+    pub state: BookState,
+    /// Fresh books asked for after a gap or a mismatch, this session.
+    pub resyncs: u64,
+}
+
+impl Default for Depth {
+    fn default() -> Self {
+        Self {
+            visible: false,
+            symbol: None,
+            book: OrderBook::new(LADDER_DEPTH as usize),
+            state: BookState::Waiting,
+            resyncs: 0,
+        }
+    }
+}
+
+fn subscribe(symbol: &Symbol) -> ClientMessage {
+    ClientMessage::Subscribe(Subscribe {
+        channels: Some(vec![Channel::Book]),
+        depth: Some(LADDER_DEPTH),
+        ..Subscribe::to(vec![symbol.clone()])
+    })
+}
+
+fn unsubscribe(symbol: &Symbol) -> ClientMessage {
+    ClientMessage::Unsubscribe(Unsubscribe {
+        symbols: vec![symbol.clone()],
+        channels: Some(vec![Channel::Book]),
+    })
+}
+
+impl Depth {
+    /// Shows or hides the ladder for `selected`; the messages that start or stop its book.
+    pub fn toggle(&mut self, selected: Option<&Symbol>, out: &mut Vec<ClientMessage>) {
+        self.visible = !self.visible;
+        if self.visible {
+            self.follow(selected, out);
+        } else if let Some(old) = self.symbol.take() {
+            out.push(unsubscribe(&old));
+            self.book.reset();
+        }
+    }
+
+    /// Streams the book of the selected symbol while the ladder shows, and only that one.
+    pub fn follow(&mut self, selected: Option<&Symbol>, out: &mut Vec<ClientMessage>) {
+        if !self.visible || self.symbol.as_ref() == selected {
+            return;
+        }
+        if let Some(old) = self.symbol.take() {
+            out.push(unsubscribe(&old));
+        }
+        self.book.reset();
+        self.state = BookState::Waiting;
+        if let Some(symbol) = selected {
+            out.push(subscribe(symbol));
+            self.symbol = Some(symbol.clone());
+        }
+    }
+
+    /// A new connection: the book starts again from a `book`.
+    pub fn reconnected(&mut self, out: &mut Vec<ClientMessage>) {
+        if let (true, Some(symbol)) = (self.visible, &self.symbol) {
+            self.book.reset();
+            self.state = BookState::Waiting;
+            out.push(subscribe(symbol));
+        }
+    }
+
+    /// A `book` (`whole`) or `book_update` from the server.
+    pub fn apply(&mut self, message: &Book, whole: bool, out: &mut Vec<ClientMessage>) {
+        let Some(symbol) = &self.symbol else {
+            return;
+        };
+        if *symbol != message.symbol {
+            return;
+        }
+        // While a fresh book is on its way, updates for the dropped one are of no use.
+        if !whole && self.state != BookState::InSync {
+            return;
+        }
+        let mismatch = match self.book.apply(message, whole) {
+            BookStep::InSync => {
+                self.state = BookState::InSync;
+                return;
+            }
+            BookStep::Stale => return,
+            BookStep::Gap { .. } => false,
+            BookStep::Mismatch { .. } => true,
+        };
+        self.resyncs += 1;
+        self.state = BookState::Resyncing { mismatch };
+        self.book.reset();
+        out.push(subscribe(symbol));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::checksum::checksum_text;
+    use protocol::{Decimal, Level};
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap_or_default()
+    }
+
+    fn book(seq: u64, bids: &[(&str, &str)], asks: &[(&str, &str)], checksum: u32) -> Book {
+        let levels = |side: &[(&str, &str)]| side.iter().map(|(p, s)| Level(d(p), d(s))).collect();
+        Book {
+            symbol: "AAPL".into(),
+            seq,
+            bids: levels(bids),
+            asks: levels(asks),
+            checksum,
+            ts_ns: 0,
+        }
+    }
+
+    #[test]
+    fn a_mismatch_or_a_gap_asks_for_a_fresh_book_and_counts_it() {
+        let mut depth = Depth::default();
+        let mut out = Vec::new();
+        let aapl: Symbol = "AAPL".into();
+        depth.toggle(Some(&aapl), &mut out);
+        assert_eq!(out, [subscribe(&aapl)]);
+        out.clear();
+        let (bids, asks) = ([("10.00", "5")], [("10.01", "7")]);
+        let sum = checksum_text(asks, bids);
+        depth.apply(&book(1, &bids, &asks, sum), true, &mut out);
+        assert_eq!(depth.state, BookState::InSync);
+        // A wrong checksum: resubscribe.
+        depth.apply(&book(2, &[("10.00", "6")], &[], sum), false, &mut out);
+        assert_eq!(depth.state, BookState::Resyncing { mismatch: true });
+        assert_eq!((depth.resyncs, out.len()), (1, 1));
+        // The fresh book puts it right; then a gap resubscribes too.
+        depth.apply(&book(9, &bids, &asks, sum), true, &mut out);
+        assert_eq!(depth.state, BookState::InSync);
+        depth.apply(&book(11, &[], &[], sum), false, &mut out);
+        assert_eq!(depth.state, BookState::Resyncing { mismatch: false });
+        assert_eq!((depth.resyncs, out.len()), (2, 2));
+    }
+
+    #[test]
+    fn the_ladder_follows_the_selection_and_stops_when_hidden() {
+        let mut depth = Depth::default();
+        let mut out = Vec::new();
+        let (aapl, msft): (Symbol, Symbol) = ("AAPL".into(), "MSFT".into());
+        depth.follow(Some(&aapl), &mut out);
+        assert!(out.is_empty(), "hidden: nothing streams");
+        depth.toggle(Some(&aapl), &mut out);
+        depth.follow(Some(&msft), &mut out);
+        depth.toggle(Some(&msft), &mut out);
+        assert_eq!(
+            out,
+            [
+                subscribe(&aapl),
+                unsubscribe(&aapl),
+                subscribe(&msft),
+                unsubscribe(&msft)
+            ]
+        );
+    }
+}
