@@ -287,11 +287,16 @@ impl Pacer {
                 }
                 Some(Step::Event { at_ns, event }) => {
                     let (due_ns, due_at) = self.due(at_ns);
+                    // The window follows the rate of quotes and trades: book levels come in
+                    // bursts with them (a quote's touch, the refills behind it) and go only to
+                    // book subscribers.
                     let gap = self
                         .last_due
                         .map_or(Duration::MAX, |last| due_at.saturating_duration_since(last));
-                    self.last_due = Some(due_at);
-                    self.observe(gap);
+                    if event.stream() == protocol::recording::Stream::Quotes {
+                        self.last_due = Some(due_at);
+                        self.observe(gap);
+                    }
                     // The batch under way leaves before an event due after its deadline joins.
                     if let Some(deadline) = self.deadline
                         && due_at > deadline

@@ -389,12 +389,22 @@ impl Link {
             return;
         }
         let client = self.client.clone();
-        let fits = (client.max_payload().saturating_sub(13) / wire::STATE_BYTES).max(1);
+        let budget = client.max_payload().saturating_sub(13);
         tokio::spawn(async move {
             let Ok(all) = rx.await else { return };
             let first = first.min(all.len());
-            let per_page = STATES_PER_PAGE.min(fits);
-            let page = &all[first..all.len().min(first.saturating_add(per_page))];
+            // As many states as fit the server's payload limit (books make them vary), at
+            // least one.
+            let (mut end, mut bytes) = (first, 0);
+            while end < all.len() && end - first < STATES_PER_PAGE {
+                let size = wire::state_bytes(&all[end]);
+                if end > first && bytes + size > budget {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            let page = &all[first..end];
             let mut body = Vec::new();
             wire::put_states(&mut body, all.len(), first, page);
             let _ = client.publish(reply, Bytes::from(body)).await;

@@ -240,6 +240,12 @@ pub fn replay_request(body: &[u8]) -> Result<(u32, u64, u64), WireError> {
     Ok(parts)
 }
 
+/// The bytes one state takes in a page: its fixed part and its book's levels.
+pub fn state_bytes(state: &MarketState) -> usize {
+    let levels = state.book.len(Side::Buy) + state.book.len(Side::Sell);
+    STATE_BYTES + 16 * levels
+}
+
 /// A page of market states: the universe's size, the first symbol in the page, and its states.
 pub fn put_states(out: &mut Vec<u8>, total: usize, first: usize, states: &[MarketState]) {
     out.push(VERSION);

@@ -322,12 +322,14 @@ impl Link {
                 Err(e) => tracing::warn!(symbol = %name, "cannot subscribe on the bus: {e}"),
             }
         }
-        if !fresh.is_empty() {
+        if let (Some(low), Some(high)) = (fresh.iter().next(), fresh.iter().last()) {
             let total = self.seqs.len();
-            match states(&self.client, &self.settings, total, 0, total).await {
-                Ok(all) => {
+            // The states from the first fresh symbol to the last: each carries its book.
+            let count = high - low + 1;
+            match states(&self.client, &self.settings, total, low, count).await {
+                Ok(range) => {
                     for symbol in fresh.iter() {
-                        let Some(state) = all.get(symbol).cloned() else {
+                        let Some(state) = range.get(symbol - low).cloned() else {
                             continue;
                         };
                         if let Some(seq) = self.book_seqs.get_mut(symbol) {
