@@ -15,6 +15,9 @@ use rand::{Rng, SeedableRng};
 use super::event::MarketEvent;
 use super::walk::Synthesizer;
 
+/// Levels a side the market keeps (`market::book::MAX_LEVELS`), which the synthesizer's picture
+/// of each book keeps too.
+const MAX_LEVELS: usize = 1_000;
 /// Levels a side each synthesized book opens with, behind the touch.
 pub const OPENING_LEVELS: i64 = 50;
 /// Opening books are built only for universes up to this many symbols (100 events each);
@@ -28,7 +31,7 @@ const VANISH: f64 = 0.15;
 /// After a quote moves the touch, empty prices this close to it are filled (each with
 /// [`REFILL`] odds), as market makers quote around a new price: without it a book that the touch
 /// runs away from keeps a hole where the touch was.
-const REFILL_LEVELS: i64 = 5;
+const REFILL_LEVELS: i64 = 3;
 const REFILL: f64 = 0.8;
 
 /// The prices with a level on each side of one symbol's book, as the synthesizer made it.
@@ -111,10 +114,17 @@ impl DepthSynth {
         let Some(book) = self.books.get_mut(symbol) else {
             return;
         };
-        book.bids.retain(|&p| p <= bid);
-        book.asks.retain(|&p| p >= ask);
+        // What the quote crossed goes; far levels go as the market's do past its limit.
+        drop(book.bids.split_off(&bid.saturating_add(1)));
+        book.asks = book.asks.split_off(&ask);
         book.bids.insert(bid);
         book.asks.insert(ask);
+        while book.bids.len() > MAX_LEVELS {
+            book.bids.pop_first();
+        }
+        while book.asks.len() > MAX_LEVELS {
+            book.asks.pop_last();
+        }
         for k in 1..=REFILL_LEVELS {
             for (side, price) in [
                 (Side::Buy, bid.saturating_sub(k)),

@@ -307,17 +307,11 @@ impl Market {
                 size: self.size(size),
                 ts_ns,
             }),
-            MarketEvent::Level {
-                side, price, size, ..
-            } => {
-                let level = vec![self.level(price, size)];
-                let (bids, asks) = match side {
-                    Side::Buy => (level, Vec::new()),
-                    Side::Sell => (Vec::new(), level),
-                };
-                // The core's record of the change. Clients are sent what their depth needs of
-                // it, with the checksum at that depth ([`Market::book_update`]); this one has
-                // none, so that the core does not compute a checksum no one reads.
+            MarketEvent::Level { .. } => {
+                // Only a marker of the change, made for nothing: what a client is sent of a
+                // level depends on its depth ([`Market::book_update`]), so the event travels as
+                // itself and each edge makes the updates, with their checksums.
+                let (bids, asks) = (Vec::new(), Vec::new());
                 ServerMessage::BookUpdate(Book {
                     symbol,
                     seq,
