@@ -544,6 +544,10 @@ pub struct Canceled {
     #[serde(with = "crate::decimal")]
     pub leaves: Decimal,
     pub ts_ns: u64,
+    /// Why, when the server canceled it (a market order larger than the book); absent for a
+    /// client's `cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The answer to an `auth` with the right token: orders and cancels are accepted from now on.

@@ -214,14 +214,17 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                 })
             }
         ),
-        (text(), text(), d(), any::<u64>()).prop_map(|(id, order_id, leaves, ts_ns)| {
-            ServerMessage::Canceled(Canceled {
-                id: id.into(),
-                order_id,
-                leaves,
-                ts_ns,
-            })
-        }),
+        (text(), text(), d(), any::<u64>(), prop::option::of(text())).prop_map(
+            |(id, order_id, leaves, ts_ns, reason)| {
+                ServerMessage::Canceled(Canceled {
+                    id: id.into(),
+                    order_id,
+                    leaves,
+                    ts_ns,
+                    reason,
+                })
+            }
+        ),
         (any::<u64>(), any::<u64>())
             .prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
         any::<u64>().prop_map(|ts_ns| ServerMessage::Authorized(protocol::Authorized { ts_ns })),

@@ -2,10 +2,12 @@
 //! every symbol), validation against per-connection limits, and fills against the synthetic
 //! book. Every answer it makes is addressed to a connection and counted where it is made.
 //!
-//! The synthetic book shows only the top of book; below it the simulator assumes depth of the same
-//! size growing by one lot per tick level, so a large market order walks the book and fills in
-//! parts at worse prices. A limit order that crosses fills the same way up to its limit and rests
-//! with the remainder; a resting order fills in full at its limit price once the market touches it.
+//! Orders match against the symbol's order book as the market holds it: a market order takes
+//! level after level from the touch, one `fill` per level at that level's price, and what the
+//! whole book cannot fill is canceled with a reason; a limit order that crosses fills the same way
+//! up to its limit and rests with the remainder; a resting order fills in full at its limit price
+//! once the market touches it or trades through it. Orders do not change the public book: every
+//! client trades against the same simulated market, which moves only with its source.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +20,6 @@ use protocol::{
 use super::account::{Account, ConnId, Limits};
 use super::state::Market;
 use crate::metrics::Metrics;
-
-/// How many price levels a sweeping order may walk before its remainder is canceled.
-const MAX_SWEEP_LEVELS: i64 = 50;
 
 #[derive(Debug, Clone)]
 struct Resting {
@@ -157,6 +156,17 @@ impl Matching {
                 ),
             );
         }
+        let opposite = order.side.opposite();
+        if limit.is_none() && market.book.len(opposite) == 0 {
+            return r(
+                RejectCode::NoLiquidity,
+                format!(
+                    "{}'s book has no {} to trade against",
+                    order.symbol,
+                    if opposite == Side::Sell { "asks" } else { "bids" }
+                ),
+            );
+        }
         if limit.is_some() && account.open.len() >= self.limits.max_open {
             return r(
                 RejectCode::TooManyOpenOrders,
@@ -205,12 +215,17 @@ impl Matching {
                         leaves,
                     });
                 }
-                // A market order that walked the whole synthetic depth: the rest is canceled.
+                // A market order that walked the whole book: the rest is canceled.
                 None => out.push(ServerMessage::Canceled(Canceled {
                     id: order.id.clone(),
                     order_id,
                     leaves: market.size(leaves),
                     ts_ns: now,
+                    reason: Some(format!(
+                        "the book held {} at {} levels; the rest is canceled",
+                        market.size(qty.saturating_sub(leaves)),
+                        market.book.len(opposite)
+                    )),
                 })),
             }
         }
@@ -262,6 +277,7 @@ impl Matching {
                             .checked_mul(self.lots[symbol])
                             .unwrap_or(Decimal::MAX),
                         ts_ns: now,
+                        reason: None,
                     })
                 }
                 None => reject(
@@ -317,8 +333,8 @@ impl Matching {
     }
 }
 
-/// Walks the synthetic depth on the side opposite `side`, calling `on_fill(price, qty, leaves)`
-/// per level.
+/// Walks the book's levels on the side opposite `side` from the touch, as far as `limit` allows,
+/// calling `on_fill(price, qty, leaves)` per level.
 fn sweep(
     market: &Market,
     side: Side,
@@ -326,18 +342,10 @@ fn sweep(
     leaves: &mut i64,
     mut on_fill: impl FnMut(i64, i64, i64),
 ) {
-    let (best, size) = match side {
-        Side::Buy => (market.ask, market.ask_size),
-        Side::Sell => (market.bid, market.bid_size),
-    };
-    for level in 0..MAX_SWEEP_LEVELS {
+    for (price, size) in market.book.side(side.opposite()) {
         if *leaves == 0 {
             break;
         }
-        let price = match side {
-            Side::Buy => best.saturating_add(level),
-            Side::Sell => best.saturating_sub(level),
-        };
         let within = match (side, limit) {
             (_, None) => price > 0,
             (Side::Buy, Some(l)) => price <= l,
@@ -346,8 +354,7 @@ fn sweep(
         if !within {
             break;
         }
-        let available = size.max(100).saturating_mul(level + 1);
-        let filled = available.min(*leaves);
+        let filled = size.min(*leaves);
         *leaves -= filled;
         on_fill(price, filled, *leaves);
     }
@@ -404,6 +411,17 @@ mod tests {
         (m.bid, m.ask) = (10_000, 10_001);
         m.bid_size = 100;
         m.ask_size = 200;
+        // Three levels a side behind that touch.
+        for (side, price, size) in [
+            (Side::Buy, 10_000, 100),
+            (Side::Buy, 9_999, 300),
+            (Side::Buy, 9_997, 500),
+            (Side::Sell, 10_001, 200),
+            (Side::Sell, 10_002, 300),
+            (Side::Sell, 10_004, 400),
+        ] {
+            m.book.set(side, price, size);
+        }
         let mut x = Matching::new(vec![Decimal::ONE], LIMITS, Arc::default());
         x.open(1, 0);
         (x, vec![m])
@@ -452,7 +470,7 @@ mod tests {
     }
 
     #[test]
-    fn a_market_buy_walks_the_synthetic_depth() {
+    fn a_market_buy_walks_the_book_level_by_level() {
         let (mut x, m) = setup();
         let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "500", None), 1);
         assert!(matches!(&out[0], ServerMessage::Ack(ack) if ack.sent_ns == Some(42)));
@@ -472,6 +490,85 @@ mod tests {
                 ("100.02".into(), "300".into(), "0".into())
             ]
         );
+    }
+
+    /// The fills of an answer as (price, qty, leaves), and what was canceled, with why.
+    fn fills(out: &[ServerMessage]) -> (Vec<(String, String, String)>, Option<(String, String)>) {
+        let mut fills = Vec::new();
+        let mut canceled = None;
+        for m in out {
+            match m {
+                ServerMessage::Fill(f) => fills.push((
+                    f.price.to_string(),
+                    f.qty.to_string(),
+                    f.leaves.to_string(),
+                )),
+                ServerMessage::Canceled(c) => {
+                    canceled = Some((c.leaves.to_string(), c.reason.clone().unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        (fills, canceled)
+    }
+
+    #[test]
+    fn an_order_larger_than_the_book_fills_what_is_there_and_the_rest_is_canceled() {
+        let (mut x, m) = setup();
+        let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "2000", None), 1);
+        let (fills, canceled) = fills(&out);
+        assert_eq!(
+            fills,
+            [
+                ("100.01".into(), "200".into(), "1800".into()),
+                ("100.02".into(), "300".into(), "1500".into()),
+                ("100.04".into(), "400".into(), "1100".into()),
+            ]
+        );
+        let (leaves, reason) = canceled.unwrap();
+        assert_eq!(leaves, "1100");
+        assert!(reason.contains("900") && reason.contains("3 levels"), "{reason}");
+        // Average price: exact, from the fills.
+        let notional: Decimal = [("100.01", 200), ("100.02", 300), ("100.04", 400)]
+            .iter()
+            .map(|(p, q)| Decimal::from_str(p).unwrap() * Decimal::from(*q))
+            .sum();
+        assert_eq!(notional / Decimal::from(900), Decimal::from_str("100.0255555555555555555555556").unwrap());
+    }
+
+    #[test]
+    fn a_crossing_limit_fills_up_to_its_price_and_rests_the_rest() {
+        let (mut x, m) = setup();
+        let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "600", Some("100.02")), 1);
+        let (fills, canceled) = fills(&out);
+        assert_eq!(
+            fills,
+            [
+                ("100.01".into(), "200".into(), "400".into()),
+                ("100.02".into(), "300".into(), "100".into()),
+            ]
+        );
+        assert_eq!(canceled, None);
+        assert_eq!(x.open_orders(1), 1, "100 rests at 100.02");
+        // A sell walks the bids, skipping the empty 99.98.
+        let out = x.submit(1, Some(0), &m, &order("c2", Side::Sell, "700", None), 1);
+        let (fills, _) = fills(&out);
+        assert_eq!(
+            fills,
+            [
+                ("100.00".into(), "100".into(), "600".into()),
+                ("99.99".into(), "300".into(), "300".into()),
+                ("99.97".into(), "300".into(), "0".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_market_order_against_an_empty_side_is_refused() {
+        let (mut x, mut m) = setup();
+        m[0].book = crate::market::book::Ladder::default();
+        let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "10", None), 1);
+        assert_eq!(code(&out[0]), Some(RejectCode::NoLiquidity));
     }
 
     #[test]

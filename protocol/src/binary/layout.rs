@@ -442,6 +442,9 @@ impl Layout for Canceled {
             .str(&self.order_id)
             .dec(self.leaves)
             .u64(self.ts_ns);
+        if let Some(reason) = &self.reason {
+            out.str(reason);
+        }
         out.finish();
         Ok(())
     }
@@ -452,6 +455,11 @@ impl Layout for Canceled {
             order_id: r.str()?.to_owned(),
             leaves: r.dec()?,
             ts_ns: r.u64()?,
+            reason: if r.left() > 0 {
+                Some(r.str()?.to_owned())
+            } else {
+                None
+            },
         })
     }
 }

@@ -3,7 +3,7 @@
 //! gap or a mismatch the book is dropped and subscribed again.
 
 use protocol::book::{BookStep, OrderBook};
-use protocol::{Book, Channel, ClientMessage, Subscribe, Symbol, Unsubscribe};
+use protocol::{Book, Channel, ClientMessage, Decimal, Side, Subscribe, Symbol, Unsubscribe};
 
 /// Levels a side the ladder streams: the checksum's ten.
 pub const LADDER_DEPTH: u32 = 10;
@@ -69,7 +69,55 @@ fn unsubscribe(symbol: &Symbol) -> ClientMessage {
     })
 }
 
+/// What a market order would get from the book as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// The average price of what the book can fill, exactly.
+    pub average: Decimal,
+    /// How much worse than the touch the average is (never negative).
+    pub slippage: Decimal,
+    /// What the book can fill: less than asked when it is too thin.
+    pub fillable: Decimal,
+}
+
 impl Depth {
+    /// What a market order of `qty` on `side` would fill against the ladder's book, walking it as
+    /// the server does; `None` unless the ladder holds `symbol`'s book in sync. The ladder sees
+    /// only its ten levels a side, so a larger order may fill more than `fillable` says.
+    pub fn estimate(&self, symbol: &str, side: Side, qty: Decimal) -> Option<Estimate> {
+        if self.symbol.as_deref() != Some(symbol) || self.state != BookState::InSync {
+            return None;
+        }
+        let levels: Vec<(&Decimal, &Decimal)> = match side {
+            Side::Buy => self.book.asks().collect(),
+            Side::Sell => self.book.bids().collect(),
+        };
+        let touch = *levels.first()?.0;
+        let (mut left, mut notional) = (qty, Decimal::ZERO);
+        for (&price, &size) in levels {
+            if left <= Decimal::ZERO {
+                break;
+            }
+            let take = size.min(left);
+            notional = notional.checked_add(price.checked_mul(take)?)?;
+            left -= take;
+        }
+        let fillable = qty - left.max(Decimal::ZERO);
+        if fillable.is_zero() {
+            return None;
+        }
+        let average = notional.checked_div(fillable)?;
+        let slippage = match side {
+            Side::Buy => average - touch,
+            Side::Sell => touch - average,
+        };
+        Some(Estimate {
+            average,
+            slippage,
+            fillable,
+        })
+    }
+
     /// Shows or hides the ladder for `selected`; the messages that start or stop its book.
     pub fn toggle(&mut self, selected: Option<&Symbol>, out: &mut Vec<ClientMessage>) {
         self.visible = !self.visible;
@@ -199,5 +247,26 @@ mod tests {
                 unsubscribe(&msft)
             ]
         );
+    }
+
+    #[test]
+    fn a_market_order_estimate_walks_the_book_exactly() {
+        let mut depth = Depth::default();
+        let mut out = Vec::new();
+        let aapl: Symbol = "AAPL".into();
+        depth.toggle(Some(&aapl), &mut out);
+        let (bids, asks) = (
+            [("10.00", "5")],
+            [("10.01", "100"), ("10.02", "200"), ("10.05", "100")],
+        );
+        depth.apply(&book(1, &bids, &asks, checksum_text(asks, bids)), true, &mut out);
+        let e = depth.estimate("AAPL", Side::Buy, d("250")).unwrap();
+        // 100 at 10.01 and 150 at 10.02: 2504 / 250.
+        assert_eq!((e.average, e.slippage, e.fillable), (d("10.016"), d("0.006"), d("250")));
+        let all = depth.estimate("AAPL", Side::Buy, d("1000")).unwrap();
+        assert_eq!(all.fillable, d("400"));
+        assert_eq!(depth.estimate("MSFT", Side::Buy, d("1")), None);
+        let sell = depth.estimate("AAPL", Side::Sell, d("5")).unwrap();
+        assert_eq!((sell.average, sell.slippage), (d("10.00"), d("0.00")));
     }
 }

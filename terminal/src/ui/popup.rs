@@ -1,5 +1,6 @@
 //! Overlays: the order form, the add-symbol prompt and the help screen.
 
+use protocol::Decimal;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -17,6 +18,30 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
         .flex(Flex::Center)
         .areas(v);
     h
+}
+
+/// What a market order in the form would get from the ladder's book: its average price and
+/// slippage, and whether the book can fill it all.
+fn book_estimate(state: &State, form: &crate::state::OrderForm) -> String {
+    let Ok(qty) = protocol::decimal::parse(&form.qty) else {
+        return String::new();
+    };
+    let tick = state.watchlist.row(&form.symbol).map(|r| r.tick_size);
+    match state.depth.estimate(&form.symbol, form.side, qty) {
+        None => "  Book:     l shows the book: average price and slippage".to_owned(),
+        Some(e) => {
+            let average = crate::format::price(e.average, tick.map(|t| t / Decimal::from(100)));
+            let slippage = crate::format::price(e.slippage, tick.map(|t| t / Decimal::from(100)));
+            if e.fillable < qty {
+                format!(
+                    "  Book:     only {} in view, avg {average}",
+                    crate::format::quantity(e.fillable)
+                )
+            } else {
+                format!("  Book:     avg {average}, slippage {slippage}")
+            }
+        }
+    }
 }
 
 /// The overlays (order form, prompts, help) over the whole screen `area`, when one is open.
@@ -43,7 +68,7 @@ impl Widget for Overlay<'_> {
             );
             let kind = match form.limit() {
                 Some(p) => format!("LIMIT at {p}"),
-                None if form.price.trim().is_empty() => "MARKET (at the touch)".to_owned(),
+                None if form.price.trim().is_empty() => "MARKET (walks the book)".to_owned(),
                 None => "limit price not valid".to_owned(),
             };
             let notional = state
@@ -71,6 +96,9 @@ impl Widget for Overlay<'_> {
                 Line::from(format!("  Order:    {kind}")),
                 Line::from(format!("  Notional: {notional}")),
             ];
+            if form.limit().is_none() && form.price.trim().is_empty() {
+                lines.push(Line::styled(book_estimate(state, form), theme::dim()));
+            }
             if matches!(state.overlay, StateOverlay::Confirm(_)) {
                 lines.push(Line::styled(
                     format!(
