@@ -192,9 +192,9 @@ impl Hub {
                 &mut applied,
             );
             for (sequenced, message) in applied.drain(..) {
-                let old = self.view.apply(&sequenced);
+                let change = self.view.apply(&sequenced);
                 let delivery = Delivery::new(sequenced, message);
-                self.fanout.add(&delivery, &self.view, old);
+                self.fanout.add(&delivery, &self.view, change);
                 if !self.remotes.is_empty() {
                     self.batch.push(delivery);
                 }

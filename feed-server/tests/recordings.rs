@@ -265,7 +265,8 @@ async fn a_looping_replay_streams_the_recording_in_order_with_the_servers_own_se
                             size
                         )
                     }
-                    protocol::recording::MarketEvent::Level { symbol, .. } => {
+                    protocol::recording::MarketEvent::Level { symbol, .. }
+                    | protocol::recording::MarketEvent::Touch { symbol, .. } => {
                         panic!("a version 1 recording holds no book: {symbol}")
                     }
                 }

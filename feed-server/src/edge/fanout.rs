@@ -22,7 +22,7 @@ use super::payload;
 use crate::bitset::BitSet;
 use crate::bus::Delivery;
 use crate::feed::universe::Universe;
-use crate::market::{ConnId, Market, ResumeFrom, ResumePlan, View};
+use crate::market::{BookChange, ConnId, Market, ResumeFrom, ResumePlan, View};
 use crate::metrics::{Metrics, Tally};
 
 /// The fan-out's view of one connection.
@@ -360,17 +360,17 @@ impl Fanout {
     /// Adds an event to the pass under way, in the encodings in use (each made once, for every
     /// edge, by the [`Delivery`]). A book level (`old`: its size before, as the view applied
     /// it) becomes one `book_update` per depth its subscribers stream the book at.
-    pub fn add(&mut self, delivery: &Delivery, view: &View, old: Option<i64>) {
+    pub fn add(&mut self, delivery: &Delivery, view: &View, change: Option<BookChange>) {
         let symbol = delivery.sequenced.symbol;
         let ids = self.universe.ids();
-        if let Some(old) = old {
+        if let Some(change) = change {
             let (Some(depths), Some(market)) =
                 (self.book_depths.get(&symbol), view.markets().get(symbol))
             else {
                 return;
             };
             for &depth in depths.keys() {
-                let update = market.book_update(&delivery.sequenced.event, old, depth);
+                let update = market.book_update(&delivery.sequenced.event, &change, depth);
                 let json = (self.in_use[Encoding::Json as usize] > 0)
                     .then(|| payload::encode(Encoding::Json, &update, ids));
                 let bin = (self.in_use[Encoding::Bin as usize] > 0)

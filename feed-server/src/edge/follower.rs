@@ -135,8 +135,8 @@ impl Follower {
         match message {
             ToEdge::Events(batch) => {
                 for delivery in batch.iter() {
-                    let old = self.view.apply(&delivery.sequenced);
-                    self.fanout.add(delivery, &self.view, old);
+                    let change = self.view.apply(&delivery.sequenced);
+                    self.fanout.add(delivery, &self.view, change);
                 }
                 self.pass(commands).await;
             }

@@ -165,7 +165,9 @@ mod tests {
                     assert!(size > 0);
                     trades += 1;
                 }
-                MarketEvent::Level { .. } => panic!("the walk makes no book levels"),
+                MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {
+                    panic!("the walk makes no book events")
+                }
             }
         }
         assert!(

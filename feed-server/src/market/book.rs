@@ -80,6 +80,76 @@ impl Ladder {
         changes
     }
 
+    /// Applies a quote's touch ([`Ladder::touch_changes`]); returns each level it changed with
+    /// its size before, `(side, price, old size)`.
+    pub fn apply_touch(
+        &mut self,
+        bid: i64,
+        bid_size: i64,
+        ask: i64,
+        ask_size: i64,
+    ) -> Vec<LevelChange> {
+        self.touch_changes(bid, bid_size, ask, ask_size)
+            .into_iter()
+            .map(|(side, price, size)| (side, price, self.set(side, price, size)))
+            .collect()
+    }
+
+    /// The [`Ladder::window`] at `depth` as it was before `changes` (from
+    /// [`Ladder::apply_touch`]).
+    pub fn window_before(&self, changes: &[LevelChange], depth: usize) -> [Vec<(i64, i64)>; 2] {
+        let mut out = [Vec::new(), Vec::new()];
+        for (side, window) in [Side::Buy, Side::Sell].into_iter().zip(&mut out) {
+            let mine: Vec<&LevelChange> = changes.iter().filter(|c| c.0 == side).collect();
+            window.extend(self.side(side).take(depth + mine.len()));
+            for &&(_, price, old) in &mine {
+                window.retain(|&(p, _)| p != price);
+                if old > 0 {
+                    window.push((price, old));
+                }
+            }
+            match side {
+                Side::Buy => window.sort_by_key(|&(p, _)| Reverse(p)),
+                Side::Sell => window.sort_by_key(|&(p, _)| p),
+            }
+            window.truncate(depth);
+        }
+        out
+    }
+
+    /// The top `depth` levels of each side, bids then asks: what a client at that depth holds.
+    pub fn window(&self, depth: usize) -> [Vec<(i64, i64)>; 2] {
+        [
+            self.side(Side::Buy).take(depth).collect(),
+            self.side(Side::Sell).take(depth).collect(),
+        ]
+    }
+
+    /// What a client holding `before` (a [`Ladder::window`] at `depth` or deeper) needs to hold
+    /// the window now, per side: the levels that are new or changed, and `0` for those that left.
+    pub fn window_update(
+        &self,
+        before: &[Vec<(i64, i64)>; 2],
+        depth: usize,
+    ) -> [Vec<(i64, i64)>; 2] {
+        let now = self.window(depth);
+        let mut out = [Vec::new(), Vec::new()];
+        for ((was, is), changed) in before.iter().zip(&now).zip(&mut out) {
+            let was = &was[..was.len().min(depth)];
+            for &(price, size) in is {
+                if !was.contains(&(price, size)) {
+                    changed.push((price, size));
+                }
+            }
+            for &(price, _) in was {
+                if !is.iter().any(|&(p, _)| p == price) {
+                    changed.push((price, 0));
+                }
+            }
+        }
+        out
+    }
+
     /// What a client holding the top `depth` levels of each side needs of a change at `price`
     /// on `side`, whose size was `old` before and is in the book now: the level itself if it is
     /// (or was) within the depth, plus the level that a removal brings into the depth or an
@@ -187,6 +257,38 @@ mod tests {
                 let copy = &mut copies[usize::from(side == Side::Sell)];
                 apply(copy, side, &update, depth);
                 assert_eq!(*copy, top(&book, side, depth), "depth {depth}");
+            }
+        }
+    }
+
+    #[test]
+    fn window_updates_keep_a_client_at_any_depth_exact_through_touches() {
+        let mut book = Ladder::default();
+        for k in 0..20 {
+            book.set(Side::Buy, 1_000 - k, 100 + k);
+            book.set(Side::Sell, 1_001 + k, 100 + k);
+        }
+        for depth in [1, 3, 10] {
+            let mut copy = book.window(depth);
+            let mut bid = 1_000;
+            for step in 0..200_i64 {
+                // The touch wanders up and down, and the spread breathes.
+                bid += [1, -2, 3, -1, 0][usize::try_from(step % 5).unwrap_or(0)];
+                let ask = bid + 1 + step % 3;
+                let before = book.window(50);
+                let changes = book.apply_touch(bid, 50 + step, ask, 60 + step);
+                assert_eq!(book.window_before(&changes, depth), {
+                    let [b, a] = &before;
+                    [
+                        b.iter().take(depth).copied().collect::<Vec<_>>(),
+                        a.iter().take(depth).copied().collect(),
+                    ]
+                });
+                let update = book.window_update(&before, depth);
+                for (side, i) in [(Side::Buy, 0), (Side::Sell, 1)] {
+                    apply(&mut copy[i], side, &update[i], depth);
+                }
+                assert_eq!(copy, book.window(depth), "depth {depth} step {step}");
             }
         }
     }

@@ -163,7 +163,11 @@ impl Matching {
                 format!(
                     "{}'s book has no {} to trade against",
                     order.symbol,
-                    if opposite == Side::Sell { "asks" } else { "bids" }
+                    if opposite == Side::Sell {
+                        "asks"
+                    } else {
+                        "bids"
+                    }
                 ),
             );
         }
@@ -492,17 +496,18 @@ mod tests {
         );
     }
 
-    /// The fills of an answer as (price, qty, leaves), and what was canceled, with why.
-    fn fills(out: &[ServerMessage]) -> (Vec<(String, String, String)>, Option<(String, String)>) {
+    /// A fill as (price, qty, leaves), in text.
+    type FillText = (String, String, String);
+
+    /// The fills of an answer, and what was canceled, with why.
+    fn answers(out: &[ServerMessage]) -> (Vec<FillText>, Option<(String, String)>) {
         let mut fills = Vec::new();
         let mut canceled = None;
         for m in out {
             match m {
-                ServerMessage::Fill(f) => fills.push((
-                    f.price.to_string(),
-                    f.qty.to_string(),
-                    f.leaves.to_string(),
-                )),
+                ServerMessage::Fill(f) => {
+                    fills.push((f.price.to_string(), f.qty.to_string(), f.leaves.to_string()));
+                }
                 ServerMessage::Canceled(c) => {
                     canceled = Some((c.leaves.to_string(), c.reason.clone().unwrap_or_default()));
                 }
@@ -516,7 +521,7 @@ mod tests {
     fn an_order_larger_than_the_book_fills_what_is_there_and_the_rest_is_canceled() {
         let (mut x, m) = setup();
         let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "2000", None), 1);
-        let (fills, canceled) = fills(&out);
+        let (fills, canceled) = answers(&out);
         assert_eq!(
             fills,
             [
@@ -527,20 +532,29 @@ mod tests {
         );
         let (leaves, reason) = canceled.unwrap();
         assert_eq!(leaves, "1100");
-        assert!(reason.contains("900") && reason.contains("3 levels"), "{reason}");
-        // Average price: exact, from the fills.
+        assert!(
+            reason.contains("900") && reason.contains("3 levels"),
+            "{reason}"
+        );
+        // The fills add up to the book's own notional: 90,024 for 900, an average of 100.0267.
         let notional: Decimal = [("100.01", 200), ("100.02", 300), ("100.04", 400)]
             .iter()
             .map(|(p, q)| Decimal::from_str(p).unwrap() * Decimal::from(*q))
             .sum();
-        assert_eq!(notional / Decimal::from(900), Decimal::from_str("100.0255555555555555555555556").unwrap());
+        assert_eq!(notional, Decimal::from(90_024));
     }
 
     #[test]
     fn a_crossing_limit_fills_up_to_its_price_and_rests_the_rest() {
         let (mut x, m) = setup();
-        let out = x.submit(1, Some(0), &m, &order("c1", Side::Buy, "600", Some("100.02")), 1);
-        let (fills, canceled) = fills(&out);
+        let out = x.submit(
+            1,
+            Some(0),
+            &m,
+            &order("c1", Side::Buy, "600", Some("100.02")),
+            1,
+        );
+        let (fills, canceled) = answers(&out);
         assert_eq!(
             fills,
             [
@@ -552,7 +566,7 @@ mod tests {
         assert_eq!(x.open_orders(1), 1, "100 rests at 100.02");
         // A sell walks the bids, skipping the empty 99.98.
         let out = x.submit(1, Some(0), &m, &order("c2", Side::Sell, "700", None), 1);
-        let (fills, _) = fills(&out);
+        let (fills, _) = answers(&out);
         assert_eq!(
             fills,
             [

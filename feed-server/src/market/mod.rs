@@ -29,7 +29,7 @@ pub use history::HistoryLimits;
 pub use matching::{Matching, reject};
 pub use resume::{ResumeFrom, ResumePlan};
 pub use sequenced::Sequenced;
-pub use state::{Market, MarketState};
+pub use state::{BookChange, Market, MarketState};
 pub use view::View;
 
 use crate::feed::event::{Due, MarketEvent};
@@ -124,24 +124,27 @@ impl Core {
             ask_size,
             ..
         } = event
+            && !market
+                .book
+                .touch_changes(bid, bid_size, ask, ask_size)
+                .is_empty()
         {
-            for (side, price, size) in market.book.touch_changes(bid, bid_size, ask, ask_size) {
-                push(
-                    market,
-                    MarketEvent::Level {
-                        symbol,
-                        side,
-                        price,
-                        size,
-                    },
-                );
-            }
+            push(
+                market,
+                MarketEvent::Touch {
+                    symbol,
+                    bid,
+                    bid_size,
+                    ask,
+                    ask_size,
+                },
+            );
         }
         let traded = match event {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
             // The book's depth does not move the top the orders match against.
-            MarketEvent::Level { .. } => return,
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => return,
         };
         self.matching
             .on_market(symbol, &self.markets[symbol], traded, now, fill);

@@ -37,6 +37,14 @@ pub struct Market {
     pub book_ts_ns: u64,
 }
 
+/// What a book event changed, as a client at some depth needs it: a level's size before it
+/// changed, or each level a quote's touch changed with its size before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookChange {
+    Level(i64),
+    Touch(Vec<super::book::LevelChange>),
+}
+
 /// What a [`Market`] knows besides its instrument: what the core sends an edge that joins or
 /// lost step, so the edge's view starts where the core is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +170,7 @@ impl Market {
     /// Applies an event scheduled for `ts_ns`, stamps the next `seq` of its stream and returns
     /// its message. A book level's message is the change as a client of the full depth sees it.
     pub fn apply(&mut self, event: &MarketEvent, ts_ns: u64) -> ServerMessage {
-        if self.apply_level(event, ts_ns).is_some() {
+        if self.apply_book(event, ts_ns).is_some() {
             return self.message(event, self.book_seq, ts_ns);
         }
         self.seq += 1;
@@ -188,23 +196,30 @@ impl Market {
                 self.high = self.high.max(price);
                 self.low = self.low.min(price);
             }
-            MarketEvent::Level { .. } => {}
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {}
         }
         self.message(event, self.seq, ts_ns)
     }
 
-    /// Applies a book level event: its stream's next `seq`, the level's new size. Returns the
-    /// level's size before (0 when it was absent); `None` for other events.
-    pub fn apply_level(&mut self, event: &MarketEvent, ts_ns: u64) -> Option<i64> {
-        let MarketEvent::Level {
-            side, price, size, ..
-        } = *event
-        else {
-            return None;
+    /// Applies an event of the book's stream: its next `seq`, and the change. Returns what a
+    /// client at each depth needs to know of it ([`BookChange`]); `None` for other events.
+    pub fn apply_book(&mut self, event: &MarketEvent, ts_ns: u64) -> Option<BookChange> {
+        let change = match *event {
+            MarketEvent::Level {
+                side, price, size, ..
+            } => BookChange::Level(self.book.set(side, price, size)),
+            MarketEvent::Touch {
+                bid,
+                bid_size,
+                ask,
+                ask_size,
+                ..
+            } => BookChange::Touch(self.book.apply_touch(bid, bid_size, ask, ask_size)),
+            MarketEvent::Quote { .. } | MarketEvent::Trade { .. } => return None,
         };
         self.book_seq += 1;
         self.book_ts_ns = ts_ns;
-        Some(self.book.set(side, price, size))
+        Some(change)
     }
 
     /// A level in ticks and lots as the wire writes it.
@@ -261,22 +276,31 @@ impl Market {
         self.book_message(true, side(Side::Buy), side(Side::Sell), depth)
     }
 
-    /// What a client holding `depth` levels a side is sent of a level event just applied
-    /// (`old`: the level's size before).
-    pub fn book_update(&self, event: &MarketEvent, old: i64, depth: usize) -> ServerMessage {
-        let (mut bids, mut asks) = (Vec::new(), Vec::new());
-        if let MarketEvent::Level { side, price, .. } = *event {
-            let levels = self
-                .book
-                .update_at_depth(side, price, old, depth)
-                .into_iter()
-                .map(|(p, s)| self.level(p, s))
-                .collect();
-            match side {
-                Side::Buy => bids = levels,
-                Side::Sell => asks = levels,
+    /// What a client holding `depth` levels a side is sent of a book event just applied.
+    pub fn book_update(
+        &self,
+        event: &MarketEvent,
+        change: &BookChange,
+        depth: usize,
+    ) -> ServerMessage {
+        let levels = |side: &[(i64, i64)]| -> Vec<Level> {
+            side.iter().map(|&(p, s)| self.level(p, s)).collect()
+        };
+        let (bids, asks) = match (event, change) {
+            (MarketEvent::Level { side, price, .. }, BookChange::Level(old)) => {
+                let changed = levels(&self.book.update_at_depth(*side, *price, *old, depth));
+                match side {
+                    Side::Buy => (changed, Vec::new()),
+                    Side::Sell => (Vec::new(), changed),
+                }
             }
-        }
+            (_, BookChange::Touch(changes)) => {
+                let before = self.book.window_before(changes, depth);
+                let [bids, asks] = self.book.window_update(&before, depth);
+                (levels(&bids), levels(&asks))
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
         self.book_message(false, bids, asks, depth)
     }
 
@@ -307,7 +331,7 @@ impl Market {
                 size: self.size(size),
                 ts_ns,
             }),
-            MarketEvent::Level { .. } => {
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {
                 // Only a marker of the change, made for nothing: what a client is sent of a
                 // level depends on its depth ([`Market::book_update`]), so the event travels as
                 // itself and each edge makes the updates, with their checksums.

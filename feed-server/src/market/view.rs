@@ -13,7 +13,7 @@ use protocol::{ServerMessage, now_ns};
 use super::history::{History, HistoryLimits};
 use super::resume::{self, ResumeFrom, ResumePlan};
 use super::sequenced::Sequenced;
-use super::state::Market;
+use super::state::{BookChange, Market};
 use crate::bitset::BitSet;
 use crate::feed::universe::Universe;
 use crate::metrics::Metrics;
@@ -61,11 +61,11 @@ impl View {
         &self.markets
     }
 
-    /// Follows an event the core sequenced. For a book level, returns the level's size before
-    /// it (what a client at each depth is sent depends on it).
-    pub fn apply(&mut self, event: &Sequenced) -> Option<i64> {
+    /// Follows an event the core sequenced. For a book event, returns what it changed (what a
+    /// client at each depth is sent depends on it).
+    pub fn apply(&mut self, event: &Sequenced) -> Option<BookChange> {
         let market = self.markets.get_mut(event.symbol)?;
-        if let Some(old) = market.apply_level(&event.event, event.ts_ns) {
+        if let Some(change) = market.apply_book(&event.event, event.ts_ns) {
             if market.book_seq != event.seq {
                 tracing::error!(
                     symbol = event.symbol,
@@ -76,7 +76,7 @@ impl View {
                 market.book_seq = event.seq;
             }
             // Book streams are not kept in history: a resumed book starts from a `book`.
-            return Some(old);
+            return Some(change);
         }
         market.apply(&event.event, event.ts_ns);
         if market.seq != event.seq {

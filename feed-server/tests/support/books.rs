@@ -45,7 +45,10 @@ pub async fn follow(
         let mine = books
             .entry(book.symbol.clone())
             .or_insert_with(|| OrderBook::new(depth));
-        assert!(book.bids.len() <= depth && book.asks.len() <= depth);
+        // A book holds at most the depth; an update at most the depth's levels changed and as
+        // many that left it.
+        let most = if whole { depth } else { 2 * depth };
+        assert!(book.bids.len() <= most && book.asks.len() <= most);
         let step = mine.apply(book, whole);
         assert_eq!(step, BookStep::InSync, "{} seq {}", book.symbol, book.seq);
         if !whole {

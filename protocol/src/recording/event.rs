@@ -26,6 +26,15 @@ pub enum MarketEvent {
         price: i64,
         size: i64,
     },
+    /// The book takes a quote's touch: levels better than `bid` and `ask` go, and the two get
+    /// the quote's sizes. One event of the book's stream for what a quote changes in it.
+    Touch {
+        symbol: usize,
+        bid: i64,
+        bid_size: i64,
+        ask: i64,
+        ask_size: i64,
+    },
 }
 
 /// The two streams of a symbol, each with its own `seq`.
@@ -42,7 +51,8 @@ impl MarketEvent {
         match *self {
             Self::Quote { symbol, .. }
             | Self::Trade { symbol, .. }
-            | Self::Level { symbol, .. } => symbol,
+            | Self::Level { symbol, .. }
+            | Self::Touch { symbol, .. } => symbol,
         }
     }
 
@@ -50,7 +60,7 @@ impl MarketEvent {
     pub fn stream(&self) -> Stream {
         match self {
             Self::Quote { .. } | Self::Trade { .. } => Stream::Quotes,
-            Self::Level { .. } => Stream::Book,
+            Self::Level { .. } | Self::Touch { .. } => Stream::Book,
         }
     }
 }

@@ -259,10 +259,17 @@ mod tests {
             [("10.00", "5")],
             [("10.01", "100"), ("10.02", "200"), ("10.05", "100")],
         );
-        depth.apply(&book(1, &bids, &asks, checksum_text(asks, bids)), true, &mut out);
+        depth.apply(
+            &book(1, &bids, &asks, checksum_text(asks, bids)),
+            true,
+            &mut out,
+        );
         let e = depth.estimate("AAPL", Side::Buy, d("250")).unwrap();
         // 100 at 10.01 and 150 at 10.02: 2504 / 250.
-        assert_eq!((e.average, e.slippage, e.fillable), (d("10.016"), d("0.006"), d("250")));
+        assert_eq!(
+            (e.average, e.slippage, e.fillable),
+            (d("10.016"), d("0.006"), d("250"))
+        );
         let all = depth.estimate("AAPL", Side::Buy, d("1000")).unwrap();
         assert_eq!(all.fillable, d("400"));
         assert_eq!(depth.estimate("MSFT", Side::Buy, d("1")), None);

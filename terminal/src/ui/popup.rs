@@ -28,7 +28,7 @@ fn book_estimate(state: &State, form: &crate::state::OrderForm) -> String {
     };
     let tick = state.watchlist.row(&form.symbol).map(|r| r.tick_size);
     match state.depth.estimate(&form.symbol, form.side, qty) {
-        None => "  Book:     l shows the book: average price and slippage".to_owned(),
+        None => "  Book:     press l for average and slippage".to_owned(),
         Some(e) => {
             let average = crate::format::price(e.average, tick.map(|t| t / Decimal::from(100)));
             let slippage = crate::format::price(e.slippage, tick.map(|t| t / Decimal::from(100)));

@@ -18,6 +18,7 @@ pub const STREAM_BOOK: u8 = 1;
 const KIND_QUOTE: u8 = 1;
 const KIND_TRADE: u8 = 2;
 const KIND_LEVEL: u8 = 3;
+const KIND_TOUCH: u8 = 4;
 /// Bytes of an encoded quote event (a trade is 16 shorter).
 pub const QUOTE_BYTES: usize = 3 + 4 + 8 + 8 + 4 * 8;
 /// Bytes of one encoded market state with an empty book (each level adds 16).
@@ -134,6 +135,19 @@ pub fn put_event(out: &mut Vec<u8>, event: &Sequenced) {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
+        MarketEvent::Touch {
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+            ..
+        } => {
+            out.push(KIND_TOUCH);
+            put_head(out, symbol, event);
+            for v in [bid, bid_size, ask, ask_size] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -181,6 +195,13 @@ fn read_event(r: &mut Reader<'_>, symbols: usize) -> Result<Sequenced, WireError
             side: if r.u8()? == 1 { Side::Sell } else { Side::Buy },
             price: r.i64()?,
             size: r.i64()?,
+        },
+        (STREAM_BOOK, KIND_TOUCH) => MarketEvent::Touch {
+            symbol,
+            bid: r.i64()?,
+            bid_size: r.i64()?,
+            ask: r.i64()?,
+            ask_size: r.i64()?,
         },
         _ => return Err(WireError::Kind(stream, kind)),
     };

@@ -403,10 +403,12 @@ impl Link {
                     {
                         return false;
                     }
+                    // Caught up by the restore, or (the core away) still short of it: this
+                    // event is not passed on, and the next one tries again.
                     if self
                         .book_seqs
                         .get(event.symbol)
-                        .is_none_or(|&s| s >= event.seq)
+                        .is_none_or(|&s| s >= event.seq || s.saturating_add(1) < event.seq)
                     {
                         continue;
                     }
@@ -427,7 +429,13 @@ impl Link {
                 if !self.repair(event.symbol, last, event.seq - 1).await {
                     return false;
                 }
-                if self.seqs.get(event.symbol).is_some_and(|&s| s >= event.seq) {
+                // Caught up by the repair, or (the core away or late) still short of it: a
+                // gap never reaches the clients; the next event of the symbol tries again.
+                if self
+                    .seqs
+                    .get(event.symbol)
+                    .is_none_or(|&s| s >= event.seq || s.saturating_add(1) < event.seq)
+                {
                     continue;
                 }
             }
