@@ -25,6 +25,13 @@ pub struct Ladder {
 pub type LevelChange = (Side, i64, i64);
 
 impl Ladder {
+    /// A book holding only a touch: what a market has before its first event (its quote's).
+    pub fn opening(bid: i64, bid_size: i64, ask: i64, ask_size: i64) -> Self {
+        let mut book = Self::default();
+        book.apply_touch(bid, bid_size, ask, ask_size);
+        book
+    }
+
     /// Sets a level's total size (0 removes it); returns its size before (0 if it was absent).
     pub fn set(&mut self, side: Side, price: i64, size: i64) -> i64 {
         let old = match side {

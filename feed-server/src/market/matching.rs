@@ -415,7 +415,8 @@ mod tests {
         (m.bid, m.ask) = (10_000, 10_001);
         m.bid_size = 100;
         m.ask_size = 200;
-        // Three levels a side behind that touch.
+        // That touch and levels behind it, three a side.
+        m.book = crate::market::book::Ladder::default();
         for (side, price, size) in [
             (Side::Buy, 10_000, 100),
             (Side::Buy, 9_999, 300),

@@ -139,7 +139,7 @@ impl Market {
             high: reference,
             low: reference,
             ts_ns,
-            book: Ladder::default(),
+            book: Ladder::opening(bid, 100, ask, 100),
             book_seq: 0,
             book_ts_ns: ts_ns,
         }
