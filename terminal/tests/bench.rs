@@ -351,3 +351,41 @@ fn several_urls_share_the_subscribers_and_the_report_shows_each() {
         "{text}"
     );
 }
+
+#[test]
+fn a_book_run_verifies_every_checksum_in_both_encodings() {
+    for encoding in ["json", "bin"] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.json");
+        let out = bench(&[
+            "--rate",
+            "2000",
+            "--clients",
+            "4",
+            "--symbols",
+            "AAPL,MSFT",
+            "--channels",
+            "quotes,book",
+            "--depth",
+            "10",
+            "--order-rate",
+            "0",
+            "--encoding",
+            encoding,
+            "--warmup",
+            "1s",
+            "--duration",
+            "2s",
+            "--json",
+            report.to_str().unwrap(),
+        ]);
+        let stdout = ok(&out);
+        assert!(stdout.contains("checksum mismatches"), "{stdout}");
+        let r = json(&report);
+        assert_eq!(r["params"]["channels"], "quotes,book");
+        assert!(u(&r, "/books/updates") > 100, "{encoding}: {:#}", r["books"]);
+        assert_eq!(u(&r, "/books/mismatches"), 0, "{encoding}: {:#}", r["books"]);
+        assert_eq!(u(&r, "/books/gaps"), 0, "{encoding}: {:#}", r["books"]);
+        assert_eq!(u(&r, "/gaps"), 0, "{encoding}");
+    }
+}

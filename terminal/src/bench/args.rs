@@ -8,6 +8,40 @@ use protocol::recording::Speed;
 
 use super::orders::PER_CONNECTION_RATE;
 
+/// The channels of `--channels`: `quotes`, `book` or both, comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels(pub Vec<protocol::Channel>);
+
+impl Channels {
+    pub fn book(&self) -> bool {
+        self.0.contains(&protocol::Channel::Book)
+    }
+
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|c| c.as_str()).collect();
+        names.join(",")
+    }
+}
+
+impl std::str::FromStr for Channels {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut channels = Vec::new();
+        for name in s.split(',').map(str::trim) {
+            let channel = match name {
+                "quotes" => protocol::Channel::Quotes,
+                "book" => protocol::Channel::Book,
+                other => return Err(format!("`{other}` is not a channel: use quotes, book or both")),
+            };
+            if !channels.contains(&channel) {
+                channels.push(channel);
+            }
+        }
+        Ok(Self(channels))
+    }
+}
+
 /// The arguments of `terminal bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -42,6 +76,16 @@ pub struct BenchArgs {
     /// What each subscriber subscribes to: a comma-separated list, or `*` for every symbol.
     #[arg(long, default_value = "*")]
     pub symbols: String,
+
+    /// What each subscriber streams of them: `quotes` (quotes and trades), `book` (the order
+    /// book at --depth, every checksum verified, a fresh book asked for on a mismatch or a gap),
+    /// or `quotes,book`.
+    #[arg(long, default_value = "quotes")]
+    pub channels: Channels,
+
+    /// Book levels per side with `--channels book` (1 to 50).
+    #[arg(long, default_value_t = protocol::DEFAULT_BOOK_DEPTH, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub depth: u32,
 
     /// Orders per second, sent open loop on a fixed schedule (0: none). Market orders for one
     /// unit, alternately buy and sell, round-robin over the symbols.

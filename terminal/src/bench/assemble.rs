@@ -103,6 +103,7 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
             server_cpus: args.server_cpus.clone(),
             client_cpus: args.client_cpus.clone(),
             server_pid: args.server_pid,
+            channels: args.channels.names(),
         },
         server: Some(ServerSide {
             name: m.hello.server.name.clone(),
@@ -157,6 +158,15 @@ pub(super) fn outcome(args: &BenchArgs, m: Measured) -> Outcome {
         } else {
             Vec::new()
         },
+        books: args.channels.book().then(|| report::Books {
+            depth: args.depth,
+            updates: m.tally.book_updates,
+            updates_per_s: m.tally.book_updates as f64 / window_s,
+            books: m.tally.books,
+            mismatches: m.tally.book_mismatches,
+            gaps: m.tally.book_gaps,
+            resyncs: m.tally.book_resyncs,
+        }),
         churn: (args.churn > 0.0).then(|| Churn {
             rate: args.churn,
             drops: m.tally.churned,

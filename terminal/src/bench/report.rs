@@ -48,6 +48,9 @@ pub struct Report {
     /// With `--churn`: what the connections that dropped and resumed saw.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
+    /// With `--channels book`: what the subscribers' books saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub books: Option<Books>,
     /// With several `--url`s: each server's share of the connections and deliveries.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_url: Vec<UrlShare>,
@@ -62,6 +65,23 @@ pub struct UrlShare {
     /// Deliveries in the measured window.
     pub deliveries: u64,
     pub deliveries_per_s: f64,
+}
+
+/// The books the subscribers kept (`--channels book`), in the measured window. Book updates
+/// count among the deliveries, and their latency (`ts_ns` to arrival) in the tick latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Books {
+    pub depth: u32,
+    /// `book_update`s applied with their checksum right, and per second.
+    pub updates: u64,
+    pub updates_per_s: f64,
+    /// Whole `book`s received (on subscribing, after a resync, after conflation).
+    pub books: u64,
+    /// Checksums that did not match (must be 0), book `seq` gaps, and the fresh books asked
+    /// for after either.
+    pub mismatches: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
 }
 
 /// Connections dropped on purpose and resumed (`--churn`), in the measured window.
@@ -103,6 +123,8 @@ pub struct Params {
     pub server_pid: Option<u32>,
     /// `json` or `bin`: the subprotocol the subscribers and orders spoke.
     pub encoding: String,
+    /// `--channels`: `quotes`, `book` or `quotes,book`.
+    pub channels: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -360,6 +382,19 @@ pub fn table(r: &Report) -> String {
             },
             o.missing,
             o.fills
+        );
+    }
+    if let Some(b) = &r.books {
+        let _ = writeln!(
+            out,
+            "books        {}/s updates at depth {} ({} in all), {} books; {} checksum mismatches, {} gaps, {} re-syncs",
+            thousands(b.updates_per_s as u64),
+            b.depth,
+            thousands(b.updates),
+            b.books,
+            b.mismatches,
+            b.gaps,
+            b.resyncs
         );
     }
     if let Some(c) = &r.churn {

@@ -133,12 +133,18 @@ pub fn run(args: &BenchArgs, mut progress: impl FnMut(&Progress)) -> anyhow::Res
         connects: urls.iter().map(|_| AtomicU64::new(0)).collect(),
         urls: urls.clone(),
         encoding: args.encoding,
-        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe::to(subscribe.clone()))),
+        subscribe: codec.encode(&ClientMessage::Subscribe(Subscribe {
+            channels: Some(args.channels.0.clone()),
+            depth: args.channels.book().then_some(args.depth),
+            ..Subscribe::to(subscribe.clone())
+        })),
         symbols: subscribe,
         index,
         clients,
         threads: args.client_threads as usize,
         churn: args.churn,
+        channels: args.channels.0.clone(),
+        depth: args.channels.book().then_some(args.depth),
     })?;
     let connect_deadline = Instant::now()
         + CONNECT_TIME_PER_1000

@@ -66,6 +66,8 @@ pub(crate) enum BinItem {
     },
     /// The answer to a resume: the whole frame is decoded for it (it is rare).
     Resumed,
+    /// A `book` or `book_update`: the frame is decoded whole to apply it.
+    Book,
 }
 
 /// Calls `each` for the quotes, trades, snapshots and errors of a binary frame, reading only
@@ -80,6 +82,7 @@ pub(crate) fn binary_items(frame: &[u8], mut each: impl FnMut(BinItem)) -> Resul
                 code: message.get(binary::HEADER).copied().unwrap_or(0),
             }),
             Ok(Kind::Resumed) => each(BinItem::Resumed),
+            Ok(kind) if kind.is_book() => each(BinItem::Book),
             Ok(kind) if kind.is_market_data() => {
                 let Ok(Some(head)) = EventHead::of(message) else {
                     return Err(match kind {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use protocol::book::{BookStep, OrderBook};
 use protocol::{ClientMessage, Resume, Sequence, ServerMessage, Step, Subscribe, Symbol, now_ns};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -94,6 +95,13 @@ pub(crate) struct Tally {
     pub resnapshotted: u64,
     pub resume_gaps: u64,
     pub rejoin: Histogram<u64>,
+    /// Books (`--channels book`): updates applied in sync, whole books received, checksums that
+    /// did not match, book `seq` gaps, and the fresh books asked for after either.
+    pub book_updates: u64,
+    pub books: u64,
+    pub book_mismatches: u64,
+    pub book_gaps: u64,
+    pub book_resyncs: u64,
 }
 
 /// What one frame showed besides its events.
@@ -103,6 +111,8 @@ pub(crate) struct Seen {
     pub newest_ns: u64,
     /// It holds a `resumed` answer.
     pub resumed: bool,
+    /// It holds a `book` or `book_update`: the frame is decoded whole to apply them.
+    pub books: bool,
 }
 
 impl Default for Tally {
@@ -126,6 +136,11 @@ impl Default for Tally {
             resnapshotted: 0,
             resume_gaps: 0,
             rejoin: histogram(),
+            book_updates: 0,
+            books: 0,
+            book_mismatches: 0,
+            book_gaps: 0,
+            book_resyncs: 0,
         }
     }
 }
@@ -165,6 +180,7 @@ impl Tally {
                 self.event(slot, seq, ts, now);
             }
             "resumed" => seen.resumed = true,
+            "book" | "book_update" => seen.books = true,
             "snapshot" => {
                 if let (Some(symbol), Some(seq)) = (&item.symbol, item.seq)
                     && let Some(slot) = index.get(&**symbol).and_then(|&i| last.get_mut(i))
@@ -221,6 +237,7 @@ impl Tally {
                 self.event(slot, seq, ts_ns, now);
             }
             scan::BinItem::Resumed => seen.resumed = true,
+            scan::BinItem::Book => seen.books = true,
             scan::BinItem::Snapshot { id, seq } => {
                 if let Some(slot) = usize::try_from(id).ok().and_then(|i| last.get_mut(i)) {
                     self.snapshot(slot, seq);
@@ -241,6 +258,49 @@ impl Tally {
             self.resume_gaps += self.gaps - gaps_before;
         }
         seen
+    }
+
+    /// Applies a `book` (`whole`) or `book_update` received at `now` to the connection's copy of
+    /// its symbol's book; true when the copy must be dropped and the book asked for again.
+    fn book(
+        &mut self,
+        books: &mut HashMap<Symbol, OrderBook>,
+        book: &protocol::Book,
+        whole: bool,
+        depth: usize,
+        now: u64,
+    ) -> bool {
+        let mine = books
+            .entry(book.symbol.clone())
+            .or_insert_with(|| OrderBook::new(depth));
+        let step = mine.apply(book, whole);
+        let measuring = self.measuring;
+        match step {
+            BookStep::InSync if whole => self.books += u64::from(measuring),
+            BookStep::InSync => {
+                if measuring {
+                    self.book_updates += 1;
+                    self.deliveries += 1;
+                    let latency = now.saturating_sub(book.ts_ns).max(1);
+                    self.tick.saturating_record(latency);
+                    self.recent.saturating_record(latency);
+                }
+            }
+            BookStep::Stale => {}
+            BookStep::Gap { .. } | BookStep::Mismatch { .. } => {
+                if measuring {
+                    if matches!(step, BookStep::Gap { .. }) {
+                        self.book_gaps += 1;
+                    } else {
+                        self.book_mismatches += 1;
+                    }
+                    self.book_resyncs += 1;
+                }
+                mine.reset();
+                return true;
+            }
+        }
+        false
     }
 
     /// Counts the deliveries since `before` for URL `url`.
@@ -328,6 +388,11 @@ impl Tally {
         self.recovered += other.recovered;
         self.resnapshotted += other.resnapshotted;
         self.resume_gaps += other.resume_gaps;
+        self.book_updates += other.book_updates;
+        self.books += other.books;
+        self.book_mismatches += other.book_mismatches;
+        self.book_gaps += other.book_gaps;
+        self.book_resyncs += other.book_resyncs;
         let _ = self.rejoin.add(&other.rejoin);
         // Both histograms share the same bounds, so adding cannot fail.
         let _ = self.tick.add(&other.tick);
@@ -354,6 +419,20 @@ pub(crate) struct Plan {
     pub threads: usize,
     /// `--churn`: connections per second, over all subscribers, that drop and resume.
     pub churn: f64,
+    /// `--channels` and, with the book, `--depth`.
+    pub channels: Vec<protocol::Channel>,
+    pub depth: Option<u32>,
+}
+
+impl Plan {
+    /// A subscribe to `symbols` on the plan's channels, resuming where `resume` says.
+    pub fn subscribe_to(&self, symbols: Vec<Symbol>, resume: Option<Resume>) -> Subscribe {
+        Subscribe {
+            channels: Some(self.channels.clone()),
+            depth: self.depth,
+            ..Subscribe::resuming(symbols, resume)
+        }
+    }
 }
 
 /// The running subscribers.
@@ -597,10 +676,9 @@ async fn client(
         let resuming = resume.is_some();
         epoch = hello.epoch;
         let subscribe = match resume {
-            Some(resume) => codec.encode(&ClientMessage::Subscribe(Subscribe::resuming(
-                plan.symbols.clone(),
-                Some(resume),
-            ))),
+            Some(resume) => codec.encode(&ClientMessage::Subscribe(
+                plan.subscribe_to(plan.symbols.clone(), Some(resume)),
+            )),
             None => plan.subscribe.clone(),
         };
         let subscribed_ns = now_ns();
@@ -734,6 +812,9 @@ impl Reading<'_> {
         let error = |what: String| {
             super::lock(self.tally).errors.add(what);
         };
+        // This connection's copy of each book it streams: a new connection starts from `book`s.
+        let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
+        let depth = self.plan.depth.map_or(0, |d| d as usize);
         loop {
             let frame = tokio::select! {
                 _ = stopped.changed() => return Ended::Stopped,
@@ -781,6 +862,41 @@ impl Reading<'_> {
                     return Ended::Lost;
                 }
             };
+            if seen.books
+                && let Some(Ok(frame)) = &frame
+            {
+                let mut messages = Vec::new();
+                if let Err(e) = codec.decode(frame, &mut messages) {
+                    error(format!("undecodable frame with a book: {e}"));
+                }
+                let mut resync = Vec::new();
+                {
+                    let mut tally = super::lock(self.tally);
+                    for m in &messages {
+                        let (book, whole) = match m {
+                            ServerMessage::Book(b) => (b, true),
+                            ServerMessage::BookUpdate(b) => (b, false),
+                            _ => continue,
+                        };
+                        if tally.book(&mut books, book, whole, depth, now)
+                            && !resync.contains(&book.symbol)
+                        {
+                            resync.push(book.symbol.clone());
+                        }
+                    }
+                }
+                if !resync.is_empty() {
+                    // A fresh book of each, as a client that lost step asks for one.
+                    let again = Subscribe {
+                        channels: Some(vec![protocol::Channel::Book]),
+                        depth: self.plan.depth,
+                        ..Subscribe::to(resync)
+                    };
+                    if ws.send(codec.encode(&ClientMessage::Subscribe(again))).await.is_err() {
+                        return Ended::Lost;
+                    }
+                }
+            }
             if seen.resumed
                 && let Some(frame) = frame.and_then(Result::ok)
             {
