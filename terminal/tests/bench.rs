@@ -383,8 +383,17 @@ fn a_book_run_verifies_every_checksum_in_both_encodings() {
         assert!(stdout.contains("checksum mismatches"), "{stdout}");
         let r = json(&report);
         assert_eq!(r["params"]["channels"], "quotes,book");
-        assert!(u(&r, "/books/updates") > 100, "{encoding}: {:#}", r["books"]);
-        assert_eq!(u(&r, "/books/mismatches"), 0, "{encoding}: {:#}", r["books"]);
+        assert!(
+            u(&r, "/books/updates") > 100,
+            "{encoding}: {:#}",
+            r["books"]
+        );
+        assert_eq!(
+            u(&r, "/books/mismatches"),
+            0,
+            "{encoding}: {:#}",
+            r["books"]
+        );
         assert_eq!(u(&r, "/books/gaps"), 0, "{encoding}: {:#}", r["books"]);
         assert_eq!(u(&r, "/gaps"), 0, "{encoding}");
     }

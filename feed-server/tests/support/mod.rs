@@ -320,6 +320,8 @@ pub fn drill_config() -> Config {
     Config {
         synth: feed_server::SynthArgs {
             rate: 50_000,
+            // The drill is about quote streams; no book changes besides the quotes' touches.
+            book_rate: 0,
             ..feed_server::SynthArgs::default()
         },
         queue_frames: 256,

@@ -32,7 +32,11 @@ impl std::str::FromStr for Channels {
             let channel = match name {
                 "quotes" => protocol::Channel::Quotes,
                 "book" => protocol::Channel::Book,
-                other => return Err(format!("`{other}` is not a channel: use quotes, book or both")),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a channel: use quotes, book or both"
+                    ));
+                }
             };
             if !channels.contains(&channel) {
                 channels.push(channel);

@@ -892,7 +892,11 @@ impl Reading<'_> {
                         depth: self.plan.depth,
                         ..Subscribe::to(resync)
                     };
-                    if ws.send(codec.encode(&ClientMessage::Subscribe(again))).await.is_err() {
+                    if ws
+                        .send(codec.encode(&ClientMessage::Subscribe(again)))
+                        .await
+                        .is_err()
+                    {
                         return Ended::Lost;
                     }
                 }
