@@ -325,6 +325,9 @@ pub fn drill_config() -> Config {
             ..feed_server::SynthArgs::default()
         },
         queue_frames: 256,
+        // Small enough that 1.5 s of not reading overflows it however fast the (debug, shared)
+        // server runs, and far above what a client that reads holds.
+        queue_bytes: 1_048_576,
         batch_us: Some(1_000),
         stall_timeout_ms: 2_000,
         ..config()
