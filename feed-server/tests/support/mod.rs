@@ -315,18 +315,19 @@ pub fn jumps(seen: &[ServerMessage]) -> usize {
         .count()
 }
 
-/// A server for [`conflation_drill`]: a fast feed, small queues, a 2 s stall limit.
+/// A server for [`conflation_drill`]: a fast feed, small queues, a 2 s stall limit. Sized so
+/// that 1.5 s of not reading (2.5 MB of events) overflows the 1 MiB queue several times over,
+/// while a client that reads would have to stall for 0.4 s to fill it, with the debug build
+/// sharing two cores with other tests.
 pub fn drill_config() -> Config {
     Config {
         synth: feed_server::SynthArgs {
-            rate: 50_000,
+            rate: 20_000,
             // The drill is about quote streams; no book changes besides the quotes' touches.
             book_rate: 0,
             ..feed_server::SynthArgs::default()
         },
         queue_frames: 256,
-        // Small enough that 1.5 s of not reading overflows it however fast the (debug, shared)
-        // server runs, and far above what a client that reads holds.
         queue_bytes: 1_048_576,
         batch_us: Some(1_000),
         stall_timeout_ms: 2_000,
