@@ -349,3 +349,45 @@ test('?url= takes a list: when one server goes away the page goes on at the next
     await second.stop();
   }
 });
+
+test('the depth ladder follows the selected book, every checksum verified, in both encodings', async () => {
+  const server = await startServer(['--rate', '2000', '--book-rate', '2000']);
+  try {
+    for (const query of ['', '?encoding=bin']) {
+      const { page, problems } = await open(`${server.page}${query}`);
+      try {
+        const depth = () => page.evaluate(() => {
+          const d = window.tickwire.model.depth;
+          return { symbol: d.symbol, state: d.state, updates: d.updates, mismatches: d.mismatches, resyncs: d.resyncs };
+        });
+        await page.waitForFunction(() => window.tickwire.model.depth.updates > 200, null, { timeout: WAIT });
+        let d = await depth();
+        assert.equal(d.state, 'in sync', JSON.stringify(d));
+        assert.equal(d.mismatches, 0, JSON.stringify(d));
+        // Ten levels a side around the spread, asks above bids.
+        assert.equal(await page.locator('#depth tr.ask').count(), 10);
+        assert.equal(await page.locator('#depth tr.bid').count(), 10);
+        assert.match(await page.textContent('#depth tr.spread'), /^spread \d/);
+        assert.match(await page.textContent('#depth-state'), /^in sync/);
+        // Selecting another symbol moves the ladder to its book.
+        await page.click('#quotes tbody tr:nth-child(4) td:nth-child(2)');
+        const symbol = await page.textContent('#quotes tbody tr:nth-child(4) td:nth-child(2)');
+        await page.waitForFunction(
+          (s) => window.tickwire.model.depth.symbol === s && window.tickwire.model.depth.state === 'in sync',
+          symbol, { timeout: WAIT },
+        );
+        const before = (await depth()).updates;
+        await page.waitForFunction((n) => window.tickwire.model.depth.updates > n + 100, before, { timeout: WAIT });
+        d = await depth();
+        assert.equal(d.mismatches, 0, JSON.stringify(d));
+        assert.equal(await page.textContent('#depth-symbol'), symbol);
+        await page.screenshot({ path: `${SHOTS}/page-depth${query ? '-bin' : ''}.png`, fullPage: true });
+        assert.deepEqual(problems, []);
+      } finally {
+        await page.close();
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+});

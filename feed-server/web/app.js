@@ -5,6 +5,10 @@
 
 import { Feed } from './feed.js';
 import { Series, draw } from './chart.js';
+import { DepthBook } from './depth.js';
+
+// Levels a side the depth ladder streams: the checksum's ten.
+const DEPTH = 10;
 
 const $ = (id) => document.getElementById(id);
 
@@ -27,9 +31,11 @@ const model = {
   epoch: null, // the epoch of the last hello: the rows' seqs are from it
   gaps: 0, // seq jumps seen outside a re-sync
   resumes: [], // what each resume got: {recovered, snapshot}
+  // The depth ladder of the selected symbol: its book, every checksum verified.
+  depth: { symbol: null, book: new DepthBook(DEPTH), state: 'off', updates: 0, mismatches: 0, resyncs: 0 },
 };
 
-const dirty = { rows: new Set(), list: true, chart: true, orders: true, status: true };
+const dirty = { rows: new Set(), list: true, chart: true, orders: true, status: true, depth: true };
 let frame = 0;
 
 function schedule() {
@@ -94,6 +100,10 @@ function onMessage(msg) {
       return onOrderReply(msg);
     case 'resumed':
       return onResumed(msg);
+    case 'book':
+      return onBook(msg, true);
+    case 'book_update':
+      return onBook(msg, false);
     case 'authorized':
       model.authorized = true;
       log('orders authorized');
@@ -148,6 +158,8 @@ function onHello(hello) {
     if (Object.keys(from).length) request.resume = { epoch: hello.epoch, from };
     feed.send(request);
   }
+  // A new connection starts the ladder's book again from a `book`.
+  followDepth(true);
   if (model.hellos > 1) {
     log(`reconnected; resubscribed to ${wanted.length} symbols`);
     notice(`Reconnected and resubscribed to ${wanted.length} symbols.`, 'ok');
@@ -164,6 +176,45 @@ function newRow() {
     bid: null, ask: null, last: null, prevClose: null, dir: 0, lastDir: 0, el: null,
     seq: null, resuming: false,
   };
+}
+
+// Streams the book of the selected symbol (and only that one); `again` asks for a fresh book of
+// the same symbol (a new connection).
+function followDepth(again) {
+  const d = model.depth;
+  const symbol = model.selected;
+  if (!again && d.symbol === symbol) return;
+  if (d.symbol && d.symbol !== symbol && feed.connected) {
+    feed.send({ type: 'unsubscribe', symbols: [d.symbol], channels: ['book'] });
+  }
+  d.symbol = symbol;
+  d.book.reset();
+  d.state = symbol ? 'waiting for the book' : 'off';
+  if (symbol && feed.connected) {
+    feed.send({ type: 'subscribe', symbols: [symbol], channels: ['book'], depth: DEPTH });
+  }
+  dirty.depth = true;
+}
+
+function onBook(msg, whole) {
+  const d = model.depth;
+  if (msg.symbol !== d.symbol) return;
+  // While a fresh book is on its way, updates of the dropped one are of no use.
+  if (!whole && d.state !== 'in sync') return;
+  const step = d.book.apply(msg, whole);
+  if (step === 'in sync') {
+    d.state = 'in sync';
+    if (!whole) d.updates++;
+  } else if (step !== 'stale') {
+    d.resyncs++;
+    if (step === 'mismatch') d.mismatches++;
+    d.state = step === 'mismatch' ? 'checksum mismatch: resyncing' : 'missed updates: resyncing';
+    log(`book of ${msg.symbol}: ${d.state}`);
+    d.book.reset();
+    feed.send({ type: 'subscribe', symbols: [msg.symbol], channels: ['book'], depth: DEPTH });
+  }
+  dirty.depth = true;
+  schedule();
 }
 
 function onResumed(r) {
@@ -319,6 +370,47 @@ function render() {
   }
   if (dirty.orders) renderOrders();
   if (dirty.status) renderStatus();
+  if (dirty.depth) renderDepth();
+}
+
+// Asks above bids, the best of each meeting at the spread; each level's size, the total from the
+// touch, and that total as a bar.
+function renderDepth() {
+  dirty.depth = false;
+  const d = model.depth;
+  $('depth-symbol').textContent = d.symbol ?? '–';
+  $('depth-state').textContent = `${d.state} · resyncs ${d.resyncs}`;
+  $('depth-state').dataset.state = d.state;
+  const body = $('depth').tBodies[0];
+  body.textContent = '';
+  const totals = (side) => {
+    let total = 0;
+    return side.map(([p, s]) => [p, s, (total += Number(s))]);
+  };
+  const asks = totals(d.book.asks);
+  const bids = totals(d.book.bids);
+  const most = Math.max(1, ...asks.map((l) => l[2]), ...bids.map((l) => l[2]));
+  const row = ([price, size, total], cls) => {
+    const tr = document.createElement('tr');
+    tr.className = cls;
+    cell(tr, price, 'num');
+    cell(tr, size, 'num');
+    cell(tr, String(total), 'num');
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    bar.style.width = `${(100 * total) / most}%`;
+    cell(tr, '').appendChild(bar);
+    body.appendChild(tr);
+  };
+  for (const level of [...asks].reverse()) row(level, 'ask');
+  const spread = document.createElement('tr');
+  spread.className = 'spread';
+  const td = cell(spread, asks.length && bids.length
+    ? `spread ${(Number(asks[0][0]) - Number(bids[0][0])).toFixed(Math.max(...[asks[0][0], bids[0][0]].map((p) => (p.split('.')[1] ?? '').length)))}`
+    : '');
+  td.colSpan = 4;
+  body.appendChild(spread);
+  for (const level of bids) row(level, 'bid');
 }
 
 function cell(tr, text, cls) {
@@ -468,6 +560,7 @@ function select(symbol) {
   if (before) dirty.rows.add(before);
   if (symbol) dirty.rows.add(symbol);
   dirty.chart = true;
+  followDepth(false);
 }
 
 function toggle(symbol, on) {

@@ -10,7 +10,7 @@ const REJECT_CODES = [
 ];
 const ERROR_CODES = [
   'other', 'bad_request', 'unknown_type', 'unknown_symbol', 'unsupported_frame', 'rate_limited',
-  'bad_token',
+  'bad_token', 'bad_channel', 'bad_depth',
 ];
 const ALL_IDS = 0xffffffff;
 
@@ -150,7 +150,11 @@ export class BinaryDecoder {
       case 0x09: return {
         type: 'fill', id: r.str(), order_id: r.str(), price: r.dec(), qty: r.dec(), leaves: r.dec(), ts_ns: r.u64(),
       };
-      case 0x0a: return { type: 'canceled', id: r.str(), order_id: r.str(), leaves: r.dec(), ts_ns: r.u64() };
+      case 0x0a: {
+        const c = { type: 'canceled', id: r.str(), order_id: r.str(), leaves: r.dec(), ts_ns: r.u64() };
+        if (r.at < r.end) c.reason = r.str();
+        return c;
+      }
       case 0x0b: return { type: 'pong', sent_ns: r.u64(), ts_ns: r.u64() };
       case 0x0c: {
         const e = { type: 'error', code: ERROR_CODES[r.u8()] ?? 'other', message: r.str(), symbols: [] };
@@ -171,6 +175,22 @@ export class BinaryDecoder {
         return {
           type: 'resumed', recovered, recovered_count: recoveredCount, snapshot, snapshot_count: snapshotCount,
         };
+      }
+      case 0x0f: case 0x10: {
+        const b = {
+          type: kind === 0x0f ? 'book' : 'book_update', symbol: this.symbol(r.u32()), seq: r.u64(),
+          ts_ns: r.u64(), checksum: r.u32(),
+        };
+        const form = r.u8();
+        if (form !== 0 && form !== 1) throw new Error(`book form ${form} is not 0 or 1`);
+        const [ps, ss] = form === 0 ? [r.u8(), r.u8()] : [0, 0];
+        for (const side of ['bids', 'asks']) {
+          b[side] = [];
+          for (let n = r.u32(); n > 0; n--) {
+            b[side].push(form === 0 ? [r.scaled(ps), r.scaled(ss)] : [r.dec(), r.dec()]);
+          }
+        }
+        return b;
       }
       default: return null;
     }
@@ -216,6 +236,8 @@ export function encodeRequest(msg, symbols) {
   const id = (s) => (s === '*' ? ALL_IDS : symbols.indexOf(s));
   switch (msg.type) {
     case 'subscribe': case 'unsubscribe': {
+      // Channels and depth go as JSON, which a binary connection also takes.
+      if (msg.channels || msg.depth) return null;
       const ids = msg.symbols.map(id);
       if (ids.some((i) => i < 0)) return null;
       const w = new Writer(msg.type === 'subscribe' ? 0x41 : 0x42).u32(ids.length);
