@@ -230,23 +230,46 @@ class Writer {
   }
 }
 
+// Channels as subscribe's bits (quotes 1, book 2); null for a channel without a bit (sent as JSON
+// instead, for the server to answer `bad_channel`).
+function channelBits(channels) {
+  let bits = 0;
+  for (const c of channels) {
+    if (c === 'quotes') bits |= 1;
+    else if (c === 'book') bits |= 2;
+    else return null;
+  }
+  return bits;
+}
+
 // A request as a binary frame, with ids from `symbols` (the hello's list); null when a symbol
 // has no id (the caller sends JSON instead, which a binary connection also takes).
 export function encodeRequest(msg, symbols) {
   const id = (s) => (s === '*' ? ALL_IDS : symbols.indexOf(s));
   switch (msg.type) {
     case 'subscribe': case 'unsubscribe': {
-      // Channels and depth go as JSON, which a binary connection also takes.
-      if (msg.channels || msg.depth) return null;
       const ids = msg.symbols.map(id);
       if (ids.some((i) => i < 0)) return null;
       const w = new Writer(msg.type === 'subscribe' ? 0x41 : 0x42).u32(ids.length);
       for (const i of ids) w.u32(i);
-      if (msg.resume) {
-        const from = Object.entries(msg.resume.from).map(([s, seq]) => [id(s), seq]);
-        if (from.some(([i]) => i < 0 || i === ALL_IDS)) return null;
-        w.str(msg.resume.epoch).u32(from.length);
+      const bits = msg.channels ? channelBits(msg.channels) : 0;
+      if (bits === null) return null;
+      if (msg.type === 'unsubscribe') {
+        if (msg.channels) w.u8(bits);
+        return w.done();
+      }
+      const seqs = (map) => Object.entries(map ?? {}).map(([s, seq]) => [id(s), seq]);
+      const from = seqs(msg.resume?.from);
+      const bookFrom = seqs(msg.resume?.book_from);
+      if ([...from, ...bookFrom].some(([i]) => i < 0 || i === ALL_IDS)) return null;
+      const bookBlock = msg.channels || msg.depth || bookFrom.length;
+      if (msg.resume || bookBlock) {
+        w.str(msg.resume?.epoch ?? '').u32(from.length);
         for (const [i, seq] of from) w.u32(i).big(BigInt(seq), 8);
+      }
+      if (bookBlock) {
+        w.u8(bits).u8(Math.min(msg.depth ?? 0, 255)).u32(bookFrom.length);
+        for (const [i, seq] of bookFrom) w.u32(i).big(BigInt(seq), 8);
       }
       return w.done();
     }

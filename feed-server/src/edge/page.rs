@@ -40,6 +40,7 @@ const ASSETS: &[Asset] = &[
     asset!("feed.js", "text/javascript; charset=utf-8"),
     asset!("binary.js", "text/javascript; charset=utf-8"),
     asset!("chart.js", "text/javascript; charset=utf-8"),
+    asset!("depth.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -143,6 +143,31 @@ impl DepthSynth {
                 }
             }
         }
+        // A book the touch ran into keeps its depth: levels are added past the deepest.
+        for (side, touch) in [(Side::Buy, bid), (Side::Sell, ask)] {
+            while self.books[symbol].side(side).len() < OPENING_LEVELS as usize {
+                let deepest = match side {
+                    Side::Buy => self.books[symbol].bids.first().copied(),
+                    Side::Sell => self.books[symbol].asks.last().copied(),
+                };
+                let Some(deepest) = deepest else { break };
+                let price = match side {
+                    Side::Buy => deepest.saturating_sub(1),
+                    Side::Sell => deepest.saturating_add(1),
+                };
+                if price < 1 {
+                    break;
+                }
+                let size = self.size(price.abs_diff(touch).try_into().unwrap_or(i64::MAX));
+                self.books[symbol].set(side, price, size);
+                self.opening.push_back(MarketEvent::Level {
+                    symbol,
+                    side,
+                    price,
+                    size,
+                });
+            }
+        }
     }
 
     /// The next change: a symbol drawn uniformly, a side, a distance from the touch.
@@ -259,6 +284,12 @@ mod tests {
             let (bid, ask) = walk.top(symbol);
             near += (1..=10).filter(|k| book.bids.contains(&(bid - k))).count();
             near += (1..=10).filter(|k| book.asks.contains(&(ask + k))).count();
+        }
+        for book in &depth.books {
+            assert!(
+                book.bids.len() >= 50 && book.asks.len() >= 50,
+                "the books stay 50 deep"
+            );
         }
         let share = near as f64 / (u.len() * 20) as f64;
         assert!(
