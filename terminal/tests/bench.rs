@@ -113,7 +113,12 @@ fn an_in_process_synthetic_run_measures_ticks_and_orders_and_writes_every_output
     assert!(u(&r, "/order_rtt/p50_ns") > 0 && u(&r, "/tick_latency/p99_ns") > 0);
     assert!(r["cpu"]["server_cores"].as_f64().unwrap() > 0.0);
     assert!(r["cpu"]["client_cores"].as_f64().unwrap() > 0.0);
-    assert_eq!(r["cpu"]["server_busiest"]["thread"], "feed-server");
+    // The hub's thread, or at low rates (every quote and book change released alone) the pacer's.
+    let busiest = &r["cpu"]["server_busiest"]["thread"];
+    assert!(
+        busiest == "feed-server" || busiest == "tickwire-pacer",
+        "{busiest}"
+    );
     assert!(r["limited_by"]["side"].is_string());
     assert!(r["tickwire_version"].is_string());
 
