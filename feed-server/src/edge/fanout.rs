@@ -358,41 +358,46 @@ impl Fanout {
     }
 
     /// Adds an event to the pass under way, in the encodings in use (each made once, for every
-    /// edge, by the [`Delivery`]). A book level (`old`: its size before, as the view applied
+    /// edge, by the [`Delivery`]). A book event (`change`: what it changed, as the view applied
     /// it) becomes one `book_update` per depth its subscribers stream the book at.
     pub fn add(&mut self, delivery: &Delivery, view: &View, change: Option<BookChange>) {
         let symbol = delivery.sequenced.symbol;
-        let ids = self.universe.ids();
+        let universe = Arc::clone(&self.universe);
+        let ids = universe.ids();
         if let Some(change) = change {
             let (Some(depths), Some(market)) =
                 (self.book_depths.get(&symbol), view.markets().get(symbol))
             else {
                 return;
             };
-            for &depth in depths.keys() {
+            let depths: Vec<usize> = depths.keys().copied().collect();
+            for depth in depths {
                 let update = market.book_update(&delivery.sequenced.event, &change, depth);
-                let json = (self.in_use[Encoding::Json as usize] > 0)
-                    .then(|| payload::encode(Encoding::Json, &update, ids));
-                let bin = (self.in_use[Encoding::Bin as usize] > 0)
-                    .then(|| payload::encode(Encoding::Bin, &update, ids));
-                let size = json
-                    .as_ref()
-                    .map_or(0, Bytes::len)
-                    .max(bin.as_ref().map_or(0, Bytes::len));
-                self.pass_bytes += size + 1;
-                self.pass_events.push(PassEvent {
-                    symbol,
-                    depth: Some(depth),
-                    json,
-                    bin,
-                });
+                let in_use = self.in_use;
+                let encoded = |encoding: Encoding| {
+                    (in_use[encoding as usize] > 0).then(|| payload::encode(encoding, &update, ids))
+                };
+                let (json, bin) = (encoded(Encoding::Json), encoded(Encoding::Bin));
+                self.push_event(symbol, Some(depth), json, bin);
             }
             return;
         }
-        let json = (self.in_use[Encoding::Json as usize] > 0)
-            .then(|| delivery.encoded(Encoding::Json, ids));
-        let bin =
-            (self.in_use[Encoding::Bin as usize] > 0).then(|| delivery.encoded(Encoding::Bin, ids));
+        let in_use = self.in_use;
+        let encoded = |encoding: Encoding| {
+            (in_use[encoding as usize] > 0).then(|| delivery.encoded(encoding, ids))
+        };
+        let (json, bin) = (encoded(Encoding::Json), encoded(Encoding::Bin));
+        self.push_event(symbol, None, json, bin);
+    }
+
+    /// Adds one encoded event to the pass under way.
+    fn push_event(
+        &mut self,
+        symbol: usize,
+        depth: Option<usize>,
+        json: Option<Bytes>,
+        bin: Option<Bytes>,
+    ) {
         let size = json
             .as_ref()
             .map_or(0, Bytes::len)
@@ -400,7 +405,7 @@ impl Fanout {
         self.pass_bytes += size + 1;
         self.pass_events.push(PassEvent {
             symbol,
-            depth: None,
+            depth,
             json,
             bin,
         });

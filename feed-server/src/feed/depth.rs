@@ -82,13 +82,7 @@ impl DepthSynth {
                     for side in [Side::Buy, Side::Sell] {
                         let size = depth.size(k);
                         let price = behind(walk, symbol, side, k);
-                        depth.books[symbol].set(side, price, size);
-                        depth.opening.push_back(MarketEvent::Level {
-                            symbol,
-                            side,
-                            price,
-                            size,
-                        });
+                        depth.queue(symbol, side, price, size);
                     }
                 }
             }
@@ -133,13 +127,7 @@ impl DepthSynth {
                 let empty = !self.books[symbol].side(side).contains(&price);
                 if price >= 1 && empty && self.rng.random_bool(REFILL) {
                     let size = self.size(k);
-                    self.books[symbol].set(side, price, size);
-                    self.opening.push_back(MarketEvent::Level {
-                        symbol,
-                        side,
-                        price,
-                        size,
-                    });
+                    self.queue(symbol, side, price, size);
                 }
             }
         }
@@ -159,13 +147,7 @@ impl DepthSynth {
                     break;
                 }
                 let size = self.size(price.abs_diff(touch).try_into().unwrap_or(i64::MAX));
-                self.books[symbol].set(side, price, size);
-                self.opening.push_back(MarketEvent::Level {
-                    symbol,
-                    side,
-                    price,
-                    size,
-                });
+                self.queue(symbol, side, price, size);
             }
         }
     }
@@ -201,6 +183,19 @@ impl DepthSynth {
             price,
             size,
         })
+    }
+
+    /// Notes a level in the picture of its book and queues its event, due at once.
+    fn queue(&mut self, symbol: usize, side: Side, price: i64, size: i64) {
+        if let Some(book) = self.books.get_mut(symbol) {
+            book.set(side, price, size);
+        }
+        self.opening.push_back(MarketEvent::Level {
+            symbol,
+            side,
+            price,
+            size,
+        });
     }
 
     /// A level's size `k` ticks from the touch, in round lots of 100: larger further away.
