@@ -32,8 +32,13 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 });
 
+// Every server a test started, so that one whose test failed before stopping it (say, while
+// opening the page) does not outlive the run.
+const servers = new Set();
+
 after(async () => {
   await browser?.close();
+  for (const child of servers) child.kill('SIGKILL');
 });
 
 async function freePort() {
@@ -49,6 +54,8 @@ async function startServer(args = [], port = 0) {
   const child = spawn(SERVER, ['--listen', `127.0.0.1:${port}`, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  servers.add(child);
+  child.on('exit', () => servers.delete(child));
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
