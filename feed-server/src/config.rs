@@ -324,6 +324,7 @@ impl Config {
                 bytes: size(self.history_bytes),
             },
             max_resume_events: self.max_resume_events,
+            touch_from_quotes: true,
         }
     }
 

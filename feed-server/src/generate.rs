@@ -8,14 +8,21 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::feed::event::MarketEvent;
+use crate::feed::source::{Source, Step};
+use crate::feed::synth::SynthSource;
 use crate::feed::universe::Universe;
-use crate::feed::walk::Synthesizer;
 use crate::feed::{SymbolChoice, SynthArgs};
 use crate::market::Market;
+use crate::market::book::MAX_LEVELS;
 use protocol::recording::{Header, RecordingError, SymbolInfo, Writer};
 
 /// 2026-01-02 14:30:00 UTC, the New York open of the first trading day of 2026: the default start.
 const DEFAULT_START_NS: u64 = 1_767_364_200_000_000_000;
+
+/// The depth a generated recording's books are written at: the whole book as the market keeps it.
+const BOOK_DEPTH: usize = MAX_LEVELS;
+const BOOK_DEPTH_U32: u32 = MAX_LEVELS as u32;
 
 /// Most events one `generate` writes (at 1,000,000 events/s, almost three hours).
 const MAX_EVENTS: u64 = 10_000_000_000;
@@ -75,7 +82,8 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
         .iter()
         .map(|i| Market::new(i.clone(), start_ns))
         .collect();
-    let header = Header::new(
+    let books = args.synth.book_rate > 0;
+    let mut header = Header::new(
         "generate",
         markets
             .iter()
@@ -89,20 +97,78 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
         start_ns,
         created_by(args),
     );
+    if books {
+        header = header.with_book_depth(BOOK_DEPTH_U32);
+    }
     let mut writer = Writer::create(out, &header, true).map_err(|e| io_error(out, &e))?;
-    let mut synth = Synthesizer::new(&universe, args.synth.seed);
-    for n in 0..events {
-        let at = u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(args.synth.rate))
-            .unwrap_or(u64::MAX);
-        let event = synth.next_event();
+    let mut source = SynthSource::new(
+        &universe,
+        args.synth.seed,
+        args.synth.rate,
+        args.synth.book_rate,
+    );
+    let mut written = 0;
+    // The opening books are written as one `book` line per symbol before the first quote.
+    let mut opening = books;
+    while written < events {
+        let Ok(Some(Step::Event { at_ns, event })) = source.next_step() else {
+            break;
+        };
+        let ts_ns = start_ns.saturating_add(at_ns);
         let Some(market) = markets.get_mut(event.symbol()) else {
             continue;
         };
-        let message = market.apply(&event, start_ns.saturating_add(at));
+        if let Some(change) = market.apply_book(&event, ts_ns) {
+            if !opening {
+                let update = market.book_update(&event, &change, BOOK_DEPTH);
+                writer.write_event(&update).map_err(|e| io_error(out, &e))?;
+            }
+            continue;
+        }
+        if opening {
+            opening = false;
+            for market in &markets {
+                writer
+                    .write_event(&market.book(BOOK_DEPTH))
+                    .map_err(|e| io_error(out, &e))?;
+            }
+        }
+        let Some(market) = markets.get_mut(event.symbol()) else {
+            continue;
+        };
+        let message = market.apply(&event, ts_ns);
         writer
             .write_event(&message)
             .map_err(|e| io_error(out, &e))?;
+        written += 1;
+        // As the core does: a quote the book does not agree with moves the book's touch.
+        if let MarketEvent::Quote {
+            symbol,
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+        } = event
+            && books
+            && !market
+                .book
+                .touch_changes(bid, bid_size, ask, ask_size)
+                .is_empty()
+        {
+            let touch = MarketEvent::Touch {
+                symbol,
+                bid,
+                bid_size,
+                ask,
+                ask_size,
+            };
+            if let Some(change) = market.apply_book(&touch, ts_ns) {
+                let update = market.book_update(&touch, &change, BOOK_DEPTH);
+                writer.write_event(&update).map_err(|e| io_error(out, &e))?;
+            }
+        }
     }
+    let events = writer.events();
     let bytes = writer.finish().map_err(|e| io_error(out, &e))?;
     Ok(Written { events, bytes })
 }
@@ -114,9 +180,10 @@ fn created_by(args: &GenerateArgs) -> String {
         SymbolChoice::Generated(n) => n.to_string(),
     };
     let mut line = format!(
-        "feed-server {} generate --symbols {symbols} --rate {} --seed {} --duration {}",
+        "feed-server {} generate --symbols {symbols} --rate {} --book-rate {} --seed {} --duration {}",
         env!("CARGO_PKG_VERSION"),
         args.synth.rate,
+        args.synth.book_rate,
         args.synth.seed,
         humantime::format_duration(args.duration)
     );

@@ -145,7 +145,7 @@ fn a_malformed_line_stops_with_its_file_and_line() {
         ),
         (
             r#"{"type":"pong","sent_ns":1,"ts_ns":1}"#,
-            "only `quote` and `trade`",
+            "only `quote`, `trade`, `book` and `book_update`",
         ),
         ("not json", "JSON"),
     ];

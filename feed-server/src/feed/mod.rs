@@ -36,6 +36,9 @@ pub struct Opened {
     pub origin_ns: u64,
     /// What `hello` says about it (`replay_start_ns` is set when pacing starts).
     pub info: SourceInfo,
+    /// Whether the source's events include the book: then the core must not make the book's
+    /// touch from each quote (a recording with book lines already holds those changes).
+    pub carries_books: bool,
 }
 
 /// Where a server's events come from.
@@ -64,8 +67,10 @@ pub fn open(choice: &SourceChoice) -> Result<Opened, RecordingError> {
 }
 
 fn open_replay(path: &Path, speed: Speed, looping: bool) -> Result<Opened, RecordingError> {
-    let replay = replay::ReplaySource::open(path, looping)?;
+    let mut replay = replay::ReplaySource::open(path, looping)?;
     let universe = replay.universe()?;
+    let carries_books = replay.header().book_depth.is_some();
+    replay.seed_books(&universe);
     let origin_ns = replay.header().start_ns;
     let info = SourceInfo {
         kind: "replay".to_owned(),
@@ -82,6 +87,7 @@ fn open_replay(path: &Path, speed: Speed, looping: bool) -> Result<Opened, Recor
         source: Box::new(replay),
         origin_ns,
         info,
+        carries_books,
     })
 }
 
@@ -97,6 +103,7 @@ fn open_synth(args: &SynthArgs) -> Opened {
         universe,
         source,
         origin_ns: 0,
+        carries_books: false,
         info: SourceInfo {
             kind: "synthetic".to_owned(),
             rate: Some(args.rate),

@@ -6,6 +6,8 @@ use super::source::{Source, Step};
 use super::universe::{Instrument, Universe};
 use protocol::recording::{Reader, RecordingError, in_units};
 
+use crate::market::state::OPENING_SIZE;
+
 /// The events of a recording, timed by their `ts_ns`; looping shifts each pass after the last.
 #[derive(Debug)]
 pub struct ReplaySource {
@@ -62,6 +64,18 @@ impl ReplaySource {
             .map_err(|e| RecordingError::new(&self.path, Some(1), e))
     }
 
+    /// Tells the reader what each market's book holds before the first book line (its
+    /// opening touch, as `Market::new` makes it), so that line replaces it exactly.
+    pub fn seed_books(&mut self, universe: &Universe) {
+        for (i, instrument) in universe.instruments.iter().enumerate() {
+            let (bid, ask) = instrument.opening_top();
+            self.reader
+                .seed_level(i, protocol::Side::Buy, bid, OPENING_SIZE);
+            self.reader
+                .seed_level(i, protocol::Side::Sell, ask, OPENING_SIZE);
+        }
+    }
+
     fn end_of_pass(&mut self) -> Result<Option<Step>, String> {
         if let Some(line) = self.reader.truncated_at()
             && self.passes == 0
@@ -80,7 +94,9 @@ impl ReplaySource {
         // The next pass starts one average gap after the last event, as if the session went on.
         let gap = (span / self.in_pass.max(2).saturating_sub(1)).max(1_000);
         self.offset = self.offset.saturating_add(span).saturating_add(gap);
+        let books = self.reader.take_books();
         self.reader = Reader::open(&self.path).map_err(|e| e.to_string())?;
+        self.reader.continue_books(books);
         self.in_pass = 0;
         self.last = first;
         Ok(Some(Step::Looped))

@@ -43,6 +43,9 @@ pub struct CoreSettings {
     pub history: HistoryLimits,
     /// `--max-resume-events`: events one resuming subscribe may have sent again.
     pub max_resume_events: u64,
+    /// Whether a quote that the book does not agree with is followed by a `Touch` of the
+    /// book's stream: yes, unless the source streams the book itself (a recording with books).
+    pub touch_from_quotes: bool,
 }
 
 /// The market state of every symbol and the matching engine.
@@ -53,6 +56,7 @@ pub struct Core {
     matching: Matching,
     /// Names this core's `seq` space, for `hello`: new at every start.
     epoch: String,
+    touch_from_quotes: bool,
 }
 
 impl Core {
@@ -69,6 +73,7 @@ impl Core {
             universe,
             markets,
             epoch: rand::random::<u64>().to_string(),
+            touch_from_quotes: settings.touch_from_quotes,
         }
     }
 
@@ -124,6 +129,7 @@ impl Core {
             ask_size,
             ..
         } = event
+            && self.touch_from_quotes
             && !market
                 .book
                 .touch_changes(bid, bid_size, ask, ask_size)

@@ -14,6 +14,9 @@ use super::book::Ladder;
 use crate::feed::event::MarketEvent;
 use crate::feed::universe::Instrument;
 
+/// Lots on each side of a market's touch before its first event.
+pub const OPENING_SIZE: i64 = 100;
+
 /// The live state of one symbol. Prices are in ticks, sizes in lots (shares, for equities).
 #[derive(Debug, Clone)]
 pub struct Market {
@@ -121,7 +124,8 @@ impl Market {
         (self.book_seq, self.book_ts_ns) = (state.book_seq, state.book_ts_ns);
     }
 
-    /// A market before its first event: one tick either side of the reference price.
+    /// A market before its first event: one tick either side of the reference price, with
+    /// [`OPENING_SIZE`] lots on each.
     pub fn new(instrument: Instrument, ts_ns: u64) -> Self {
         let reference = instrument.reference_ticks;
         let (bid, ask) = instrument.opening_top();
@@ -129,9 +133,9 @@ impl Market {
             instrument,
             seq: 0,
             bid,
-            bid_size: 100,
+            bid_size: OPENING_SIZE,
             ask,
-            ask_size: 100,
+            ask_size: OPENING_SIZE,
             last: reference,
             last_size: 0,
             volume: 0,
@@ -139,7 +143,7 @@ impl Market {
             high: reference,
             low: reference,
             ts_ns,
-            book: Ladder::opening(bid, 100, ask, 100),
+            book: Ladder::opening(bid, OPENING_SIZE, ask, OPENING_SIZE),
             book_seq: 0,
             book_ts_ns: ts_ns,
         }

@@ -95,6 +95,7 @@ pub(crate) async fn serve(
         source,
         origin_ns,
         mut info,
+        carries_books,
     } = feed::open(&config.source()).map_err(|e| ServerError::Source(e.to_string()))?;
     let universe = Arc::new(universe);
     let (hub_tx, hub_rx) = mpsc::channel(COMMANDS);
@@ -111,7 +112,11 @@ pub(crate) async fn serve(
         to_edges.push(tx);
         rx
     });
-    let hub = Hub::new(universe.clone(), config.core(), metrics.clone()).with_remotes(to_edges);
+    let settings = crate::market::CoreSettings {
+        touch_from_quotes: !carries_books,
+        ..config.core()
+    };
+    let hub = Hub::new(universe.clone(), settings, metrics.clone()).with_remotes(to_edges);
     let epoch = hub.epoch().to_owned();
     let origin = pacer::Origin::now(origin_ns);
     if info.kind == "replay" {

@@ -2,9 +2,10 @@
 //! contract).
 //!
 //! The first line is a [`Header`]; every other line is a `quote` or `trade` exactly as on the wire,
-//! with the event's original `ts_ns`. A `.zst` file is zstd-compressed. Both directions stream: a
+//! with the event's original `ts_ns`, or (version 2) a `book` or `book_update`. A `.zst` file is zstd-compressed. Both directions stream: a
 //! [`Reader`] holds one line at a time, a [`Writer`] one compression window.
 
+mod books;
 mod event;
 mod reader;
 mod speed;
@@ -15,6 +16,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use books::LineBook;
 pub use event::{MarketEvent, Stream};
 pub use reader::{Reader, Recorded, read_all};
 pub use speed::Speed;
@@ -25,8 +27,11 @@ use crate::{Decimal, Symbol};
 
 /// The `format` of every recording's header.
 pub const FORMAT: &str = "tickwire-recording";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The newest format version, which this build reads with every older one. Files without book
+/// lines are written as version 1, which every build reads; files with them as version 2.
+pub const VERSION: u32 = 2;
+/// Most levels a side a recording's books keep (`book_depth`): as many as the server's books.
+pub const MAX_BOOK_DEPTH: usize = 1_000;
 /// The longest line a reader accepts; a longer one is malformed, not a reason to allocate more.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Most symbols a header may list.
@@ -51,6 +56,10 @@ pub struct Header {
     /// Where the events came from: the URL recorded, or the imported files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Version 2: the file carries each symbol's order book as `book` and `book_update` lines,
+    /// at most this many levels a side (what the lines were taken at). Absent: no book lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub book_depth: Option<u32>,
 }
 
 /// One symbol of a recording.
@@ -73,17 +82,25 @@ fn one() -> Decimal {
 }
 
 impl Header {
-    /// A version-1 header.
+    /// A version-1 header: quotes and trades.
     pub fn new(source: &str, symbols: Vec<SymbolInfo>, start_ns: u64, created_by: String) -> Self {
         Self {
             format: FORMAT.to_owned(),
-            version: VERSION,
+            version: 1,
             source: source.to_owned(),
             symbols,
             start_ns,
             created_by,
             origin: None,
+            book_depth: None,
         }
+    }
+
+    /// Makes it a version-2 header of a file with book lines kept to `depth` levels a side.
+    pub fn with_book_depth(mut self, depth: u32) -> Self {
+        self.version = 2;
+        self.book_depth = Some(depth);
+        self
     }
 }
 

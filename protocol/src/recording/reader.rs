@@ -1,14 +1,18 @@
 //! Reading a recording as a stream, one line at a time, with every failure located.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use super::books::{Change, LineBook};
 use super::{
-    FORMAT, Header, MAX_LINE_BYTES, MAX_SYMBOLS, MarketEvent, RecordingError, VERSION, in_units,
+    FORMAT, Header, MAX_BOOK_DEPTH, MAX_LINE_BYTES, MAX_SYMBOLS, MarketEvent, RecordingError,
+    VERSION, in_units,
 };
-use crate::{Decimal, Decoder, ServerMessage, Symbol};
+use crate::book::{BookStep, OrderBook};
+use crate::types::{Book, Level};
+use crate::{Decimal, Decoder, ServerMessage, Side, Symbol};
 
 /// One event of a recording: its original time and `seq`, and the event in ticks and lots of its
 /// symbol (an index into the header's symbols).
@@ -32,6 +36,13 @@ pub struct Reader {
     buf: Vec<u8>,
     parsed: Vec<ServerMessage>,
     truncated: Option<u64>,
+    /// Events of a line not handed out yet (a book line makes several).
+    pending: VecDeque<Recorded>,
+    /// Each symbol's book in ticks (what the level events are worked out from) and as the
+    /// lines wrote it (what their checksums are checked against); empty without `book_depth`.
+    books: Vec<LineBook>,
+    checked: Vec<OrderBook>,
+    changes: Vec<Change>,
 }
 
 /// The byte stream under the lines, plain or decompressed.
@@ -91,6 +102,10 @@ impl Reader {
             buf: Vec::with_capacity(256),
             parsed: Vec::with_capacity(1),
             truncated: None,
+            pending: VecDeque::new(),
+            books: Vec::new(),
+            checked: Vec::new(),
+            changes: Vec::new(),
         };
         match reader.read_line()? {
             Line::Whole | Line::Unterminated => {}
@@ -110,14 +125,28 @@ impl Reader {
                 format!("format is `{}`, expected `{FORMAT}`", header.format),
             ));
         }
-        if header.version != VERSION {
+        if header.version == 0 || header.version > VERSION {
             return Err(fail(
                 Some(1),
                 format!(
-                    "format version {} is not supported by this build (it reads version {VERSION})",
+                    "format version {} is not supported by this build (it reads versions 1 to {VERSION})",
                     header.version
                 ),
             ));
+        }
+        if let Some(depth) = header.book_depth {
+            if header.version < 2 {
+                return Err(fail(
+                    Some(1),
+                    "book_depth needs format version 2".to_owned(),
+                ));
+            }
+            if depth == 0 || depth as usize > MAX_BOOK_DEPTH {
+                return Err(fail(
+                    Some(1),
+                    format!("book_depth is 1 to {MAX_BOOK_DEPTH}, not {depth}"),
+                ));
+            }
         }
         if header.symbols.is_empty() || header.symbols.len() > MAX_SYMBOLS {
             return Err(fail(
@@ -146,6 +175,10 @@ impl Reader {
             }
             reader.grids.push((s.tick_size, s.lot_size));
         }
+        if let Some(depth) = header.book_depth {
+            reader.books = vec![LineBook::default(); header.symbols.len()];
+            reader.checked = vec![OrderBook::new(depth as usize); header.symbols.len()];
+        }
         reader.header = header;
         Ok(reader)
     }
@@ -163,10 +196,34 @@ impl Reader {
         self.truncated
     }
 
+    /// Sets a level of a symbol's book without an event: what the server's book holds before
+    /// the recording's first book line (its opening touch), so that line removes it.
+    pub fn seed_level(&mut self, symbol: usize, side: Side, price: i64, size: i64) {
+        if let Some(book) = self.books.get_mut(symbol) {
+            book.set(side, price, size, &mut Vec::new());
+        }
+    }
+
+    /// The books as the lines read so far left them: a replay that loops hands them to the
+    /// next pass's reader ([`Reader::continue_books`]), so its first `book` lines replace them.
+    pub fn take_books(&mut self) -> Vec<LineBook> {
+        std::mem::take(&mut self.books)
+    }
+
+    /// Goes on from the books of a previous pass over the same file.
+    pub fn continue_books(&mut self, books: Vec<LineBook>) {
+        if books.len() == self.books.len() {
+            self.books = books;
+        }
+    }
+
     /// The next event, `Ok(None)` at the end (also after a cut-off last line: see
     /// [`Reader::truncated_at`]), or the first malformed line.
     pub fn next_event(&mut self) -> Result<Option<Recorded>, RecordingError> {
         loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
             let line = self.read_line()?;
             let complete = match line {
                 Line::End => return Ok(None),
@@ -181,7 +238,7 @@ impl Reader {
                 continue;
             }
             match self.parse() {
-                Ok(event) => return Ok(Some(event)),
+                Ok(()) => continue,
                 // A crash mid-write leaves a partial last line: what came before it is good.
                 Err(_) if !complete => {
                     self.truncated = Some(self.line);
@@ -236,7 +293,7 @@ impl Reader {
         }
     }
 
-    fn parse(&mut self) -> Result<Recorded, String> {
+    fn parse(&mut self) -> Result<(), String> {
         if self.buf.first() == Some(&b'[') {
             return Err("one event per line, not an array".to_owned());
         }
@@ -250,9 +307,20 @@ impl Reader {
         let (symbol, seq, ts_ns) = match &message {
             ServerMessage::Quote(q) => (&q.symbol, q.seq, q.ts_ns),
             ServerMessage::Trade(t) => (&t.symbol, t.seq, t.ts_ns),
+            ServerMessage::Book(b) | ServerMessage::BookUpdate(b)
+                if self.header.book_depth.is_some() =>
+            {
+                (&b.symbol, b.seq, b.ts_ns)
+            }
+            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
+                return Err(format!(
+                    "a `{}` line in a recording whose header has no book_depth",
+                    message.type_name()
+                ));
+            }
             other => {
                 return Err(format!(
-                    "a `{}` line: a recording holds only `quote` and `trade` events",
+                    "a `{}` line: a recording holds only `quote`, `trade`, `book` and `book_update` events",
                     other.type_name()
                 ));
             }
@@ -284,9 +352,91 @@ impl Reader {
                     size: in_units(t.size, lot, "size")?,
                 }
             }
+            ServerMessage::Book(b) => return self.book_line(i, b, true),
+            ServerMessage::BookUpdate(b) => return self.book_line(i, b, false),
             _ => return Err("unreachable event kind".to_owned()),
         };
-        Ok(Recorded { ts_ns, seq, event })
+        self.pending.push_back(Recorded { ts_ns, seq, event });
+        Ok(())
+    }
+
+    /// Checks a `book` (`whole`) or `book_update` line against the book so far and queues the
+    /// level events it makes.
+    fn book_line(&mut self, i: usize, line: &Book, whole: bool) -> Result<(), String> {
+        let (tick, lot) = self.grids[i];
+        let depth = self.header.book_depth.unwrap_or(1) as usize;
+        if whole && (line.bids.len() > depth || line.asks.len() > depth) {
+            return Err(format!(
+                "a `book` line holds at most book_depth ({depth}) levels a side"
+            ));
+        }
+        let units = |levels: &[Level]| -> Result<Vec<(i64, i64)>, String> {
+            levels
+                .iter()
+                .map(|l| {
+                    let price = in_units(l.price(), tick, "price")?;
+                    if price == 0 {
+                        return Err("a book price must be positive".to_owned());
+                    }
+                    Ok((price, in_units(l.size(), lot, "size")?))
+                })
+                .collect()
+        };
+        let (bids, asks) = (units(&line.bids)?, units(&line.asks)?);
+        let (Some(book), Some(checked)) = (self.books.get_mut(i), self.checked.get_mut(i)) else {
+            return Err("no book kept for the symbol".to_owned());
+        };
+        match checked.apply(line, whole) {
+            BookStep::InSync => {}
+            BookStep::Gap { expected: 0, .. } => {
+                return Err(format!(
+                    "a `book_update` of `{}` before its first `book` line",
+                    line.symbol
+                ));
+            }
+            BookStep::Gap { expected, got } => {
+                return Err(format!(
+                    "book seq {got} of `{}` where {expected} was next; after a gap the next book line is a `book`",
+                    line.symbol
+                ));
+            }
+            BookStep::Stale => {
+                return Err(format!(
+                    "book seq {} of `{}` is not after the one before",
+                    line.seq, line.symbol
+                ));
+            }
+            BookStep::Mismatch { expected, computed } => {
+                return Err(format!(
+                    "checksum {expected} does not match the book the lines built ({computed})"
+                ));
+            }
+        }
+        self.changes.clear();
+        if whole {
+            book.replace(&bids, &asks, &mut self.changes);
+        } else {
+            for &(price, size) in &bids {
+                book.set(Side::Buy, price, size, &mut self.changes);
+            }
+            for &(price, size) in &asks {
+                book.set(Side::Sell, price, size, &mut self.changes);
+            }
+        }
+        book.truncate(depth, &mut self.changes);
+        for &(side, price, size) in &self.changes {
+            self.pending.push_back(Recorded {
+                ts_ns: line.ts_ns,
+                seq: line.seq,
+                event: MarketEvent::Level {
+                    symbol: i,
+                    side,
+                    price,
+                    size,
+                },
+            });
+        }
+        Ok(())
     }
 }
 
