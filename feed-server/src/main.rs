@@ -274,7 +274,7 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
     );
     if imported.skipped > 0 {
         println!(
-            "skipped {} rows with no replayable event (one-sided quotes, unchanged tops)",
+            "skipped {} rows with no event of their own (one-sided quotes, unchanged tops, MBO records before the end of their event)",
             imported.skipped
         );
     }

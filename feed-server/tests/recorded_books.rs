@@ -56,7 +56,9 @@ fn final_books(file: &Path) -> HashMap<Symbol, OrderBook> {
     books
 }
 
-fn top(book: &OrderBook, depth: usize) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+type Levels = Vec<(Decimal, Decimal)>;
+
+fn top(book: &OrderBook, depth: usize) -> (Levels, Levels) {
     (
         book.bids().take(depth).map(|(p, s)| (*p, *s)).collect(),
         book.asks().take(depth).map(|(p, s)| (*p, *s)).collect(),

@@ -1,7 +1,9 @@
 //! Databento DBN files (`.dbn`, `.dbn.zst`), read with the `dbn` crate.
 //!
 //! Schemas: `mbp-1` and `tbbo` (a quote when the top of the book changes, and a trade for each
-//! trade record), `trades`, and `bbo-1s`/`bbo-1m` (a quote when the top changes). Records are
+//! trade record), `trades`, `bbo-1s`/`bbo-1m` (a quote when the top changes), and the books:
+//! `mbp-10` (each record's ten levels a side replace the book) and `mbo` (the book built from
+//! every order, `mbo`), with a trade for each trade record; their quotes come from the book. Records are
 //! timed by `ts_recv`, the order Databento's files are in. Prices are fixed-point integers in
 //! units of 1e-9 and become exact decimals, never floats. Symbols come from the file's symbol
 //! mappings; a file without them names instruments by id (`ID1234`), and the import says so.
@@ -10,10 +12,14 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use dbn::decode::{DbnMetadata, DecodeRecordRef, DynDecoder};
-use dbn::{BboMsg, Mbp1Msg, RecordRef, TradeMsg, TsSymbolMap, UNDEF_PRICE, VersionUpgradePolicy};
+use dbn::{
+    BboMsg, MboMsg, Mbp1Msg, Mbp10Msg, RecordRef, TradeMsg, TsSymbolMap, UNDEF_PRICE,
+    VersionUpgradePolicy,
+};
 use protocol::{Decimal, Symbol};
 
-use super::row::{Opened, Place, Row, RowKind};
+use super::mbo::{MboBooks, price_of};
+use super::row::{BookRow, Opened, Place, Row, RowKind};
 use protocol::recording::RecordingError;
 
 /// The best bid and ask of an instrument: prices in 1e-9 units and sizes.
@@ -24,9 +30,11 @@ struct Records {
     decoder: DynDecoder<'static, std::io::BufReader<std::fs::File>>,
     symbols: TsSymbolMap,
     tops: HashMap<u32, Top>,
+    mbo: MboBooks,
     index: u64,
     pending: VecDeque<Option<Row>>,
     done: bool,
+    last_ts: u64,
 }
 
 pub fn open(path: &Path) -> Result<Opened, RecordingError> {
@@ -46,29 +54,43 @@ pub fn open(path: &Path) -> Result<Opened, RecordingError> {
         use dbn::Schema;
         if !matches!(
             schema,
-            Schema::Mbp1 | Schema::Tbbo | Schema::Trades | Schema::Bbo1S | Schema::Bbo1M
+            Schema::Mbp1
+                | Schema::Tbbo
+                | Schema::Trades
+                | Schema::Bbo1S
+                | Schema::Bbo1M
+                | Schema::Mbp10
+                | Schema::Mbo
         ) {
             return Err(RecordingError::new(
                 path,
                 None,
                 format!(
-                    "schema `{schema}` is not supported; use mbp-1, tbbo, trades, bbo-1s or bbo-1m"
+                    "schema `{schema}` is not supported; use mbp-1, tbbo, trades, bbo-1s, bbo-1m, mbp-10 or mbo"
                 ),
             ));
         }
     }
+    let book_depth = match metadata.schema {
+        Some(dbn::Schema::Mbp10) => Some(10),
+        Some(dbn::Schema::Mbo) | None => Some(protocol::recording::MAX_BOOK_DEPTH as u32),
+        Some(_) => None,
+    };
     let records = Records {
         path: path.to_owned(),
         decoder,
         symbols,
         tops: HashMap::new(),
+        mbo: MboBooks::default(),
         index: 0,
         pending: VecDeque::new(),
         done: false,
+        last_ts: 0,
     };
     Ok(Opened {
         rows: Box::new(records),
         notes,
+        book_depth,
     })
 }
 
@@ -86,7 +108,20 @@ impl Iterator for Records {
             Ok(Some(record)) => record,
             Ok(None) => {
                 self.done = true;
-                return None;
+                // An MBO file that ends inside an event: what changed still counts.
+                for (id, book) in self.mbo.flush() {
+                    let symbol = match self.symbols.get_for_ts(self.last_ts, id) {
+                        Some(name) => Symbol::from(name.as_str()),
+                        None => Symbol::from(format!("ID{id}")),
+                    };
+                    self.pending.push_back(Some(Row {
+                        place: Place::Record(self.index),
+                        ts_ns: self.last_ts,
+                        symbol,
+                        kind: RowKind::Book(Box::new(book)),
+                    }));
+                }
+                return self.pending.pop_front().map(Ok);
             }
             Err(e) => {
                 self.done = true;
@@ -99,7 +134,8 @@ impl Iterator for Records {
         };
         self.index += 1;
         let place = Place::Record(self.index);
-        let rows = convert(record, place, &self.symbols, &mut self.tops);
+        self.last_ts = self.last_ts.max(record.header().ts_event);
+        let rows = convert(record, place, &self.symbols, &mut self.tops, &mut self.mbo);
         match rows {
             Ok(rows) => {
                 if rows.is_empty() {
@@ -121,11 +157,22 @@ fn convert(
     place: Place,
     symbols: &TsSymbolMap,
     tops: &mut HashMap<u32, Top>,
+    mbo: &mut MboBooks,
 ) -> Result<Vec<Row>, String> {
     let header = record.header();
     let id = header.instrument_id;
+    // Snapshot records keep the time the order was placed, which can be before the symbol
+    // mappings' first day: their receive time names the instrument then.
+    let ts_recv = record
+        .get::<MboMsg>()
+        .map(|m| m.ts_recv)
+        .or_else(|| record.get::<Mbp10Msg>().map(|m| m.ts_recv))
+        .unwrap_or(header.ts_event);
     let symbol = || -> Result<Symbol, String> {
-        match symbols.get_for_ts(header.ts_event, id) {
+        match symbols
+            .get_for_ts(header.ts_event, id)
+            .or_else(|| symbols.get_for_ts(ts_recv, id))
+        {
             Some(name) => {
                 protocol::check_symbol(name)?;
                 Ok(Symbol::from(name.as_str()))
@@ -146,6 +193,42 @@ fn convert(
             &symbol,
         )?;
         if m.action as u8 == b'T' {
+            trade(&mut rows, place, m.ts_recv, m.price, m.size, &symbol)?;
+        }
+    } else if let Some(m) = record.get::<Mbp10Msg>() {
+        let mut book = BookRow {
+            replace: true,
+            ..BookRow::default()
+        };
+        for l in &m.levels {
+            if l.bid_px != UNDEF_PRICE && l.bid_px > 0 && l.bid_sz > 0 {
+                book.bids
+                    .push((price_of(l.bid_px), Decimal::from(l.bid_sz)));
+            }
+            if l.ask_px != UNDEF_PRICE && l.ask_px > 0 && l.ask_sz > 0 {
+                book.asks
+                    .push((price_of(l.ask_px), Decimal::from(l.ask_sz)));
+            }
+        }
+        rows.push(Row {
+            place,
+            ts_ns: m.ts_recv,
+            symbol: symbol()?,
+            kind: RowKind::Book(Box::new(book)),
+        });
+        if m.action as u8 == b'T' {
+            trade(&mut rows, place, m.ts_recv, m.price, m.size, &symbol)?;
+        }
+    } else if let Some(m) = record.get::<MboMsg>() {
+        if let Some(book) = mbo.apply(m)? {
+            rows.push(Row {
+                place,
+                ts_ns: m.ts_recv,
+                symbol: symbol()?,
+                kind: RowKind::Book(Box::new(book)),
+            });
+        }
+        if m.action as u8 == b'T' && m.size > 0 && m.price != UNDEF_PRICE {
             trade(&mut rows, place, m.ts_recv, m.price, m.size, &symbol)?;
         }
     } else if let Some(t) = record.get::<TradeMsg>() {
@@ -223,7 +306,6 @@ fn trade(
     Ok(())
 }
 
-/// A DBN fixed-point price (units of 1e-9) as an exact decimal.
 fn price(px: i64) -> Decimal {
-    Decimal::new(px, 9).normalize()
+    price_of(px)
 }

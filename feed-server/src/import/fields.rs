@@ -134,7 +134,7 @@ pub fn rows(
 }
 
 /// A CSV-level error (bad quoting, a row with the wrong number of fields, bad UTF-8) with its line.
-fn csv_error(path: &Path, e: &csv::Error) -> RecordingError {
+pub fn csv_error(path: &Path, e: &csv::Error) -> RecordingError {
     let line = e.position().map(csv::Position::line);
     let what = match e.kind() {
         csv::ErrorKind::UnequalLengths {

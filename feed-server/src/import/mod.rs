@@ -1,15 +1,20 @@
 //! `feed-server import`: tick data people already own, turned into a recording.
 //!
-//! Inputs are Tickwire CSV (`tickwire_csv`), Tardis.dev CSV (`tardis`) or Databento DBN
-//! (`dbn_file`). Two passes over them: the first checks every row and learns each symbol's price
+//! Inputs are Tickwire CSV (`tickwire_csv`), Tardis.dev CSV (`tardis`, and its books in
+//! `tardis_book`) or Databento DBN (`dbn_file`, MBO books built in `mbo`). Book rows become
+//! version-2 book lines (`books`), and the quotes of a symbol that no input gives quotes for
+//! come from its book's top. Two passes over them: the first checks every row and learns each symbol's price
 //! and size grids (the finest decimal place its values use) and first price, which the header
 //! needs before any event; the second merges the inputs by time and writes. Any bad row stops the
 //! import with `FILE:LINE: what is wrong`, and no output file is left behind.
 
+mod books;
 mod dbn_file;
 mod fields;
+mod mbo;
 mod row;
 mod tardis;
+mod tardis_book;
 mod tickwire_csv;
 
 use std::cmp::Reverse;
@@ -46,9 +51,9 @@ pub enum Format {
     Auto,
     /// Tickwire CSV (see recordings/README.md).
     Csv,
-    /// Tardis.dev `quotes` or `trades` CSV.
+    /// Tardis.dev `quotes`, `trades`, `incremental_book_L2` or `book_snapshot_N` CSV.
     Tardis,
-    /// Databento DBN: `mbp-1`, `tbbo`, `trades`, `bbo-1s`, `bbo-1m`.
+    /// Databento DBN: `mbp-1`, `tbbo`, `trades`, `bbo-1s`, `bbo-1m`, `mbp-10`, `mbo`.
     Dbn,
 }
 
@@ -77,13 +82,27 @@ fn open(path: &Path, format: Format) -> Result<Opened, RecordingError> {
     };
     match format {
         Format::Dbn => dbn_file::open(path),
-        Format::Tardis => Ok(Opened {
-            rows: tardis::open(path)?,
-            notes: Vec::new(),
-        }),
+        Format::Tardis => {
+            let (_, headers) = fields::csv(path)?;
+            if tardis_book::is_book(&headers) {
+                let (rows, depth) = tardis_book::open(path)?;
+                Ok(Opened {
+                    rows,
+                    notes: Vec::new(),
+                    book_depth: Some(depth),
+                })
+            } else {
+                Ok(Opened {
+                    rows: tardis::open(path)?,
+                    notes: Vec::new(),
+                    book_depth: None,
+                })
+            }
+        }
         Format::Csv | Format::Auto => Ok(Opened {
             rows: tickwire_csv::open(path)?,
             notes: Vec::new(),
+            book_depth: None,
         }),
     }
 }
@@ -114,6 +133,10 @@ struct Grids {
     price_scale: u32,
     size_scale: u32,
     first_price: Option<Decimal>,
+    /// An input gives the symbol's quotes; otherwise its book's top makes them.
+    quoted: bool,
+    /// An input gives the symbol's book.
+    booked: bool,
 }
 
 /// The finest decimal place a recording grid may have.
@@ -121,16 +144,23 @@ const MAX_SCALE: u32 = 12;
 
 impl Grids {
     fn learn(&mut self, kind: &RowKind) -> Result<(), String> {
-        let (prices, sizes) = match *kind {
+        let (prices, sizes): (Vec<Decimal>, Vec<Decimal>) = match kind {
             RowKind::Quote {
                 bid,
                 bid_size,
                 ask,
                 ask_size,
-            } => ([bid, ask], [bid_size, ask_size]),
-            RowKind::Trade { price, size } => ([price, price], [size, size]),
+            } => {
+                self.quoted = true;
+                (vec![*bid, *ask], vec![*bid_size, *ask_size])
+            }
+            RowKind::Trade { price, size } => (vec![*price], vec![*size]),
+            RowKind::Book(book) => {
+                self.booked = true;
+                book.bids.iter().chain(&book.asks).copied().unzip()
+            }
         };
-        for p in prices {
+        for &p in &prices {
             if p <= Decimal::ZERO {
                 return Err(format!("price {p} must be positive"));
             }
@@ -146,10 +176,7 @@ impl Grids {
             return Err(format!("more than {MAX_SCALE} decimal places"));
         }
         if self.first_price.is_none() {
-            self.first_price = Some(match *kind {
-                RowKind::Trade { price, .. } => price,
-                RowKind::Quote { bid, .. } => bid,
-            });
+            self.first_price = prices.first().copied();
         }
         Ok(())
     }
@@ -171,6 +198,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported, RecordingError> {
     let mut grids: HashMap<Symbol, Grids> = HashMap::new();
     let mut order: Vec<Symbol> = Vec::new();
     let mut start_ns = u64::MAX;
+    let mut book_depth: Option<u32> = None;
     for path in &args.inputs {
         let opened = open(path, args.format)?;
         summary.notes.extend(opened.notes);
@@ -188,6 +216,9 @@ pub fn import(args: &ImportArgs) -> Result<Imported, RecordingError> {
             stats
                 .learn(&row.kind)
                 .map_err(|e| row.place.error(path, e))?;
+            if matches!(row.kind, RowKind::Book(_)) {
+                book_depth = book_depth.max(opened.book_depth);
+            }
             if row.ts_ns < previous {
                 summary.out_of_order += 1;
             }
@@ -199,7 +230,10 @@ pub fn import(args: &ImportArgs) -> Result<Imported, RecordingError> {
         return Err(RecordingError::new(
             &args.out,
             None,
-            "the inputs hold no quote or trade to import",
+            format!(
+                "the inputs hold no quote, trade or book to import ({} rows carried none; MBO records that cancel orders placed before the file began change no book)",
+                summary.skipped
+            ),
         ));
     }
     order.sort();
@@ -213,6 +247,10 @@ pub fn import(args: &ImportArgs) -> Result<Imported, RecordingError> {
         .map(|s| (s.symbol.clone(), (s.tick_size, s.lot_size)))
         .collect();
     let mut header = Header::new("import", symbols, start_ns, created_by(args));
+    if let Some(depth) = book_depth {
+        header = header.with_book_depth(depth);
+    }
+    let mut book_lines = books::BookLines::new(book_depth.unwrap_or(1) as usize);
     header.origin = Some(
         args.inputs
             .iter()
@@ -242,17 +280,43 @@ pub fn import(args: &ImportArgs) -> Result<Imported, RecordingError> {
         let Some(row) = heads[i].take() else {
             continue;
         };
-        let seq = seqs.entry(row.symbol.clone()).or_insert(0);
-        *seq += 1;
-        let message = message(&row, *seq);
         // The first pass checked every value; this keeps a file changed in between from
         // writing a value off its grid.
         if let Some(&(tick, lot)) = units.get(&row.symbol) {
             check_units(&row.kind, tick, lot).map_err(|e| row.place.error(&args.inputs[i], e))?;
         }
-        writer
-            .write_event(&message)
-            .map_err(|e| io_error(&args.out, &e))?;
+        let seq = seqs.entry(row.symbol.clone()).or_insert(0);
+        let message = if let RowKind::Book(book) = &row.kind {
+            let scales = grids
+                .get(&row.symbol)
+                .map_or((0, 0), |g| (g.price_scale, g.size_scale));
+            let written = book_lines.row(&row.symbol, row.ts_ns, book, scales);
+            if let Some(line) = written.line {
+                writer
+                    .write_event(&line)
+                    .map_err(|e| io_error(&args.out, &e))?;
+            }
+            let quoted = grids.get(&row.symbol).is_some_and(|g| g.quoted);
+            match written.top {
+                Some((bid, bid_size, ask, ask_size)) if !quoted => Some(RowKind::Quote {
+                    bid,
+                    bid_size,
+                    ask,
+                    ask_size,
+                }),
+                _ => None,
+            }
+        } else {
+            Some(row.kind.clone())
+        };
+        if let Some(kind) = message {
+            *seq += 1;
+            if let Some(line) = event_message(&row, &kind, *seq) {
+                writer
+                    .write_event(&line)
+                    .map_err(|e| io_error(&args.out, &e))?;
+            }
+        }
         let head = next_row(&mut inputs[i])?;
         if let Some(next) = &head {
             queue.push(Reverse((next.ts_ns, i)));
@@ -275,28 +339,35 @@ fn next_row(rows: &mut Rows) -> Result<Option<Row>, RecordingError> {
 }
 
 fn check_units(kind: &RowKind, tick: Decimal, lot: Decimal) -> Result<(), String> {
-    match *kind {
+    match kind {
+        RowKind::Book(book) => {
+            for (price, size) in book.bids.iter().chain(&book.asks) {
+                in_units(*price, tick, "price")?;
+                in_units(*size, lot, "size")?;
+            }
+        }
         RowKind::Quote {
             bid,
             bid_size,
             ask,
             ask_size,
         } => {
-            in_units(bid, tick, "bid")?;
-            in_units(ask, tick, "ask")?;
-            in_units(bid_size, lot, "bid_size")?;
-            in_units(ask_size, lot, "ask_size")?;
+            in_units(*bid, tick, "bid")?;
+            in_units(*ask, tick, "ask")?;
+            in_units(*bid_size, lot, "bid_size")?;
+            in_units(*ask_size, lot, "ask_size")?;
         }
         RowKind::Trade { price, size } => {
-            in_units(price, tick, "price")?;
-            in_units(size, lot, "size")?;
+            in_units(*price, tick, "price")?;
+            in_units(*size, lot, "size")?;
         }
     }
     Ok(())
 }
 
-fn message(row: &Row, seq: u64) -> ServerMessage {
-    match row.kind {
+/// A quote or trade line (a book row makes none here).
+fn event_message(row: &Row, kind: &RowKind, seq: u64) -> Option<ServerMessage> {
+    Some(match *kind {
         RowKind::Quote {
             bid,
             bid_size,
@@ -318,7 +389,8 @@ fn message(row: &Row, seq: u64) -> ServerMessage {
             size: size.normalize(),
             ts_ns: row.ts_ns,
         }),
-    }
+        RowKind::Book(_) => return None,
+    })
 }
 
 fn created_by(args: &ImportArgs) -> String {

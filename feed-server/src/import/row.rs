@@ -34,7 +34,7 @@ impl Place {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowKind {
     Quote {
         bid: Decimal,
@@ -46,6 +46,17 @@ pub enum RowKind {
         price: Decimal,
         size: Decimal,
     },
+    /// Order-book levels: the whole book (`replace`), or levels with their new totals (a size
+    /// of zero removes one).
+    Book(Box<BookRow>),
+}
+
+/// A book row's levels, `(price, size)`, in any order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookRow {
+    pub replace: bool,
+    pub bids: Vec<(Decimal, Decimal)>,
+    pub asks: Vec<(Decimal, Decimal)>,
 }
 
 /// An input's rows in file order: `Ok(None)` for a row that is skipped, `Err` at the first bad one.
@@ -55,4 +66,7 @@ pub type Rows = Box<dyn Iterator<Item = Result<Option<Row>, RecordingError>>>;
 pub struct Opened {
     pub rows: Rows,
     pub notes: Vec<String>,
+    /// For an input of book rows, the levels a side its books hold (10 for MBP-10, 25 for
+    /// Tardis `book_snapshot_25`, the most a recording keeps for whole books).
+    pub book_depth: Option<u32>,
 }

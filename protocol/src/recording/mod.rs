@@ -97,6 +97,7 @@ impl Header {
     }
 
     /// Makes it a version-2 header of a file with book lines kept to `depth` levels a side.
+    #[must_use]
     pub fn with_book_depth(mut self, depth: u32) -> Self {
         self.version = 2;
         self.book_depth = Some(depth);

@@ -238,7 +238,7 @@ impl Reader {
                 continue;
             }
             match self.parse() {
-                Ok(()) => continue,
+                Ok(()) => {}
                 // A crash mid-write leaves a partial last line: what came before it is good.
                 Err(_) if !complete => {
                     self.truncated = Some(self.line);
