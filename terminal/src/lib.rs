@@ -18,6 +18,7 @@
 pub mod action;
 pub mod app;
 pub mod bench;
+pub mod channels;
 pub mod config;
 pub mod format;
 pub mod latency;

@@ -233,6 +233,12 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
             summary.drops, summary.reconnects
         );
     }
+    if let Some(b) = &summary.books {
+        println!(
+            "books at depth {}: {} updates written, every checksum checked; {} mismatches, {} gaps, {} fresh books asked for",
+            b.depth, b.updates, b.mismatches, b.gaps, b.resyncs
+        );
+    }
     if summary.resumed + summary.resumed_from_snapshot > 0 {
         println!(
             "resumed: {} symbols continued from where they were, {} from a snapshot",

@@ -69,6 +69,8 @@ async fn a_recording_goes_on_at_the_next_edge_without_a_gap() {
         duration: Some(Duration::from_secs(5)),
         out: out.clone(),
         encoding: protocol::Encoding::Json,
+        channels: "quotes".parse().unwrap(),
+        depth: 10,
         tls: terminal::tls::TlsArgs::default(),
     };
     // Edge A stops (its clients get 1001) after 1.5 s; the recording goes on at B.

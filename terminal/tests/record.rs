@@ -53,6 +53,8 @@ async fn a_recorded_session_replays_as_the_same_events_in_the_same_order() {
         duration: Some(Duration::from_secs(1)),
         out: out.clone(),
         encoding: protocol::Encoding::Json,
+        channels: "quotes".parse().unwrap(),
+        depth: 10,
         tls: terminal::tls::TlsArgs::default(),
     };
     let mut shown = 0;
@@ -141,17 +143,20 @@ async fn relay(upstream: std::net::SocketAddr) -> (String, tokio::sync::watch::S
     (format!("ws://{addr}/ws"), cut)
 }
 
-/// Every event of a recording as `(symbol, seq)`, in file order.
+/// Every quote and trade of a recording as `(symbol, seq)`, in file order.
 fn seqs(path: &Path) -> Vec<(String, u64)> {
     let text =
         String::from_utf8(zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()).unwrap();
     let mut decoder = Decoder::new();
     text.lines()
         .skip(1)
-        .map(|l| {
+        .filter_map(|l| {
             let m = decoder.server(l.as_bytes()).unwrap().remove(0);
+            if matches!(m, ServerMessage::Book(_) | ServerMessage::BookUpdate(_)) {
+                return None;
+            }
             let (symbol, seq) = m.market_seq().unwrap();
-            (symbol.to_owned(), seq)
+            Some((symbol.to_owned(), seq))
         })
         .collect()
 }
@@ -169,6 +174,8 @@ async fn a_dropped_connection_resumes_and_the_file_has_every_seq() {
             duration: Some(Duration::from_millis(2_500)),
             out: out.clone(),
             encoding,
+            channels: "quotes,book".parse().unwrap(),
+            depth: 10,
             tls: terminal::tls::TlsArgs::default(),
         };
         let recording =
@@ -196,6 +203,12 @@ async fn a_dropped_connection_resumes_and_the_file_has_every_seq() {
                 );
             }
         }
+        // The books went on after the drop from the fresh `book` each symbol got: the reader
+        // finds every book line in order with its checksum right.
+        let books = summary.books.unwrap();
+        assert_eq!((books.mismatches, books.gaps), (0, 0), "{books:?}");
+        let (header, _) = protocol::recording::read_all(&out).unwrap();
+        assert_eq!(header.book_depth, Some(10));
     }
 }
 
@@ -211,6 +224,8 @@ async fn across_a_server_restart_every_symbol_resyncs_and_the_recording_goes_on(
         duration: Some(Duration::from_millis(2_500)),
         out: out.clone(),
         encoding: protocol::Encoding::Json,
+        channels: "quotes".parse().unwrap(),
+        depth: 10,
         tls: terminal::tls::TlsArgs::default(),
     };
     let recording =
@@ -232,4 +247,102 @@ async fn across_a_server_restart_every_symbol_resyncs_and_the_recording_goes_on(
         summary.events > 3_000,
         "events from both servers: {summary:?}"
     );
+}
+
+/// Each symbol's book at the end of a recording, from its lines by the client's rules.
+fn final_books(path: &Path) -> std::collections::HashMap<String, protocol::book::OrderBook> {
+    use protocol::book::{BookStep, OrderBook};
+    let text =
+        String::from_utf8(zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()).unwrap();
+    let mut decoder = Decoder::new();
+    let mut books = std::collections::HashMap::new();
+    for line in text.lines().skip(1) {
+        let (book, whole) = match decoder.server(line.as_bytes()).unwrap().remove(0) {
+            ServerMessage::Book(b) => (b, true),
+            ServerMessage::BookUpdate(b) => (b, false),
+            _ => continue,
+        };
+        let mine = books
+            .entry(book.symbol.to_string())
+            .or_insert_with(|| OrderBook::new(10));
+        assert_eq!(mine.apply(&book, whole), BookStep::InSync, "{line}");
+    }
+    books
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_with_books_checks_them_and_replays_them_exactly() {
+    use protocol::book::{BookStep, OrderBook};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("books.jsonl.zst");
+    let live = feed_server::spawn(config()).await.unwrap();
+    let args = RecordArgs {
+        url: live.url(),
+        symbols: "AAPL,MSFT".to_owned(),
+        duration: Some(Duration::from_secs(1)),
+        out: out.clone(),
+        encoding: protocol::Encoding::Json,
+        channels: "quotes,book".parse().unwrap(),
+        depth: 10,
+        tls: terminal::tls::TlsArgs::default(),
+    };
+    let summary = record(&args, std::future::pending(), |_| {}).await.unwrap();
+    live.stop().await;
+    let books = summary.books.unwrap();
+    // The default 1,000 book changes a second over 20 symbols, and the quotes' touches.
+    assert!(books.updates > 50, "{books:?}");
+    assert_eq!((books.mismatches, books.gaps), (0, 0), "{books:?}");
+    // The reader checks every book line's seq and checksum again.
+    let (header, _) = protocol::recording::read_all(&out).unwrap();
+    assert_eq!((header.version, header.book_depth), (2, Some(10)));
+    let expected = final_books(&out);
+    assert_eq!(expected.len(), 2);
+
+    // Replayed once at 4x: a client's books end as the recording's.
+    let replay = feed_server::spawn(Config {
+        replay: Some(out.clone()),
+        speed: Speed::Factor(4.0),
+        ..config()
+    })
+    .await
+    .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(replay.url())
+        .await
+        .unwrap();
+    let subscribe = ClientMessage::Subscribe(Subscribe {
+        channels: Some(vec![protocol::Channel::Book]),
+        depth: Some(10),
+        ..Subscribe::to(vec!["AAPL".into(), "MSFT".into()])
+    });
+    ws.send(Message::text(encode_client(&subscribe)))
+        .await
+        .unwrap();
+    let mut decoder = Decoder::new();
+    let mut mine: std::collections::HashMap<String, OrderBook> = std::collections::HashMap::new();
+    let same = |mine: &std::collections::HashMap<String, OrderBook>| {
+        expected.iter().all(|(s, want)| {
+            mine.get(s)
+                .is_some_and(|got| got.bids().eq(want.bids()) && got.asks().eq(want.asks()))
+        })
+    };
+    while !same(&mine) {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the replayed books never ended as recorded")
+            .unwrap()
+            .unwrap();
+        let Message::Text(t) = frame else { continue };
+        for m in decoder.server(t.as_bytes()).unwrap() {
+            let (book, whole) = match m {
+                ServerMessage::Book(b) => (b, true),
+                ServerMessage::BookUpdate(b) => (b, false),
+                _ => continue,
+            };
+            let got = mine
+                .entry(book.symbol.to_string())
+                .or_insert_with(|| OrderBook::new(10));
+            assert_eq!(got.apply(&book, whole), BookStep::InSync);
+        }
+    }
+    replay.stop().await;
 }

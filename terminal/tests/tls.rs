@@ -31,6 +31,8 @@ async fn a_tls_server_is_refused_until_its_certificate_is_trusted() {
         duration: Some(Duration::from_secs(1)),
         out: dir.path().join(out),
         encoding: protocol::Encoding::Bin,
+        channels: "quotes".parse().unwrap(),
+        depth: 10,
         tls: TlsArgs::default(),
     };
 

@@ -1,6 +1,10 @@
 //! `terminal record`: capture what a feed server sends into a recording that `feed-server
 //! --replay` plays back.
 //!
+//! With `--channels quotes,book` it also records each symbol's order book at `--depth` (a
+//! version-2 recording: `book` and `book_update` lines, each checked before it is written; see
+//! [`books`]).
+//!
 //! It subscribes, waits for each symbol's snapshot (which gives the header its tick size, lot
 //! size and reference price), then writes every `quote` and `trade` as it arrives. `seq` is
 //! checked per symbol; gaps (events the server conflated away) are counted and reported at the
@@ -10,6 +14,8 @@
 //! `--duration` closes the WebSocket with 1000 and finishes the file (zstd frame closed,
 //! everything received written); the file is flushed every second meanwhile, so a crash loses at
 //! most about a second.
+
+mod books;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -50,6 +56,16 @@ pub struct RecordArgs {
     #[arg(long, default_value = "json")]
     pub encoding: protocol::Encoding,
 
+    /// What to record: `quotes` (quotes and trades), or `quotes,book` to add each symbol's order
+    /// book at --depth (a version-2 recording; every checksum is checked before a line is
+    /// written, and a book out of step is fetched again).
+    #[arg(long, default_value = "quotes")]
+    pub channels: crate::channels::Channels,
+
+    /// Book levels per side with `--channels quotes,book` (1 to 50).
+    #[arg(long, default_value_t = protocol::DEFAULT_BOOK_DEPTH, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub depth: u32,
+
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
 }
@@ -89,6 +105,30 @@ pub struct Summary {
     pub resumed_from_snapshot: u64,
     /// Server restarts seen (a new epoch in `hello`): every symbol re-synced from a snapshot.
     pub epoch_changes: u64,
+    /// With `--channels quotes,book`: what the books saw.
+    pub books: Option<BookSummary>,
+}
+
+/// The books of a recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BookSummary {
+    pub depth: u32,
+    /// `book_update`s written (each checked).
+    pub updates: u64,
+    pub mismatches: u64,
+    pub gaps: u64,
+    /// Fresh books asked for after a mismatch or a gap.
+    pub resyncs: u64,
+}
+
+/// The subscription a recording makes: its channels, depth and, after a drop, where to resume.
+fn subscription(args: &RecordArgs, symbols: Vec<Symbol>, resume: Option<Resume>) -> ClientMessage {
+    let book = args.channels.book();
+    ClientMessage::Subscribe(Subscribe {
+        channels: book.then(|| args.channels.0.clone()),
+        depth: book.then_some(args.depth),
+        ..Subscribe::resuming(symbols, resume)
+    })
 }
 
 /// How long the server has to send every snapshot after the subscribe.
@@ -102,6 +142,11 @@ pub async fn record(
     stop: impl Future<Output = ()>,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Summary> {
+    if !args.channels.0.contains(&protocol::Channel::Quotes) {
+        bail!(
+            "--channels must include quotes: its snapshots give the recording each symbol's tick and lot size"
+        );
+    }
     let mut urls =
         crate::net::Failover::new(crate::net::parse_urls(&args.url).map_err(anyhow::Error::msg)?);
     // The first URL that answers; each is tried once.
@@ -137,7 +182,7 @@ pub async fn record(
     if wanted.is_empty() {
         bail!("nothing to record: the server has no symbols");
     }
-    let subscribe = ClientMessage::Subscribe(Subscribe::to(wanted.clone()));
+    let subscribe = subscription(args, wanted.clone(), None);
     ws.send(codec.encode(&subscribe)).await?;
     let start_ns = protocol::now_ns();
 
@@ -164,7 +209,10 @@ pub async fn record(
                 ServerMessage::Snapshot(s) => {
                     snapshots.insert(s.symbol.clone(), s);
                 }
-                m @ (ServerMessage::Quote(_) | ServerMessage::Trade(_)) => {
+                m @ (ServerMessage::Quote(_)
+                | ServerMessage::Trade(_)
+                | ServerMessage::Book(_)
+                | ServerMessage::BookUpdate(_)) => {
                     if early.len() >= MAX_EARLY_EVENTS {
                         bail!("{MAX_EARLY_EVENTS} events arrived before the snapshots");
                     }
@@ -193,10 +241,16 @@ pub async fn record(
         streams,
         summary,
         epoch: hello.epoch.clone(),
+        books: args
+            .channels
+            .book()
+            .then(|| books::Books::new(args.depth as usize)),
+        resync: Vec::new(),
     };
     for m in &early {
         tape.keep(m)?;
     }
+    tape.ask_for_books(args, &mut ws, &codec).await?;
 
     let mut stop = std::pin::pin!(stop);
     let until = args.duration.map(|d| tokio::time::Instant::now() + d);
@@ -231,7 +285,10 @@ pub async fn record(
                     for m in &messages {
                         tape.keep(m)?;
                     }
-                    None
+                    match tape.ask_for_books(args, &mut ws, &codec).await {
+                        Ok(()) => None,
+                        Err(e) => Some(format!("connection lost: {e}")),
+                    }
                 }
                 Some(Ok(Message::Close(frame))) => {
                     // Answer it, so the server sees a clean close.
@@ -279,6 +336,13 @@ pub async fn record(
         crate::net::close(&mut ws, "recording done").await;
     }
     let mut summary = tape.summary;
+    summary.books = tape.books.map(|b| BookSummary {
+        depth: args.depth,
+        updates: b.updates,
+        mismatches: b.mismatches,
+        gaps: b.gaps,
+        resyncs: b.resyncs,
+    });
     summary.elapsed = started.elapsed();
     summary.file_bytes = tape
         .writer
@@ -294,6 +358,9 @@ struct Tape {
     summary: Summary,
     /// The epoch the streams' `seq`s are from.
     epoch: Option<String>,
+    books: Option<books::Books>,
+    /// Symbols whose book must be fetched again.
+    resync: Vec<Symbol>,
 }
 
 impl Tape {
@@ -339,8 +406,42 @@ impl Tape {
                 summary.resumed += r.recovered_count;
                 summary.resumed_from_snapshot += r.snapshot_count;
             }
+            ServerMessage::Book(b) | ServerMessage::BookUpdate(b) => {
+                let Some(books) = self.books.as_mut() else {
+                    return Ok(());
+                };
+                match books.keep(b, matches!(m, ServerMessage::Book(_))) {
+                    books::Keep::Write => {
+                        self.writer
+                            .write_event(m)
+                            .context("cannot write the recording")?;
+                    }
+                    books::Keep::Skip => {}
+                    books::Keep::Resync => self.resync.push(b.symbol.clone()),
+                }
+            }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Asks for a fresh `book` of every symbol whose book fell out of step.
+    async fn ask_for_books(
+        &mut self,
+        args: &RecordArgs,
+        ws: &mut crate::net::Ws,
+        codec: &crate::wire::Codec,
+    ) -> anyhow::Result<()> {
+        if self.resync.is_empty() {
+            return Ok(());
+        }
+        let symbols = std::mem::take(&mut self.resync);
+        let again = ClientMessage::Subscribe(Subscribe {
+            channels: Some(vec![protocol::Channel::Book]),
+            depth: Some(args.depth),
+            ..Subscribe::to(symbols)
+        });
+        ws.send(codec.encode(&again)).await?;
         Ok(())
     }
 
@@ -389,7 +490,12 @@ impl Tape {
             }
         };
         self.epoch = hello.epoch;
-        let subscribe = ClientMessage::Subscribe(Subscribe::resuming(wanted.to_vec(), resume));
+        // Books start again from the fresh `book` each resubscribed symbol gets.
+        if let Some(books) = self.books.as_mut() {
+            books.restart();
+        }
+        self.resync.clear();
+        let subscribe = subscription(args, wanted.to_vec(), resume);
         ws.send(codec.encode(&subscribe)).await?;
         Ok((ws, codec))
     }
@@ -445,11 +551,20 @@ fn header(
         symbols,
         start_ns,
         format!(
-            "terminal {} record --symbols {}",
+            "terminal {} record --symbols {} --channels {}{}",
             env!("CARGO_PKG_VERSION"),
-            args.symbols
+            args.symbols,
+            args.channels.names(),
+            if args.channels.book() {
+                format!(" --depth {}", args.depth)
+            } else {
+                String::new()
+            }
         ),
     );
     header.origin = Some(args.url.clone());
+    if args.channels.book() {
+        header = header.with_book_depth(args.depth);
+    }
     header
 }
