@@ -284,3 +284,42 @@ async fn a_replayed_book_is_the_recordings_even_where_a_quote_disagrees_with_it(
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_looping_replay_carries_each_book_into_the_next_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = generated(dir.path(), "l.jsonl", 6);
+    let book_lines = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"type\":\"book"))
+        .count();
+    // At 4x a pass of the 2-second file takes 0.5 s: following more updates than a pass
+    // holds crosses into the next, whose opening `book` lines replace the books in place.
+    let server = start(Config {
+        speed: Speed::Factor(4.0),
+        looping: true,
+        ..replay(&file)
+    })
+    .await;
+    let mut client = Client::connect(&server).await;
+    client
+        .send(&books(&["AAPL", "MSFT"], Some(10), false))
+        .await;
+    let (books, _) = support::books::follow(&mut client, 10, book_lines * 2).await;
+    assert_eq!(books.len(), 2);
+    server.stop().await;
+}
+
+#[test]
+fn the_committed_samples_read_whole() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recordings");
+    let (header, events) = read_all(&root.join("synthetic-20-symbols-60s.jsonl.zst")).unwrap();
+    assert_eq!((header.version, events.len()), (1, 120_000));
+    let (header, events) = read_all(&root.join("synthetic-5-symbols-30s-books.jsonl.zst")).unwrap();
+    assert_eq!(
+        (header.version, header.book_depth, header.symbols.len()),
+        (2, Some(1_000), 5)
+    );
+    assert!(events.len() > 50_000, "{}", events.len());
+}
