@@ -61,7 +61,8 @@ pub struct SynthArgs {
 
     /// Order-book changes per second, all symbols together, besides `--rate`: levels behind
     /// the touch that appear, grow, shrink and vanish (each a `book_update` to the book's
-    /// subscribers). 0 keeps only the touch that quotes set. Each symbol's book opens 50 levels
+    /// subscribers); trades also take their size from the touch. 0 keeps only the touch that
+    /// quotes set. Each symbol's book opens 50 levels
     /// deep a side (for up to 2,000 symbols).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub book_rate: u64,

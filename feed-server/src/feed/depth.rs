@@ -4,7 +4,9 @@
 //! were.
 //!
 //! The touch itself belongs to the walk's quotes (the market makes the book agree with each
-//! quote); this adds the levels behind it, one [`MarketEvent::Level`] at a time.
+//! quote); this adds the levels behind it, one [`MarketEvent::Level`] at a time, and takes each
+//! trade's size from the touch it traded at (keeping a round lot there, so the book's best prices
+//! stay the last quote's until the next quote moves them).
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -66,7 +68,13 @@ pub struct DepthSynth {
     /// Events due at once: the opening books, then the refills after a quote.
     opening: VecDeque<MarketEvent>,
     books: Vec<Occupied>,
+    /// Each symbol's touch as the last quote and the trades since left it: bid, its size, ask,
+    /// its size.
+    touches: Vec<(i64, i64, i64, i64)>,
 }
+
+/// What a trade leaves at least at the touch it traded at: one round lot.
+const ROUND_LOT: i64 = 100;
 
 impl DepthSynth {
     pub fn new(walk: &Synthesizer, symbols: usize, seed: u64) -> Self {
@@ -75,6 +83,7 @@ impl DepthSynth {
             symbols,
             opening: VecDeque::new(),
             books: vec![Occupied::default(); symbols],
+            touches: vec![(0, 0, 0, 0); symbols],
         };
         if symbols <= MAX_OPENING_SYMBOLS {
             for symbol in 0..symbols {
@@ -99,12 +108,24 @@ impl DepthSynth {
     /// Follows a quote of the walk: the market clears what it crosses and sets the touch, and
     /// empty prices near the new touch are refilled (due with the quote).
     pub fn after(&mut self, event: &MarketEvent) {
-        let MarketEvent::Quote {
-            symbol, bid, ask, ..
-        } = *event
-        else {
-            return;
+        let (symbol, bid, bid_size, ask, ask_size) = match *event {
+            MarketEvent::Quote {
+                symbol,
+                bid,
+                bid_size,
+                ask,
+                ask_size,
+            } => (symbol, bid, bid_size, ask, ask_size),
+            MarketEvent::Trade {
+                symbol,
+                price,
+                size,
+            } => return self.take(symbol, price, size),
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => return,
         };
+        if let Some(touch) = self.touches.get_mut(symbol) {
+            *touch = (bid, bid_size, ask, ask_size);
+        }
         let Some(book) = self.books.get_mut(symbol) else {
             return;
         };
@@ -149,6 +170,28 @@ impl DepthSynth {
                 let size = self.size(price.abs_diff(touch).try_into().unwrap_or(i64::MAX));
                 self.queue(symbol, side, price, size);
             }
+        }
+    }
+
+    /// A trade takes its size from the touch it traded at: the ask for a trade at or above it,
+    /// the bid at or below it; what is left is due at once, at least a round lot.
+    fn take(&mut self, symbol: usize, price: i64, size: i64) {
+        let Some(touch) = self.touches.get_mut(symbol) else {
+            return;
+        };
+        let (bid, ask) = (touch.0, touch.2);
+        let (side, level, left) = if ask > 0 && price >= ask {
+            (Side::Sell, ask, &mut touch.3)
+        } else if bid > 0 && price <= bid {
+            (Side::Buy, bid, &mut touch.1)
+        } else {
+            return;
+        };
+        let before = *left;
+        let now = before.saturating_sub(size).max(ROUND_LOT.min(before));
+        *left = now;
+        if now != before && now > 0 {
+            self.queue(symbol, side, level, now);
         }
     }
 
@@ -295,5 +338,54 @@ mod tests {
         let per_quote = refills as f64 / quotes as f64;
         assert!(per_quote < 8.0, "{per_quote} refills a quote");
         eprintln!("{per_quote:.2} refill events per quote");
+    }
+
+    #[test]
+    fn a_trade_takes_its_size_from_the_touch_it_traded_at_keeping_a_round_lot() {
+        let universe = Universe::new(&SymbolChoice::Default, 1);
+        let walk = Synthesizer::new(&universe, 1);
+        // No opening books: only what the trades make comes out.
+        let mut depth = DepthSynth::new(&walk, 1, 1);
+        let quote = MarketEvent::Quote {
+            symbol: 0,
+            bid: 999,
+            bid_size: 400,
+            ask: 1_000,
+            ask_size: 500,
+        };
+        while depth.opening().is_some() {}
+        depth.after(&quote);
+        while depth.opening().is_some() {}
+        let trade = |price, size| MarketEvent::Trade {
+            symbol: 0,
+            price,
+            size,
+        };
+        let level = |side, price, size| MarketEvent::Level {
+            symbol: 0,
+            side,
+            price,
+            size,
+        };
+        depth.after(&trade(1_000, 300));
+        assert_eq!(depth.opening(), Some(level(Side::Sell, 1_000, 200)));
+        depth.after(&trade(1_000, 1_000));
+        assert_eq!(depth.opening(), Some(level(Side::Sell, 1_000, 100)));
+        // The round lot stays: nothing more to take.
+        depth.after(&trade(1_000, 50));
+        assert_eq!(depth.opening(), None);
+        depth.after(&trade(999, 150));
+        assert_eq!(depth.opening(), Some(level(Side::Buy, 999, 250)));
+        // Between the bid and the ask there is no level to take from.
+        depth.after(&MarketEvent::Quote {
+            symbol: 0,
+            bid: 990,
+            bid_size: 100,
+            ask: 1_000,
+            ask_size: 100,
+        });
+        while depth.opening().is_some() {}
+        depth.after(&trade(995, 10));
+        assert_eq!(depth.opening(), None);
     }
 }
