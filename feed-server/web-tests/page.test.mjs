@@ -337,6 +337,40 @@ test('the binary subprotocol: quotes, an order, and back to JSON with the switch
   }
 });
 
+test('the depth ladder marks my resting orders at their price', async () => {
+  // A quiet market (a quote a second per symbol), so the level the order rests at stays put.
+  const server = await startServer(['--rate', '20', '--book-rate', '20']);
+  const { page, problems } = await open(server.page);
+  try {
+    await page.waitForFunction(() => window.tickwire.model.depth.state === 'in sync'
+      && window.tickwire.model.depth.book.bids.length >= 5, null, { timeout: WAIT });
+    const { symbol, price } = await page.evaluate(() => {
+      const d = window.tickwire.model.depth;
+      return { symbol: d.symbol, price: d.book.bids[4][0] };
+    });
+    await page.selectOption('#order-symbol', symbol);
+    await page.check('input[name=kind][value=limit]');
+    await page.fill('#order-qty', '7');
+    await page.fill('#order-price', price);
+    await page.click('#send-order');
+    await page.waitForSelector('#orders tr[data-id="w1"][data-status="acked"]', { timeout: WAIT });
+    // The bid at the order's price shows it; no other row does.
+    await page.waitForFunction((p) => [...document.querySelectorAll('#depth tr.bid')]
+      .some((tr) => tr.cells[0].textContent === p && tr.cells[4].textContent === '◀ 7'), price, { timeout: WAIT });
+    const marked = await page.$$eval('#depth td.mine', (tds) => tds.filter((td) => td.textContent).length);
+    assert.equal(marked, 1);
+    await page.screenshot({ path: `${SHOTS}/page-depth-mine.png`, fullPage: true });
+    // Canceled, the mark goes.
+    await page.click('#orders tr[data-id="w1"] button');
+    await page.waitForSelector('#orders tr[data-id="w1"][data-status="canceled"]', { timeout: WAIT });
+    await page.waitForFunction(() => [...document.querySelectorAll('#depth td.mine')].every((td) => !td.textContent), null, { timeout: WAIT });
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await server.stop();
+  }
+});
+
 test('?url= takes a list: when one server goes away the page goes on at the next', async () => {
   const first = await startServer(['--rate', '200']);
   const second = await startServer(['--rate', '200']);

@@ -353,6 +353,7 @@ function onOrderReply(msg) {
   }
   dirty.orders = true;
   dirty.status = true;
+  dirty.depth = true;
   schedule();
 }
 
@@ -373,8 +374,21 @@ function render() {
   if (dirty.depth) renderDepth();
 }
 
+// What my resting limit orders of a symbol leave open at each price of a side, keyed by the
+// price's numeric value (the ladder writes prices at the symbol's grid, an order as typed).
+function restingAt(symbol, side) {
+  const mine = new Map();
+  for (const o of model.orders.values()) {
+    if (o.symbol !== symbol || o.side !== side || o.kind !== 'limit') continue;
+    if (o.status !== 'acked' && o.status !== 'partial') continue;
+    const key = Number(o.price);
+    mine.set(key, (mine.get(key) ?? 0) + Number(o.qty) - o.filled);
+  }
+  return mine;
+}
+
 // Asks above bids, the best of each meeting at the spread; each level's size, the total from the
-// touch, and that total as a bar.
+// touch, that total as a bar, and my resting orders at the level's price (`◀ 7`).
 function renderDepth() {
   dirty.depth = false;
   const d = model.depth;
@@ -390,6 +404,7 @@ function renderDepth() {
   const asks = totals(d.book.asks);
   const bids = totals(d.book.bids);
   const most = Math.max(1, ...asks.map((l) => l[2]), ...bids.map((l) => l[2]));
+  const mine = { ask: restingAt(d.symbol, 'sell'), bid: restingAt(d.symbol, 'buy') };
   const row = ([price, size, total], cls) => {
     const tr = document.createElement('tr');
     tr.className = cls;
@@ -400,6 +415,8 @@ function renderDepth() {
     bar.className = 'bar';
     bar.style.width = `${(100 * total) / most}%`;
     cell(tr, '').appendChild(bar);
+    const open = mine[cls].get(Number(price));
+    cell(tr, open ? `◀ ${open}` : '', 'mine');
     body.appendChild(tr);
   };
   for (const level of [...asks].reverse()) row(level, 'ask');
@@ -408,7 +425,7 @@ function renderDepth() {
   const td = cell(spread, asks.length && bids.length
     ? `spread ${(Number(asks[0][0]) - Number(bids[0][0])).toFixed(Math.max(...[asks[0][0], bids[0][0]].map((p) => (p.split('.')[1] ?? '').length)))}`
     : '');
-  td.colSpan = 4;
+  td.colSpan = 5;
   body.appendChild(spread);
   for (const level of bids) row(level, 'bid');
 }
