@@ -35,6 +35,27 @@ fn recorded(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A recording of `symbols` from `url` for `duration` into `out`.
+fn args(
+    url: String,
+    symbols: &str,
+    duration: Duration,
+    out: &Path,
+    encoding: protocol::Encoding,
+    channels: &str,
+) -> RecordArgs {
+    RecordArgs {
+        url,
+        symbols: symbols.to_owned(),
+        duration: Some(duration),
+        out: out.to_owned(),
+        encoding,
+        channels: channels.parse().unwrap(),
+        depth: 10,
+        tls: terminal::tls::TlsArgs::default(),
+    }
+}
+
 fn config() -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -47,16 +68,14 @@ async fn a_recorded_session_replays_as_the_same_events_in_the_same_order() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("live.jsonl.zst");
     let live = feed_server::spawn(config()).await.unwrap();
-    let args = RecordArgs {
-        url: live.url(),
-        symbols: "*".to_owned(),
-        duration: Some(Duration::from_secs(1)),
-        out: out.clone(),
-        encoding: protocol::Encoding::Json,
-        channels: "quotes".parse().unwrap(),
-        depth: 10,
-        tls: terminal::tls::TlsArgs::default(),
-    };
+    let args = args(
+        live.url(),
+        "*",
+        Duration::from_secs(1),
+        &out,
+        protocol::Encoding::Json,
+        "quotes",
+    );
     let mut shown = 0;
     let summary = record(&args, std::future::pending(), |_| shown += 1)
         .await
@@ -168,16 +187,14 @@ async fn a_dropped_connection_resumes_and_the_file_has_every_seq() {
         let out = dir.path().join("live.jsonl.zst");
         let server = feed_server::spawn(config()).await.unwrap();
         let (url, cut) = relay(server.addr).await;
-        let args = RecordArgs {
+        let args = args(
             url,
-            symbols: "*".to_owned(),
-            duration: Some(Duration::from_millis(2_500)),
-            out: out.clone(),
+            "*",
+            Duration::from_millis(2_500),
+            &out,
             encoding,
-            channels: "quotes,book".parse().unwrap(),
-            depth: 10,
-            tls: terminal::tls::TlsArgs::default(),
-        };
+            "quotes,book",
+        );
         let recording =
             tokio::spawn(async move { record(&args, std::future::pending(), |_| {}).await });
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -218,16 +235,14 @@ async fn across_a_server_restart_every_symbol_resyncs_and_the_recording_goes_on(
     let out = dir.path().join("live.jsonl.zst");
     let first = feed_server::spawn(config()).await.unwrap();
     let addr = first.addr;
-    let args = RecordArgs {
-        url: first.url(),
-        symbols: "*".to_owned(),
-        duration: Some(Duration::from_millis(2_500)),
-        out: out.clone(),
-        encoding: protocol::Encoding::Json,
-        channels: "quotes".parse().unwrap(),
-        depth: 10,
-        tls: terminal::tls::TlsArgs::default(),
-    };
+    let args = args(
+        first.url(),
+        "*",
+        Duration::from_millis(2_500),
+        &out,
+        protocol::Encoding::Json,
+        "quotes",
+    );
     let recording =
         tokio::spawn(async move { record(&args, std::future::pending(), |_| {}).await });
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -276,16 +291,14 @@ async fn a_recording_with_books_checks_them_and_replays_them_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("books.jsonl.zst");
     let live = feed_server::spawn(config()).await.unwrap();
-    let args = RecordArgs {
-        url: live.url(),
-        symbols: "AAPL,MSFT".to_owned(),
-        duration: Some(Duration::from_secs(1)),
-        out: out.clone(),
-        encoding: protocol::Encoding::Json,
-        channels: "quotes,book".parse().unwrap(),
-        depth: 10,
-        tls: terminal::tls::TlsArgs::default(),
-    };
+    let args = args(
+        live.url(),
+        "AAPL,MSFT",
+        Duration::from_secs(1),
+        &out,
+        protocol::Encoding::Json,
+        "quotes,book",
+    );
     let summary = record(&args, std::future::pending(), |_| {}).await.unwrap();
     live.stop().await;
     let books = summary.books.unwrap();
