@@ -150,10 +150,7 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
             ask_size,
         } = event
             && books
-            && !market
-                .book
-                .touch_changes(bid, bid_size, ask, ask_size)
-                .is_empty()
+            && !market.book.agrees_with(bid, bid_size, ask, ask_size)
         {
             let touch = MarketEvent::Touch {
                 symbol,

@@ -87,6 +87,15 @@ impl Ladder {
         changes
     }
 
+    /// Whether the book already agrees with a quote ([`Ladder::touch_changes`] would be empty),
+    /// found without allocating: what the core asks of every quote.
+    pub fn agrees_with(&self, bid: i64, bid_size: i64, ask: i64, ask_size: i64) -> bool {
+        self.bids.range(..Reverse(bid)).next().is_none()
+            && self.asks.range(..ask).next().is_none()
+            && (bid_size <= 0 || self.bids.get(&Reverse(bid)) == Some(&bid_size))
+            && (ask_size <= 0 || self.asks.get(&ask) == Some(&ask_size))
+    }
+
     /// Applies a quote's touch ([`Ladder::touch_changes`]); returns each level it changed with
     /// its size before, `(side, price, old size)`.
     pub fn apply_touch(
@@ -283,7 +292,14 @@ mod tests {
                 bid += [1, -2, 3, -1, 0][usize::try_from(step % 5).unwrap_or(0)];
                 let ask = bid + 1 + step % 3;
                 let before = book.window(50);
-                let changes = book.apply_touch(bid, 50 + step, ask, 60 + step);
+                // Sizes repeat every 4 steps, so some quotes already agree with the book.
+                let (bid_size, ask_size) = (50 + step % 4, 60 + step % 4);
+                assert_eq!(
+                    book.agrees_with(bid, bid_size, ask, ask_size),
+                    book.touch_changes(bid, bid_size, ask, ask_size).is_empty()
+                );
+                let changes = book.apply_touch(bid, bid_size, ask, ask_size);
+                assert!(book.agrees_with(bid, bid_size, ask, ask_size));
                 assert_eq!(book.window_before(&changes, depth), {
                     let [b, a] = &before;
                     [

@@ -130,10 +130,7 @@ impl Core {
             ..
         } = event
             && self.touch_from_quotes
-            && !market
-                .book
-                .touch_changes(bid, bid_size, ask, ask_size)
-                .is_empty()
+            && !market.book.agrees_with(bid, bid_size, ask, ask_size)
         {
             push(
                 market,
