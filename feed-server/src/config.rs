@@ -171,12 +171,14 @@ pub struct Config {
     pub batch_us: Option<u64>,
 
     /// Recent events kept per symbol for clients that resume after a reconnect (`subscribe`
-    /// with `resume`); 0 keeps none, and every reconnect gets snapshots.
+    /// with `resume`), and as many of each symbol's book (`resume.book_from`); 0 keeps none,
+    /// and every reconnect gets snapshots and fresh books.
     #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub history_events: u64,
 
     /// Most bytes the recent events of all symbols may take together (72 per event); past it
-    /// the oldest go first. 0 keeps none.
+    /// the oldest go first. The books' events take as much again at most (about 100 bytes
+    /// each). 0 keeps none.
     #[arg(long, default_value_t = 64 * 1_048_576, value_parser = clap::value_parser!(u64).range(0..=68_719_476_736))]
     pub history_bytes: u64,
 

@@ -298,6 +298,7 @@ impl Hub {
                 quotes,
                 book,
             } => {
+                let book_from = self.view.books_to_resume(resume.as_ref());
                 if quotes
                     && self
                         .fanout
@@ -308,7 +309,8 @@ impl Hub {
                     return;
                 }
                 if let Some(depth) = book {
-                    self.fanout.subscribe_books(id, &symbols, depth, &self.view);
+                    self.fanout
+                        .subscribe_books(id, &symbols, depth, &book_from, &self.view);
                 }
                 self.close_gone();
             }

@@ -281,7 +281,7 @@ impl Metrics {
         );
         registry.register(
             "resumed_symbols",
-            "Symbols of resuming subscribes, recovered from history or given a snapshot",
+            "Symbols of resuming subscribes, recovered from history or given a snapshot; books recovered (book_recovered) or sent whole (book_snapshot)",
             metrics.resumed_symbols.clone(),
         );
         registry.register(

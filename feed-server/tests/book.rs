@@ -6,6 +6,7 @@
 mod support;
 
 use feed_server::{Config, SynthArgs};
+use protocol::book::BookStep;
 use protocol::{Channel, ClientMessage, ErrorCode, ServerMessage};
 use support::books::{books, follow};
 use support::{Client, config, start};
@@ -123,4 +124,83 @@ async fn bad_channels_and_depths_are_refused_and_change_nothing() {
             .await;
         assert_eq!(error.code, code, "{text}");
     }
+}
+
+/// A subscription to AAPL's book at depth 10 that resumes from book `seq` `from` of `epoch`.
+fn resume_book(epoch: &str, from: u64) -> ClientMessage {
+    ClientMessage::Subscribe(protocol::Subscribe {
+        channels: Some(vec![Channel::Book]),
+        depth: Some(10),
+        resume: Some(protocol::Resume {
+            epoch: epoch.to_owned(),
+            from: std::collections::BTreeMap::new(),
+            book_from: [("AAPL".into(), from)].into(),
+        }),
+        ..protocol::Subscribe::to(vec!["AAPL".into()])
+    })
+}
+
+#[tokio::test]
+async fn a_resumed_book_gets_the_updates_it_missed_and_one_past_history_a_fresh_book() {
+    let server = start(Config {
+        history_events: 200,
+        ..busy()
+    })
+    .await;
+    let mut first = Client::connect(&server).await;
+    let epoch = match first.next().await {
+        ServerMessage::Hello(h) => h.epoch.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    first.send(&books(&["AAPL"], Some(10), false)).await;
+    let (mut held, _) = follow(&mut first, 10, 300).await;
+    let mut book = held.remove(&protocol::Symbol::from("AAPL")).unwrap();
+    let from = book.seq().unwrap();
+    drop(first);
+
+    // The next connection names the book seq it holds: the updates after it come, no `book`.
+    let mut second = Client::connect(&server).await;
+    second.send(&resume_book(&epoch, from)).await;
+    let mut applied = 0;
+    while applied < 300 {
+        match second.next().await {
+            ServerMessage::Book(b) => panic!(
+                "a fresh book at seq {} instead of the updates after {from}",
+                b.seq
+            ),
+            ServerMessage::BookUpdate(u) => {
+                if applied == 0 {
+                    assert_eq!(
+                        u.seq,
+                        from + 1,
+                        "the first update is the one after the resume point"
+                    );
+                }
+                assert_eq!(book.apply(&u, false), BookStep::InSync, "seq {}", u.seq);
+                applied += 1;
+            }
+            _ => {}
+        }
+    }
+
+    // Past the 200 events history keeps, or from another epoch: a fresh `book`.
+    for (epoch, from) in [(epoch.as_str(), 1), ("another", from)] {
+        let mut late = Client::connect(&server).await;
+        late.send(&resume_book(epoch, from)).await;
+        let first_book = late
+            .until(|m| match m {
+                ServerMessage::Book(b) => Some(Ok(b)),
+                ServerMessage::BookUpdate(u) => Some(Err(u.seq)),
+                _ => None,
+            })
+            .await;
+        assert!(
+            first_book.is_ok(),
+            "{epoch} from {from}: an update came first: {first_book:?}"
+        );
+    }
+    let (_, metrics) =
+        support::raw::http(server.addr, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert!(metrics.contains("how=\"book_recovered\"} 1"), "{metrics}");
+    assert!(metrics.contains("how=\"book_snapshot\"} 2"), "{metrics}");
 }

@@ -47,6 +47,9 @@ struct Client {
     /// Books owed a fresh `book` before any update: newly subscribed ones, and those with
     /// updates missed while conflating.
     books_stale: BitSet,
+    /// Of those, the ones a resume names with the book `seq` the client holds: they get the
+    /// updates they missed from the view's book history instead, when it has them.
+    book_from: HashMap<usize, u64>,
 }
 
 impl Client {
@@ -217,6 +220,7 @@ impl Fanout {
                 replays: VecDeque::new(),
                 books: HashMap::new(),
                 books_stale: BitSet::new(n),
+                book_from: HashMap::new(),
             },
         );
     }
@@ -306,12 +310,26 @@ impl Fanout {
     }
 
     /// Adds symbols' books to a subscription at `depth` levels a side: each is owed a fresh
-    /// `book` (at the new depth, if it was streamed at another), sent at once unless events wait
-    /// for their pass.
-    pub fn subscribe_books(&mut self, id: ConnId, symbols: &BitSet, depth: usize, view: &View) {
+    /// `book` (at the new depth, if it was streamed at another), or, for a symbol `book_from`
+    /// names (a resume, in the view's epoch), the updates after the book `seq` the client holds;
+    /// sent at once unless events wait for their pass.
+    pub fn subscribe_books(
+        &mut self,
+        id: ConnId,
+        symbols: &BitSet,
+        depth: usize,
+        book_from: &[(usize, u64)],
+        view: &View,
+    ) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        for &(symbol, seq) in book_from {
+            // A client that changes its depth needs the whole book at the new one.
+            if symbols.contains(symbol) && client.books.get(&symbol).is_none_or(|&d| d == depth) {
+                client.book_from.insert(symbol, seq);
+            }
+        }
         for symbol in symbols.iter() {
             if let Some(old) = client.books.insert(symbol, depth) {
                 forget_depth(&mut self.book_depths, symbol, old);
@@ -326,7 +344,7 @@ impl Fanout {
         client.books_stale.union_with(symbols);
         if self.pass_events.is_empty() {
             let ids = self.universe.ids();
-            if send_books(client, view.markets(), &mut self.tally, ids).is_err() {
+            if send_books(client, view, &mut self.tally, ids).is_err() {
                 self.drop_now(id);
                 return;
             }
@@ -354,6 +372,7 @@ impl Fanout {
                 }
             }
             client.books_stale.subtract(symbols);
+            client.book_from.retain(|s, _| !symbols.contains(*s));
         }
     }
 
@@ -552,7 +571,7 @@ impl Fanout {
         let ids = self.universe.ids();
         let sent = send_snapshots(client, view.markets(), &mut self.tally, ids)
             .and_then(|()| send_replays(client, view, &mut self.tally, ids))
-            .and_then(|()| send_books(client, view.markets(), &mut self.tally, ids));
+            .and_then(|()| send_books(client, view, &mut self.tally, ids));
         if sent.is_err() {
             self.dropped.push(id);
             return;
@@ -585,7 +604,7 @@ fn forget_depth(
 /// [`SNAPSHOT_FRAME_BYTES`], as far as its outbox has room. `Err` when the client is gone.
 fn send_books(
     client: &mut Client,
-    markets: &[Market],
+    view: &View,
     tally: &mut Tally,
     ids: &SymbolIds,
 ) -> Result<(), ()> {
@@ -593,33 +612,63 @@ fn send_books(
         return Ok(());
     }
     let owed: Vec<usize> = client.books_stale.iter().collect();
-    for chunk in owed.chunks(16) {
-        let mut parts: Vec<Bytes> = Vec::new();
-        for &symbol in chunk {
-            let (Some(market), Some(&depth)) = (markets.get(symbol), client.books.get(&symbol))
-            else {
-                continue;
-            };
-            parts.push(payload::encode(client.encoding, &market.book(depth), ids));
-        }
+    let mut parts: Vec<Bytes> = Vec::new();
+    // Symbols whose messages are all in `parts`: no longer stale once the frame is written.
+    let mut done: Vec<usize> = Vec::new();
+    let mut flush = |client: &mut Client, parts: &mut Vec<Bytes>, done: &mut Vec<usize>| {
         if !parts.is_empty() {
             let frame = payload::join(client.encoding, parts.iter());
             match client.outlet.data(&frame) {
                 Ok(()) => tally.data(0, frame.len()),
                 Err(Refused::Full) => {
+                    // What was not sent waits for a fresh `book` after the conflation.
                     client.conflating = true;
                     tally.conflations += 1;
-                    return Ok(());
+                    parts.clear();
+                    done.clear();
+                    return Ok(false);
                 }
                 Err(Refused::Closed) => return Err(()),
             }
+            parts.clear();
         }
-        for &symbol in chunk {
+        for symbol in done.drain(..) {
             client.books_stale.remove(symbol);
         }
+        Ok(true)
+    };
+    for symbol in owed {
+        let (Some(market), Some(&depth)) = (view.markets().get(symbol), client.books.get(&symbol))
+        else {
+            continue;
+        };
+        let replay = client
+            .book_from
+            .remove(&symbol)
+            .and_then(|from| view.book_replay(symbol, from, depth));
+        match replay {
+            Some(updates) => {
+                for update in &updates {
+                    parts.push(payload::encode(client.encoding, update, ids));
+                    if parts.len() >= BOOK_FRAME_MESSAGES && !flush(client, &mut parts, &mut done)?
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            None => parts.push(payload::encode(client.encoding, &market.book(depth), ids)),
+        }
+        done.push(symbol);
+        if parts.len() >= 16 && !flush(client, &mut parts, &mut done)? {
+            return Ok(());
+        }
     }
+    flush(client, &mut parts, &mut done)?;
     Ok(())
 }
+
+/// Most messages of a book resume in one frame.
+const BOOK_FRAME_MESSAGES: usize = 256;
 
 impl Client {
     /// Whether a pass is due for this client even without events.

@@ -267,6 +267,7 @@ impl Follower {
                     });
                     return;
                 }
+                let book_from = self.view.books_to_resume(resume.as_ref());
                 if quotes
                     && self
                         .fanout
@@ -277,7 +278,8 @@ impl Follower {
                     return;
                 }
                 if let Some(depth) = book {
-                    self.fanout.subscribe_books(id, &symbols, depth, &self.view);
+                    self.fanout
+                        .subscribe_books(id, &symbols, depth, &book_from, &self.view);
                 }
                 self.close_gone();
             }

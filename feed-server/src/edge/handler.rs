@@ -317,13 +317,15 @@ impl<'a> Handler<'a> {
                     return Ok(None);
                 };
                 let universe = &self.cx.universe;
-                let resume = s.resume.map(|r| ResumeFrom {
-                    epoch: r.epoch,
-                    from: r
-                        .from
-                        .iter()
+                let indices = |from: &std::collections::BTreeMap<protocol::Symbol, u64>| {
+                    from.iter()
                         .filter_map(|(name, &seq)| universe.find(name).map(|i| (i, seq)))
-                        .collect(),
+                        .collect()
+                };
+                let resume = s.resume.map(|r| ResumeFrom {
+                    from: indices(&r.from),
+                    book_from: indices(&r.book_from),
+                    epoch: r.epoch,
                 });
                 tracing::debug!(
                     conn = id,

@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::source::{Source, Step};
-use super::universe::{Instrument, Universe};
+use super::universe::{Instrument, OPENING_SIZE, Universe};
 use protocol::recording::{Reader, RecordingError, in_units};
-
-use crate::market::state::OPENING_SIZE;
 
 /// The events of a recording, timed by their `ts_ns`; looping shifts each pass after the last.
 #[derive(Debug)]

@@ -24,6 +24,9 @@ pub struct Instrument {
     pub sigma: f64,
 }
 
+/// Lots on each side of a market's touch before its first event.
+pub const OPENING_SIZE: i64 = 100;
+
 impl Instrument {
     /// The best bid and ask before any event, in ticks: one tick apart at the reference price.
     pub fn opening_top(&self) -> (i64, i64) {

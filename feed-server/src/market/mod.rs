@@ -13,6 +13,7 @@
 
 mod account;
 pub(crate) mod book;
+mod book_history;
 pub(crate) mod history;
 mod matching;
 pub(crate) mod resume;

@@ -12,6 +12,8 @@ use crate::feed::universe::Universe;
 pub struct ResumeFrom {
     pub epoch: String,
     pub from: Vec<(usize, u64)>,
+    /// The book `seq` it holds of each symbol whose book it resumes (`book_from`).
+    pub book_from: Vec<(usize, u64)>,
 }
 
 /// What a resume gets.
@@ -111,6 +113,7 @@ mod tests {
             epoch: "e".into(),
             // 0 missed 5; 1 nothing; 2 is ahead; 3 trimmed; 4 over the budget; 5 not named.
             from: vec![(0, 5), (1, 10), (2, 11), (3, 2), (4, 1)],
+            book_from: Vec::new(),
         };
         let latest = |_| 10;
         let covers = |s, seq| s != 3 && seq >= 1;

@@ -12,10 +12,7 @@ use protocol::{Book, Decimal, Level, Quote, ServerMessage, Side, Snapshot, Trade
 use super::book::Ladder;
 
 use crate::feed::event::MarketEvent;
-use crate::feed::universe::Instrument;
-
-/// Lots on each side of a market's touch before its first event.
-pub const OPENING_SIZE: i64 = 100;
+use crate::feed::universe::{Instrument, OPENING_SIZE};
 
 /// The live state of one symbol. Prices are in ticks, sizes in lots (shares, for equities).
 #[derive(Debug, Clone)]

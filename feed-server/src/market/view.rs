@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use protocol::{ServerMessage, now_ns};
 
+use super::book_history::BookHistory;
 use super::history::{History, HistoryLimits};
 use super::resume::{self, ResumeFrom, ResumePlan};
 use super::sequenced::Sequenced;
@@ -23,6 +24,7 @@ use crate::metrics::Metrics;
 pub struct View {
     markets: Vec<Market>,
     history: History,
+    book_history: BookHistory,
     /// The core's `seq` space, for `hello` and resumes.
     epoch: String,
     max_resume_events: u64,
@@ -45,6 +47,7 @@ impl View {
                 .map(|inst| Market::new(inst.clone(), now))
                 .collect(),
             history: History::new(universe.len(), history),
+            book_history: BookHistory::new(universe.len(), history),
             epoch,
             max_resume_events,
             metrics,
@@ -75,7 +78,10 @@ impl View {
                 );
                 market.book_seq = event.seq;
             }
-            // Book streams are not kept in history: a resumed book starts from a `book`.
+            let before = self.book_history.bytes();
+            self.book_history
+                .push(event.symbol, event.seq, event.ts_ns, event.event, &change);
+            self.count_bytes(before, self.book_history.bytes());
             return Some(change);
         }
         market.apply(&event.event, event.ts_ns);
@@ -108,10 +114,58 @@ impl View {
         self.count_history(before);
     }
 
-    /// Starts the book of `symbol` again from the core's.
+    /// Starts the book of `symbol` again from the core's, forgetting the book events that no
+    /// longer lead up to it.
     pub fn restore_book(&mut self, symbol: usize, state: &super::state::MarketState) {
         if let Some(market) = self.markets.get_mut(symbol) {
             market.restore_book(state);
+        }
+        let before = self.book_history.bytes();
+        self.book_history.forget(symbol);
+        self.count_bytes(before, self.book_history.bytes());
+    }
+
+    /// The `book_update`s at `depth` a client holding book `seq` `from` of `symbol` missed, as
+    /// they went out (none if it missed nothing); `None` when history no longer has them all,
+    /// `from` is ahead of the book, or they are more than `--max-resume-events`: then the
+    /// client gets a fresh `book`.
+    pub fn book_replay(
+        &self,
+        symbol: usize,
+        from: u64,
+        depth: usize,
+    ) -> Option<Vec<ServerMessage>> {
+        let replay = self.markets.get(symbol).and_then(|market| {
+            self.book_history
+                .replay(market, symbol, from, depth, self.max_resume_events)
+        });
+        let how = if replay.is_some() {
+            "book_recovered"
+        } else {
+            "book_snapshot"
+        };
+        self.metrics
+            .resumed_symbols
+            .get_or_create(&crate::metrics::How { how })
+            .inc();
+        replay
+    }
+
+    /// The books a resume continues: those it names, if it is from this view's `seq` space;
+    /// from another (the core restarted) every book starts again from a `book`, counted here.
+    pub fn books_to_resume(&self, resume: Option<&ResumeFrom>) -> Vec<(usize, u64)> {
+        match resume {
+            Some(r) if r.epoch == self.epoch => r.book_from.clone(),
+            Some(r) => {
+                self.metrics
+                    .resumed_symbols
+                    .get_or_create(&crate::metrics::How {
+                        how: "book_snapshot",
+                    })
+                    .inc_by(r.book_from.len() as u64);
+                Vec::new()
+            }
+            None => Vec::new(),
         }
     }
 
@@ -154,7 +208,11 @@ impl View {
     /// Moves the history gauge (shared by every edge's view) by what history changed since it
     /// held `before` bytes; nothing when a full ring traded an event for another.
     fn count_history(&self, before: usize) {
-        let after = self.history.bytes();
+        self.count_bytes(before, self.history.bytes());
+    }
+
+    /// Moves the history gauge from `before` bytes to `after`.
+    fn count_bytes(&self, before: usize, after: usize) {
         let delta = i64::try_from(before.abs_diff(after)).unwrap_or(i64::MAX);
         if after > before {
             self.metrics.history_bytes.inc_by(delta);
@@ -198,7 +256,12 @@ impl View {
 impl Drop for View {
     /// What this view's history held leaves the gauge with it.
     fn drop(&mut self) {
-        let held = i64::try_from(self.history.bytes()).unwrap_or(i64::MAX);
+        let held = i64::try_from(
+            self.history
+                .bytes()
+                .saturating_add(self.book_history.bytes()),
+        )
+        .unwrap_or(i64::MAX);
         self.metrics.history_bytes.dec_by(held);
     }
 }
