@@ -158,8 +158,14 @@ async fn a_resumed_book_gets_the_updates_it_missed_and_one_past_history_a_fresh_
     let from = book.seq().unwrap();
     drop(first);
 
-    // The next connection names the book seq it holds: the updates after it come, no `book`.
+    // The next connection names the book seq it holds: the updates after it come, no `book`
+    // (beside a subscription to every symbol's quotes, as the terminal and the page make).
     let mut second = Client::connect(&server).await;
+    second
+        .send(&ClientMessage::Subscribe(protocol::Subscribe::to(vec![
+            "*".into(),
+        ])))
+        .await;
     second.send(&resume_book(&epoch, from)).await;
     let mut applied = 0;
     while applied < 300 {

@@ -212,6 +212,8 @@ test('a dropped connection resumes: every symbol continues from its seq, with no
       () => [...window.tickwire.model.rows.values()].every((r) => r.seq !== null && r.seq > 5),
       null, { timeout: WAIT },
     );
+    await page.waitForFunction(() => window.tickwire.model.depth.updates > 20, null, { timeout: WAIT });
+    const depthBefore = await page.evaluate(() => ({ ...window.tickwire.model.depth, book: undefined }));
     link.cut();
     await page.waitForFunction(() => window.tickwire.model.resumes.length === 1, null, { timeout: WAIT });
     const before = await seqs();
@@ -220,6 +222,14 @@ test('a dropped connection resumes: every symbol continues from its seq, with no
     const after = await seqs();
     assert.ok(after.every((seq, i) => seq > before[i]), `streams go on: ${before} then ${after}`);
     assert.equal(await page.evaluate(() => window.tickwire.model.gaps), 0, 'no seq gap');
+    // The ladder's book resumed from its seq: the update after it came first, no fresh `book`,
+    // and the book went on in sync.
+    const depthAfter = await page.evaluate(() => ({ ...window.tickwire.model.depth, book: undefined }));
+    assert.equal(depthAfter.bookResumes, 1);
+    assert.deepEqual(depthAfter.resumed.first, { whole: false, seq: depthAfter.resumed.from + 1 }, JSON.stringify(depthAfter));
+    assert.equal(depthAfter.state, 'in sync');
+    assert.equal(depthAfter.resyncs, 0);
+    assert.ok(depthAfter.updates > depthBefore.updates + 20, `${depthBefore.updates} then ${depthAfter.updates}`);
     assert.equal(await page.evaluate(() => window.tickwire.model.hellos), 2);
     assert.deepEqual(problems, []);
   } finally {

@@ -32,7 +32,7 @@ const model = {
   gaps: 0, // seq jumps seen outside a re-sync
   resumes: [], // what each resume got: {recovered, snapshot}
   // The depth ladder of the selected symbol: its book, every checksum verified.
-  depth: { symbol: null, book: new DepthBook(DEPTH), state: 'off', updates: 0, mismatches: 0, resyncs: 0 },
+  depth: { symbol: null, book: new DepthBook(DEPTH), state: 'off', updates: 0, mismatches: 0, resyncs: 0, books: 0, bookResumes: 0, resumed: null },
 };
 
 const dirty = { rows: new Set(), list: true, chart: true, orders: true, status: true, depth: true };
@@ -158,8 +158,9 @@ function onHello(hello) {
     if (Object.keys(from).length) request.resume = { epoch: hello.epoch, from };
     feed.send(request);
   }
-  // A new connection starts the ladder's book again from a `book`.
-  followDepth(true);
+  // A new connection resumes the ladder's book from its seq on the same server (the updates it
+  // missed come, or a fresh `book`); on another it starts again from a `book`.
+  followDepth(true, resume ? hello.epoch : null);
   if (model.hellos > 1) {
     log(`reconnected; resubscribed to ${wanted.length} symbols`);
     notice(`Reconnected and resubscribed to ${wanted.length} symbols.`, 'ok');
@@ -178,21 +179,28 @@ function newRow() {
   };
 }
 
-// Streams the book of the selected symbol (and only that one); `again` asks for a fresh book of
-// the same symbol (a new connection).
-function followDepth(again) {
+// Streams the book of the selected symbol (and only that one); `again` subscribes again to the
+// same symbol (a new connection), resuming its book from the seq held when `epoch` names the
+// session it is from.
+function followDepth(again, epoch = null) {
   const d = model.depth;
   const symbol = model.selected;
   if (!again && d.symbol === symbol) return;
   if (d.symbol && d.symbol !== symbol && feed.connected) {
     feed.send({ type: 'unsubscribe', symbols: [d.symbol], channels: ['book'] });
   }
-  d.symbol = symbol;
-  d.book.reset();
-  d.state = symbol ? 'waiting for the book' : 'off';
-  if (symbol && feed.connected) {
-    feed.send({ type: 'subscribe', symbols: [symbol], channels: ['book'], depth: DEPTH });
+  const request = { type: 'subscribe', symbols: [symbol], channels: ['book'], depth: DEPTH };
+  if (epoch && d.symbol === symbol && d.state === 'in sync' && d.book.seq !== null) {
+    request.resume = { epoch, from: {}, book_from: { [symbol]: d.book.seq } };
+    d.bookResumes++;
+    // What came first after the resume: the update after `seq`, or a fresh book.
+    d.resumed = { from: d.book.seq, first: null };
+  } else {
+    d.book.reset();
+    d.state = symbol ? 'waiting for the book' : 'off';
   }
+  d.symbol = symbol;
+  if (symbol && feed.connected) feed.send(request);
   dirty.depth = true;
 }
 
@@ -201,7 +209,9 @@ function onBook(msg, whole) {
   if (msg.symbol !== d.symbol) return;
   // While a fresh book is on its way, updates of the dropped one are of no use.
   if (!whole && d.state !== 'in sync') return;
+  if (d.resumed && !d.resumed.first) d.resumed.first = { whole, seq: msg.seq };
   const step = d.book.apply(msg, whole);
+  if (whole) d.books++;
   if (step === 'in sync') {
     d.state = 'in sync';
     if (!whole) d.updates++;

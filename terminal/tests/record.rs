@@ -220,12 +220,20 @@ async fn a_dropped_connection_resumes_and_the_file_has_every_seq() {
                 );
             }
         }
-        // The books went on after the drop from the fresh `book` each symbol got: the reader
-        // finds every book line in order with its checksum right.
+        // The books went on after the drop: the reader finds every book line in order with its
+        // checksum right.
         let books = summary.books.unwrap();
         assert_eq!((books.mismatches, books.gaps), (0, 0), "{books:?}");
         let (header, _) = protocol::recording::read_all(&out).unwrap();
         assert_eq!(header.book_depth, Some(10));
+        // The books resumed from their seqs: one `book` per symbol, the one it started with.
+        let text = String::from_utf8(zstd::decode_all(std::fs::File::open(&out).unwrap()).unwrap())
+            .unwrap();
+        let whole = text
+            .lines()
+            .filter(|l| l.starts_with("{\"type\":\"book\""))
+            .count();
+        assert_eq!(whole, 20, "{encoding:?}: fresh books after the drop");
     }
 }
 

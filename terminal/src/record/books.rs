@@ -73,7 +73,18 @@ impl Books {
         Keep::Resync
     }
 
-    /// After a reconnect every book starts again from the `book` the server sends.
+    /// The book `seq` each book in step holds: what a resume on the same server names
+    /// (`resume.book_from`), so the server sends the updates missed instead of a fresh `book`.
+    pub fn resume_points(&self) -> std::collections::BTreeMap<Symbol, u64> {
+        self.kept
+            .iter()
+            .filter(|(symbol, _)| !self.waiting.contains(symbol))
+            .filter_map(|(symbol, book)| book.seq().map(|seq| (symbol.clone(), seq)))
+            .collect()
+    }
+
+    /// After a reconnect to another server session every book starts again from the `book`
+    /// the server sends.
     pub fn restart(&mut self) {
         for book in self.kept.values_mut() {
             book.reset();

@@ -479,21 +479,29 @@ impl Tape {
                     }
                     stream.resume();
                 }
-                Some(Resume::quotes(new.clone(), from))
+                // Books in step resume too: the updates missed come, or a fresh `book`.
+                let book_from = self
+                    .books
+                    .as_ref()
+                    .map(books::Books::resume_points)
+                    .unwrap_or_default();
+                Some(Resume {
+                    book_from,
+                    ..Resume::quotes(new.clone(), from)
+                })
             }
             _ => {
                 self.summary.epoch_changes += 1;
                 for stream in self.streams.values_mut() {
                     *stream = Sequence::awaiting_snapshot();
                 }
+                if let Some(books) = self.books.as_mut() {
+                    books.restart();
+                }
                 None
             }
         };
         self.epoch = hello.epoch;
-        // Books start again from the fresh `book` each resubscribed symbol gets.
-        if let Some(books) = self.books.as_mut() {
-            books.restart();
-        }
         self.resync.clear();
         let subscribe = subscription(args, wanted.to_vec(), resume);
         ws.send(codec.encode(&subscribe)).await?;

@@ -146,12 +146,29 @@ impl Depth {
     }
 
     /// A new connection: the book starts again from a `book`.
-    pub fn reconnected(&mut self, out: &mut Vec<ClientMessage>) {
-        if let (true, Some(symbol)) = (self.visible, &self.symbol) {
+    ///
+    /// On the same server session (`same_epoch`, the epoch of both connections) a book in sync
+    /// resumes from its `seq`: the server sends the updates it missed, or a fresh `book`.
+    pub fn reconnected(&mut self, same_epoch: Option<&str>, out: &mut Vec<ClientMessage>) {
+        let (true, Some(symbol)) = (self.visible, &self.symbol) else {
+            return;
+        };
+        let resume = match (same_epoch, self.state, self.book.seq()) {
+            (Some(epoch), BookState::InSync, Some(seq)) => Some(protocol::Resume {
+                epoch: epoch.to_owned(),
+                from: std::collections::BTreeMap::new(),
+                book_from: [(symbol.clone(), seq)].into(),
+            }),
+            _ => None,
+        };
+        let mut message = subscribe(symbol);
+        if let (Some(resume), ClientMessage::Subscribe(s)) = (resume, &mut message) {
+            s.resume = Some(resume);
+        } else {
             self.book.reset();
             self.state = BookState::Waiting;
-            out.push(subscribe(symbol));
         }
+        out.push(message);
     }
 
     /// A `book` (`whole`) or `book_update` from the server.
@@ -226,6 +243,36 @@ mod tests {
         depth.apply(&book(11, &[], &[], sum), false, &mut out);
         assert_eq!(depth.state, BookState::Resyncing { mismatch: false });
         assert_eq!((depth.resyncs, out.len()), (2, 2));
+    }
+
+    #[test]
+    fn a_reconnect_to_the_same_session_resumes_the_book_from_its_seq() {
+        let mut depth = Depth::default();
+        let mut out = Vec::new();
+        let aapl: Symbol = "AAPL".into();
+        depth.toggle(Some(&aapl), &mut out);
+        let (bids, asks) = ([("10.00", "5")], [("10.01", "7")]);
+        let sum = checksum_text(asks, bids);
+        depth.apply(&book(4, &bids, &asks, sum), true, &mut out);
+        out.clear();
+        depth.reconnected(Some("e1"), &mut out);
+        let [ClientMessage::Subscribe(s)] = out.as_slice() else {
+            panic!("{out:?}");
+        };
+        let resume = s
+            .resume
+            .as_ref()
+            .map(|r| (r.epoch.as_str(), r.book_from.get(&aapl)));
+        assert_eq!(resume, Some(("e1", Some(&4))));
+        // The book stays in sync: the next update continues it.
+        assert_eq!(depth.state, BookState::InSync);
+        depth.apply(&book(5, &[], &[], sum), false, &mut out);
+        assert_eq!(depth.state, BookState::InSync);
+        // Another session: a fresh book, no resume.
+        out.clear();
+        depth.reconnected(None, &mut out);
+        assert_eq!(out, [subscribe(&aapl)]);
+        assert_eq!(depth.state, BookState::Waiting);
     }
 
     #[test]

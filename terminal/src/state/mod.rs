@@ -283,6 +283,10 @@ impl State {
                 // Every connection starts with a hello: the state subscribes afresh, so what
                 // is watched is exactly what the state holds. On the same server (the same
                 // epoch) it resumes: each symbol continues from the `seq` it holds.
+                let same_epoch = match (&h.epoch, &self.epoch) {
+                    (Some(new), Some(old)) if new == old => Some(new.clone()),
+                    _ => None,
+                };
                 let resume = match (&h.epoch, &self.epoch) {
                     (Some(new), Some(old)) if new == old => {
                         let from = self.watchlist.resume_sequences();
@@ -306,7 +310,7 @@ impl State {
                         symbols, resume,
                     )));
                 }
-                self.depth.reconnected(out);
+                self.depth.reconnected(same_epoch.as_deref(), out);
             }
             ServerMessage::Resumed(r) => {
                 let text = if r.snapshot_count == 0 {
