@@ -562,4 +562,86 @@ mod tests {
             "{sizes:?}"
         );
     }
+
+    #[tokio::test]
+    async fn a_clients_books_are_the_cores_own_after_every_change() {
+        use crate::feed::source::{Source, Step};
+        use crate::feed::synth::SynthSource;
+        use protocol::book::{BookStep, OrderBook};
+        let mut hub = hub();
+        let (_outbox, mut peer) = connect(&mut hub, 1, 16).await;
+        let n = hub.core().universe().len();
+        let mut all = BitSet::new(n);
+        all.insert_all();
+        hub.handle(Command::Subscribe {
+            id: 1,
+            symbols: all,
+            resume: None,
+            quotes: false,
+            book: Some(10),
+        });
+        // Quotes, trades and book changes as the server makes them, 2,000 a second each.
+        let mut source = SynthSource::new(&hub.core().universe().clone(), 1, 2_000, 2_000);
+        let mut decoder = protocol::Decoder::new();
+        let mut books: std::collections::HashMap<String, OrderBook> =
+            std::collections::HashMap::new();
+        let start = now_ns();
+        let mut updates = 0;
+        for pass in 0..200_u64 {
+            let mut due = Vec::new();
+            while due.len() < 50 {
+                let Ok(Some(Step::Event { at_ns, event })) = source.next_step() else {
+                    break;
+                };
+                due.push(Due {
+                    due_ns: start + at_ns,
+                    event,
+                });
+            }
+            let now = start + pass * 10_000_000;
+            hub.on_events(&due, now);
+            hub.pass();
+            for frame in peer.collect().await {
+                for m in decoder.server(&frame).unwrap() {
+                    let (book, whole) = match m {
+                        ServerMessage::Book(b) => (b, true),
+                        ServerMessage::BookUpdate(b) => (b, false),
+                        _ => continue,
+                    };
+                    let mine = books
+                        .entry(book.symbol.to_string())
+                        .or_insert_with(|| OrderBook::new(10));
+                    assert_eq!(mine.apply(&book, whole), BookStep::InSync, "{}", book.seq);
+                    updates += u64::from(!whole);
+                }
+            }
+            // After every pass each book is the core's, level for level, not only by checksum.
+            for market in hub.core().markets() {
+                let Some(mine) = books.get(market.instrument.symbol.as_str()) else {
+                    continue;
+                };
+                let ServerMessage::Book(core) = market.book(10) else {
+                    panic!("a book");
+                };
+                let levels = |side: &[protocol::Level]| -> Vec<(Decimal, Decimal)> {
+                    side.iter().map(|l| (l.0, l.1)).collect()
+                };
+                assert_eq!(
+                    mine.bids().map(|(p, s)| (*p, *s)).collect::<Vec<_>>(),
+                    levels(&core.bids),
+                    "{} bids after pass {pass}",
+                    core.symbol
+                );
+                assert_eq!(
+                    mine.asks().map(|(p, s)| (*p, *s)).collect::<Vec<_>>(),
+                    levels(&core.asks),
+                    "{} asks after pass {pass}",
+                    core.symbol
+                );
+                assert_eq!(mine.seq(), Some(core.seq));
+            }
+        }
+        assert_eq!(books.len(), n);
+        assert!(updates > 5_000, "{updates} updates");
+    }
 }
