@@ -52,6 +52,18 @@ pub struct Config {
     #[arg(long = "loop", requires = "replay")]
     pub looping: bool,
 
+    /// Write what the server streams (quotes, trades and every book change) to this recording
+    /// (`.jsonl`, or `.jsonl.zst` for zstd; version 2, see recordings/README.md), flushed every
+    /// second and finished on shutdown. `--replay` plays it back.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// With --record: start a new file every period (`1h`, `15m`; at least 1 s), each named by
+    /// its start time (`FILE-20260102T143000Z.jsonl.zst`) and complete on its own (its books
+    /// open it).
+    #[arg(long, value_parser = parse_rotation, requires = "record")]
+    pub record_rotate: Option<Duration>,
+
     /// Run the pacing thread with a real-time priority (SCHED_FIFO; needs CAP_SYS_NICE), so
     /// events leave on time even when the fan-out keeps the same core busy. Off by default: at
     /// tens of thousands of events per second its wake-ups preempt the fan-out.
@@ -241,6 +253,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
             synth: SynthArgs::default(),
             replay: None,
+            record: None,
+            record_rotate: None,
             speed: Speed::default(),
             looping: false,
             realtime_pacer: false,
@@ -403,4 +417,13 @@ impl Config {
             max_buffered: size(self.max_buffered_bytes),
         }
     }
+}
+
+/// A rotation period: a duration of at least one second.
+fn parse_rotation(text: &str) -> Result<Duration, String> {
+    let period = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if period < Duration::from_secs(1) {
+        return Err(format!("{text} is shorter than a second"));
+    }
+    Ok(period)
 }

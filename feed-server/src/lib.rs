@@ -33,6 +33,7 @@ pub(crate) mod hub;
 pub mod import;
 pub(crate) mod market;
 pub(crate) mod metrics;
+pub(crate) mod recorder;
 pub(crate) mod server;
 pub mod shutdown;
 

@@ -112,6 +112,12 @@ pub(crate) async fn serve(
         to_edges.push(tx);
         rx
     });
+    // The recorder follows the core like one more edge, after the bus.
+    let record_queue = config.record.as_ref().map(|_| {
+        let (tx, rx) = mpsc::channel(EDGE_BATCHES);
+        to_edges.push(tx);
+        rx
+    });
     let settings = crate::market::CoreSettings {
         touch_from_quotes: !carries_books,
         ..config.core()
@@ -135,6 +141,28 @@ pub(crate) async fn serve(
     )
     .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
     let shutdown = Arc::new(Shutdown::new(shutdown));
+    let recorder = match (&config.record, record_queue) {
+        (Some(path), Some(queue)) => {
+            let settings = crate::recorder::RecordSettings {
+                path: path.clone(),
+                rotate: config.record_rotate,
+                created_by: format!(
+                    "feed-server {} --record {}",
+                    env!("CARGO_PKG_VERSION"),
+                    path.display()
+                ),
+                origin: match &info.file {
+                    Some(file) => format!("{} {file}", info.kind),
+                    None => info.kind.clone(),
+                },
+            };
+            Some(
+                crate::recorder::spawn(settings, universe.clone(), queue)
+                    .map_err(|e| ServerError::Config(format!("cannot start the recorder: {e}")))?,
+            )
+        }
+        _ => None,
+    };
     let hub_task = tokio::spawn(hub.run(hub_rx, events_rx, from_edges, shutdown.token().clone()));
     let bus_task = match (bus, bus_queue) {
         (Some(CoreBus { client, settings }), Some(queue)) => {
@@ -215,6 +243,10 @@ pub(crate) async fn serve(
         let _ = pacer.join();
         for thread in threads {
             let _ = thread.join();
+        }
+        // The hub is gone, so the recorder's queue has closed: it finishes its file.
+        if let Some(recorder) = recorder {
+            let _ = recorder.join();
         }
     })
     .await;
