@@ -626,6 +626,8 @@ async fn client(
         super::lock(&tally).errors.add(what);
     };
     let mut last = vec![Sequence::new(); plan.index.len()];
+    // The books this subscriber holds, kept across its connections so a reconnect resumes them.
+    let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
     let mut epoch: Option<String> = None;
     let mut first = true;
     let mut attempt = 0u32;
@@ -672,7 +674,13 @@ async fn client(
                 continue;
             }
         };
-        let resume = resume(&plan, &mut last, epoch.as_deref(), hello.epoch.as_deref());
+        let resume = resume(
+            &plan,
+            &mut last,
+            &mut books,
+            epoch.as_deref(),
+            hello.epoch.as_deref(),
+        );
         let resuming = resume.is_some();
         epoch = hello.epoch;
         let subscribe = match resume {
@@ -700,7 +708,14 @@ async fn client(
             subscribed_ns,
         };
         match reading
-            .run(&mut ws, &mut codec, &mut last, &mut stopped, &drop)
+            .run(
+                &mut ws,
+                &mut codec,
+                &mut last,
+                &mut books,
+                &mut stopped,
+                &drop,
+            )
             .await
         {
             Ended::Stopped => {
@@ -732,30 +747,42 @@ fn drop_permit<T>(permit: T) {
 }
 
 /// The `resume` of a reconnect to the same epoch, from the `seq`s held (each stream then waits
-/// to be continued); on another epoch (or the first connection) every stream starts afresh.
+/// to be continued) and the book `seq`s of the books held; on another epoch (or the first
+/// connection) every stream and book starts afresh.
 fn resume(
     plan: &Plan,
     last: &mut [Sequence],
+    books: &mut HashMap<Symbol, OrderBook>,
     held: Option<&str>,
     now: Option<&str>,
 ) -> Option<Resume> {
     let same = matches!((held, now), (Some(a), Some(b)) if a == b);
     let mut from = BTreeMap::new();
+    let mut book_from = BTreeMap::new();
     if same {
         for (symbol, &i) in &plan.index {
             if let Some(seq) = last.get(i).and_then(Sequence::last) {
                 from.insert(Symbol::from(&**symbol), seq);
             }
         }
+        for (symbol, book) in books.iter() {
+            if let Some(seq) = book.seq() {
+                book_from.insert(symbol.clone(), seq);
+            }
+        }
     }
-    if from.is_empty() {
+    if from.is_empty() && book_from.is_empty() {
         last.fill(Sequence::new());
+        books.clear();
         return None;
     }
     for stream in last.iter_mut() {
         stream.resume();
     }
-    Some(Resume::quotes(now.unwrap_or_default().to_owned(), from))
+    Some(Resume {
+        book_from,
+        ..Resume::quotes(now.unwrap_or_default().to_owned(), from)
+    })
 }
 
 /// Reads the `hello` a connection starts with.
@@ -806,14 +833,13 @@ impl Reading<'_> {
         ws: &mut crate::net::Ws,
         codec: &mut crate::wire::Codec,
         last: &mut [Sequence],
+        books: &mut HashMap<Symbol, OrderBook>,
         stopped: &mut watch::Receiver<bool>,
         drop: &Notify,
     ) -> Ended {
         let error = |what: String| {
             super::lock(self.tally).errors.add(what);
         };
-        // This connection's copy of each book it streams: a new connection starts from `book`s.
-        let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
         let depth = self.plan.depth.map_or(0, |d| d as usize);
         loop {
             let frame = tokio::select! {
@@ -878,7 +904,7 @@ impl Reading<'_> {
                             ServerMessage::BookUpdate(b) => (b, false),
                             _ => continue,
                         };
-                        if tally.book(&mut books, book, whole, depth, now)
+                        if tally.book(books, book, whole, depth, now)
                             && !resync.contains(&book.symbol)
                         {
                             resync.push(book.symbol.clone());
