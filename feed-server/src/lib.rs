@@ -31,6 +31,7 @@ pub(crate) mod feed;
 pub mod generate;
 pub(crate) mod hub;
 pub mod import;
+pub mod ingest;
 pub(crate) mod market;
 pub(crate) mod metrics;
 pub(crate) mod recorder;
