@@ -521,7 +521,8 @@ impl Link {
     }
 
     /// Mends `symbol` from `after` to `until`: from the core's history while it holds the
-    /// events, else from its state (the symbol's subscribers then get a snapshot).
+    /// events, else from its state (the symbol's subscribers then get a snapshot). A core that
+    /// does not answer in time leaves the gap for the next event to mend.
     async fn repair(&mut self, symbol: usize, after: u64, until: u64) -> bool {
         let mut from = after;
         while from < until {
@@ -536,14 +537,16 @@ impl Link {
                 ),
             )
             .await;
-            let events = match answer {
-                Ok(Ok(message)) => {
-                    wire::events(&message.payload, self.seqs.len(), EVENTS_PER_REPLAY)
-                        .ok()
-                        .flatten()
-                }
-                _ => None,
+            // The core is late or away, not short of history: the gap stays unmended and its
+            // events held back, and the next event of the symbol asks again (a busy core would
+            // otherwise cost the clients a snapshot it need not).
+            let Ok(Ok(message)) = answer else {
+                tracing::debug!(symbol, after = from, until, "no answer to a repair yet");
+                return true;
             };
+            let events = wire::events(&message.payload, self.seqs.len(), EVENTS_PER_REPLAY)
+                .ok()
+                .flatten();
             let Some(events) = events.filter(|e| !e.is_empty()) else {
                 return self.restore(symbol).await;
             };
