@@ -567,7 +567,7 @@ mod tests {
     async fn a_clients_books_are_the_cores_own_after_every_change() {
         use crate::feed::source::{Source, Step};
         use crate::feed::synth::SynthSource;
-        use protocol::book::{BookStep, OrderBook};
+        use protocol::book::{BookStep, Books};
         let mut hub = hub();
         let (_outbox, mut peer) = connect(&mut hub, 1, 16).await;
         let n = hub.core().universe().len();
@@ -583,8 +583,7 @@ mod tests {
         // Quotes, trades and book changes as the server makes them, 2,000 a second each.
         let mut source = SynthSource::new(&hub.core().universe().clone(), 1, 2_000, 2_000);
         let mut decoder = protocol::Decoder::new();
-        let mut books: std::collections::HashMap<String, OrderBook> =
-            std::collections::HashMap::new();
+        let mut books = Books::new(10);
         let start = now_ns();
         let mut updates = 0;
         for pass in 0..200_u64 {
@@ -603,16 +602,10 @@ mod tests {
             hub.pass();
             for frame in peer.collect().await {
                 for m in decoder.server(&frame).unwrap() {
-                    let (book, whole) = match m {
-                        ServerMessage::Book(b) => (b, true),
-                        ServerMessage::BookUpdate(b) => (b, false),
-                        _ => continue,
-                    };
-                    let mine = books
-                        .entry(book.symbol.to_string())
-                        .or_insert_with(|| OrderBook::new(10));
-                    assert_eq!(mine.apply(&book, whole), BookStep::InSync, "{}", book.seq);
-                    updates += u64::from(!whole);
+                    if let Some(step) = books.apply(&m) {
+                        assert_eq!(step, BookStep::InSync, "{m:?}");
+                        updates += u64::from(matches!(m, ServerMessage::BookUpdate(_)));
+                    }
                 }
             }
             // After every pass each book is the core's, level for level, not only by checksum.

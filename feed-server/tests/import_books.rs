@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use dbn::decode::{DbnMetadata, DecodeRecord, DynDecoder};
 use dbn::{MboMsg, Mbp10Msg, UNDEF_PRICE, VersionUpgradePolicy};
 use feed_server::import::{Format, ImportArgs, import};
-use protocol::book::{BookStep, OrderBook};
+use protocol::book::{BookStep, Books};
 use protocol::recording::read_all;
 use protocol::{Decimal, Decoder, ServerMessage, Symbol};
 
@@ -49,24 +49,24 @@ type Side = Vec<(Decimal, Decimal)>;
 fn books_by_line(file: &Path) -> (Vec<(Symbol, Side, Side)>, Vec<protocol::Quote>) {
     let text = std::fs::read_to_string(file).unwrap();
     let mut decoder = Decoder::new();
-    let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
+    let mut books = Books::new(1_000);
     let (mut after, mut quotes) = (Vec::new(), Vec::new());
     for line in text.lines().skip(1) {
         let mut out = Vec::new();
         decoder.server_frame(line.as_bytes(), &mut out).unwrap();
-        let (book, whole) = match out.pop().unwrap() {
-            ServerMessage::Book(b) => (b, true),
-            ServerMessage::BookUpdate(b) => (b, false),
-            ServerMessage::Quote(q) => {
-                quotes.push(q);
-                continue;
-            }
-            _ => continue,
+        let message = out.pop().unwrap();
+        if let ServerMessage::Quote(q) = message {
+            quotes.push(q);
+            continue;
+        }
+        let Some(step) = books.apply(&message) else {
+            continue;
         };
-        let mine = books
-            .entry(book.symbol.clone())
-            .or_insert_with(|| OrderBook::new(1_000));
-        assert_eq!(mine.apply(&book, whole), BookStep::InSync, "{line}");
+        assert_eq!(step, BookStep::InSync, "{line}");
+        let (ServerMessage::Book(book) | ServerMessage::BookUpdate(book)) = &message else {
+            continue;
+        };
+        let mine = books.get(&book.symbol).unwrap();
         let bids = mine.bids().map(|(p, s)| (*p, *s)).collect();
         let asks = mine.asks().map(|(p, s)| (*p, *s)).collect();
         after.push((book.symbol.clone(), bids, asks));

@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use feed_server::generate::{GenerateArgs, generate};
 use feed_server::{Config, SymbolChoice};
-use protocol::book::{BookStep, OrderBook};
+use protocol::book::{BookStep, Books, OrderBook};
 use protocol::recording::{MarketEvent, Speed, read_all};
-use protocol::{ClientMessage, Decimal, Decoder, Order, ServerMessage, Side, Symbol};
+use protocol::{ClientMessage, Decimal, Decoder, Order, ServerMessage, Side};
 use support::books::books;
 use support::{Client, config, start};
 use tokio::time::Instant;
@@ -36,22 +35,16 @@ fn generated(dir: &Path, name: &str, seed: u64) -> PathBuf {
 }
 
 /// Each symbol's book at the end of a recording, from its lines, by the client's rules.
-fn final_books(file: &Path) -> HashMap<Symbol, OrderBook> {
+fn final_books(file: &Path) -> Books {
     let text = std::fs::read_to_string(file).unwrap();
     let mut decoder = Decoder::new();
-    let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
+    let mut books = Books::new(1_000);
     for line in text.lines().skip(1) {
         let mut out = Vec::new();
         decoder.server_frame(line.as_bytes(), &mut out).unwrap();
-        let (book, whole) = match &out[0] {
-            ServerMessage::Book(b) => (b, true),
-            ServerMessage::BookUpdate(b) => (b, false),
-            _ => continue,
-        };
-        let mine = books
-            .entry(book.symbol.clone())
-            .or_insert_with(|| OrderBook::new(1_000));
-        assert_eq!(mine.apply(book, whole), BookStep::InSync, "{line}");
+        if let Some(step) = books.apply(&out[0]) {
+            assert_eq!(step, BookStep::InSync, "{line}");
+        }
     }
     books
 }
@@ -95,7 +88,7 @@ fn generate_writes_version_2_with_a_book_per_symbol_and_every_change() {
     assert_eq!(kinds, ["book", "book", "quote"], "the books open the file");
     // Opening books 50 levels deep a side.
     let books = final_books(&a);
-    for (symbol, book) in &books {
+    for (symbol, book) in books.iter() {
         assert!(book.bids().count() >= 50, "{symbol}");
         assert!(book.asks().count() >= 50, "{symbol}");
     }
@@ -167,9 +160,9 @@ async fn a_replay_streams_the_recorded_books_exactly_and_orders_walk_them() {
     client.send(&books(&["AAPL", "MSFT"], Some(50), true)).await;
     // Every update must be in sync until both books are the recording's last ones.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut mine: HashMap<Symbol, OrderBook> = HashMap::new();
+    let mut mine = Books::new(50);
     let mut updates = 0;
-    let done = |mine: &HashMap<Symbol, OrderBook>| {
+    let done = |mine: &Books| {
         expected.iter().all(|(symbol, want)| {
             mine.get(symbol)
                 .is_some_and(|got| top(got, 50) == top(want, 50))
@@ -181,20 +174,15 @@ async fn a_replay_streams_the_recorded_books_exactly_and_orders_walk_them() {
             "the books never ended as recorded"
         );
         let message = client.next().await;
-        let (book, whole) = match &message {
-            ServerMessage::Book(b) => (b, true),
-            ServerMessage::BookUpdate(b) => (b, false),
-            _ => continue,
+        let Some(step) = mine.apply(&message) else {
+            continue;
         };
-        let got = mine
-            .entry(book.symbol.clone())
-            .or_insert_with(|| OrderBook::new(50));
-        assert_eq!(got.apply(book, whole), BookStep::InSync, "{message:?}");
+        assert_eq!(step, BookStep::InSync, "{message:?}");
         updates += 1;
     }
     assert!(updates > 100, "{updates} book messages");
     // A market buy of exactly the five best asks takes each at its recorded price and size.
-    let asks = top(&expected[&Symbol::from("AAPL")], 5).1;
+    let asks = top(expected.get("AAPL").unwrap(), 5).1;
     let qty: Decimal = asks.iter().map(|(_, s)| *s).sum();
     client
         .send(&ClientMessage::Order(Order {

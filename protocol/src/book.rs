@@ -7,12 +7,12 @@
 //! the same rules.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
 use crate::checksum::checksum;
-use crate::types::{Book, Level};
+use crate::types::{Book, Level, ServerMessage, Symbol};
 
 /// What applying a book message did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,55 @@ impl OrderBook {
                 computed,
             }
         }
+    }
+}
+
+/// Every symbol's book a client follows, each kept to the same depth.
+#[derive(Debug, Clone, Default)]
+pub struct Books {
+    depth: usize,
+    books: HashMap<Symbol, OrderBook>,
+}
+
+impl Books {
+    pub fn new(depth: usize) -> Self {
+        Self {
+            depth,
+            books: HashMap::new(),
+        }
+    }
+
+    /// Applies a `book` or `book_update` to its symbol's book; `None` for any other message.
+    pub fn apply(&mut self, message: &ServerMessage) -> Option<BookStep> {
+        let (book, whole) = match message {
+            ServerMessage::Book(b) => (b, true),
+            ServerMessage::BookUpdate(b) => (b, false),
+            _ => return None,
+        };
+        let depth = self.depth;
+        Some(
+            self.books
+                .entry(book.symbol.clone())
+                .or_insert_with(|| OrderBook::new(depth))
+                .apply(book, whole),
+        )
+    }
+
+    pub fn get(&self, symbol: &str) -> Option<&OrderBook> {
+        self.books.get(symbol)
+    }
+
+    /// Symbols with a book, in no order.
+    pub fn len(&self) -> usize {
+        self.books.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.books.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Symbol, &OrderBook)> {
+        self.books.iter()
     }
 }
 

@@ -273,29 +273,23 @@ async fn across_a_server_restart_every_symbol_resyncs_and_the_recording_goes_on(
 }
 
 /// Each symbol's book at the end of a recording, from its lines by the client's rules.
-fn final_books(path: &Path) -> std::collections::HashMap<String, protocol::book::OrderBook> {
-    use protocol::book::{BookStep, OrderBook};
+fn final_books(path: &Path) -> protocol::book::Books {
+    use protocol::book::{BookStep, Books};
     let text =
         String::from_utf8(zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()).unwrap();
     let mut decoder = Decoder::new();
-    let mut books = std::collections::HashMap::new();
+    let mut books = Books::new(10);
     for line in text.lines().skip(1) {
-        let (book, whole) = match decoder.server(line.as_bytes()).unwrap().remove(0) {
-            ServerMessage::Book(b) => (b, true),
-            ServerMessage::BookUpdate(b) => (b, false),
-            _ => continue,
-        };
-        let mine = books
-            .entry(book.symbol.to_string())
-            .or_insert_with(|| OrderBook::new(10));
-        assert_eq!(mine.apply(&book, whole), BookStep::InSync, "{line}");
+        if let Some(step) = books.apply(&decoder.server(line.as_bytes()).unwrap().remove(0)) {
+            assert_eq!(step, BookStep::InSync, "{line}");
+        }
     }
     books
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_with_books_checks_them_and_replays_them_exactly() {
-    use protocol::book::{BookStep, OrderBook};
+    use protocol::book::{BookStep, Books};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("books.jsonl.zst");
     let live = feed_server::spawn(config()).await.unwrap();
@@ -339,8 +333,8 @@ async fn a_recording_with_books_checks_them_and_replays_them_exactly() {
         .await
         .unwrap();
     let mut decoder = Decoder::new();
-    let mut mine: std::collections::HashMap<String, OrderBook> = std::collections::HashMap::new();
-    let same = |mine: &std::collections::HashMap<String, OrderBook>| {
+    let mut mine = Books::new(10);
+    let same = |mine: &Books| {
         expected.iter().all(|(s, want)| {
             mine.get(s)
                 .is_some_and(|got| got.bids().eq(want.bids()) && got.asks().eq(want.asks()))
@@ -354,15 +348,9 @@ async fn a_recording_with_books_checks_them_and_replays_them_exactly() {
             .unwrap();
         let Message::Text(t) = frame else { continue };
         for m in decoder.server(t.as_bytes()).unwrap() {
-            let (book, whole) = match m {
-                ServerMessage::Book(b) => (b, true),
-                ServerMessage::BookUpdate(b) => (b, false),
-                _ => continue,
-            };
-            let got = mine
-                .entry(book.symbol.to_string())
-                .or_insert_with(|| OrderBook::new(10));
-            assert_eq!(got.apply(&book, whole), BookStep::InSync);
+            if let Some(step) = mine.apply(&m) {
+                assert_eq!(step, BookStep::InSync);
+            }
         }
     }
     replay.stop().await;

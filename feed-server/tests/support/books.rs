@@ -1,9 +1,7 @@
 //! A client following order books by the protocol's rules: each symbol's [`OrderBook`] from its
 //! `book`, every `book_update` checked for its `seq` and its checksum.
 
-use std::collections::HashMap;
-
-use protocol::book::{BookStep, OrderBook};
+use protocol::book::{BookStep, Books};
 use protocol::{Channel, ClientMessage, ServerMessage, Subscribe, Symbol};
 
 use super::Client;
@@ -28,8 +26,8 @@ pub async fn follow(
     client: &mut Client,
     depth: usize,
     updates: usize,
-) -> (HashMap<Symbol, OrderBook>, Vec<ServerMessage>) {
-    let mut books: HashMap<Symbol, OrderBook> = HashMap::new();
+) -> (Books, Vec<ServerMessage>) {
+    let mut books = Books::new(depth);
     let mut others = Vec::new();
     let mut applied = 0;
     while applied < updates {
@@ -42,15 +40,18 @@ pub async fn follow(
                 continue;
             }
         };
-        let mine = books
-            .entry(book.symbol.clone())
-            .or_insert_with(|| OrderBook::new(depth));
         // A book holds at most the depth; an update at most the depth's levels changed and as
         // many that left it.
         let most = if whole { depth } else { 2 * depth };
         assert!(book.bids.len() <= most && book.asks.len() <= most);
-        let step = mine.apply(book, whole);
-        assert_eq!(step, BookStep::InSync, "{} seq {}", book.symbol, book.seq);
+        let step = books.apply(&message);
+        assert_eq!(
+            step,
+            Some(BookStep::InSync),
+            "{} seq {}",
+            book.symbol,
+            book.seq
+        );
         if !whole {
             applied += 1;
         }
