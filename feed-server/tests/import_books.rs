@@ -7,6 +7,8 @@
 //! folder is absent.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -18,15 +20,7 @@ use protocol::recording::read_all;
 use protocol::{Decimal, Decoder, ServerMessage, Symbol};
 
 fn depth_sample(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/realdata/depth")
-        .join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is absent", path.display());
-        None
-    }
+    support::realdata::sample(&format!("depth/{name}"))
 }
 
 fn imported(inputs: Vec<PathBuf>, dir: &Path) -> PathBuf {

@@ -4,21 +4,15 @@
 //! A test says so and passes when the folder is absent.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use feed_server::ingest::kraken::{KrakenBook, KrakenError};
 
 fn capture(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/realdata/exchanges/kraken")
-        .join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is absent", path.display());
-        None
-    }
+    support::realdata::sample(&format!("exchanges/kraken/{name}"))
 }
 
 #[test]

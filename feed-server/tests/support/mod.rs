@@ -4,6 +4,7 @@
 pub mod books;
 pub mod nats;
 pub mod raw;
+pub mod realdata;
 pub mod trading;
 
 use std::collections::{HashMap, VecDeque};
