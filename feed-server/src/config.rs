@@ -38,6 +38,10 @@ pub struct Config {
     #[command(flatten)]
     pub synth: SynthArgs,
 
+    /// `--ingest` and its flags: live venues' feeds instead of synthesis.
+    #[command(flatten)]
+    pub ingest: crate::ingest::IngestArgs,
+
     /// Replay a recording (`.jsonl` or `.jsonl.zst`, see recordings/README.md) instead of
     /// synthesizing; the symbols are the recording's.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["rate", "seed", "symbols"])]
@@ -252,6 +256,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
             synth: SynthArgs::default(),
+            ingest: crate::ingest::IngestArgs::default(),
             replay: None,
             record: None,
             record_rotate: None,
@@ -363,6 +368,9 @@ impl Config {
     /// Opens the source (a recording, or the synthesizer), to report a file that cannot be
     /// replayed before anything else starts.
     pub fn check_source(&self) -> Result<(), RecordingError> {
+        if self.ingest.enabled() {
+            return Ok(());
+        }
         feed::open(&self.source()).map(|_| ())
     }
 

@@ -72,6 +72,7 @@ pub fn drive_hub(script: &[u8]) {
         looping: None,
         recording_start_ns: None,
         replay_start_ns: None,
+        venues: None,
     };
     let epoch = hub.epoch().to_owned();
     let context: Context = config.context(universe.clone(), source, epoch, None, Arc::default());

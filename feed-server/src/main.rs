@@ -231,7 +231,15 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             })?;
         let addr = listener.local_addr()?;
         let tls = announce(&listener, &config)?;
-        if let Some(file) = &config.replay {
+        if config.ingest.enabled() {
+            let venues: Vec<String> = config
+                .ingest
+                .specs
+                .iter()
+                .map(|s| format!("{}:{}", s.venue, s.symbols.join(",")))
+                .collect();
+            tracing::info!(%addr, ingest = ?venues, "feed server ready; fetching the venues' instruments");
+        } else if let Some(file) = &config.replay {
             tracing::info!(%addr, replay = %file.display(), speed = %config.speed, looping = config.looping, "feed server ready");
         } else {
             tracing::info!(%addr, rate = config.synth.rate, symbols = ?config.synth.symbols, "feed server ready");

@@ -91,6 +91,8 @@ pub struct Metrics {
     pub bus_connected: Gauge,
     /// What `/healthz` says of the bus, on an edge that follows a core over NATS.
     pub bus: BusHealth,
+    /// Each ingested venue's series (`--ingest`).
+    pub ingest: crate::ingest::status::IngestMetrics,
 }
 
 /// An edge's bus as `/healthz` reports it.
@@ -150,7 +152,9 @@ impl Metrics {
             bus_round_trip: Histogram::new(exponential_buckets(20e-6, 2.5, 14)),
             bus_connected: Gauge::default(),
             bus: BusHealth::default(),
+            ingest: crate::ingest::status::IngestMetrics::default(),
         };
+        metrics.ingest.register(&mut registry);
         registry.register(
             "connections",
             "WebSocket connections open now",

@@ -316,7 +316,7 @@ pub struct Hello {
 /// What a server streams: synthesized events, or a replayed recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
-    /// `synthetic` or `replay`.
+    /// `synthetic`, `replay` or `ingest`.
     pub kind: String,
     /// Synthesis: events per second, all symbols together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -342,6 +342,10 @@ pub struct SourceInfo {
     /// recording's time (first pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_start_ns: Option<u64>,
+    /// Ingest: the venues whose live feeds the server streams (`BINANCE`, `KRAKEN`, or a
+    /// relayed server's URL for `TICKWIRE`), in the order given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venues: Option<Vec<String>>,
 }
 
 /// The full state of one symbol, sent on subscribe and after a re-sync.

@@ -133,6 +133,7 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                         looping: Some(true),
                         recording_start_ns: Some(ts_ns / 2),
                         replay_start_ns: Some(ts_ns),
+                        venues: None,
                     }),
                     auth_required: ts_ns % 3 == 0,
                     epoch: (ts_ns % 5 != 0).then(|| ts_ns.to_string()),

@@ -115,6 +115,9 @@ struct Health<'a> {
     /// On an edge that follows a core over NATS: the bus as the edge sees it.
     #[serde(skip_serializing_if = "Option::is_none")]
     bus: Option<BusReport>,
+    /// With `--ingest`: each venue's connection, messages, re-syncs, lag and staleness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingest: Option<Vec<crate::ingest::status::VenueReport>>,
 }
 
 /// `/healthz`'s `bus`: whether the bus and the core are there, and how far behind events arrive.
@@ -142,6 +145,12 @@ fn bus_report(bus: &crate::metrics::BusHealth) -> Option<BusReport> {
     })
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// 200 while the hub runs, 503 once the server is stopping or has failed, so a load balancer
 /// stops sending clients to it.
 fn health(edge: &Edge) -> Answer {
@@ -159,6 +168,7 @@ fn health(edge: &Edge) -> Answer {
         connections: edge.connections(),
         max_connections: edge.settings.max_connections,
         bus: bus_report(&edge.metrics.bus),
+        ingest: edge.metrics.ingest.report(now_ms()),
     };
     let json = serde_json::to_string(&body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(json + "\n")));

@@ -81,6 +81,7 @@ fn open_replay(path: &Path, speed: Speed, looping: bool) -> Result<Opened, Recor
         looping: Some(looping),
         recording_start_ns: Some(origin_ns),
         replay_start_ns: None,
+        venues: None,
     };
     Ok(Opened {
         universe,
@@ -113,6 +114,7 @@ fn open_synth(args: &SynthArgs) -> Opened {
             looping: None,
             recording_start_ns: None,
             replay_start_ns: None,
+            venues: None,
         },
     }
 }

@@ -1,5 +1,373 @@
-//! Live venues' feeds, normalized to Tickwire's market events (issue 24, under way): so far
-//! Kraken's order book, kept exactly from the message text and checked by its checksum. Not yet
-//! wired into a running server.
+//! Live venues' public feeds as a server's source (`feed-server --ingest SPEC`).
+//!
+//! At start each venue's instrument metadata gives its symbols' tick and lot sizes and a
+//! reference price ([`meta`]); the server's universe is their symbols as `VENUE:SYMBOL`. Then a
+//! connection task per venue ([`link`]) keeps its WebSocket up and hands each message to the
+//! venue's adapter ([`binance`], [`coinbase`], [`kraken_feed`]), which keeps the venue's books
+//! exactly by the venue's own rules ([`book`]) and turns what changed into the same market
+//! events a recording holds: quotes from the book's top, trades, level changes. The events go
+//! straight to the hub, due when they arrived (no pacing: they are live).
 
+pub mod adapter;
+pub mod binance;
+pub mod book;
+pub mod coinbase;
 pub mod kraken;
+pub mod kraken_feed;
+pub(crate) mod link;
+pub mod meta;
+pub mod rest;
+pub mod spec;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use protocol::{Decimal, SourceInfo, Symbol};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::feed::event::Due;
+use crate::feed::universe::{Instrument, OPENING_SIZE, Universe};
+use crate::metrics::Metrics;
+use adapter::Adapter;
+use book::BadLevel;
+pub use link::LinkSettings;
+pub use spec::{Spec, Venue, VenueUrl};
+
+/// The `--ingest` flags.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// Stream a venue's live public feed instead of synthesizing (repeatable):
+    /// `binance:BTCUSDT,ETHUSDT` (spot), `coinbase:BTC-USD,ETH-USD` (Exchange),
+    /// `kraken:BTC/USD,ETH/USD` (WebSocket v2). Symbols are served as `BINANCE:BTCUSDT`, with
+    /// the venue's tick and lot sizes; at most 200 per venue.
+    #[arg(
+        long = "ingest",
+        value_name = "SPEC",
+        conflicts_with_all = ["replay", "rate", "seed", "symbols"]
+    )]
+    pub specs: Vec<Spec>,
+
+    /// A venue's WebSocket base instead of its production one (repeatable), for a testnet, a
+    /// proxy or a stand-in: `binance=ws://127.0.0.1:9500`.
+    #[arg(long = "ingest-url", value_name = "VENUE=URL", requires = "specs")]
+    pub ws_urls: Vec<VenueUrl>,
+
+    /// A venue's REST base instead of its production one (repeatable):
+    /// `binance=http://127.0.0.1:9501`.
+    #[arg(long = "ingest-rest-url", value_name = "VENUE=URL", requires = "specs")]
+    pub rest_urls: Vec<VenueUrl>,
+
+    /// Book levels a side the server keeps of each venue's book (clients subscribe to at most
+    /// 50 of them); the venue's deeper levels are followed but not served.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub ingest_depth: u64,
+
+    /// A venue stream with no message (data, heartbeat or ping) for this long is reconnected,
+    /// and shown stale in /healthz.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    pub ingest_silence_ms: u64,
+
+    /// Longest wait between reconnection attempts to a venue (they start at 250 ms and double,
+    /// with jitter).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(250..=3_600_000))]
+    pub ingest_backoff_max_ms: u64,
+
+    /// Longest wait for a venue connection (TCP, TLS, WebSocket handshake) or a REST answer.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub ingest_timeout_ms: u64,
+
+    /// Largest message (WebSocket message or REST body) accepted from a venue; a larger one
+    /// drops the connection (Coinbase's full-depth snapshots of busy products are megabytes).
+    #[arg(long, default_value_t = 16 * 1_048_576, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
+    pub ingest_max_message_bytes: u64,
+
+    /// How long start-up tries a venue's instrument metadata (tick and lot sizes); a venue
+    /// still unreachable then is served on a 10^-8 grid, and its feed is tried on.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub ingest_start_timeout_ms: u64,
+}
+
+impl Default for IngestArgs {
+    fn default() -> Self {
+        Self {
+            specs: Vec::new(),
+            ws_urls: Vec::new(),
+            rest_urls: Vec::new(),
+            ingest_depth: 50,
+            ingest_silence_ms: 30_000,
+            ingest_backoff_max_ms: 30_000,
+            ingest_timeout_ms: 10_000,
+            ingest_max_message_bytes: 16 * 1_048_576,
+            ingest_start_timeout_ms: 20_000,
+        }
+    }
+}
+
+impl IngestArgs {
+    /// Whether the server ingests instead of synthesizing or replaying.
+    pub fn enabled(&self) -> bool {
+        !self.specs.is_empty()
+    }
+
+    fn ws_url(&self, venue: Venue) -> String {
+        self.ws_urls
+            .iter()
+            .rev()
+            .find(|u| u.venue == venue)
+            .map_or_else(|| venue.default_ws().to_owned(), |u| u.url.clone())
+    }
+
+    fn rest_url(&self, venue: Venue) -> String {
+        self.rest_urls
+            .iter()
+            .rev()
+            .find(|u| u.venue == venue)
+            .map_or_else(|| venue.default_rest().to_owned(), |u| u.url.clone())
+    }
+
+    pub fn link(&self) -> LinkSettings {
+        LinkSettings {
+            silence: Duration::from_millis(self.ingest_silence_ms),
+            backoff_max: Duration::from_millis(self.ingest_backoff_max_ms),
+            timeout: Duration::from_millis(self.ingest_timeout_ms),
+            max_message_bytes: usize::try_from(self.ingest_max_message_bytes).unwrap_or(usize::MAX),
+            ..LinkSettings::default()
+        }
+    }
+
+    /// The specs with each venue once (later specs of a venue add their symbols).
+    fn merged(&self) -> Result<Vec<Spec>, String> {
+        let mut merged: Vec<Spec> = Vec::new();
+        for spec in &self.specs {
+            match merged.iter_mut().find(|m| m.venue == spec.venue) {
+                Some(m) => {
+                    for s in &spec.symbols {
+                        if m.symbols.contains(s) {
+                            return Err(format!("{}:{s} is named twice", spec.venue));
+                        }
+                        m.symbols.push(s.clone());
+                    }
+                }
+                None => merged.push(spec.clone()),
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// A symbol's grid: its tick and lot sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grid {
+    pub tick: Decimal,
+    pub lot: Decimal,
+}
+
+impl Grid {
+    /// The finest grid any of the three venues uses, for a venue whose metadata is unknown.
+    pub fn fallback() -> Self {
+        Self {
+            tick: Decimal::new(1, 8),
+            lot: Decimal::new(1, 8),
+        }
+    }
+
+    /// A price from the venue's text, in ticks.
+    pub fn price(&self, text: &str) -> Result<i64, BadLevel> {
+        let value = book::decimal(text)?;
+        protocol::grid::units(value, self.tick).map_err(|e| {
+            BadLevel(format!(
+                "price `{text}` is not on the tick {} ({e:?})",
+                self.tick
+            ))
+        })
+    }
+
+    /// A size from the venue's text, in lots.
+    pub fn size(&self, text: &str) -> Result<i64, BadLevel> {
+        let value = book::decimal(text)?;
+        protocol::grid::units(value, self.lot).map_err(|e| {
+            BadLevel(format!(
+                "size `{text}` is not on the lot {} ({e:?})",
+                self.lot
+            ))
+        })
+    }
+}
+
+/// What an adapter knows of one of its symbols.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// The symbol's index in the server's universe.
+    pub index: usize,
+    /// The venue's name for it (`BTCUSDT`, `BTC-USD`, `BTC/USD`).
+    pub venue_symbol: String,
+    pub grid: Grid,
+    /// The market's opening touch as the core makes it: bid, ask, size (the first book
+    /// replaces it).
+    pub opening: (i64, i64, i64),
+}
+
+impl Meta {
+    pub fn opening(&self) -> (i64, i64, i64) {
+        self.opening
+    }
+}
+
+/// A server's ingest, ready to run: its universe, what `hello` says, and the venues' adapters.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub universe: Universe,
+    pub info: SourceInfo,
+    pub live: Live,
+}
+
+/// The venues' connections, to start once the hub runs.
+#[derive(Debug)]
+pub(crate) struct Live {
+    adapters: Vec<(&'static str, Box<dyn Adapter>)>,
+    settings: LinkSettings,
+}
+
+impl Live {
+    /// Starts a connection task per venue on the current runtime.
+    pub fn spawn(
+        self,
+        events: &mpsc::Sender<Vec<Due>>,
+        metrics: &Arc<Metrics>,
+        shutdown: &CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let now_ms = link_now_ms();
+        metrics.ingest.start(
+            self.adapters.iter().map(|(v, _)| *v).collect(),
+            now_ms,
+            u64::try_from(self.settings.silence.as_millis()).unwrap_or(u64::MAX),
+        );
+        self.adapters
+            .into_iter()
+            .map(|(venue, adapter)| {
+                tokio::spawn(link::run(
+                    venue,
+                    adapter,
+                    self.settings.clone(),
+                    events.clone(),
+                    metrics.clone(),
+                    shutdown.clone(),
+                ))
+            })
+            .collect()
+    }
+}
+
+fn link_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Reads each venue's metadata and builds the universe and the adapters. A venue whose
+/// metadata cannot be had within `--ingest-start-timeout-ms` is served on [`Grid::fallback`];
+/// a symbol the venue says it does not list is an error.
+pub(crate) async fn open(
+    args: &IngestArgs,
+    shutdown: &CancellationToken,
+) -> Result<Opened, String> {
+    let specs = args.merged()?;
+    let settings = args.link();
+    let deadline = Duration::from_millis(args.ingest_start_timeout_ms);
+    let fetches = specs.iter().map(|spec| {
+        let (ws, rest) = (args.ws_url(spec.venue), args.rest_url(spec.venue));
+        let settings = settings.clone();
+        async move { meta::fetch_within(spec, &ws, &rest, &settings, deadline, shutdown).await }
+    });
+    let found = futures_util::future::join_all(fetches).await;
+    let mut instruments = Vec::new();
+    let mut per_venue = Vec::new();
+    for (spec, found) in specs.iter().zip(found) {
+        let listed = match found {
+            Ok(listed) => listed,
+            Err(meta::MetaError::Unknown(why)) => return Err(why),
+            Err(meta::MetaError::Unreachable(why)) => {
+                tracing::warn!(
+                    venue = %spec.venue,
+                    "no instrument metadata within {} ms ({why}); serving its symbols on a 10^-8 grid and trying its feed on",
+                    deadline.as_millis()
+                );
+                spec.symbols
+                    .iter()
+                    .map(|s| meta::Listed {
+                        venue_symbol: s.clone(),
+                        grid: Grid::fallback(),
+                        reference: None,
+                    })
+                    .collect()
+            }
+        };
+        let mut metas = Vec::new();
+        for listed in listed {
+            let reference_ticks = listed
+                .reference
+                .and_then(|r| {
+                    protocol::grid::units(
+                        r.round_dp_with_strategy(
+                            listed.grid.tick.scale(),
+                            rust_decimal::RoundingStrategy::MidpointNearestEven,
+                        ),
+                        listed.grid.tick,
+                    )
+                    .ok()
+                })
+                .unwrap_or(2);
+            let instrument = Instrument {
+                symbol: Symbol::from(
+                    format!("{}:{}", spec.venue.prefix(), listed.venue_symbol).as_str(),
+                ),
+                tick_size: listed.grid.tick,
+                lot_size: listed.grid.lot,
+                reference_ticks,
+                sigma: 0.0,
+            };
+            let (bid, ask) = instrument.opening_top();
+            metas.push(Meta {
+                index: instruments.len(),
+                venue_symbol: listed.venue_symbol,
+                grid: listed.grid,
+                opening: (bid, ask, OPENING_SIZE),
+            });
+            instruments.push(instrument);
+        }
+        per_venue.push((spec.venue, metas));
+    }
+    let universe = Universe::from_instruments(instruments)?;
+    let depth = usize::try_from(args.ingest_depth).unwrap_or(50);
+    let adapters = per_venue
+        .into_iter()
+        .map(|(venue, metas)| {
+            let (ws, rest) = (args.ws_url(venue), args.rest_url(venue));
+            let adapter: Box<dyn Adapter> = match venue {
+                Venue::Binance => Box::new(binance::Binance::new(&ws, &rest, metas, depth)),
+                Venue::Coinbase => Box::new(coinbase::Coinbase::new(&ws, metas, depth)),
+                Venue::Kraken => Box::new(kraken_feed::Kraken::new(&ws, metas, depth)),
+            };
+            (venue.key(), adapter)
+        })
+        .collect();
+    let info = SourceInfo {
+        kind: "ingest".to_owned(),
+        rate: None,
+        seed: None,
+        file: None,
+        speed: None,
+        looping: None,
+        recording_start_ns: None,
+        replay_start_ns: None,
+        venues: Some(specs.iter().map(|s| s.venue.prefix().to_owned()).collect()),
+    };
+    Ok(Opened {
+        universe,
+        info,
+        live: Live { adapters, settings },
+    })
+}

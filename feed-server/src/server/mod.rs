@@ -90,13 +90,29 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let order_token = config.order_token().map_err(ServerError::Config)?;
-    let feed::Opened {
-        universe,
-        source,
-        origin_ns,
-        mut info,
-        carries_books,
-    } = feed::open(&config.source()).map_err(|e| ServerError::Source(e.to_string()))?;
+    let (universe, source, origin_ns, mut info, carries_books) = if config.ingest.enabled() {
+        let opened = crate::ingest::open(&config.ingest, &shutdown)
+            .await
+            .map_err(ServerError::Source)?;
+        // Live books carry every change themselves, like a recording's book lines.
+        (
+            opened.universe,
+            Feed::Live(opened.live),
+            0,
+            opened.info,
+            true,
+        )
+    } else {
+        let opened =
+            feed::open(&config.source()).map_err(|e| ServerError::Source(e.to_string()))?;
+        (
+            opened.universe,
+            Feed::Paced(opened.source),
+            opened.origin_ns,
+            opened.info,
+            opened.carries_books,
+        )
+    };
     let universe = Arc::new(universe);
     let (hub_tx, hub_rx) = mpsc::channel(COMMANDS);
     let (events_tx, events_rx) = mpsc::channel(EVENT_BATCHES);
@@ -130,17 +146,28 @@ pub(crate) async fn serve(
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (failed_tx, failed_rx) = oneshot::channel();
-    let pacer = pacer::spawn(
-        source,
-        config.pacing(),
-        origin,
-        events_tx,
-        stop.clone(),
-        failed_tx,
-        metrics.clone(),
-    )
-    .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
     let shutdown = Arc::new(Shutdown::new(shutdown));
+    let (pacer, venues) = match source {
+        Feed::Paced(source) => {
+            let pacer = pacer::spawn(
+                source,
+                config.pacing(),
+                origin,
+                events_tx,
+                stop.clone(),
+                failed_tx,
+                metrics.clone(),
+            )
+            .map_err(|e| ServerError::Source(format!("cannot start the pacing thread: {e}")))?;
+            (Some(pacer), Vec::new())
+        }
+        // A venue that fails is retried, never a reason to stop: `failed_tx` is never sent.
+        Feed::Live(live) => {
+            let venues = live.spawn(&events_tx, &metrics, shutdown.token());
+            drop(failed_tx);
+            (None, venues)
+        }
+    };
     let recorder = match (&config.record, record_queue) {
         (Some(path), Some(queue)) => {
             let settings = crate::recorder::RecordSettings {
@@ -239,8 +266,13 @@ pub(crate) async fn serve(
     stop.store(true, Ordering::Relaxed);
     // The pacer sleeps at most 50 ms at a time, and the other edges drain like this one: they
     // end promptly.
+    for venue in venues {
+        let _ = venue.await;
+    }
     let _ = tokio::task::spawn_blocking(move || {
-        let _ = pacer.join();
+        if let Some(pacer) = pacer {
+            let _ = pacer.join();
+        }
         for thread in threads {
             let _ = thread.join();
         }
@@ -251,6 +283,12 @@ pub(crate) async fn serve(
     })
     .await;
     result
+}
+
+/// Where a server's events come from: a source the pacer times, or live venues.
+enum Feed {
+    Paced(Box<dyn feed::source::Source>),
+    Live(crate::ingest::Live),
 }
 
 /// Requests from connections (and from other edges) the core may be behind by.

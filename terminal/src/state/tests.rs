@@ -421,6 +421,7 @@ fn the_status_shows_a_replays_file_speed_and_recording_clock() {
         // 2026-01-02T14:30:00Z, replayed from t = 1000 s.
         recording_start_ns: Some(1_767_364_200_000_000_000),
         replay_start_ns: Some(1_000_000_000_000),
+        venues: None,
     });
     // 1.5 s of replay at 10x is 15 s into the recording.
     s.last_event_ns = 1_001_500_000_000;
@@ -437,6 +438,7 @@ fn the_status_shows_a_replays_file_speed_and_recording_clock() {
         looping: None,
         recording_start_ns: None,
         replay_start_ns: None,
+        venues: None,
     });
     assert_eq!(s.source_text().as_deref(), Some("synthetic 2000/s"));
 }
