@@ -6,6 +6,7 @@ pub mod nats;
 pub mod raw;
 pub mod realdata;
 pub mod trading;
+pub mod venue;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
