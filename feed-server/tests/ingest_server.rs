@@ -18,6 +18,9 @@ use protocol::{Decimal, ServerMessage};
 use support::venue::{Answer, Script, Step, Venue, fixed};
 use support::{Client, config, start};
 
+/// A side's levels, best first.
+type Levels = Vec<(Decimal, Decimal)>;
+
 /// Binance's book as a test keeps it, in decimals: the snapshot, then each diff in turn.
 #[derive(Clone, Default)]
 struct Book {
@@ -61,7 +64,7 @@ impl Book {
         )
     }
 
-    fn top(&self, n: usize) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+    fn top(&self, n: usize) -> (Levels, Levels) {
         (
             self.bids
                 .iter()
