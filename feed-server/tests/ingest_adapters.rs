@@ -256,58 +256,6 @@ fn numbers<'a>(lines: impl Iterator<Item = &'a str>) -> (Vec<String>, Vec<String
     (prices, sizes)
 }
 
-/// Kraken's v1 book messages rewritten as v2 ones with every number's text kept.
-fn v1_to_v2(line: &str) -> Option<(String, bool)> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    let items = value.as_array()?;
-    let pair = items.last()?.as_str()?;
-    let mut bids = Vec::new();
-    let mut asks = Vec::new();
-    let mut checksum = None;
-    let mut snapshot = false;
-    for part in &items[1..items.len().saturating_sub(2)] {
-        let object = part.as_object()?;
-        for (key, levels) in object {
-            let target = match key.as_str() {
-                "as" => {
-                    snapshot = true;
-                    &mut asks
-                }
-                "bs" => {
-                    snapshot = true;
-                    &mut bids
-                }
-                "a" => &mut asks,
-                "b" => &mut bids,
-                "c" => {
-                    checksum = levels.as_str().map(str::to_owned);
-                    continue;
-                }
-                _ => continue,
-            };
-            for level in levels.as_array()? {
-                let level = level.as_array()?;
-                // A republished level ("r") is a level like any other.
-                target.push(format!(
-                    r#"{{"price":{},"qty":{}}}"#,
-                    level[0].as_str()?,
-                    level[1].as_str()?
-                ));
-            }
-        }
-    }
-    let checksum = checksum.map_or_else(String::new, |c| format!(r#","checksum":{c}"#));
-    Some((
-        format!(
-            r#"{{"channel":"book","type":"{}","data":[{{"symbol":"{pair}","bids":[{}],"asks":[{}]{checksum},"timestamp":"2021-04-17T16:43:30.244075Z"}}]}}"#,
-            if snapshot { "snapshot" } else { "update" },
-            bids.join(","),
-            asks.join(",")
-        ),
-        snapshot,
-    ))
-}
-
 #[test]
 fn kraken_v2_adapter_verifies_every_checksum_of_a_real_session_and_resubscribes_on_a_bad_one() {
     let Some(path) =
@@ -316,7 +264,11 @@ fn kraken_v2_adapter_verifies_every_checksum_of_a_real_session_and_resubscribes_
         return;
     };
     let text = std::fs::read_to_string(path).unwrap();
-    let messages: Vec<(String, bool)> = text.lines().filter_map(v1_to_v2).collect();
+    let messages: Vec<(String, bool)> = text
+        .lines()
+        .filter_map(support::captures::KrakenV1::parse)
+        .map(|m| (m.v2(&m.pair), m.snapshot))
+        .collect();
     assert_eq!(messages.len(), 4_279);
     // Each pair's grid is the finest its prices and sizes use.
     let mut pairs: Vec<String> = Vec::new();
@@ -398,6 +350,24 @@ fn kraken_v2_adapter_verifies_every_checksum_of_a_real_session_and_resubscribes_
     kraken.on_text(snapshot, 0, &mut out).unwrap();
     assert_eq!(out.resyncs, Vec::<Resync>::new());
     assert!(!out.events.is_empty());
+    // A trade as Kraken v2 writes one (from its documentation's example, for this pair).
+    out.clear();
+    let trade = format!(
+        r#"{{"channel":"trade","type":"update","data":[{{"symbol":"{pair}","side":"sell","price":0.5,"qty":2.00000001,"ord_type":"limit","trade_id":4665906,"timestamp":"2021-04-17T16:49:02.557535Z"}}]}}"#
+    );
+    kraken.on_text(&trade, 0, &mut out).unwrap();
+    assert_eq!(out.exch_ts_ns, Some(1_618_678_142_557_535_000));
+    assert!(
+        matches!(
+            out.events.as_slice(),
+            [MarketEvent::Trade {
+                size: 200_000_001,
+                ..
+            }]
+        ),
+        "{:?}",
+        out.events
+    );
 }
 
 #[test]

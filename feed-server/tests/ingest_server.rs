@@ -274,3 +274,374 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
     assert!(metrics.contains(r#"tickwire_ingest_connected{venue="binance"} 1"#));
     server.stop().await;
 }
+
+/// Kraken's instrument snapshot (the real one) and a ticker snapshot (written from Kraken's v2
+/// documentation) for the metadata connection.
+fn kraken_metadata(symbol: &str) -> Option<Vec<Step>> {
+    let path = support::realdata::sample(
+        "exchanges/kraken/v2_samples/instrument_snapshot_krakpot.json.gz",
+    )?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    // Compact, as the wire has it.
+    let compact: Box<serde_json::value::RawValue> = serde_json::from_str(&text).unwrap();
+    let compact = serde_json::to_string(&compact)
+        .unwrap()
+        .split_whitespace()
+        .collect::<String>();
+    Some(vec![
+        Step::AwaitClient(2),
+        Step::Send(compact),
+        Step::Send(format!(
+            r#"{{"channel":"ticker","type":"snapshot","data":[{{"symbol":"{symbol}","bid":354.5,"bid_qty":1.0,"ask":354.8,"ask_qty":1.4,"last":354.55,"volume":1000.0,"vwap":350.0,"low":340.0,"high":360.0,"change":4.55,"change_pct":1.3}}]}}"#
+        )),
+    ])
+}
+
+#[tokio::test]
+async fn kraken_through_a_bad_checksum_and_a_silent_stream() {
+    let Some(path) =
+        support::realdata::sample("exchanges/kraken/v1_2021-04-17_cryptofeed/book.jsonl")
+    else {
+        return;
+    };
+    let Some(metadata) = kraken_metadata("XMR/USD") else {
+        return;
+    };
+    let text = std::fs::read_to_string(path).unwrap();
+    let messages: Vec<support::captures::KrakenV1> = text
+        .lines()
+        .filter_map(support::captures::KrakenV1::parse)
+        .filter(|m| m.pair == "XMR/USD")
+        .collect();
+    assert_eq!(messages.len(), 847);
+    let mut book = support::captures::TextBook::new(1_000);
+    let mut after = Vec::new();
+    for m in &messages {
+        book.apply(m);
+        after.push(book.clone());
+    }
+    let play = |range: std::ops::Range<usize>| -> Vec<Step> {
+        range
+            .flat_map(|i| {
+                [
+                    Step::Send(messages[i].v2("XMR/USD")),
+                    Step::Wait(Duration::from_millis(2)),
+                ]
+            })
+            .collect()
+    };
+    // The first feed connection: 300 messages, then one with a wrong checksum; after the
+    // re-subscribe, a fresh snapshot and 200 more; then silence until the watchdog reconnects.
+    let mut session1 = vec![Step::AwaitClient(2)];
+    session1.extend(play(0..300));
+    let mut corrupted = messages[300].clone();
+    let right: u32 = corrupted.checksum.as_deref().unwrap().parse().unwrap();
+    corrupted.checksum = Some((right ^ 1).to_string());
+    session1.push(Step::Send(corrupted.v2("XMR/USD")));
+    session1.push(Step::AwaitClient(4));
+    session1.push(Step::Send(after[300].snapshot_v2("XMR/USD")));
+    session1.extend(play(301..500));
+    // A trade, as Kraken v2 writes one.
+    session1.push(Step::Send(
+        r#"{"channel":"trade","type":"update","data":[{"symbol":"XMR/USD","side":"sell","price":354.11,"qty":0.89594024,"ord_type":"limit","trade_id":4665906,"timestamp":"2021-04-17T16:49:02.557535Z"}]}"#.to_owned(),
+    ));
+    let mut session2 = vec![
+        Step::AwaitClient(2),
+        Step::Send(after[600].snapshot_v2("XMR/USD")),
+    ];
+    session2.extend(play(601..messages.len()));
+    let venue = Venue::start(Script {
+        sessions: vec![metadata, session1, session2],
+        rest: Vec::new(),
+    })
+    .await;
+    let mut config = ingest_config("kraken:XMR/USD", &venue, "kraken");
+    config.ingest.ingest_depth = 1_000;
+    config.ingest.ingest_silence_ms = 1_000;
+    let server = start(config).await;
+    let mut client = Client::connect(&server).await;
+    client
+        .send(&support::books::books(&["KRAKEN:XMR/USD"], Some(10), true))
+        .await;
+    let mut books = Books::new(10);
+    let mut trades = Vec::new();
+    let (want_bids, want_asks) = after.last().unwrap().top(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .unwrap_or_else(|_| panic!("the book never reached the venue's last book"));
+        match &message {
+            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
+                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
+            }
+            ServerMessage::Trade(t) => trades.push(t.clone()),
+            ServerMessage::Error(e) => panic!("{e:?}"),
+            ServerMessage::Snapshot(s) => {
+                // The reference price is the ticker's last less its change.
+                assert_eq!(s.prev_close, "350.00".parse::<Decimal>().unwrap());
+            }
+            _ => {}
+        }
+        if let Some(book) = books.get("KRAKEN:XMR/USD") {
+            let bids: Vec<(Decimal, Decimal)> = book.bids().map(|(p, s)| (*p, *s)).collect();
+            let asks: Vec<(Decimal, Decimal)> = book.asks().map(|(p, s)| (*p, *s)).collect();
+            if bids == want_bids && asks == want_asks && venue.connections() == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0].price, "354.11".parse::<Decimal>().unwrap());
+    assert_eq!(trades[0].size, "0.89594024".parse::<Decimal>().unwrap());
+    let received = venue.received();
+    assert!(
+        received.iter().any(|m| m.starts_with(
+            r#"{"method":"unsubscribe","params":{"channel":"book","symbol":["XMR/USD"]"#
+        )),
+        "{received:?}"
+    );
+    let health: serde_json::Value = serde_json::from_str(&get(&server, "/healthz").await).unwrap();
+    let kraken = &health["ingest"][0];
+    assert_eq!(kraken["venue"], "kraken");
+    assert_eq!(kraken["reconnects"], 1);
+    assert_eq!(kraken["resyncs"]["checksum"], 1);
+    server.stop().await;
+}
+
+/// Decimal places of the finest of `values`, as a grid unit's text.
+fn finest<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let places = values
+        .map(|v| v.split_once('.').map_or(0, |(_, f)| f.len()))
+        .max()
+        .unwrap_or(0);
+    Decimal::new(1, u32::try_from(places).unwrap()).to_string()
+}
+
+#[tokio::test]
+async fn coinbase_through_a_maintenance_close() {
+    let Some(dir) = support::realdata::sample("exchanges/coinbase/exchange_2021-04-17_cryptofeed")
+    else {
+        return;
+    };
+    let product = "SKL-USD";
+    let tagged = format!(r#""product_id":"{product}""#);
+    let read = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&tagged))
+            .map(str::to_owned)
+            .collect()
+    };
+    // The book's messages and the trades, merged by time as the feed sent them.
+    let mut messages: Vec<(String, String)> = read("level2.jsonl")
+        .into_iter()
+        .chain(read("matches.jsonl"))
+        .map(|l| {
+            let value: serde_json::Value = serde_json::from_str(&l).unwrap();
+            (value["time"].as_str().unwrap_or("").to_owned(), l)
+        })
+        .collect();
+    messages.sort_by(|a, b| a.0.cmp(&b.0));
+    let messages: Vec<String> = messages.into_iter().map(|(_, l)| l).collect();
+    assert!(messages[0].starts_with(r#"{"type":"snapshot""#));
+    let (mut prices, mut sizes) = (Vec::new(), Vec::new());
+    let mut bids: BTreeMap<Decimal, (String, String)> = BTreeMap::new();
+    let mut asks: BTreeMap<Decimal, (String, String)> = BTreeMap::new();
+    let mut after = Vec::new();
+    let mut trades = 0;
+    for line in &messages {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut set = |side: &str, p: &str, s: &str| {
+            prices.push(p.to_owned());
+            sizes.push(s.to_owned());
+            let book = if side == "buy" { &mut bids } else { &mut asks };
+            let price: Decimal = p.parse().unwrap();
+            if s.parse::<Decimal>().unwrap().is_zero() {
+                book.remove(&price);
+            } else {
+                book.insert(price, (p.to_owned(), s.to_owned()));
+            }
+        };
+        match value["type"].as_str().unwrap() {
+            "snapshot" => {
+                for (key, side) in [("bids", "buy"), ("asks", "sell")] {
+                    for level in value[key].as_array().unwrap() {
+                        set(side, level[0].as_str().unwrap(), level[1].as_str().unwrap());
+                    }
+                }
+            }
+            "l2update" => {
+                for change in value["changes"].as_array().unwrap() {
+                    set(
+                        change[0].as_str().unwrap(),
+                        change[1].as_str().unwrap(),
+                        change[2].as_str().unwrap(),
+                    );
+                }
+            }
+            "match" => {
+                trades += 1;
+                prices.push(value["price"].as_str().unwrap().to_owned());
+                sizes.push(value["size"].as_str().unwrap().to_owned());
+            }
+            _ => {}
+        }
+        after.push((bids.clone(), asks.clone()));
+    }
+    let snapshot_at = |i: usize| {
+        let (bids, asks) = &after[i];
+        let levels = |side: Vec<&(String, String)>| {
+            side.iter()
+                .map(|(p, s)| format!(r#"["{p}","{s}"]"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            r#"{{"type":"snapshot","product_id":"{product}","bids":[{}],"asks":[{}]}}"#,
+            levels(bids.values().rev().collect()),
+            levels(asks.values().collect())
+        )
+    };
+    let half = messages.len() / 2;
+    let play = |range: std::ops::Range<usize>| -> Vec<Step> {
+        range
+            .flat_map(|i| {
+                [
+                    Step::Send(messages[i].clone()),
+                    Step::Wait(Duration::from_micros(500)),
+                ]
+            })
+            .collect()
+    };
+    let mut session1 = vec![Step::AwaitClient(1)];
+    session1.extend(play(0..half));
+    session1.push(Step::Close);
+    let mut session2 = vec![Step::AwaitClient(1), Step::Send(snapshot_at(half - 1))];
+    session2.extend(play(half..messages.len()));
+    let venue = Venue::start(Script {
+        sessions: vec![session1, session2],
+        rest: fixed(&[
+            (
+                "/products/SKL-USD/stats",
+                r#"{"open":"0.4250","high":"0.4500","low":"0.4100","last":"0.4394","volume":"1000000"}"#.to_owned(),
+            ),
+            (
+                "/products/SKL-USD",
+                format!(
+                    r#"{{"id":"SKL-USD","base_currency":"SKL","quote_currency":"USD","quote_increment":"{}","base_increment":"{}","status":"online"}}"#,
+                    finest(prices.iter().map(String::as_str)),
+                    finest(sizes.iter().map(String::as_str))
+                ),
+            ),
+        ]),
+    })
+    .await;
+    let server = start(ingest_config("coinbase:SKL-USD", &venue, "coinbase")).await;
+    let mut client = Client::connect(&server).await;
+    client
+        .send(&support::books::books(
+            &["COINBASE:SKL-USD"],
+            Some(10),
+            true,
+        ))
+        .await;
+    let mut books = Books::new(10);
+    let mut seen_trades = 0;
+    let (bids, asks) = after.last().unwrap();
+    let want_bids: Vec<(Decimal, Decimal)> = bids
+        .iter()
+        .rev()
+        .take(10)
+        .map(|(p, (_, s))| (*p, s.parse().unwrap()))
+        .collect();
+    let want_asks: Vec<(Decimal, Decimal)> = asks
+        .iter()
+        .take(10)
+        .map(|(p, (_, s))| (*p, s.parse().unwrap()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .unwrap_or_else(|_| panic!("the book never reached the venue's last book"));
+        match &message {
+            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
+                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
+            }
+            ServerMessage::Trade(_) => seen_trades += 1,
+            _ => {}
+        }
+        if let Some(book) = books.get("COINBASE:SKL-USD") {
+            let bids: Vec<(Decimal, Decimal)> = book.bids().map(|(p, s)| (*p, *s)).collect();
+            let asks: Vec<(Decimal, Decimal)> = book.asks().map(|(p, s)| (*p, *s)).collect();
+            if bids == want_bids
+                && asks == want_asks
+                && venue.connections() == 2
+                && seen_trades == trades
+            {
+                break;
+            }
+        }
+    }
+    let received = venue.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "a subscribe on each connection: {received:?}"
+    );
+    assert!(received[1].contains(r#""product_ids":["SKL-USD"]"#));
+    let health: serde_json::Value = serde_json::from_str(&get(&server, "/healthz").await).unwrap();
+    assert_eq!(health["ingest"][0]["reconnects"], 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_venue_is_retried_and_shown_and_the_server_serves_on() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = config();
+    config.ingest = IngestArgs {
+        specs: vec!["binance:BTCUSDT".parse().unwrap()],
+        ws_urls: vec![format!("binance=ws://127.0.0.1:{port}").parse().unwrap()],
+        rest_urls: vec![format!("binance=http://127.0.0.1:{port}").parse().unwrap()],
+        ingest_start_timeout_ms: 300,
+        ..IngestArgs::default()
+    };
+    let server = start(config).await;
+    let mut client = Client::connect(&server).await;
+    let hello = client
+        .until(|m| match m {
+            ServerMessage::Hello(h) => Some(h),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        hello.symbols,
+        vec![protocol::Symbol::from("BINANCE:BTCUSDT")]
+    );
+    // The feed is retried with backoff while clients are served.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let health: serde_json::Value =
+            serde_json::from_str(&get(&server, "/healthz").await).unwrap();
+        assert_eq!(health["status"], "ok");
+        let binance = &health["ingest"][0];
+        assert_eq!(binance["connected"], false);
+        assert_eq!(binance["stale"], true);
+        if binance["reconnects"].as_u64().unwrap() >= 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod books;
+pub mod captures;
 pub mod nats;
 pub mod raw;
 pub mod realdata;
