@@ -27,10 +27,14 @@ pub enum Connection {
 pub const NOTICE_TTL: Duration = Duration::from_secs(6);
 
 impl State {
-    /// What the server streams, for the status bar: `synthetic 2000/s`, or for a replay its
-    /// file, speed and the recording's clock at the latest event (UTC).
+    /// What the server streams, for the status bar: `synthetic 2000/s`, `ingest BINANCE,
+    /// KRAKEN`, or for a replay its file, speed and the recording's clock at the latest event
+    /// (UTC).
     pub fn source_text(&self) -> Option<String> {
         let source = self.source.as_ref()?;
+        if let Some(venues) = source.venues.as_ref().filter(|_| source.kind == "ingest") {
+            return Some(format!("ingest {}", venues.join(", ")));
+        }
         if source.kind != "replay" {
             return Some(match source.rate {
                 Some(rate) => format!("{} {rate}/s", source.kind),

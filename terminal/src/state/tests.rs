@@ -441,6 +441,18 @@ fn the_status_shows_a_replays_file_speed_and_recording_clock() {
         venues: None,
     });
     assert_eq!(s.source_text().as_deref(), Some("synthetic 2000/s"));
+    s.source = Some(protocol::SourceInfo {
+        kind: "ingest".into(),
+        rate: None,
+        seed: None,
+        file: None,
+        speed: None,
+        looping: None,
+        recording_start_ns: None,
+        replay_start_ns: None,
+        venues: Some(vec!["BINANCE".into(), "KRAKEN".into()]),
+    });
+    assert_eq!(s.source_text().as_deref(), Some("ingest BINANCE, KRAKEN"));
 }
 
 #[test]
