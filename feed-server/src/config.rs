@@ -203,7 +203,7 @@ pub struct Config {
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     pub max_resume_events: u64,
 
-    /// Largest order quantity accepted.
+    /// Largest order quantity accepted, in the instrument's units (shares, coins) whatever its lot.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_order_qty: u64,
 

@@ -250,6 +250,32 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
         }
     }
     assert!(quotes > 100, "{quotes} quotes");
+    // Paper trading: a market buy of the three best asks takes each at the venue's price and
+    // size (the venue is quiet now; its book stays as it ended).
+    let asks: Vec<(Decimal, Decimal)> = want_asks[..3].to_vec();
+    client
+        .send(&protocol::ClientMessage::Order(protocol::Order {
+            id: "live".into(),
+            symbol: "BINANCE:BTCUSDT".into(),
+            side: protocol::Side::Buy,
+            qty: asks.iter().map(|(_, s)| *s).sum(),
+            price: None,
+            sent_ns: None,
+        }))
+        .await;
+    let mut fills = Vec::new();
+    while fills.len() < asks.len() {
+        match tokio::time::timeout_at(deadline, client.next())
+            .await
+            .unwrap()
+        {
+            ServerMessage::Fill(f) => fills.push((f.price, f.qty)),
+            ServerMessage::Reject(r) => panic!("{r:?}"),
+            ServerMessage::Canceled(c) => panic!("{c:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(fills, asks);
     let paths = venue.paths();
     assert_eq!(
         paths

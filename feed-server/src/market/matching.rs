@@ -364,13 +364,17 @@ fn sweep(
     }
 }
 
-/// A client quantity as a whole number of lots (shares, for equities).
+/// A client quantity as a whole number of lots (shares, for equities). `max` is in the
+/// instrument's units (shares, coins), whatever its lot: 1.5 BTC on a 10^-8 lot is 1.5.
 fn whole_lots(qty: Decimal, lot: Decimal, max: i64) -> Result<i64, String> {
     if qty <= Decimal::ZERO {
         return Err(format!("quantity {qty} must be positive"));
     }
+    if qty > Decimal::from(max) {
+        return Err(format!("quantity {qty} is over the limit of {max}"));
+    }
     match grid::units(qty, lot) {
-        Ok(q) if q <= max => Ok(q),
+        Ok(q) => Ok(q),
         Err(OffGrid::NotMultiple) if lot == Decimal::ONE => {
             Err(format!("quantity {qty} must be a whole number of shares"))
         }
