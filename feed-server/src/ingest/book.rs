@@ -36,6 +36,10 @@ pub struct VenueBook {
     sent_bids: BTreeMap<Reverse<i64>, i64>,
     sent_asks: BTreeMap<i64, i64>,
     last_top: Option<Top>,
+    /// A side changed inside the window the server holds (or the window is not full): only
+    /// then does a flush compare it, so a change deep in the book costs no diff.
+    dirty_bids: bool,
+    dirty_asks: bool,
 }
 
 /// A level the venue sent that is not on the symbol's grid, or not a number.
@@ -56,6 +60,8 @@ impl VenueBook {
             sent_bids: BTreeMap::from([(Reverse(bid), size)]),
             sent_asks: BTreeMap::from([(ask, size)]),
             last_top: None,
+            dirty_bids: true,
+            dirty_asks: true,
         }
     }
 
@@ -64,6 +70,8 @@ impl VenueBook {
     pub fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();
+        self.dirty_bids = true;
+        self.dirty_asks = true;
     }
 
     /// Sets a level from the venue's text: a size of zero, however written, removes it.
@@ -104,6 +112,15 @@ impl VenueBook {
     pub fn set(&mut self, side: Side, price: i64, size: i64) {
         match side {
             Side::Buy => {
+                let full = self.sent_bids.len() >= self.depth;
+                if !full
+                    || self
+                        .sent_bids
+                        .last_key_value()
+                        .is_none_or(|(w, _)| price >= w.0)
+                {
+                    self.dirty_bids = true;
+                }
                 if size == 0 {
                     self.bids.remove(&Reverse(price));
                 } else {
@@ -114,6 +131,15 @@ impl VenueBook {
                 }
             }
             Side::Sell => {
+                let full = self.sent_asks.len() >= self.depth;
+                if !full
+                    || self
+                        .sent_asks
+                        .last_key_value()
+                        .is_none_or(|(w, _)| price <= *w)
+                {
+                    self.dirty_asks = true;
+                }
                 if size == 0 {
                     self.asks.remove(&price);
                 } else {
@@ -155,30 +181,27 @@ impl VenueBook {
     /// (removals first), then a quote if the best bid or ask changed.
     pub fn flush(&mut self, out: &mut Vec<MarketEvent>) {
         let symbol = self.symbol;
-        let top_bids: Vec<(Reverse<i64>, i64)> = self
-            .bids
-            .iter()
-            .take(self.depth)
-            .map(|(p, s)| (*p, *s))
-            .collect();
-        let top_asks: Vec<(i64, i64)> = self
-            .asks
-            .iter()
-            .take(self.depth)
-            .map(|(p, s)| (*p, *s))
-            .collect();
         let level = |side, price, size| MarketEvent::Level {
             symbol,
             side,
             price,
             size,
         };
-        diff(&mut self.sent_bids, &top_bids, |Reverse(p), s| {
-            out.push(level(Side::Buy, p, s));
-        });
-        diff(&mut self.sent_asks, &top_asks, |p, s| {
-            out.push(level(Side::Sell, p, s));
-        });
+        if std::mem::take(&mut self.dirty_bids) {
+            diff(
+                &mut self.sent_bids,
+                &self.bids,
+                self.depth,
+                |Reverse(p), s| {
+                    out.push(level(Side::Buy, p, s));
+                },
+            );
+        }
+        if std::mem::take(&mut self.dirty_asks) {
+            diff(&mut self.sent_asks, &self.asks, self.depth, |p, s| {
+                out.push(level(Side::Sell, p, s));
+            });
+        }
         let top = self.top();
         if top != self.last_top
             && let Some((bid, bid_size, ask, ask_size)) = top
@@ -197,23 +220,28 @@ impl VenueBook {
     }
 }
 
-/// Brings `sent` to `wanted` (sorted like `sent`), calling `emit` for each change: first every
-/// level to remove (size 0), then every level added or resized.
+/// Brings `sent` to the top `depth` levels of `book` (both ordered best first), calling `emit`
+/// for each change: first every level to remove (size 0), then every level added or resized.
+/// One merge of the two ordered maps, nothing allocated but the removals.
 fn diff<K: Ord + Copy>(
     sent: &mut BTreeMap<K, i64>,
-    wanted: &[(K, i64)],
+    book: &BTreeMap<K, i64>,
+    depth: usize,
     mut emit: impl FnMut(K, i64),
 ) {
+    let window = || book.iter().take(depth);
+    // The last key in the window: sent levels beyond it, or absent from the book, go.
+    let edge = window().last().map(|(k, _)| *k);
     let gone: Vec<K> = sent
         .keys()
-        .filter(|k| wanted.binary_search_by(|(w, _)| w.cmp(k)).is_err())
+        .filter(|k| edge.is_none_or(|e| **k > e) || !book.contains_key(k))
         .copied()
         .collect();
     for key in gone {
         sent.remove(&key);
         emit(key, 0);
     }
-    for &(key, size) in wanted {
+    for (&key, &size) in window() {
         if sent.insert(key, size) != Some(size) {
             emit(key, size);
         }

@@ -106,6 +106,17 @@ impl Kraken {
         }
     }
 
+    /// Subscribes to Kraken's book at `depth` (one of [`DEPTHS`]) rather than the smallest
+    /// that covers the served depth: a deeper book to verify, the same levels served.
+    #[must_use]
+    pub fn with_venue_depth(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        for symbol in &mut self.symbols {
+            symbol.exact = KrakenBook::new(depth);
+        }
+        self
+    }
+
     fn book_request(&self, method: &str, symbols: &[&str]) -> String {
         let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
         format!(
