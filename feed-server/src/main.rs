@@ -236,7 +236,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 .ingest
                 .specs
                 .iter()
-                .map(|s| format!("{}:{}", s.venue, s.symbols.join(",")))
+                .map(|s| format!("{}:{}", s.venue, s.url.clone().unwrap_or_else(|| s.symbols.join(","))))
                 .collect();
             tracing::info!(%addr, ingest = ?venues, "feed server ready; fetching the venues' instruments");
         } else if let Some(file) = &config.replay {

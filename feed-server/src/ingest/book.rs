@@ -36,6 +36,8 @@ pub struct VenueBook {
     sent_bids: BTreeMap<Reverse<i64>, i64>,
     sent_asks: BTreeMap<i64, i64>,
     last_top: Option<Top>,
+    /// Whether a flush follows a change of the best bid or ask with a quote.
+    quotes: bool,
     /// A side changed inside the window the server holds (or the window is not full): only
     /// then does a flush compare it, so a change deep in the book costs no diff.
     dirty_bids: bool,
@@ -60,9 +62,18 @@ impl VenueBook {
             sent_bids: BTreeMap::from([(Reverse(bid), size)]),
             sent_asks: BTreeMap::from([(ask, size)]),
             last_top: None,
+            quotes: true,
             dirty_bids: true,
             dirty_asks: true,
         }
+    }
+
+    /// A book whose flushes make level events only: for a source whose quotes come apart from
+    /// its book (a relayed Tickwire server's own quotes).
+    #[must_use]
+    pub fn without_quotes(mut self) -> Self {
+        self.quotes = false;
+        self
     }
 
     /// Empties the venue's side of the book (before a snapshot); the server's copy is left
@@ -152,6 +163,16 @@ impl VenueBook {
         }
     }
 
+    /// Cuts each side to its best `n` levels.
+    pub fn truncate(&mut self, n: usize) {
+        while self.bids.len() > n {
+            self.bids.pop_last();
+        }
+        while self.asks.len() > n {
+            self.asks.pop_last();
+        }
+    }
+
     /// The best bid and ask, if both sides have a level.
     pub fn top(&self) -> Option<Top> {
         let (Reverse(bid), bid_size) = self.bids.iter().next()?;
@@ -203,7 +224,8 @@ impl VenueBook {
             });
         }
         let top = self.top();
-        if top != self.last_top
+        if self.quotes
+            && top != self.last_top
             && let Some((bid, bid_size, ask, ask_size)) = top
         {
             out.push(MarketEvent::Quote {

@@ -7,6 +7,9 @@
 //!   `GET /products/{id}/stats` (`open`).
 //! - Kraken: the WebSocket v2 `instrument` channel's snapshot (`price_increment`,
 //!   `qty_increment`) and the `ticker` channel's (`last` - `change`).
+//! - Tickwire: the upstream's `hello` (its symbols) and a `snapshot` of each (`tick_size`,
+//!   `prev_close`; the lot is the finest place its sizes are written at, as Tickwire writes
+//!   sizes at the lot's scale).
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +58,7 @@ pub async fn fetch_within(
             Venue::Binance => binance(&spec.symbols, rest_base, settings).await,
             Venue::Coinbase => coinbase(&spec.symbols, rest_base, settings).await,
             Venue::Kraken => kraken(&spec.symbols, ws, settings).await,
+            Venue::Tickwire => tickwire(ws, settings).await,
         };
         match result {
             Err(MetaError::Unreachable(why)) => {
@@ -381,4 +385,96 @@ async fn kraken(
             })
         })
         .collect()
+}
+
+/// Most symbols a relay follows: the first of its upstream's, in `hello` order.
+pub const MAX_RELAY_SYMBOLS: usize = 10_000;
+
+async fn tickwire(url: &str, settings: &LinkSettings) -> Result<Vec<Listed>, MetaError> {
+    use protocol::{ClientMessage, Decoder, ServerMessage, Subscribe, Symbol, encode_client};
+    let unreachable = |why: String| MetaError::Unreachable(format!("{url}: {why}"));
+    let connector = rest::tls_client()
+        .map(tokio_tungstenite::Connector::Rustls)
+        .map_err(unreachable)?;
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(settings.max_message_bytes));
+    let (mut ws, _) = tokio::time::timeout(
+        settings.timeout,
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, Some(connector)),
+    )
+    .await
+    .map_err(|_| unreachable("no answer".to_owned()))?
+    .map_err(|e| unreachable(e.to_string()))?;
+    let mut decoder = Decoder::new();
+    let mut symbols: Option<Vec<Symbol>> = None;
+    let mut found: std::collections::HashMap<Symbol, Listed> = std::collections::HashMap::new();
+    let started = Instant::now();
+    loop {
+        if let Some(symbols) = &symbols
+            && symbols.iter().all(|s| found.contains_key(s))
+        {
+            break;
+        }
+        let wait = settings.timeout.saturating_sub(started.elapsed());
+        let Ok(Some(Ok(message))) = tokio::time::timeout(wait, ws.next()).await else {
+            return Err(unreachable("no hello and snapshots in time".to_owned()));
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let messages = decoder
+            .server(text.as_bytes())
+            .map_err(|e| unreachable(format!("not a Tickwire server: {e}")))?;
+        for message in messages {
+            match message {
+                ServerMessage::Hello(hello) => {
+                    let mut list = hello.symbols;
+                    if list.len() > MAX_RELAY_SYMBOLS {
+                        tracing::warn!(
+                            "the upstream serves {} symbols; relaying the first {MAX_RELAY_SYMBOLS}",
+                            list.len()
+                        );
+                        list.truncate(MAX_RELAY_SYMBOLS);
+                    }
+                    // Every symbol: a list of thousands would pass the upstream's message limit.
+                    let subscribe = encode_client(&ClientMessage::Subscribe(Subscribe::to(vec![
+                        Symbol::from("*"),
+                    ])));
+                    ws.send(Message::text(subscribe))
+                        .await
+                        .map_err(|e| unreachable(e.to_string()))?;
+                    symbols = Some(list);
+                }
+                ServerMessage::Snapshot(s) => {
+                    let places = [s.bid_size, s.ask_size, s.last_size]
+                        .iter()
+                        .map(Decimal::scale)
+                        .max()
+                        .unwrap_or(0);
+                    let lot = Decimal::new(1, places);
+                    if s.tick_size <= Decimal::ZERO {
+                        return Err(MetaError::Unknown(format!(
+                            "{}: tick size {}",
+                            s.symbol, s.tick_size
+                        )));
+                    }
+                    found.insert(
+                        s.symbol.clone(),
+                        Listed {
+                            venue_symbol: s.symbol.to_string(),
+                            grid: Grid {
+                                tick: s.tick_size.normalize(),
+                                lot,
+                            },
+                            reference: Some(s.prev_close),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    let symbols = symbols.unwrap_or_default();
+    Ok(symbols.iter().filter_map(|s| found.remove(s)).collect())
 }

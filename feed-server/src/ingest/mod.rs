@@ -19,6 +19,7 @@ pub mod meta;
 pub mod rest;
 pub mod spec;
 pub mod status;
+pub mod tickwire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +113,10 @@ impl IngestArgs {
         !self.specs.is_empty()
     }
 
+    fn ws_url_of(&self, spec: &Spec) -> String {
+        spec.url.clone().unwrap_or_else(|| self.ws_url(spec.venue))
+    }
+
     fn ws_url(&self, venue: Venue) -> String {
         self.ws_urls
             .iter()
@@ -142,6 +147,9 @@ impl IngestArgs {
     fn merged(&self) -> Result<Vec<Spec>, String> {
         let mut merged: Vec<Spec> = Vec::new();
         for spec in &self.specs {
+            if spec.venue == Venue::Tickwire && merged.iter().any(|m| m.venue == Venue::Tickwire) {
+                return Err("one tickwire: upstream at most".to_owned());
+            }
             match merged.iter_mut().find(|m| m.venue == spec.venue) {
                 Some(m) => {
                     for s in &spec.symbols {
@@ -183,6 +191,18 @@ impl Grid {
                 self.tick
             ))
         })
+    }
+
+    /// An exact price in ticks.
+    pub fn in_ticks(&self, price: Decimal) -> Result<i64, String> {
+        protocol::grid::units(price, self.tick)
+            .map_err(|e| format!("price {price} is not on the tick {} ({e:?})", self.tick))
+    }
+
+    /// An exact size in lots.
+    pub fn in_lots(&self, size: Decimal) -> Result<i64, String> {
+        protocol::grid::units(size, self.lot)
+            .map_err(|e| format!("size {size} is not on the lot {} ({e:?})", self.lot))
     }
 
     /// A size from the venue's text, in lots.
@@ -278,7 +298,7 @@ pub(crate) async fn open(
     let settings = args.link();
     let deadline = Duration::from_millis(args.ingest_start_timeout_ms);
     let fetches = specs.iter().map(|spec| {
-        let (ws, rest) = (args.ws_url(spec.venue), args.rest_url(spec.venue));
+        let (ws, rest) = (args.ws_url_of(spec), args.rest_url(spec.venue));
         let settings = settings.clone();
         async move { meta::fetch_within(spec, &ws, &rest, &settings, deadline, shutdown).await }
     });
@@ -289,6 +309,13 @@ pub(crate) async fn open(
         let listed = match found {
             Ok(listed) => listed,
             Err(meta::MetaError::Unknown(why)) => return Err(why),
+            Err(meta::MetaError::Unreachable(why)) if spec.venue == Venue::Tickwire => {
+                return Err(format!(
+                    "the upstream {} did not answer within {} ms ({why}); its symbols are unknown until it does",
+                    args.ws_url_of(spec),
+                    deadline.as_millis()
+                ));
+            }
             Err(meta::MetaError::Unreachable(why)) => {
                 tracing::warn!(
                     venue = %spec.venue,
@@ -322,7 +349,12 @@ pub(crate) async fn open(
                 .unwrap_or(2);
             let instrument = Instrument {
                 symbol: Symbol::from(
-                    format!("{}:{}", spec.venue.prefix(), listed.venue_symbol).as_str(),
+                    if spec.venue == Venue::Tickwire {
+                        listed.venue_symbol.clone()
+                    } else {
+                        format!("{}:{}", spec.venue.prefix(), listed.venue_symbol)
+                    }
+                    .as_str(),
                 ),
                 tick_size: listed.grid.tick,
                 lot_size: listed.grid.lot,
@@ -338,15 +370,17 @@ pub(crate) async fn open(
             });
             instruments.push(instrument);
         }
-        per_venue.push((spec.venue, metas));
+        per_venue.push((spec, metas));
     }
     let universe = Universe::from_instruments(instruments)?;
     let depth = usize::try_from(args.ingest_depth).unwrap_or(50);
     let adapters = per_venue
         .into_iter()
-        .map(|(venue, metas)| {
-            let (ws, rest) = (args.ws_url(venue), args.rest_url(venue));
+        .map(|(spec, metas)| {
+            let venue = spec.venue;
+            let (ws, rest) = (args.ws_url_of(spec), args.rest_url(venue));
             let adapter: Box<dyn Adapter> = match venue {
+                Venue::Tickwire => Box::new(tickwire::Tickwire::new(&ws, metas, depth)),
                 Venue::Binance => Box::new(binance::Binance::new(&ws, &rest, metas, depth)),
                 Venue::Coinbase => Box::new(coinbase::Coinbase::new(&ws, metas, depth)),
                 Venue::Kraken => Box::new(kraken_feed::Kraken::new(&ws, metas, depth)),

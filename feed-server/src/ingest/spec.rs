@@ -9,10 +9,17 @@ pub enum Venue {
     Binance,
     Coinbase,
     Kraken,
+    /// Another Tickwire server.
+    Tickwire,
 }
 
 impl Venue {
-    pub const ALL: [Venue; 3] = [Venue::Binance, Venue::Coinbase, Venue::Kraken];
+    pub const ALL: [Venue; 4] = [
+        Venue::Binance,
+        Venue::Coinbase,
+        Venue::Kraken,
+        Venue::Tickwire,
+    ];
 
     /// The name in `--ingest`, `--ingest-url` and the `venue` label of `/metrics`.
     pub fn key(self) -> &'static str {
@@ -20,6 +27,7 @@ impl Venue {
             Venue::Binance => "binance",
             Venue::Coinbase => "coinbase",
             Venue::Kraken => "kraken",
+            Venue::Tickwire => "tickwire",
         }
     }
 
@@ -29,6 +37,7 @@ impl Venue {
             Venue::Binance => "BINANCE",
             Venue::Coinbase => "COINBASE",
             Venue::Kraken => "KRAKEN",
+            Venue::Tickwire => "TICKWIRE",
         }
     }
 
@@ -38,6 +47,8 @@ impl Venue {
             Venue::Binance => "wss://stream.binance.com:9443",
             Venue::Coinbase => "wss://ws-feed.exchange.coinbase.com",
             Venue::Kraken => "wss://ws.kraken.com/v2",
+            // A relay's upstream is its spec's URL.
+            Venue::Tickwire => "",
         }
     }
 
@@ -47,6 +58,7 @@ impl Venue {
             Venue::Binance => "https://api.binance.com",
             Venue::Coinbase => "https://api.exchange.coinbase.com",
             Venue::Kraken => "https://api.kraken.com",
+            Venue::Tickwire => "",
         }
     }
 }
@@ -64,7 +76,7 @@ impl FromStr for Venue {
         Venue::ALL
             .into_iter()
             .find(|v| v.key().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown venue `{s}`: binance, coinbase or kraken"))
+            .ok_or_else(|| format!("unknown venue `{s}`: binance, coinbase, kraken or tickwire"))
     }
 }
 
@@ -75,8 +87,11 @@ pub const MAX_SYMBOLS_PER_VENUE: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     pub venue: Venue,
-    /// The venue's own names, as given (Binance's upper-cased).
+    /// The venue's own names, as given (Binance's upper-cased); none for `tickwire`, which
+    /// relays every symbol its upstream serves.
     pub symbols: Vec<String>,
+    /// `tickwire`: the upstream's WebSocket URL.
+    pub url: Option<String>,
 }
 
 impl FromStr for Spec {
@@ -87,13 +102,24 @@ impl FromStr for Spec {
             .split_once(':')
             .ok_or_else(|| format!("`{s}`: give VENUE:SYMBOL,SYMBOL (binance:BTCUSDT)"))?;
         let venue: Venue = venue.parse()?;
+        if venue == Venue::Tickwire {
+            let url = list.trim();
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return Err(format!("`{s}`: give tickwire:ws://HOST:PORT/ws"));
+            }
+            return Ok(Self {
+                venue,
+                symbols: Vec::new(),
+                url: Some(url.to_owned()),
+            });
+        }
         let symbols: Vec<String> = list
             .split(',')
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(|t| match venue {
                 Venue::Binance => t.to_ascii_uppercase(),
-                Venue::Coinbase | Venue::Kraken => t.to_owned(),
+                Venue::Coinbase | Venue::Kraken | Venue::Tickwire => t.to_owned(),
             })
             .collect();
         if symbols.is_empty() {
@@ -112,7 +138,11 @@ impl FromStr for Spec {
         if let Some(dup) = symbols.iter().find(|t| !seen.insert(t.as_str())) {
             return Err(format!("`{dup}` is listed twice"));
         }
-        Ok(Self { venue, symbols })
+        Ok(Self {
+            venue,
+            symbols,
+            url: None,
+        })
     }
 }
 
