@@ -1,7 +1,9 @@
 //! A stand-in venue on loopback: a WebSocket that plays scripted messages to each connection in
 //! turn, with faults (a dropped connection, a close, silence), and an HTTP server that answers
 //! REST paths with scripted bodies (late ones too). It serves the paths the real venue does, so
-//! `--ingest-url` and `--ingest-rest-url` point the feed server at it.
+//! `--ingest-url` and `--ingest-rest-url` point the feed server at it. Tests use it, and so
+//! does `examples/stand_in_venue.rs`.
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -72,6 +74,12 @@ impl Drop for Venue {
 
 impl Venue {
     pub async fn start(script: Script) -> Self {
+        let any = "127.0.0.1:0".parse().unwrap();
+        Self::start_on(script, any, any).await
+    }
+
+    /// Starts on these addresses (port 0 picks one).
+    pub async fn start_on(script: Script, ws: SocketAddr, rest: SocketAddr) -> Self {
         let shared = Arc::new(Shared {
             sessions: Mutex::new(script.sessions.into()),
             rest: Mutex::new(
@@ -83,8 +91,8 @@ impl Venue {
             ),
             ..Shared::default()
         });
-        let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let rest = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws = TcpListener::bind(ws).await.unwrap();
+        let rest = TcpListener::bind(rest).await.unwrap();
         let (ws_addr, rest_addr) = (ws.local_addr().unwrap(), rest.local_addr().unwrap());
         let s = shared.clone();
         let ws_task = tokio::spawn(async move {
