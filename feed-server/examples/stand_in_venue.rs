@@ -40,7 +40,7 @@ async fn main() {
         let line = line.unwrap();
         let (ns, json) = line.split_once(' ').unwrap();
         if !json.starts_with("{\"stream\"") {
-            snapshot = json.to_owned();
+            json.clone_into(&mut snapshot);
             continue;
         }
         let ns: u64 = ns.parse().unwrap();
