@@ -105,6 +105,183 @@ async fn get(server: &feed_server::ServerHandle, path: &str) -> String {
     body.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
+/// Binance's 2024 BTCUSDT capture: its stream messages, its REST snapshot, and the venue's
+/// book after each message (for snapshots taken later and for what clients must end with).
+struct Capture {
+    messages: Vec<String>,
+    first_snapshot: String,
+    after: Vec<Book>,
+}
+
+impl Capture {
+    fn binance(dir: &std::path::Path) -> Self {
+        let raw = flate2::read::GzDecoder::new(
+            std::fs::File::open(dir.join("raw_window.hftbacktest.txt.gz")).unwrap(),
+        );
+        let mut messages = Vec::new();
+        let mut book = Book::default();
+        let mut first_snapshot = None;
+        let mut after: Vec<Book> = Vec::new();
+        for line in BufReader::new(raw).lines() {
+            let line = line.unwrap();
+            let (_, json) = line.split_once(' ').unwrap();
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            if value.get("lastUpdateId").is_some() {
+                let mut snapshot = Book {
+                    id: value["lastUpdateId"].as_u64().unwrap(),
+                    ..Book::default()
+                };
+                snapshot.apply(&value);
+                first_snapshot = Some(json.to_owned());
+                book = snapshot;
+                // Diffs the snapshot already holds are dropped by id below.
+                continue;
+            }
+            let data = &value["data"];
+            if data["e"] == "depthUpdate"
+                && data["u"].as_u64().unwrap() > book.id
+                && first_snapshot.is_some()
+            {
+                book.apply(data);
+                book.id = data["u"].as_u64().unwrap();
+            }
+            messages.push(json.to_owned());
+            after.push(book.clone());
+        }
+        Self {
+            messages,
+            first_snapshot: first_snapshot.unwrap(),
+            after,
+        }
+    }
+}
+
+/// Binance's instrument metadata and 24-hour open, written from its REST documentation.
+fn binance_rest() -> Vec<(String, Vec<Answer>)> {
+    fixed(&[
+        (
+            "/api/v3/exchangeInfo",
+            r#"{"timezone":"UTC","symbols":[{"symbol":"BTCUSDT","status":"TRADING","filters":[{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000","tickSize":"0.01000000"},{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"}]}]}"#.to_owned(),
+        ),
+        (
+            "/api/v3/ticker/24hr",
+            r#"[{"symbol":"BTCUSDT","openPrice":"61000.00000000","lastPrice":"61837.63000000"}]"#.to_owned(),
+        ),
+    ])
+}
+
+/// Reads until `symbol`'s book is `want` (top 10 a side), checking every book message; returns
+/// the quotes seen.
+async fn until_book(
+    client: &mut Client,
+    symbol: &str,
+    want: &(Levels, Levels),
+) -> Vec<protocol::Quote> {
+    let mut books = Books::new(10);
+    let mut quotes = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .unwrap_or_else(|_| panic!("{symbol}'s book never reached {want:?}"));
+        match &message {
+            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
+                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
+            }
+            ServerMessage::Quote(q) => quotes.push(q.clone()),
+            _ => {}
+        }
+        if let Some(book) = books.get(symbol) {
+            let bids: Levels = book.bids().map(|(p, s)| (*p, *s)).collect();
+            let asks: Levels = book.asks().map(|(p, s)| (*p, *s)).collect();
+            if bids == want.0 && asks == want.1 {
+                return quotes;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_ingest_replays_the_same_quotes_and_books() {
+    let Some(dir) =
+        support::realdata::sample("exchanges/binance/spot_btcusdt_2024-08-08_hftbacktest")
+    else {
+        return;
+    };
+    let capture = Capture::binance(&dir);
+    let played = 1_500;
+    let session: Vec<Step> = capture.messages[..played]
+        .iter()
+        .flat_map(|m| {
+            [
+                Step::Send(m.clone()),
+                Step::Wait(Duration::from_micros(300)),
+            ]
+        })
+        .collect();
+    let mut rest = binance_rest();
+    rest.push((
+        "/api/v3/depth".to_owned(),
+        vec![Answer {
+            body: capture.first_snapshot.clone(),
+            delay: Duration::from_millis(100),
+        }],
+    ));
+    let venue = Venue::start(Script {
+        sessions: vec![session],
+        rest,
+    })
+    .await;
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("live.jsonl.zst");
+    let mut live_config = ingest_config("binance:BTCUSDT", &venue, "binance");
+    live_config.record = Some(file.clone());
+    let server = start(live_config).await;
+    let mut client = Client::connect(&server).await;
+    client
+        .send(&support::books::books(&["BINANCE:BTCUSDT"], Some(10), true))
+        .await;
+    let want = capture.after[played - 1].top(10);
+    let live = until_book(&mut client, "BINANCE:BTCUSDT", &want).await;
+    assert!(live.len() > 50, "{} quotes", live.len());
+    server.stop().await;
+
+    let (header, events) = protocol::recording::read_all(&file).unwrap();
+    assert_eq!(header.origin.as_deref(), Some("ingest"));
+    assert_eq!(header.symbols.len(), 1);
+    assert_eq!(header.symbols[0].symbol.as_str(), "BINANCE:BTCUSDT");
+    assert_eq!(
+        header.symbols[0].tick_size,
+        "0.01".parse::<Decimal>().unwrap()
+    );
+    assert!(events.len() > 1_000, "{} events", events.len());
+
+    // Replayed as fast as it goes, the recording gives the same book and the same quotes.
+    let replay = start(Config {
+        replay: Some(file),
+        speed: "max".parse().unwrap(),
+        ..config()
+    })
+    .await;
+    let mut client = Client::connect(&replay).await;
+    client
+        .send(&support::books::books(&["BINANCE:BTCUSDT"], Some(10), true))
+        .await;
+    let replayed = until_book(&mut client, "BINANCE:BTCUSDT", &want).await;
+    let price = |q: &protocol::Quote| (q.bid, q.bid_size, q.ask, q.ask_size);
+    let replayed: Vec<_> = replayed.iter().map(price).collect();
+    let live: Vec<_> = live.iter().map(price).collect();
+    // The replay's client may join after its first quotes: what it saw is the live tail.
+    assert!(!replayed.is_empty());
+    assert!(
+        live.ends_with(&replayed),
+        "{} live, {} replayed",
+        live.len(),
+        replayed.len()
+    );
+    replay.stop().await;
+}
+
 #[tokio::test]
 async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection() {
     let Some(dir) =
@@ -112,41 +289,11 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
     else {
         return;
     };
-    let raw = flate2::read::GzDecoder::new(
-        std::fs::File::open(dir.join("raw_window.hftbacktest.txt.gz")).unwrap(),
-    );
-    let mut messages = Vec::new();
-    let mut book = Book::default();
-    let mut first_snapshot = None;
-    // The venue's book after each message, for snapshots taken later.
-    let mut after: Vec<Book> = Vec::new();
-    for line in BufReader::new(raw).lines() {
-        let line = line.unwrap();
-        let (_, json) = line.split_once(' ').unwrap();
-        let value: serde_json::Value = serde_json::from_str(json).unwrap();
-        if value.get("lastUpdateId").is_some() {
-            let mut snapshot = Book {
-                id: value["lastUpdateId"].as_u64().unwrap(),
-                ..Book::default()
-            };
-            snapshot.apply(&value);
-            first_snapshot = Some(json.to_owned());
-            book = snapshot;
-            // Diffs the snapshot already holds are dropped by id below.
-            continue;
-        }
-        let data = &value["data"];
-        if data["e"] == "depthUpdate"
-            && data["u"].as_u64().unwrap() > book.id
-            && first_snapshot.is_some()
-        {
-            book.apply(data);
-            book.id = data["u"].as_u64().unwrap();
-        }
-        messages.push(json.to_owned());
-        after.push(book.clone());
-    }
-    let first_snapshot = first_snapshot.unwrap();
+    let Capture {
+        messages,
+        first_snapshot,
+        after,
+    } = Capture::binance(&dir);
     let last = after.last().unwrap().clone();
     // Faults: the first snapshot comes 300 ms late; a diff near the middle of the first
     // connection is never sent (the book re-syncs from a snapshot taken 200 messages later);
@@ -184,16 +331,7 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
             delay: Duration::ZERO,
         },
     ];
-    let mut rest = fixed(&[
-        (
-            "/api/v3/exchangeInfo",
-            r#"{"timezone":"UTC","symbols":[{"symbol":"BTCUSDT","status":"TRADING","filters":[{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000","tickSize":"0.01000000"},{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"}]}]}"#.to_owned(),
-        ),
-        (
-            "/api/v3/ticker/24hr",
-            r#"[{"symbol":"BTCUSDT","openPrice":"61000.00000000","lastPrice":"61837.63000000"}]"#.to_owned(),
-        ),
-    ]);
+    let mut rest = binance_rest();
     rest.push(("/api/v3/depth".to_owned(), answers));
     let venue = Venue::start(Script {
         sessions: vec![session1, session2],
