@@ -25,6 +25,17 @@ export function decimal(mantissa, scale) {
   return negative ? `-${digits}` : digits;
 }
 
+// A live venue's optional fields after a quote's or trade's own: a byte of flags (1 exch_ts_ns,
+// 2 trade_id, 4 aggressor), then each flagged field; nothing when none is set.
+function extras(r, message) {
+  if (r.at >= r.end) return message;
+  const flags = r.u8();
+  if (flags & 1) message.exch_ts_ns = r.u64();
+  if (flags & 2) message.trade_id = r.u64();
+  if (flags & 4) message.aggressor = r.u8() === 1 ? 'buy' : 'sell';
+  return message;
+}
+
 class Reader {
   constructor(view, at, end) {
     this.view = view;
@@ -129,7 +140,7 @@ export class BinaryDecoder {
         } else {
           q.bid = r.dec(); q.bid_size = r.dec(); q.ask = r.dec(); q.ask_size = r.dec();
         }
-        return q;
+        return extras(r, q);
       }
       case 0x05: case 0x06: {
         const t = { type: 'trade', symbol: this.symbol(r.u32()), seq: r.u64(), ts_ns: r.u64() };
@@ -140,7 +151,7 @@ export class BinaryDecoder {
         } else {
           t.price = r.dec(); t.size = r.dec();
         }
-        return t;
+        return extras(r, t);
       }
       case 0x07: return { type: 'ack', id: r.str(), order_id: r.str(), sent_ns: r.optU64(), ts_ns: r.u64() };
       case 0x08: return {

@@ -27,6 +27,7 @@ fn quote(i: u64) -> ServerMessage {
         ask: dec("187.26"),
         ask_size: dec("1200"),
         ts_ns: 1_732_400_000_123_456_789 + i,
+        exch_ts_ns: None,
     })
 }
 

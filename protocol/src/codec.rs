@@ -380,6 +380,7 @@ mod tests {
             ask: dec("187.26"),
             ask_size: dec("200"),
             ts_ns: 1_732_400_000_000_000_000,
+            exch_ts_ns: None,
         })
     }
 

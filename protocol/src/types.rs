@@ -399,6 +399,9 @@ pub struct Quote {
     pub ask_size: Decimal,
     /// When the source scheduled this event (ns since the Unix epoch).
     pub ts_ns: u64,
+    /// From a live venue: the venue's own time of the event (ns since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exch_ts_ns: Option<u64>,
 }
 
 /// A trade printed in the market.
@@ -412,6 +415,16 @@ pub struct Trade {
     pub size: Decimal,
     /// When the source scheduled this event (ns since the Unix epoch).
     pub ts_ns: u64,
+    /// From a live venue: the venue's own time of the trade (ns since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exch_ts_ns: Option<u64>,
+    /// From a live venue: the venue's trade id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trade_id: Option<u64>,
+    /// From a live venue that says: the side that took liquidity (`buy`: a buyer lifted the
+    /// offer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggressor: Option<Side>,
 }
 
 /// One price level: its price and the total size resting there, written `["187.25","300"]`.

@@ -162,28 +162,54 @@ fn server() -> impl Strategy<Value = ServerMessage> {
                 tick_size: v[11],
                 ts_ns,
             })),
-        (symbol(), any::<u64>(), d(), d(), d(), d(), any::<u64>()).prop_map(
-            |(symbol, seq, bid, bid_size, ask, ask_size, ts_ns)| {
-                ServerMessage::Quote(Quote {
-                    symbol,
-                    seq,
-                    bid,
-                    bid_size,
-                    ask,
-                    ask_size,
-                    ts_ns,
-                })
-            }
-        ),
-        (symbol(), any::<u64>(), d(), d(), any::<u64>()).prop_map(
-            |(symbol, seq, price, size, ts_ns)| ServerMessage::Trade(Trade {
-                symbol,
-                seq,
-                price,
-                size,
-                ts_ns
-            })
-        ),
+        (
+            symbol(),
+            any::<u64>(),
+            d(),
+            d(),
+            d(),
+            d(),
+            any::<u64>(),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(
+                |(symbol, seq, bid, bid_size, ask, ask_size, ts_ns, exch_ts_ns)| {
+                    ServerMessage::Quote(Quote {
+                        symbol,
+                        seq,
+                        bid,
+                        bid_size,
+                        ask,
+                        ask_size,
+                        ts_ns,
+                        exch_ts_ns,
+                    })
+                }
+            ),
+        (
+            symbol(),
+            any::<u64>(),
+            d(),
+            d(),
+            any::<u64>(),
+            prop::option::of(any::<u64>()),
+            prop::option::of(any::<u64>()),
+            prop::option::of(prop_oneof![Just(Side::Buy), Just(Side::Sell)])
+        )
+            .prop_map(
+                |(symbol, seq, price, size, ts_ns, exch_ts_ns, trade_id, aggressor)| {
+                    ServerMessage::Trade(Trade {
+                        symbol,
+                        seq,
+                        price,
+                        size,
+                        ts_ns,
+                        exch_ts_ns,
+                        trade_id,
+                        aggressor,
+                    })
+                }
+            ),
         (text(), text(), prop::option::of(any::<u64>()), any::<u64>()).prop_map(
             |(id, order_id, sent_ns, ts_ns)| ServerMessage::Ack(Ack {
                 id: id.into(),

@@ -169,6 +169,9 @@ mod tests {
                 price: Decimal::MAX,
                 size: Decimal::MAX,
                 ts_ns: 0,
+                exch_ts_ns: None,
+                trade_id: None,
+                aggressor: None,
             })
         };
         s.apply(
@@ -261,6 +264,9 @@ mod tests {
             price: d("229.90"),
             size: d("100"),
             ts_ns: 1_000,
+            exch_ts_ns: None,
+            trade_id: None,
+            aggressor: None,
         });
         s.apply(
             NetEvent::Connected {

@@ -381,6 +381,7 @@ fn event_message(row: &Row, kind: &RowKind, seq: u64) -> Option<ServerMessage> {
             ask: ask.normalize(),
             ask_size: ask_size.normalize(),
             ts_ns: row.ts_ns,
+            exch_ts_ns: None,
         }),
         RowKind::Trade { price, size } => ServerMessage::Trade(Trade {
             symbol: row.symbol.clone(),
@@ -388,6 +389,9 @@ fn event_message(row: &Row, kind: &RowKind, seq: u64) -> Option<ServerMessage> {
             price: price.normalize(),
             size: size.normalize(),
             ts_ns: row.ts_ns,
+            exch_ts_ns: None,
+            trade_id: None,
+            aggressor: None,
         }),
         RowKind::Book(_) => return None,
     })

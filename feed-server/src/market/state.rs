@@ -324,6 +324,7 @@ impl Market {
                 ask: self.price(ask),
                 ask_size: self.size(ask_size),
                 ts_ns,
+                exch_ts_ns: None,
             }),
             MarketEvent::Trade { price, size, .. } => ServerMessage::Trade(Trade {
                 symbol,
@@ -331,6 +332,9 @@ impl Market {
                 price: self.price(price),
                 size: self.size(size),
                 ts_ns,
+                exch_ts_ns: None,
+                trade_id: None,
+                aggressor: None,
             }),
             MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {
                 // Only a marker of the change, made for nothing: what a client is sent of a

@@ -200,6 +200,11 @@ impl<'a> In<'a> {
         }
         Ok(Decimal::new(i64::from(mantissa), scale))
     }
+    /// Whether every byte of the message has been read.
+    pub(super) fn at_end(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
     pub(super) fn done(&self) -> Result<(), DecodeError> {
         if self.at == self.bytes.len() {
             Ok(())

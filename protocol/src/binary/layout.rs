@@ -265,6 +265,72 @@ impl Layout for Snapshot {
     }
 }
 
+/// A live venue's optional fields of a quote or trade, after its fixed fields: a `u8` of flags
+/// (1: `exch_ts_ns`, 2: `trade_id`, 4: `aggressor`), then each flagged field in that order
+/// (`u64`, `u64`, `u8` 1 buy / 2 sell). Absent altogether when none is set, so the compact
+/// forms keep their sizes.
+#[derive(Debug, Default)]
+struct Extras {
+    exch_ts_ns: Option<u64>,
+    trade_id: Option<u64>,
+    aggressor: Option<Side>,
+}
+
+const HAS_EXCH_TS: u8 = 1;
+const HAS_TRADE_ID: u8 = 2;
+const HAS_AGGRESSOR: u8 = 4;
+
+fn put_extras(
+    out: &mut Out<'_>,
+    exch_ts_ns: Option<u64>,
+    trade_id: Option<u64>,
+    aggressor: Option<Side>,
+) {
+    let flags = u8::from(exch_ts_ns.is_some()) * HAS_EXCH_TS
+        | u8::from(trade_id.is_some()) * HAS_TRADE_ID
+        | u8::from(aggressor.is_some()) * HAS_AGGRESSOR;
+    if flags == 0 {
+        return;
+    }
+    out.u8(flags);
+    if let Some(ts) = exch_ts_ns {
+        out.u64(ts);
+    }
+    if let Some(id) = trade_id {
+        out.u64(id);
+    }
+    if let Some(side) = aggressor {
+        out.u8(match side {
+            Side::Buy => 1,
+            Side::Sell => 2,
+        });
+    }
+}
+
+impl Extras {
+    fn get(r: &mut In<'_>) -> Result<Self, DecodeError> {
+        if r.at_end() {
+            return Ok(Self::default());
+        }
+        let flags = r.u8()?;
+        let mut extras = Self::default();
+        if flags & HAS_EXCH_TS != 0 {
+            extras.exch_ts_ns = Some(r.u64()?);
+        }
+        if flags & HAS_TRADE_ID != 0 {
+            extras.trade_id = Some(r.u64()?);
+        }
+        if flags & HAS_AGGRESSOR != 0 {
+            extras.aggressor = Some(match r.u8()? {
+                1 => Side::Buy,
+                2 => Side::Sell,
+                other => return Err(r.fail(format!("aggressor {other} is neither 1 nor 2"))),
+            });
+        }
+        Ok(extras)
+    }
+}
+
 /// Compact (0x03): a price scale and a size scale, then bid, bid size, ask, ask size as i32
 /// mantissas. Wide (0x04): the four as `dec`s.
 impl Layout for Quote {
@@ -284,6 +350,7 @@ impl Layout for Quote {
                 .i32(bid_size)
                 .i32(ask)
                 .i32(ask_size);
+            put_extras(&mut out, self.exch_ts_ns, None, None);
             out.finish();
         } else {
             let mut out = head.begin(frame, Kind::QuoteWide);
@@ -291,6 +358,7 @@ impl Layout for Quote {
                 .dec(self.bid_size)
                 .dec(self.ask)
                 .dec(self.ask_size);
+            put_extras(&mut out, self.exch_ts_ns, None, None);
             out.finish();
         }
         Ok(())
@@ -311,6 +379,7 @@ impl Layout for Quote {
         } else {
             [r.dec()?, r.dec()?, r.dec()?, r.dec()?]
         };
+        let extras = Extras::get(r)?;
         Ok(Self {
             symbol,
             seq: head.seq,
@@ -319,6 +388,7 @@ impl Layout for Quote {
             ask,
             ask_size,
             ts_ns: head.ts_ns,
+            exch_ts_ns: extras.exch_ts_ns,
         })
     }
 }
@@ -337,10 +407,12 @@ impl Layout for Trade {
         if let (Some((ps, price, _)), Some((ss, size, _))) = (price, size) {
             let mut out = head.begin(frame, Kind::Trade);
             out.u8(ps).u8(ss).i32(price).i32(size);
+            put_extras(&mut out, self.exch_ts_ns, self.trade_id, self.aggressor);
             out.finish();
         } else {
             let mut out = head.begin(frame, Kind::TradeWide);
             out.dec(self.price).dec(self.size);
+            put_extras(&mut out, self.exch_ts_ns, self.trade_id, self.aggressor);
             out.finish();
         }
         Ok(())
@@ -356,12 +428,16 @@ impl Layout for Trade {
         } else {
             [r.dec()?, r.dec()?]
         };
+        let extras = Extras::get(r)?;
         Ok(Self {
             symbol,
             seq: head.seq,
             price,
             size,
             ts_ns: head.ts_ns,
+            exch_ts_ns: extras.exch_ts_ns,
+            trade_id: extras.trade_id,
+            aggressor: extras.aggressor,
         })
     }
 }

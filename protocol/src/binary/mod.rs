@@ -333,6 +333,7 @@ mod tests {
             ask: d("187.26"),
             ask_size: d("200"),
             ts_ns: 1_732_400_000_000_000_000,
+            exch_ts_ns: None,
         })
     }
 

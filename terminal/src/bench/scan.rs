@@ -343,6 +343,7 @@ mod tests {
                 ask: d("2"),
                 ask_size: d("1"),
                 ts_ns: 1_000 + seq,
+                exch_ts_ns: None,
             });
             encode_server(&quote, &ids, &mut frame).unwrap();
         }

@@ -58,6 +58,7 @@ fn quote(symbol: &str, seq: u64, bid: &str) -> ServerMessage {
         ask: dec("200"),
         ask_size: dec("1"),
         ts_ns: 1_000_000,
+        exch_ts_ns: None,
     })
 }
 
@@ -77,6 +78,9 @@ fn quotes_and_trades_update_their_rows_after_the_snapshot() {
         price: dec("100.51"),
         size: dec("5"),
         ts_ns: 1_500_000,
+        exch_ts_ns: None,
+        trade_id: None,
+        aggressor: None,
     });
     s.apply(frame(vec![trade]), now());
     let row = &s.watchlist.rows[0];
@@ -557,6 +561,9 @@ fn an_alert_set_from_the_selected_row_fires_once_and_rings_if_asked() {
             price: dec(price),
             size: dec("1"),
             ts_ns: 1,
+            exch_ts_ns: None,
+            trade_id: None,
+            aggressor: None,
         })])
     };
     s.apply(trade(2, "100.49"), now());
