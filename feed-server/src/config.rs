@@ -192,7 +192,7 @@ pub struct Config {
     #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub history_events: u64,
 
-    /// Most bytes the recent events of all symbols may take together (72 per event); past it
+    /// Most bytes the recent events of all symbols may take together (96 per event); past it
     /// the oldest go first. The books' events take as much again at most (about 100 bytes
     /// each). 0 keeps none.
     #[arg(long, default_value_t = 64 * 1_048_576, value_parser = clap::value_parser!(u64).range(0..=68_719_476_736))]

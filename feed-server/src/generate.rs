@@ -111,7 +111,7 @@ pub fn generate(args: &GenerateArgs) -> Result<Written, RecordingError> {
     // The opening books are written as one `book` line per symbol before the first quote.
     let mut opening = books;
     while written < events {
-        let Ok(Some(Step::Event { at_ns, event })) = source.next_step() else {
+        let Ok(Some(Step::Event { at_ns, event, .. })) = source.next_step() else {
             break;
         };
         let ts_ns = start_ns.saturating_add(at_ns);

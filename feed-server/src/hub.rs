@@ -589,12 +589,18 @@ mod tests {
         for pass in 0..200_u64 {
             let mut due = Vec::new();
             while due.len() < 50 {
-                let Ok(Some(Step::Event { at_ns, event })) = source.next_step() else {
+                let Ok(Some(Step::Event {
+                    at_ns,
+                    event,
+                    extras,
+                })) = source.next_step()
+                else {
                     break;
                 };
                 due.push(Due {
                     due_ns: start + at_ns,
                     event,
+                    extras,
                 });
             }
             let now = start + pass * 10_000_000;

@@ -368,6 +368,12 @@ fn kraken_v2_adapter_verifies_every_checksum_of_a_real_session_and_resubscribes_
         "{:?}",
         out.events
     );
+    // Kraken's `side` is the taker's.
+    let (at, extras) = out.extras[0];
+    assert_eq!(at, 0);
+    assert_eq!(extras.trade_id(), Some(4_665_906));
+    assert_eq!(extras.aggressor(), Some(Side::Sell));
+    assert_eq!(extras.exch_ts_ns(), Some(1_618_678_142_557_535_000));
 }
 
 #[test]

@@ -255,6 +255,15 @@ async fn a_recorded_ingest_replays_the_same_quotes_and_books() {
         "0.01".parse::<Decimal>().unwrap()
     );
     assert!(events.len() > 1_000, "{} events", events.len());
+    // Trades keep the venue's ids, times and aggressors.
+    let trades: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.event, protocol::recording::MarketEvent::Trade { .. }))
+        .collect();
+    assert!(!trades.is_empty());
+    assert!(trades.iter().all(|t| t.extras.trade_id().is_some()
+        && t.extras.aggressor().is_some()
+        && t.extras.exch_ts_ns().is_some()));
 
     // Replayed as fast as it goes, the recording gives the same book and the same quotes.
     let replay = start(Config {
@@ -376,7 +385,20 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
                 assert_eq!(book.bids().next().map(|(p, _)| *p), Some(q.bid));
                 assert_eq!(book.asks().next().map(|(p, _)| *p), Some(q.ask));
             }
-            ServerMessage::Trade(_) => trades += 1,
+            ServerMessage::Trade(t) => {
+                // The venue's trade id, its time and who took liquidity (`m`: the buyer was
+                // the maker, so a seller hit the bid).
+                let id = format!(r#""t":{},"#, t.trade_id.unwrap());
+                let raw = messages.iter().find(|m| m.contains(&id)).unwrap();
+                let taker = if raw.contains(r#""m":true"#) {
+                    protocol::Side::Sell
+                } else {
+                    protocol::Side::Buy
+                };
+                assert_eq!(t.aggressor, Some(taker), "{raw}");
+                assert!(t.exch_ts_ns.unwrap() > 1_723_000_000_000_000_000);
+                trades += 1;
+            }
             _ => {}
         }
         if let Some(book) = books.get("BINANCE:BTCUSDT") {

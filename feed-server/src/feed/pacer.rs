@@ -285,7 +285,11 @@ impl Pacer {
                         self.summarized = Instant::now();
                     }
                 }
-                Some(Step::Event { at_ns, event }) => {
+                Some(Step::Event {
+                    at_ns,
+                    event,
+                    extras,
+                }) => {
                     let (due_ns, due_at) = self.due(at_ns);
                     // The window follows the rate of quotes and trades: book levels come in
                     // bursts with them (a quote's touch, the refills behind it) and go only to
@@ -314,7 +318,11 @@ impl Pacer {
                     if self.batch.is_empty() && self.speed != Speed::Max {
                         self.deadline = Some(due_at + self.window());
                     }
-                    self.batch.push(Due { due_ns, event });
+                    self.batch.push(Due {
+                        due_ns,
+                        event,
+                        extras,
+                    });
                     self.batch_due.push(due_at);
                     if self.batch.len() >= MAX_BATCH {
                         // Every event in it is due by then: they were taken in due order.

@@ -115,6 +115,7 @@ impl Source for ReplaySource {
                 Ok(Some(Step::Event {
                     at_ns: ts.saturating_add(self.offset),
                     event: recorded.event,
+                    extras: recorded.extras,
                 }))
             }
         }

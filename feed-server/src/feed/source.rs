@@ -1,13 +1,18 @@
 //! What a source of market events is: a stream of events timed on its own clock.
 
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 
 /// One step of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// An event at `at_ns` on the source's clock (never earlier than the previous one's, except
     /// where a recording itself goes back in time).
-    Event { at_ns: u64, event: MarketEvent },
+    Event {
+        at_ns: u64,
+        event: MarketEvent,
+        /// A recorded live venue's fields of a quote or trade.
+        extras: Extras,
+    },
     /// A looping replay finished a pass over its file and starts the next.
     Looped,
 }

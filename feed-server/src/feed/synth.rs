@@ -5,6 +5,7 @@ use super::depth::DepthSynth;
 use super::source::{Source, Step};
 use super::universe::Universe;
 use super::walk::Synthesizer;
+use protocol::recording::Extras;
 
 /// `rate` quotes and trades per second and `book_rate` book changes per second, forever; quote
 /// or trade `n` is at `n / rate` seconds, book change `n` at `n / book_rate`. The opening books
@@ -51,7 +52,11 @@ impl Source for SynthSource {
                 .produced
                 .checked_sub(1)
                 .map_or(0, |n| Self::at(self.rate, n));
-            return Ok(Some(Step::Event { at_ns, event }));
+            return Ok(Some(Step::Event {
+                at_ns,
+                event,
+                extras: Extras::NONE,
+            }));
         }
         let at_ns = Self::at(self.rate, self.produced);
         if self.book_rate > 0 {
@@ -63,6 +68,7 @@ impl Source for SynthSource {
                 return Ok(Some(Step::Event {
                     at_ns: book_at,
                     event,
+                    extras: Extras::NONE,
                 }));
             }
         }
@@ -71,7 +77,11 @@ impl Source for SynthSource {
         if self.book_rate > 0 {
             self.depth.after(&event);
         }
-        Ok(Some(Step::Event { at_ns, event }))
+        Ok(Some(Step::Event {
+            at_ns,
+            event,
+            extras: Extras::NONE,
+        }))
     }
 
     fn skippable(&self) -> bool {

@@ -70,6 +70,7 @@ impl Synthesizer {
             .map(|_| Due {
                 due_ns,
                 event: self.next_event(),
+                extras: protocol::recording::Extras::NONE,
             })
             .collect()
     }

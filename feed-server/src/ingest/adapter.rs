@@ -6,7 +6,7 @@
 //! events to the hub, send messages to the venue (subscriptions, a re-subscribe after a bad
 //! checksum), fetch a REST snapshot and hand it back.
 
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 
 /// What a venue adapter does with the messages of one connection.
 pub trait Adapter: Send + std::fmt::Debug {
@@ -75,6 +75,9 @@ impl Resync {
 pub struct Out {
     /// Events for the hub, in order (their symbols are the universe's indexes).
     pub events: Vec<MarketEvent>,
+    /// A venue's fields of some of `events` (trade ids, aggressors), by position in `events`.
+    /// Quotes and trades without get the message's `exch_ts_ns`.
+    pub extras: Vec<(usize, Extras)>,
     /// Text messages to send to the venue.
     pub send: Vec<String>,
     /// REST requests to make; each answer comes back through [`Adapter::on_fetched`].
@@ -88,8 +91,15 @@ pub struct Out {
 }
 
 impl Out {
+    /// Adds a trade with the venue's fields.
+    pub fn trade(&mut self, event: MarketEvent, extras: Extras) {
+        self.extras.push((self.events.len(), extras));
+        self.events.push(event);
+    }
+
     pub fn clear(&mut self) {
         self.events.clear();
+        self.extras.clear();
         self.send.clear();
         self.fetch.clear();
         self.resyncs.clear();

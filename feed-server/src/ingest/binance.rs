@@ -17,7 +17,7 @@ use super::adapter::{Adapter, Fetch, Out, Resync, ms_to_ns};
 use super::book::{BadLevel, VenueBook};
 use super::{Grid, Meta};
 use protocol::Side;
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 
 /// Diffs kept per symbol while its snapshot is on its way; past it the sync starts over.
 pub const MAX_BUFFERED_DIFFS: usize = 10_000;
@@ -104,6 +104,14 @@ struct RawTrade<'a> {
     qty: &'a str,
     #[serde(rename = "T", default)]
     time_ms: u64,
+    /// The trade id (`trade`); `aggTrade` names its aggregate id `a`.
+    #[serde(rename = "t", default)]
+    id: Option<u64>,
+    #[serde(rename = "a", default)]
+    aggregate_id: Option<u64>,
+    /// Whether the buyer was the maker: then a seller took liquidity.
+    #[serde(rename = "m", default)]
+    buyer_maker: Option<bool>,
 }
 
 /// The REST depth snapshot.
@@ -340,11 +348,21 @@ impl Binance {
             return Ok(());
         }
         out.exch_ts_ns = Some(ms_to_ns(trade.time_ms));
-        out.events.push(MarketEvent::Trade {
-            symbol: meta.index,
-            price,
-            size,
-        });
+        let aggressor = trade
+            .buyer_maker
+            .map(|maker| if maker { Side::Sell } else { Side::Buy });
+        out.trade(
+            MarketEvent::Trade {
+                symbol: meta.index,
+                price,
+                size,
+            },
+            Extras::new(
+                Some(ms_to_ns(trade.time_ms)),
+                trade.id.or(trade.aggregate_id),
+                aggressor,
+            ),
+        );
         Ok(())
     }
 }

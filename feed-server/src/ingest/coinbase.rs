@@ -15,7 +15,7 @@ use super::Meta;
 use super::adapter::{Adapter, Out, rfc3339_ns};
 use super::book::VenueBook;
 use protocol::Side;
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 
 #[derive(Debug)]
 struct Symbol {
@@ -49,6 +49,11 @@ struct Message<'a> {
     size: Option<&'a str>,
     #[serde(default, borrow)]
     time: Option<&'a str>,
+    #[serde(default)]
+    trade_id: Option<u64>,
+    /// A match's maker side: the taker took the other.
+    #[serde(default, borrow)]
+    side: Option<&'a str>,
     #[serde(rename = "message", default, borrow)]
     text: Option<&'a str>,
     #[serde(default, borrow)]
@@ -167,11 +172,15 @@ impl Adapter for Coinbase {
                     .size(message.size.ok_or("a match without size")?)
                     .map_err(|e| e.0)?;
                 if size > 0 {
-                    out.events.push(MarketEvent::Trade {
-                        symbol: meta.index,
-                        price,
-                        size,
-                    });
+                    let aggressor = message.side.and_then(|s| side(s).ok()).map(Side::opposite);
+                    out.trade(
+                        MarketEvent::Trade {
+                            symbol: meta.index,
+                            price,
+                            size,
+                        },
+                        Extras::new(out.exch_ts_ns, message.trade_id, aggressor),
+                    );
                 }
                 Ok(())
             }

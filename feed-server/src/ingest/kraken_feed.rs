@@ -14,7 +14,7 @@ use super::book::VenueBook;
 use super::kraken::{KrakenBook, KrakenError};
 use super::{Grid, Meta};
 use protocol::Decimal;
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 
 /// The book depths Kraken offers; the smallest at or above `--ingest-depth` is subscribed.
 pub const DEPTHS: [usize; 5] = [10, 25, 100, 500, 1_000];
@@ -75,6 +75,11 @@ struct Level<'a> {
 struct TradeData<'a> {
     #[serde(borrow)]
     symbol: &'a str,
+    /// The taker's side.
+    #[serde(default, borrow)]
+    side: Option<&'a str>,
+    #[serde(default)]
+    trade_id: Option<u64>,
     #[serde(borrow)]
     price: &'a RawValue,
     #[serde(borrow)]
@@ -205,11 +210,23 @@ impl Kraken {
                 out.exch_ts_ns = Some(ts);
             }
             if size > 0 {
-                out.events.push(MarketEvent::Trade {
-                    symbol: meta.index,
-                    price,
-                    size,
-                });
+                let aggressor = match trade.side {
+                    Some("buy") => Some(protocol::Side::Buy),
+                    Some("sell") => Some(protocol::Side::Sell),
+                    _ => None,
+                };
+                out.trade(
+                    MarketEvent::Trade {
+                        symbol: meta.index,
+                        price,
+                        size,
+                    },
+                    Extras::new(
+                        trade.timestamp.and_then(rfc3339_ns),
+                        trade.trade_id,
+                        aggressor,
+                    ),
+                );
             }
         }
         Ok(())

@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::adapter::{Adapter, Fetch, Out};
 use super::rest;
-use crate::feed::event::Due;
+use crate::feed::event::{Due, Extras};
 use crate::metrics::Metrics;
+use protocol::recording::Stream;
 
 /// How a venue connection behaves; `feed-server --help` documents each flag.
 #[derive(Debug, Clone)]
@@ -256,12 +257,25 @@ impl Link<'_> {
             self.metrics.ingest.resync(self.venue, cause);
         }
         if !out.events.is_empty() {
+            let mut given = out.extras.drain(..).peekable();
+            let exch_ts_ns = out.exch_ts_ns;
             let batch: Vec<Due> = out
                 .events
                 .drain(..)
-                .map(|event| Due {
-                    due_ns: recv_ns,
-                    event,
+                .enumerate()
+                .map(|(i, event)| {
+                    let extras = match given.next_if(|(at, _)| *at == i) {
+                        Some((_, extras)) => extras.or_exch_ts(exch_ts_ns),
+                        None if event.stream() == Stream::Quotes => {
+                            Extras::new(exch_ts_ns, None, None)
+                        }
+                        None => Extras::NONE,
+                    };
+                    Due {
+                        due_ns: recv_ns,
+                        event,
+                        extras,
+                    }
                 })
                 .collect();
             // The hub stopping is the server stopping: shutdown ends this task.

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use protocol::book::{BookStep, OrderBook};
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 use protocol::{
     Book, Channel, ClientMessage, Decoder, Resume, Sequence, ServerMessage, Side, Step, Subscribe,
     Symbol, encode_client,
@@ -219,7 +219,7 @@ impl Tickwire {
                 let Some(k) = index(&self.by_name, &quote.symbol) else {
                     return Ok(());
                 };
-                out.exch_ts_ns = Some(quote.ts_ns);
+                out.exch_ts_ns = quote.exch_ts_ns.or(Some(quote.ts_ns));
                 if self.quote_step(k, quote.seq, out) {
                     let meta = &self.symbols[k].meta;
                     let grid = &meta.grid;
@@ -239,11 +239,20 @@ impl Tickwire {
                 out.exch_ts_ns = Some(trade.ts_ns);
                 if self.quote_step(k, trade.seq, out) {
                     let meta = &self.symbols[k].meta;
-                    out.events.push(MarketEvent::Trade {
-                        symbol: meta.index,
-                        price: meta.grid.in_ticks(trade.price)?,
-                        size: meta.grid.in_lots(trade.size)?,
-                    });
+                    // The upstream's venue fields pass through; its own time stands in for a
+                    // venue time it does not have (to a relay, the upstream is the venue).
+                    out.trade(
+                        MarketEvent::Trade {
+                            symbol: meta.index,
+                            price: meta.grid.in_ticks(trade.price)?,
+                            size: meta.grid.in_lots(trade.size)?,
+                        },
+                        Extras::new(
+                            trade.exch_ts_ns.or(Some(trade.ts_ns)),
+                            trade.trade_id,
+                            trade.aggressor,
+                        ),
+                    );
                 }
             }
             ServerMessage::Book(book) => {

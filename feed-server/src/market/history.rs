@@ -3,12 +3,12 @@
 //!
 //! Each symbol keeps its last `--history-events` events; all symbols together keep at most
 //! `--history-bytes`, and past that the oldest event of any symbol goes first. An event is held
-//! as it came from the source (ticks and lots, 72 bytes), not encoded: appending it costs the hub
+//! as it came from the source (ticks and lots, with a live venue's fields: 96 bytes), not encoded: appending it costs the hub
 //! a copy per event, and a resume, which is rare, encodes what it sends in the client's encoding.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use protocol::recording::MarketEvent;
+use protocol::recording::{Extras, MarketEvent};
 
 /// One event as it was applied: enough to send it again exactly as it went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,7 @@ pub struct Past {
     pub seq: u64,
     pub ts_ns: u64,
     pub event: MarketEvent,
+    pub extras: Extras,
     /// When it was added, over all symbols: the oldest goes first when the bytes run out.
     order: u64,
 }
@@ -73,7 +74,14 @@ impl History {
     }
 
     /// Keeps an event of `symbol` that was just applied with `seq`.
-    pub fn push(&mut self, symbol: usize, seq: u64, ts_ns: u64, event: MarketEvent) {
+    pub fn push(
+        &mut self,
+        symbol: usize,
+        seq: u64,
+        ts_ns: u64,
+        event: MarketEvent,
+        extras: Extras,
+    ) {
         if !self.enabled() || symbol >= self.rings.len() {
             return;
         }
@@ -92,6 +100,7 @@ impl History {
             seq,
             ts_ns,
             event,
+            extras,
             order,
         });
         self.held += 1;
@@ -183,9 +192,9 @@ mod tests {
         };
         let mut h = History::new(2, limits);
         for seq in 1..=5 {
-            h.push(0, seq, seq * 10, quote(0));
+            h.push(0, seq, seq * 10, quote(0), Extras::NONE);
         }
-        h.push(1, 1, 7, quote(1));
+        h.push(1, 1, 7, quote(1), Extras::NONE);
         assert_eq!(seqs(&h, 0, 3), Some(vec![3, 4, 5]));
         assert_eq!(seqs(&h, 0, 4), Some(vec![4, 5]));
         assert_eq!(seqs(&h, 0, 6), Some(vec![]), "nothing missed");
@@ -203,15 +212,15 @@ mod tests {
             bytes: 4 * EVENT_BYTES,
         };
         let mut h = History::new(3, limits);
-        h.push(2, 1, 0, quote(2));
+        h.push(2, 1, 0, quote(2), Extras::NONE);
         for seq in 1..=3 {
-            h.push(0, seq, 0, quote(0));
+            h.push(0, seq, 0, quote(0), Extras::NONE);
         }
-        h.push(1, 1, 0, quote(1));
+        h.push(1, 1, 0, quote(1), Extras::NONE);
         // Five pushed, four fit: symbol 2's event, the oldest, went.
         assert_eq!(seqs(&h, 2, 1), None);
         assert_eq!(seqs(&h, 0, 1), Some(vec![1, 2, 3]));
-        h.push(1, 2, 0, quote(1));
+        h.push(1, 2, 0, quote(1), Extras::NONE);
         assert_eq!(seqs(&h, 0, 2), Some(vec![2, 3]), "then symbol 0's oldest");
         assert_eq!(h.bytes(), 4 * EVENT_BYTES);
     }
@@ -226,14 +235,14 @@ mod tests {
             },
         );
         for seq in 1..=3 {
-            h.push(0, seq, seq, quote(0));
-            h.push(1, seq, seq, quote(1));
+            h.push(0, seq, seq, quote(0), Extras::NONE);
+            h.push(1, seq, seq, quote(1), Extras::NONE);
         }
         h.forget(0);
         assert_eq!(seqs(&h, 0, 1), None);
         assert_eq!(seqs(&h, 1, 1), Some(vec![1, 2, 3]));
         assert_eq!(h.events(), 3);
-        h.push(0, 9, 9, quote(0));
+        h.push(0, 9, 9, quote(0), Extras::NONE);
         assert_eq!(seqs(&h, 0, 9), Some(vec![9]));
     }
 
@@ -250,7 +259,7 @@ mod tests {
             },
         ] {
             let mut h = History::new(1, limits);
-            h.push(0, 1, 0, quote(0));
+            h.push(0, 1, 0, quote(0), Extras::NONE);
             assert_eq!((h.events(), seqs(&h, 0, 1)), (0, None));
         }
     }

@@ -113,12 +113,19 @@ impl Core {
             return;
         };
         let mut push = |market: &mut Market, event: MarketEvent| {
-            let message = market.apply(&event, due.due_ns);
+            // A venue's fields belong to its quote or trade, not to the touch that follows.
+            let extras = if event.stream() == protocol::recording::Stream::Quotes {
+                due.extras
+            } else {
+                protocol::recording::Extras::NONE
+            };
+            let message = state::with_extras(market.apply(&event, due.due_ns), extras);
             let sequenced = Sequenced {
                 symbol,
                 seq: market.seq_of(event.stream()),
                 ts_ns: due.due_ns,
                 event,
+                extras,
             };
             out.push((sequenced, message));
         };

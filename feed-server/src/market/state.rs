@@ -307,6 +307,7 @@ impl Market {
 
     /// The message of an event of this symbol with its `seq` and `ts_ns`: what [`Market::apply`]
     /// returns, and what a replay from history sends again.
+    /// The wire message of an event (a live venue's fields are added by [`with_extras`]).
     pub fn message(&self, event: &MarketEvent, seq: u64, ts_ns: u64) -> ServerMessage {
         let symbol = self.instrument.symbol.clone();
         match *event {
@@ -374,6 +375,26 @@ impl Market {
             ts_ns: self.ts_ns,
         })
     }
+}
+
+/// A quote or trade with a live venue's fields set from `extras`; anything else as it is.
+pub fn with_extras(
+    mut message: ServerMessage,
+    extras: protocol::recording::Extras,
+) -> ServerMessage {
+    if extras.is_none() {
+        return message;
+    }
+    match &mut message {
+        ServerMessage::Quote(q) => q.exch_ts_ns = extras.exch_ts_ns(),
+        ServerMessage::Trade(t) => {
+            t.exch_ts_ns = extras.exch_ts_ns();
+            t.trade_id = extras.trade_id();
+            t.aggressor = extras.aggressor();
+        }
+        _ => {}
+    }
+    message
 }
 
 #[cfg(test)]

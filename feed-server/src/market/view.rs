@@ -14,6 +14,7 @@ use super::book_history::BookHistory;
 use super::history::{History, HistoryLimits};
 use super::resume::{self, ResumeFrom, ResumePlan};
 use super::sequenced::Sequenced;
+use super::state::with_extras;
 use super::state::{BookChange, Market};
 use crate::bitset::BitSet;
 use crate::feed::universe::Universe;
@@ -96,8 +97,13 @@ impl View {
             market.seq = event.seq;
         }
         let before = self.history.bytes();
-        self.history
-            .push(event.symbol, event.seq, event.ts_ns, event.event);
+        self.history.push(
+            event.symbol,
+            event.seq,
+            event.ts_ns,
+            event.event,
+            event.extras,
+        );
         self.count_history(before);
         None
     }
@@ -180,7 +186,7 @@ impl View {
         let before = self.history.bytes();
         self.history.forget(symbol);
         for e in events {
-            self.history.push(symbol, e.seq, e.ts_ns, e.event);
+            self.history.push(symbol, e.seq, e.ts_ns, e.event, e.extras);
         }
         self.count_history(before);
     }
@@ -200,6 +206,7 @@ impl View {
                     seq: p.seq,
                     ts_ns: p.ts_ns,
                     event: p.event,
+                    extras: p.extras,
                 })
                 .collect(),
         )
@@ -249,7 +256,7 @@ impl View {
     pub fn replay(&self, symbol: usize, seq: u64) -> Option<impl Iterator<Item = ServerMessage>> {
         let market = self.markets.get(symbol)?;
         let past = self.history.since(symbol, seq)?;
-        Some(past.map(|p| market.message(&p.event, p.seq, p.ts_ns)))
+        Some(past.map(|p| with_extras(market.message(&p.event, p.seq, p.ts_ns), p.extras)))
     }
 }
 

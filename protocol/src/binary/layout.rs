@@ -286,9 +286,16 @@ fn put_extras(
     trade_id: Option<u64>,
     aggressor: Option<Side>,
 ) {
-    let flags = u8::from(exch_ts_ns.is_some()) * HAS_EXCH_TS
-        | u8::from(trade_id.is_some()) * HAS_TRADE_ID
-        | u8::from(aggressor.is_some()) * HAS_AGGRESSOR;
+    let mut flags = 0;
+    for (set, bit) in [
+        (exch_ts_ns.is_some(), HAS_EXCH_TS),
+        (trade_id.is_some(), HAS_TRADE_ID),
+        (aggressor.is_some(), HAS_AGGRESSOR),
+    ] {
+        if set {
+            flags |= bit;
+        }
+    }
     if flags == 0 {
         return;
     }

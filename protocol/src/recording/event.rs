@@ -37,6 +37,96 @@ pub enum MarketEvent {
     },
 }
 
+/// What a live venue adds to a quote or trade, where it says: its own time of the event, its
+/// trade id and the aggressor's side. Compact (24 bytes, `Copy`), as every event carries one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    exch_ts_ns: u64,
+    trade_id: u64,
+    /// Bits: 1 `exch_ts_ns` set, 2 `trade_id` set, 4 aggressor buy, 8 aggressor sell.
+    flags: u8,
+}
+
+impl Extras {
+    pub const NONE: Self = Self {
+        exch_ts_ns: 0,
+        trade_id: 0,
+        flags: 0,
+    };
+
+    pub fn new(exch_ts_ns: Option<u64>, trade_id: Option<u64>, aggressor: Option<Side>) -> Self {
+        let mut flags = 0;
+        if exch_ts_ns.is_some() {
+            flags |= 1;
+        }
+        if trade_id.is_some() {
+            flags |= 2;
+        }
+        match aggressor {
+            Some(Side::Buy) => flags |= 4,
+            Some(Side::Sell) => flags |= 8,
+            None => {}
+        }
+        Self {
+            exch_ts_ns: exch_ts_ns.unwrap_or(0),
+            trade_id: trade_id.unwrap_or(0),
+            flags,
+        }
+    }
+
+    pub fn exch_ts_ns(&self) -> Option<u64> {
+        (self.flags & 1 != 0).then_some(self.exch_ts_ns)
+    }
+
+    pub fn trade_id(&self) -> Option<u64> {
+        (self.flags & 2 != 0).then_some(self.trade_id)
+    }
+
+    pub fn aggressor(&self) -> Option<Side> {
+        if self.flags & 4 != 0 {
+            Some(Side::Buy)
+        } else if self.flags & 8 != 0 {
+            Some(Side::Sell)
+        } else {
+            None
+        }
+    }
+
+    /// These extras with the venue's time set, unless they have one.
+    #[must_use]
+    pub fn or_exch_ts(self, exch_ts_ns: Option<u64>) -> Self {
+        if self.flags & 1 != 0 {
+            return self;
+        }
+        Self::new(exch_ts_ns, self.trade_id(), self.aggressor())
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.flags == 0
+    }
+
+    /// The flags (1 time, 2 trade id, 4 buy, 8 sell), the venue time and the trade id, for a
+    /// compact binary form (0 where absent).
+    pub fn parts(&self) -> (u8, u64, u64) {
+        (self.flags, self.exch_ts_ns, self.trade_id)
+    }
+
+    /// The extras [`Extras::parts`] gave; flags outside the four are dropped, and a side flagged
+    /// both ways is no side.
+    pub fn from_parts(flags: u8, exch_ts_ns: u64, trade_id: u64) -> Self {
+        let aggressor = match flags & 0b1100 {
+            0b0100 => Some(Side::Buy),
+            0b1000 => Some(Side::Sell),
+            _ => None,
+        };
+        Self::new(
+            (flags & 1 != 0).then_some(exch_ts_ns),
+            (flags & 2 != 0).then_some(trade_id),
+            aggressor,
+        )
+    }
+}
+
 /// The two streams of a symbol, each with its own `seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use books::LineBook;
-pub use event::{MarketEvent, Stream};
+pub use event::{Extras, MarketEvent, Stream};
 pub use reader::{Reader, Recorded, read_all};
 pub use speed::Speed;
 pub use writer::Writer;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::books::{Change, LineBook};
 use super::{
-    FORMAT, Header, MAX_BOOK_DEPTH, MAX_LINE_BYTES, MAX_SYMBOLS, MarketEvent, RecordingError,
-    VERSION, in_units,
+    Extras, FORMAT, Header, MAX_BOOK_DEPTH, MAX_LINE_BYTES, MAX_SYMBOLS, MarketEvent,
+    RecordingError, VERSION, in_units,
 };
 use crate::book::{BookStep, OrderBook};
 use crate::types::{Book, Level};
@@ -21,6 +21,8 @@ pub struct Recorded {
     pub ts_ns: u64,
     pub seq: u64,
     pub event: MarketEvent,
+    /// A live venue's fields of a quote or trade line, if it had them.
+    pub extras: Extras,
 }
 
 /// A recording opened for reading; holds one line in memory at a time.
@@ -329,6 +331,11 @@ impl Reader {
             return Err(format!("symbol `{symbol}` is not in the header"));
         };
         let (tick, lot) = self.grids[i];
+        let extras = match &message {
+            ServerMessage::Quote(q) => Extras::new(q.exch_ts_ns, None, None),
+            ServerMessage::Trade(t) => Extras::new(t.exch_ts_ns, t.trade_id, t.aggressor),
+            _ => Extras::NONE,
+        };
         let event = match &message {
             ServerMessage::Quote(q) => {
                 let bid = in_units(q.bid, tick, "bid")?;
@@ -356,7 +363,12 @@ impl Reader {
             ServerMessage::BookUpdate(b) => return self.book_line(i, b, false),
             _ => return Err("unreachable event kind".to_owned()),
         };
-        self.pending.push_back(Recorded { ts_ns, seq, event });
+        self.pending.push_back(Recorded {
+            ts_ns,
+            seq,
+            event,
+            extras,
+        });
         Ok(())
     }
 
@@ -434,6 +446,7 @@ impl Reader {
                     price,
                     size,
                 },
+                extras: Extras::NONE,
             });
         }
         Ok(())

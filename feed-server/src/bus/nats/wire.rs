@@ -5,7 +5,7 @@
 //! Decoding never panics: a body that is short, long or of an unknown kind or version is an
 //! error that says so.
 
-use crate::feed::event::MarketEvent;
+use crate::feed::event::{Extras, MarketEvent};
 use crate::market::book::{Ladder, MAX_LEVELS};
 use crate::market::{MarketState, Sequenced};
 use protocol::Side;
@@ -19,6 +19,10 @@ const KIND_QUOTE: u8 = 1;
 const KIND_TRADE: u8 = 2;
 const KIND_LEVEL: u8 = 3;
 const KIND_TOUCH: u8 = 4;
+/// A quote or trade with a live venue's fields after its own: u8 flags, u64 venue time, u64
+/// trade id.
+const KIND_QUOTE_VENUE: u8 = 5;
+const KIND_TRADE_VENUE: u8 = 6;
 /// Bytes of an encoded quote event (a trade is 16 shorter).
 pub const QUOTE_BYTES: usize = 3 + 4 + 8 + 8 + 4 * 8;
 /// Bytes of one encoded market state with an empty book (each level adds 16).
@@ -97,6 +101,13 @@ impl<'a> Reader<'a> {
 }
 
 /// Appends one sequenced event.
+fn put_extras(out: &mut Vec<u8>, extras: Extras) {
+    let (flags, exch_ts_ns, trade_id) = extras.parts();
+    out.push(flags);
+    out.extend_from_slice(&exch_ts_ns.to_le_bytes());
+    out.extend_from_slice(&trade_id.to_le_bytes());
+}
+
 pub fn put_event(out: &mut Vec<u8>, event: &Sequenced) {
     let symbol = u32::try_from(event.symbol).unwrap_or(u32::MAX);
     let stream = match event.event.stream() {
@@ -112,17 +123,25 @@ pub fn put_event(out: &mut Vec<u8>, event: &Sequenced) {
             ask_size,
             ..
         } => {
-            out.push(KIND_QUOTE);
+            let venue = !event.extras.is_none();
+            out.push(if venue { KIND_QUOTE_VENUE } else { KIND_QUOTE });
             put_head(out, symbol, event);
             for v in [bid, bid_size, ask, ask_size] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
+            if venue {
+                put_extras(out, event.extras);
+            }
         }
         MarketEvent::Trade { price, size, .. } => {
-            out.push(KIND_TRADE);
+            let venue = !event.extras.is_none();
+            out.push(if venue { KIND_TRADE_VENUE } else { KIND_TRADE });
             put_head(out, symbol, event);
             for v in [price, size] {
                 out.extend_from_slice(&v.to_le_bytes());
+            }
+            if venue {
+                put_extras(out, event.extras);
             }
         }
         MarketEvent::Level {
@@ -178,14 +197,14 @@ fn read_event(r: &mut Reader<'_>, symbols: usize) -> Result<Sequenced, WireError
         .ok_or(WireError::Symbol(raw))?;
     let (seq, ts_ns) = (r.u64()?, r.u64()?);
     let event = match (stream, kind) {
-        (STREAM_QUOTES, KIND_QUOTE) => MarketEvent::Quote {
+        (STREAM_QUOTES, KIND_QUOTE | KIND_QUOTE_VENUE) => MarketEvent::Quote {
             symbol,
             bid: r.i64()?,
             bid_size: r.i64()?,
             ask: r.i64()?,
             ask_size: r.i64()?,
         },
-        (STREAM_QUOTES, KIND_TRADE) => MarketEvent::Trade {
+        (STREAM_QUOTES, KIND_TRADE | KIND_TRADE_VENUE) => MarketEvent::Trade {
             symbol,
             price: r.i64()?,
             size: r.i64()?,
@@ -205,11 +224,18 @@ fn read_event(r: &mut Reader<'_>, symbols: usize) -> Result<Sequenced, WireError
         },
         _ => return Err(WireError::Kind(stream, kind)),
     };
+    let extras = if kind == KIND_QUOTE_VENUE || kind == KIND_TRADE_VENUE {
+        let flags = r.u8()?;
+        Extras::from_parts(flags, r.u64()?, r.u64()?)
+    } else {
+        Extras::NONE
+    };
     Ok(Sequenced {
         symbol,
         seq,
         ts_ns,
         event,
+        extras,
     })
 }
 
@@ -450,6 +476,7 @@ mod tests {
                 ask: 22_988,
                 ask_size: -1,
             },
+            extras: Extras::NONE,
         }
     }
 
@@ -463,6 +490,7 @@ mod tests {
                 price: i64::MAX,
                 size: 5,
             },
+            extras: Extras::NONE,
         }
     }
 
@@ -478,8 +506,18 @@ mod tests {
                 price: 100,
                 size: 0,
             },
+            extras: Extras::NONE,
         };
-        for e in [quote(3, 41), trade(0, u64::MAX), level] {
+        // A live venue's trade, with its time, id and aggressor.
+        let venue = Sequenced {
+            extras: Extras::new(
+                Some(1_723_161_255_342_000_000),
+                Some(3_735_683_259),
+                Some(Side::Sell),
+            ),
+            ..trade(1, 7)
+        };
+        for e in [quote(3, 41), trade(0, u64::MAX), level, venue] {
             let mut body = Vec::new();
             put_event(&mut body, &e);
             assert_eq!(event(&body, 4), Ok(e));
