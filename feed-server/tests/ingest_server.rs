@@ -170,35 +170,53 @@ fn binance_rest() -> Vec<(String, Vec<Answer>)> {
     ])
 }
 
-/// Reads until `symbol`'s book is `want` (top 10 a side), checking every book message; returns
-/// the quotes seen.
+/// Reads until `symbol`'s book is `want` (top 10 a side) and `seen` says the rest of what the
+/// test waits for has come. Every book message must be in `seq` order with a right checksum;
+/// `seen` gets every message after it is applied, with the books so far.
 async fn until_book(
     client: &mut Client,
     symbol: &str,
     want: &(Levels, Levels),
-) -> Vec<protocol::Quote> {
+    mut seen: impl FnMut(&ServerMessage, &Books) -> bool,
+) {
     let mut books = Books::new(10);
-    let mut quotes = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let message = tokio::time::timeout_at(deadline, client.next())
             .await
             .unwrap_or_else(|_| panic!("{symbol}'s book never reached {want:?}"));
-        match &message {
-            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
-                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
-            }
-            ServerMessage::Quote(q) => quotes.push(q.clone()),
-            _ => {}
+        if matches!(
+            message,
+            ServerMessage::Book(_) | ServerMessage::BookUpdate(_)
+        ) {
+            assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
         }
+        let rest = seen(&message, &books);
         if let Some(book) = books.get(symbol) {
             let bids: Levels = book.bids().map(|(p, s)| (*p, *s)).collect();
             let asks: Levels = book.asks().map(|(p, s)| (*p, *s)).collect();
-            if bids == want.0 && asks == want.1 {
-                return quotes;
+            if bids == want.0 && asks == want.1 && rest {
+                return;
             }
         }
     }
+}
+
+/// The quotes among what [`until_book`] reads.
+async fn quotes_until_book(
+    client: &mut Client,
+    symbol: &str,
+    want: &(Levels, Levels),
+) -> Vec<protocol::Quote> {
+    let mut quotes = Vec::new();
+    until_book(client, symbol, want, |message, _| {
+        if let ServerMessage::Quote(q) = message {
+            quotes.push(q.clone());
+        }
+        true
+    })
+    .await;
+    quotes
 }
 
 #[tokio::test]
@@ -242,7 +260,7 @@ async fn a_recorded_ingest_replays_the_same_quotes_and_books() {
         .send(&support::books::books(&["BINANCE:BTCUSDT"], Some(10), true))
         .await;
     let want = capture.after[played - 1].top(10);
-    let live = until_book(&mut client, "BINANCE:BTCUSDT", &want).await;
+    let live = quotes_until_book(&mut client, "BINANCE:BTCUSDT", &want).await;
     assert!(live.len() > 50, "{} quotes", live.len());
     server.stop().await;
 
@@ -276,7 +294,7 @@ async fn a_recorded_ingest_replays_the_same_quotes_and_books() {
     client
         .send(&support::books::books(&["BINANCE:BTCUSDT"], Some(10), true))
         .await;
-    let replayed = until_book(&mut client, "BINANCE:BTCUSDT", &want).await;
+    let replayed = quotes_until_book(&mut client, "BINANCE:BTCUSDT", &want).await;
     let price = |q: &protocol::Quote| (q.bid, q.bid_size, q.ask, q.ask_size);
     let replayed: Vec<_> = replayed.iter().map(price).collect();
     let live: Vec<_> = live.iter().map(price).collect();
@@ -365,19 +383,11 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
     client
         .send(&support::books::books(&["BINANCE:BTCUSDT"], Some(10), true))
         .await;
-    let mut books = Books::new(10);
     let mut quotes = 0;
     let mut trades = 0;
-    let (want_bids, want_asks) = last.top(10);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = tokio::time::timeout_at(deadline, client.next())
-            .await
-            .unwrap_or_else(|_| panic!("the book never reached the venue's last book"));
-        match &message {
-            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
-                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
-            }
+    let want = last.top(10);
+    until_book(&mut client, "BINANCE:BTCUSDT", &want, |message, books| {
+        match message {
             ServerMessage::Quote(q) => {
                 quotes += 1;
                 let book = books.get("BINANCE:BTCUSDT").unwrap();
@@ -401,14 +411,10 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
             }
             _ => {}
         }
-        if let Some(book) = books.get("BINANCE:BTCUSDT") {
-            let bids: Vec<(Decimal, Decimal)> = book.bids().map(|(p, s)| (*p, *s)).collect();
-            let asks: Vec<(Decimal, Decimal)> = book.asks().map(|(p, s)| (*p, *s)).collect();
-            if bids == want_bids && asks == want_asks && venue.connections() == 2 && trades > 600 {
-                break;
-            }
-        }
-    }
+        venue.connections() == 2 && trades > 600
+    })
+    .await;
+    let want_asks = want.1;
     assert!(quotes > 100, "{quotes} quotes");
     // Paper trading: a market buy of the three best asks takes each at the venue's price and
     // size (the venue is quiet now; its book stays as it ended).
@@ -425,10 +431,7 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
         .await;
     let mut fills = Vec::new();
     while fills.len() < asks.len() {
-        match tokio::time::timeout_at(deadline, client.next())
-            .await
-            .unwrap()
-        {
+        match client.next().await {
             ServerMessage::Fill(f) => fills.push((f.price, f.qty)),
             ServerMessage::Reject(r) => panic!("{r:?}"),
             ServerMessage::Canceled(c) => panic!("{c:?}"),
@@ -554,18 +557,10 @@ async fn kraken_through_a_bad_checksum_and_a_silent_stream() {
     client
         .send(&support::books::books(&["KRAKEN:XMR/USD"], Some(10), true))
         .await;
-    let mut books = Books::new(10);
     let mut trades = Vec::new();
-    let (want_bids, want_asks) = after.last().unwrap().top(10);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = tokio::time::timeout_at(deadline, client.next())
-            .await
-            .unwrap_or_else(|_| panic!("the book never reached the venue's last book"));
-        match &message {
-            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
-                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
-            }
+    let want = after.last().unwrap().top(10);
+    until_book(&mut client, "KRAKEN:XMR/USD", &want, |message, _| {
+        match message {
             ServerMessage::Trade(t) => trades.push(t.clone()),
             ServerMessage::Error(e) => panic!("{e:?}"),
             ServerMessage::Snapshot(s) => {
@@ -574,14 +569,9 @@ async fn kraken_through_a_bad_checksum_and_a_silent_stream() {
             }
             _ => {}
         }
-        if let Some(book) = books.get("KRAKEN:XMR/USD") {
-            let bids: Vec<(Decimal, Decimal)> = book.bids().map(|(p, s)| (*p, *s)).collect();
-            let asks: Vec<(Decimal, Decimal)> = book.asks().map(|(p, s)| (*p, *s)).collect();
-            if bids == want_bids && asks == want_asks && venue.connections() == 3 {
-                break;
-            }
-        }
-    }
+        venue.connections() == 3
+    })
+    .await;
     assert_eq!(trades.len(), 1);
     assert_eq!(trades[0].price, "354.11".parse::<Decimal>().unwrap());
     assert_eq!(trades[0].size, "0.89594024".parse::<Decimal>().unwrap());
@@ -738,44 +728,26 @@ async fn coinbase_through_a_maintenance_close() {
             true,
         ))
         .await;
-    let mut books = Books::new(10);
     let mut seen_trades = 0;
     let (bids, asks) = after.last().unwrap();
-    let want_bids: Vec<(Decimal, Decimal)> = bids
-        .iter()
-        .rev()
-        .take(10)
-        .map(|(p, (_, s))| (*p, s.parse().unwrap()))
-        .collect();
-    let want_asks: Vec<(Decimal, Decimal)> = asks
-        .iter()
-        .take(10)
-        .map(|(p, (_, s))| (*p, s.parse().unwrap()))
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = tokio::time::timeout_at(deadline, client.next())
-            .await
-            .unwrap_or_else(|_| panic!("the book never reached the venue's last book"));
-        match &message {
-            ServerMessage::Book(_) | ServerMessage::BookUpdate(_) => {
-                assert_eq!(books.apply(&message), Some(BookStep::InSync), "{message:?}");
-            }
-            ServerMessage::Trade(_) => seen_trades += 1,
-            _ => {}
+    let want = (
+        bids.iter()
+            .rev()
+            .take(10)
+            .map(|(p, (_, s))| (*p, s.parse().unwrap()))
+            .collect(),
+        asks.iter()
+            .take(10)
+            .map(|(p, (_, s))| (*p, s.parse().unwrap()))
+            .collect(),
+    );
+    until_book(&mut client, "COINBASE:SKL-USD", &want, |message, _| {
+        if matches!(message, ServerMessage::Trade(_)) {
+            seen_trades += 1;
         }
-        if let Some(book) = books.get("COINBASE:SKL-USD") {
-            let bids: Vec<(Decimal, Decimal)> = book.bids().map(|(p, s)| (*p, *s)).collect();
-            let asks: Vec<(Decimal, Decimal)> = book.asks().map(|(p, s)| (*p, *s)).collect();
-            if bids == want_bids
-                && asks == want_asks
-                && venue.connections() == 2
-                && seen_trades == trades
-            {
-                break;
-            }
-        }
-    }
+        venue.connections() == 2 && seen_trades == trades
+    })
+    .await;
     let received = venue.received();
     assert_eq!(
         received.len(),

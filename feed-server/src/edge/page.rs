@@ -117,7 +117,7 @@ struct Health<'a> {
     bus: Option<BusReport>,
     /// With `--ingest`: each venue's connection, messages, re-syncs, lag and staleness.
     #[serde(skip_serializing_if = "Option::is_none")]
-    ingest: Option<Vec<crate::ingest::status::VenueReport>>,
+    ingest: Option<Vec<crate::metrics::ingest::VenueReport>>,
 }
 
 /// `/healthz`'s `bus`: whether the bus and the core are there, and how far behind events arrive.

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::adapter::{Adapter, Fetch, Out, Resync, ms_to_ns};
-use super::book::{BadLevel, VenueBook};
-use super::{Grid, Meta};
+use super::book::VenueBook;
+use super::grid::{BadLevel, Grid, Meta};
 use protocol::Side;
 use protocol::recording::{Extras, MarketEvent};
 

@@ -12,10 +12,10 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
+use protocol::Side;
 use protocol::recording::MarketEvent;
-use protocol::{Decimal, Side};
 
-use super::Grid;
+use super::grid::{BadLevel, Grid};
 
 /// Most levels a side kept of a venue's book; past it the levels farthest from the touch go.
 /// A venue's diffs reach levels far below any snapshot, and a client sees the top 50 at most.
@@ -43,11 +43,6 @@ pub struct VenueBook {
     dirty_bids: bool,
     dirty_asks: bool,
 }
-
-/// A level the venue sent that is not on the symbol's grid, or not a number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadLevel(pub String);
 
 impl VenueBook {
     /// An empty book whose server copy holds `opening` (the market's opening touch, which the
@@ -270,15 +265,6 @@ fn diff<K: Ord + Copy>(
     }
 }
 
-/// A decimal read from a venue's text, exactly.
-pub fn decimal(text: &str) -> Result<Decimal, BadLevel> {
-    let text = text.trim().trim_matches('"');
-    protocol::decimal::parse(text)
-        .or_else(|_| text.parse::<Decimal>().map_err(|e| e.to_string()))
-        .or_else(|_| Decimal::from_scientific(text).map_err(|e| e.to_string()))
-        .map_err(|e| BadLevel(format!("`{text}`: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,8 +338,8 @@ mod tests {
     #[test]
     fn zeros_in_any_spelling_remove_and_off_grid_prices_are_refused() {
         let grid = Grid {
-            tick: Decimal::new(1, 2),
-            lot: Decimal::new(1, 3),
+            tick: protocol::Decimal::new(1, 2),
+            lot: protocol::Decimal::new(1, 3),
         };
         let mut book = VenueBook::new(0, 10, (1, 2, 100));
         book.set_text(&grid, Side::Sell, "10.01", "1.500")

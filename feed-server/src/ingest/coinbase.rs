@@ -11,9 +11,9 @@
 
 use serde::Deserialize;
 
-use super::Meta;
 use super::adapter::{Adapter, Out, rfc3339_ns};
 use super::book::VenueBook;
+use super::grid::Meta;
 use protocol::Side;
 use protocol::recording::{Extras, MarketEvent};
 

@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 
 use super::adapter::{Adapter, Out, Resync, rfc3339_ns};
 use super::book::VenueBook;
+use super::grid::{Grid, Meta};
 use super::kraken::{KrakenBook, KrakenError};
-use super::{Grid, Meta};
 use protocol::Decimal;
 use protocol::recording::{Extras, MarketEvent};
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::adapter::{Adapter, Fetch, Out};
 use super::rest;
 use crate::feed::event::{Due, Extras};
-use crate::metrics::Metrics;
+use crate::metrics::ingest::{IngestMetrics, VenueLabel};
 use protocol::recording::Stream;
 
 /// How a venue connection behaves; `feed-server --help` documents each flag.
@@ -78,7 +78,7 @@ pub async fn run(
     mut adapter: Box<dyn Adapter>,
     settings: LinkSettings,
     events: mpsc::Sender<Vec<Due>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<IngestMetrics>,
     shutdown: CancellationToken,
 ) {
     let mut failures = 0_u32;
@@ -100,9 +100,8 @@ pub async fn run(
             .session(adapter.as_mut(), &mut fetched_rx, &shutdown)
             .await;
         metrics
-            .ingest
             .connected
-            .get_or_create(&super::status::VenueLabel { venue })
+            .get_or_create(&VenueLabel { venue })
             .set(0);
         match ended {
             Ended::Shutdown => return,
@@ -114,9 +113,8 @@ pub async fn run(
                 failures = failures.saturating_add(1);
                 tracing::warn!(venue, "{why}; reconnecting in {} ms", wait.as_millis());
                 metrics
-                    .ingest
                     .reconnects
-                    .get_or_create(&super::status::VenueLabel { venue })
+                    .get_or_create(&VenueLabel { venue })
                     .inc();
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -131,7 +129,7 @@ struct Link<'a> {
     venue: &'static str,
     settings: &'a LinkSettings,
     events: &'a mpsc::Sender<Vec<Due>>,
-    metrics: &'a Arc<Metrics>,
+    metrics: &'a Arc<IngestMetrics>,
     fetched_tx: &'a mpsc::Sender<Fetched>,
     generation: u64,
     /// Consecutive failed fetches per symbol, for their backoff.
@@ -169,8 +167,8 @@ impl Link<'_> {
             }
         };
         tracing::info!(venue = self.venue, %url, "connected");
-        let label = super::status::VenueLabel { venue: self.venue };
-        self.metrics.ingest.connected.get_or_create(&label).set(1);
+        let label = VenueLabel { venue: self.venue };
+        self.metrics.connected.get_or_create(&label).set(1);
         let mut out = Out::default();
         adapter.on_connected(&mut out);
         if let Err(why) = self.carry_out(&mut out, now_ns(), &mut ws).await {
@@ -212,20 +210,20 @@ impl Link<'_> {
                         }
                         // Pings are answered by the WebSocket layer; binary is not used.
                         _ => {
-                            self.metrics.ingest.message(self.venue, recv_ns / 1_000_000, None);
+                            self.metrics.message(self.venue, recv_ns / 1_000_000, None);
                             continue;
                         }
                     };
                     out.clear();
                     if let Err(why) = adapter.on_text(text, recv_ns, &mut out) {
-                        self.metrics.ingest.unreadable.get_or_create(&label).inc();
+                        self.metrics.unreadable.get_or_create(&label).inc();
                         if unreadable_logged < 20 {
                             unreadable_logged += 1;
                             tracing::warn!(venue = self.venue, "skipped a message: {why}");
                         }
                     }
                     let lag = out.exch_ts_ns.map(|t| recv_ns.saturating_sub(t));
-                    self.metrics.ingest.message(self.venue, recv_ns / 1_000_000, lag);
+                    self.metrics.message(self.venue, recv_ns / 1_000_000, lag);
                     if let Err(why) = self.carry_out(&mut out, recv_ns, &mut ws).await {
                         return Ended::Lost(why);
                     }
@@ -254,7 +252,7 @@ impl Link<'_> {
         S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
     {
         for cause in out.resyncs.drain(..) {
-            self.metrics.ingest.resync(self.venue, cause);
+            self.metrics.resync(self.venue, cause.label());
         }
         if !out.events.is_empty() {
             let mut given = out.extras.drain(..).peekable();

@@ -19,10 +19,10 @@ use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::book::decimal;
+use super::grid::{Grid, decimal};
 use super::link::{LinkSettings, backoff};
 use super::rest;
-use super::{Grid, Spec, Venue};
+use super::spec::{Spec, Venue};
 use protocol::Decimal;
 
 /// A symbol as its venue lists it.

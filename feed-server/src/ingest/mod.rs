@@ -12,28 +12,28 @@ pub mod adapter;
 pub mod binance;
 pub mod book;
 pub mod coinbase;
+pub mod grid;
 pub mod kraken;
 pub mod kraken_feed;
 pub(crate) mod link;
 pub mod meta;
 pub mod rest;
 pub mod spec;
-pub mod status;
 pub mod tickwire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use protocol::{Decimal, SourceInfo, Symbol};
+use protocol::{SourceInfo, Symbol};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::feed::event::Due;
 use crate::feed::universe::{Instrument, OPENING_SIZE, Universe};
-use crate::metrics::Metrics;
+use crate::metrics::ingest::IngestMetrics;
 use adapter::Adapter;
-use book::BadLevel;
+pub use grid::{Grid, Meta};
 pub use link::LinkSettings;
 pub use spec::{Spec, Venue, VenueUrl};
 
@@ -166,76 +166,6 @@ impl IngestArgs {
     }
 }
 
-/// A symbol's grid: its tick and lot sizes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grid {
-    pub tick: Decimal,
-    pub lot: Decimal,
-}
-
-impl Grid {
-    /// The finest grid any of the three venues uses, for a venue whose metadata is unknown.
-    pub fn fallback() -> Self {
-        Self {
-            tick: Decimal::new(1, 8),
-            lot: Decimal::new(1, 8),
-        }
-    }
-
-    /// A price from the venue's text, in ticks.
-    pub fn price(&self, text: &str) -> Result<i64, BadLevel> {
-        let value = book::decimal(text)?;
-        protocol::grid::units(value, self.tick).map_err(|e| {
-            BadLevel(format!(
-                "price `{text}` is not on the tick {} ({e:?})",
-                self.tick
-            ))
-        })
-    }
-
-    /// An exact price in ticks.
-    pub fn in_ticks(&self, price: Decimal) -> Result<i64, String> {
-        protocol::grid::units(price, self.tick)
-            .map_err(|e| format!("price {price} is not on the tick {} ({e:?})", self.tick))
-    }
-
-    /// An exact size in lots.
-    pub fn in_lots(&self, size: Decimal) -> Result<i64, String> {
-        protocol::grid::units(size, self.lot)
-            .map_err(|e| format!("size {size} is not on the lot {} ({e:?})", self.lot))
-    }
-
-    /// A size from the venue's text, in lots.
-    pub fn size(&self, text: &str) -> Result<i64, BadLevel> {
-        let value = book::decimal(text)?;
-        protocol::grid::units(value, self.lot).map_err(|e| {
-            BadLevel(format!(
-                "size `{text}` is not on the lot {} ({e:?})",
-                self.lot
-            ))
-        })
-    }
-}
-
-/// What an adapter knows of one of its symbols.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    /// The symbol's index in the server's universe.
-    pub index: usize,
-    /// The venue's name for it (`BTCUSDT`, `BTC-USD`, `BTC/USD`).
-    pub venue_symbol: String,
-    pub grid: Grid,
-    /// The market's opening touch as the core makes it: bid, ask, size (the first book
-    /// replaces it).
-    pub opening: (i64, i64, i64),
-}
-
-impl Meta {
-    pub fn opening(&self) -> (i64, i64, i64) {
-        self.opening
-    }
-}
-
 /// A server's ingest, ready to run: its universe, what `hello` says, and the venues' adapters.
 #[derive(Debug)]
 pub(crate) struct Opened {
@@ -256,12 +186,14 @@ impl Live {
     pub fn spawn(
         self,
         events: &mpsc::Sender<Vec<Due>>,
-        metrics: &Arc<Metrics>,
+        metrics: &Arc<IngestMetrics>,
         shutdown: &CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let now_ms = link_now_ms();
-        metrics.ingest.start(
+        let causes: Vec<&'static str> = adapter::Resync::ALL.iter().map(|c| c.label()).collect();
+        metrics.start(
             self.adapters.iter().map(|(v, _)| *v).collect(),
+            &causes,
             now_ms,
             u64::try_from(self.settings.silence.as_millis()).unwrap_or(u64::MAX),
         );

@@ -19,9 +19,9 @@ use protocol::{
     Symbol, encode_client,
 };
 
-use super::Meta;
 use super::adapter::{Adapter, Out, Resync};
 use super::book::VenueBook;
+use super::grid::Meta;
 
 /// The depth the relay follows upstream books at (the protocol's deepest).
 pub const RELAY_DEPTH: usize = protocol::MAX_BOOK_DEPTH as usize;

@@ -163,7 +163,7 @@ pub(crate) async fn serve(
         }
         // A venue that fails is retried, never a reason to stop: `failed_tx` is never sent.
         Feed::Live(live) => {
-            let venues = live.spawn(&events_tx, &metrics, shutdown.token());
+            let venues = live.spawn(&events_tx, &metrics.ingest, shutdown.token());
             drop(failed_tx);
             (None, venues)
         }

@@ -13,8 +13,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use serde::Serialize;
 
-use super::adapter::Resync;
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VenueLabel {
     pub venue: &'static str,
@@ -35,6 +33,8 @@ fn lag_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct IngestMetrics {
     venues: OnceLock<Vec<&'static str>>,
+    /// The re-sync causes, as the ingest names them (`gap`, `checksum`, ...).
+    causes: OnceLock<Vec<&'static str>>,
     pub connected: Family<VenueLabel, Gauge>,
     pub messages: Family<VenueLabel, Counter>,
     /// Messages the adapter could not read (logged, skipped).
@@ -54,6 +54,7 @@ impl Default for IngestMetrics {
     fn default() -> Self {
         Self {
             venues: OnceLock::new(),
+            causes: OnceLock::new(),
             connected: Family::default(),
             messages: Family::default(),
             unreadable: Family::default(),
@@ -127,22 +128,26 @@ impl IngestMetrics {
 
     /// Names the venues this server ingests (once, at start) and shows their series at zero.
     /// A venue silent for `stale_after_ms` is reported stale.
-    pub fn start(&self, venues: Vec<&'static str>, now_ms: u64, stale_after_ms: u64) {
+    pub fn start(
+        &self,
+        venues: Vec<&'static str>,
+        causes: &[&'static str],
+        now_ms: u64,
+        stale_after_ms: u64,
+    ) {
         for &venue in &venues {
             let label = VenueLabel { venue };
             self.connected.get_or_create(&label).set(0);
             let _ = self.messages.get_or_create(&label);
             let _ = self.reconnects.get_or_create(&label);
-            for cause in Resync::ALL {
-                let _ = self.resyncs.get_or_create(&VenueCause {
-                    venue,
-                    cause: cause.label(),
-                });
+            for &cause in causes {
+                let _ = self.resyncs.get_or_create(&VenueCause { venue, cause });
             }
         }
         self.started_ms.store(now_ms, Ordering::Relaxed);
         self.stale_after_ms.store(stale_after_ms, Ordering::Relaxed);
         let _ = self.venues.set(venues);
+        let _ = self.causes.set(causes.to_vec());
     }
 
     /// Counts a message that arrived at `now_ms`, with its venue lag if it had a timestamp.
@@ -160,12 +165,9 @@ impl IngestMetrics {
         }
     }
 
-    pub fn resync(&self, venue: &'static str, cause: Resync) {
+    pub fn resync(&self, venue: &'static str, cause: &'static str) {
         self.resyncs
-            .get_or_create(&VenueCause {
-                venue,
-                cause: cause.label(),
-            })
+            .get_or_create(&VenueCause { venue, cause })
             .inc();
     }
 
@@ -173,6 +175,7 @@ impl IngestMetrics {
     pub fn report(&self, now_ms: u64) -> Option<Vec<VenueReport>> {
         let venues = self.venues.get()?;
         let stale_after_ms = self.stale_after_ms.load(Ordering::Relaxed);
+        let causes = self.causes.get().map_or(&[][..], Vec::as_slice);
         let started = self.started_ms.load(Ordering::Relaxed);
         Some(
             venues
@@ -192,10 +195,9 @@ impl IngestMetrics {
                         stale: !connected || last <= 0 || age > stale_after_ms,
                         messages: self.messages.get_or_create(&label).get(),
                         reconnects: self.reconnects.get_or_create(&label).get(),
-                        resyncs: Resync::ALL
+                        resyncs: causes
                             .iter()
-                            .map(|c| {
-                                let cause = c.label();
+                            .map(|&cause| {
                                 let n = self
                                     .resyncs
                                     .get_or_create(&VenueCause { venue, cause })

@@ -5,6 +5,8 @@
 //! values come from fixed sets (close reasons, refusal reasons, reject codes), never from what a
 //! client sends, so the number of series is bounded.
 
+pub mod ingest;
+
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -92,7 +94,7 @@ pub struct Metrics {
     /// What `/healthz` says of the bus, on an edge that follows a core over NATS.
     pub bus: BusHealth,
     /// Each ingested venue's series (`--ingest`).
-    pub ingest: crate::ingest::status::IngestMetrics,
+    pub ingest: std::sync::Arc<ingest::IngestMetrics>,
 }
 
 /// An edge's bus as `/healthz` reports it.
@@ -152,7 +154,7 @@ impl Metrics {
             bus_round_trip: Histogram::new(exponential_buckets(20e-6, 2.5, 14)),
             bus_connected: Gauge::default(),
             bus: BusHealth::default(),
-            ingest: crate::ingest::status::IngestMetrics::default(),
+            ingest: std::sync::Arc::default(),
         };
         metrics.ingest.register(&mut registry);
         registry.register(
