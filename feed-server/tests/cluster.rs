@@ -364,7 +364,7 @@ async fn a_paused_edge_that_the_bus_drops_events_for_repairs_from_history() {
     let nats = Nats::with(free_port(), &["-c", conf.to_str().unwrap()]).await;
     // History reaching back 30 s of each symbol's events, so that an edge slow to catch up
     // after the pause (a loaded machine, a debug build) still finds every event it missed.
-    let _core = Node::core(&nats, &["--rate", "20000", "--history-events", "30000"]).await;
+    let _core = Node::core(&nats, &["--rate", "10000", "--history-events", "30000"]).await;
     let port = free_port();
     let edge = Node::edge_with(&nats, port, &["--bus-pending", "256"]).await;
     let (mut client, mut seqs, mut seen) = reading(port).await;
