@@ -26,8 +26,12 @@ async fn per_edge(addr: std::net::SocketAddr, edges: u64) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
+    // The clients read only once all are connected and counted: room for what they are sent
+    // meanwhile, so that a slow start (a debug build, a busy machine) is not conflated.
     let server = start(feed_server::Config {
         edges: 2,
+        queue_frames: 100_000,
+        queue_bytes: 256 * 1_048_576,
         ..config()
     })
     .await;
