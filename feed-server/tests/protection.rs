@@ -213,7 +213,7 @@ fn follow(
 async fn a_client_that_reads_slowly_is_kept_and_one_that_stops_gets_1008() {
     let server = start(feed_server::Config {
         synth: feed_server::SynthArgs {
-            rate: 20_000,
+            rate: 10_000,
             ..feed_server::SynthArgs::default()
         },
         stall_timeout_ms: 2_500,
@@ -223,7 +223,9 @@ async fn a_client_that_reads_slowly_is_kept_and_one_that_stops_gets_1008() {
     let mut raw = support::raw::Raw::connect_small(server.addr, "/ws", 4_096).await;
     raw.text(r#"{"type":"subscribe","symbols":["*"]}"#).await;
     let (mut seqs, mut jumps) = (Seqs::default(), 0);
-    // About 30 KiB/s, far below the feed's 3 MB/s, for more than two stall timeouts.
+    // About 30 KiB/s, far below the feed's 1.5 MB/s, for more than two stall timeouts. (At
+    // 20,000 events/s beside this file's other tests, a debug build left the reader's task
+    // unscheduled long enough to be taken for a stalled client.)
     let until = tokio::time::Instant::now() + Duration::from_secs(6);
     while tokio::time::Instant::now() < until {
         assert!(
@@ -275,9 +277,11 @@ async fn a_client_that_reads_slowly_is_kept_and_one_that_stops_gets_1008() {
 
 #[tokio::test]
 async fn queues_are_bounded_in_bytes_as_well_as_frames() {
+    // 10,000 events/s fill 64 KiB within the stall many times over; 50,000 in a debug build
+    // beside this file's other tests left the server too busy to serve the reader in time.
     let server = start(feed_server::Config {
         synth: feed_server::SynthArgs {
-            rate: 50_000,
+            rate: 10_000,
             ..feed_server::SynthArgs::default()
         },
         queue_frames: 1_000_000,
