@@ -26,20 +26,16 @@ async fn per_edge(addr: std::net::SocketAddr, edges: u64) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
-    // The clients read only once all are connected and counted: room for what they are sent
-    // meanwhile, so that a slow start (a debug build, a busy machine) is not conflated.
     let server = start(feed_server::Config {
         edges: 2,
-        queue_frames: 100_000,
-        queue_bytes: 256 * 1_048_576,
         ..config()
     })
     .await;
+    // Connected first, subscribed only when they start reading: a client that is sent events
+    // while the others connect and are counted (slow on a busy machine) would be conflated.
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
-        let mut client = Client::connect(&server).await;
-        client.send(&subscribe_all()).await;
-        clients.push(client);
+        clients.push(Client::connect(&server).await);
     }
     // The kernel spread the connections over both edges' listeners. An edge counts a
     // connection once it has taken it from its handshake, which can trail the client's view.
@@ -52,12 +48,16 @@ async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
     assert_eq!(counts.iter().sum::<u64>(), CLIENTS as u64, "{counts:?}");
     assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
 
-    let runs = clients
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut client)| async move { trade_twice(&mut client, &format!("c{i}-")).await });
+    // Each client on its own task, so both of the runtime's threads read (40 clients of every
+    // symbol are more than one debug thread decodes in time).
+    let runs = clients.into_iter().enumerate().map(|(i, mut client)| {
+        tokio::spawn(async move {
+            client.send(&subscribe_all()).await;
+            trade_twice(&mut client, &format!("c{i}-")).await
+        })
+    });
     let events = futures_util::future::join_all(runs).await;
-    assert!(events.iter().all(|&n| n > 0));
+    assert!(events.into_iter().all(|n| n.unwrap() > 0));
     server.stop().await;
 }
 
