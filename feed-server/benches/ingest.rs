@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/support/realdata.rs"]
+mod realdata;
+
 #[path = "../tests/support/captures.rs"]
 #[allow(dead_code)]
 mod captures;
@@ -22,15 +25,7 @@ use feed_server::ingest::kraken_feed::Kraken;
 use feed_server::ingest::{Grid, Meta};
 
 fn sample(relative: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/realdata/exchanges")
-        .join(relative);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is absent", path.display());
-        None
-    }
+    realdata::sample(&format!("exchanges/{relative}"))
 }
 
 fn meta(index: usize, symbol: &str, tick: &str, lot: &str) -> Meta {

@@ -113,6 +113,15 @@ pub fn ms_to_ns(ms: u64) -> u64 {
     ms.saturating_mul(1_000_000)
 }
 
+/// A venue's `buy` or `sell`.
+pub fn side_of(text: &str) -> Option<protocol::Side> {
+    match text {
+        "buy" => Some(protocol::Side::Buy),
+        "sell" => Some(protocol::Side::Sell),
+        _ => None,
+    }
+}
+
 /// An RFC 3339 time (`2024-08-08T23:40:00.123456Z`) as ns since the Unix epoch.
 pub fn rfc3339_ns(text: &str) -> Option<u64> {
     let time = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).ok()?;

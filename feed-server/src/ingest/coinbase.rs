@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 
-use super::adapter::{Adapter, Out, rfc3339_ns};
+use super::adapter::{Adapter, Out, rfc3339_ns, side_of};
 use super::book::VenueBook;
 use super::grid::Meta;
 use protocol::Side;
@@ -86,11 +86,7 @@ impl Coinbase {
 }
 
 fn side(text: &str) -> Result<Side, String> {
-    match text {
-        "buy" => Ok(Side::Buy),
-        "sell" => Ok(Side::Sell),
-        other => Err(format!("side `{other}`")),
-    }
+    side_of(text).ok_or_else(|| format!("side `{text}`"))
 }
 
 impl Adapter for Coinbase {
@@ -172,7 +168,7 @@ impl Adapter for Coinbase {
                     .size(message.size.ok_or("a match without size")?)
                     .map_err(|e| e.0)?;
                 if size > 0 {
-                    let aggressor = message.side.and_then(|s| side(s).ok()).map(Side::opposite);
+                    let aggressor = message.side.and_then(side_of).map(Side::opposite);
                     out.trade(
                         MarketEvent::Trade {
                             symbol: meta.index,

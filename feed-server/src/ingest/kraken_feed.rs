@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::adapter::{Adapter, Out, Resync, rfc3339_ns};
+use super::adapter::{Adapter, Out, Resync, rfc3339_ns, side_of};
 use super::book::VenueBook;
 use super::grid::{Grid, Meta};
 use super::kraken::{KrakenBook, KrakenError};
@@ -34,14 +34,15 @@ pub struct Kraken {
     symbols: Vec<Symbol>,
 }
 
+/// Every v2 message's envelope (the metadata connection reads it too).
 #[derive(Deserialize)]
-struct Message<'a> {
+pub(super) struct Message<'a> {
     #[serde(default, borrow)]
-    channel: Option<&'a str>,
+    pub(super) channel: Option<&'a str>,
     #[serde(rename = "type", default, borrow)]
-    kind: Option<&'a str>,
+    pub(super) kind: Option<&'a str>,
     #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
+    pub(super) data: Option<&'a RawValue>,
     #[serde(default, borrow)]
     method: Option<&'a str>,
     #[serde(default)]
@@ -210,11 +211,7 @@ impl Kraken {
                 out.exch_ts_ns = Some(ts);
             }
             if size > 0 {
-                let aggressor = match trade.side {
-                    Some("buy") => Some(protocol::Side::Buy),
-                    Some("sell") => Some(protocol::Side::Sell),
-                    _ => None,
-                };
+                let aggressor = trade.side.and_then(side_of);
                 out.trade(
                     MarketEvent::Trade {
                         symbol: meta.index,

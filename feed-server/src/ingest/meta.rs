@@ -240,16 +240,6 @@ async fn coinbase(
 }
 
 #[derive(Deserialize)]
-struct KrakenMessage<'a> {
-    #[serde(default, borrow)]
-    channel: Option<&'a str>,
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<&'a str>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
 struct KrakenInstruments<'a> {
     #[serde(borrow)]
     pairs: Vec<KrakenPair<'a>>,
@@ -336,7 +326,8 @@ async fn kraken(
         let Message::Text(text) = message else {
             continue;
         };
-        let Ok(parsed) = serde_json::from_str::<KrakenMessage<'_>>(text.as_str()) else {
+        let Ok(parsed) = serde_json::from_str::<super::kraken_feed::Message<'_>>(text.as_str())
+        else {
             continue;
         };
         match (parsed.channel, parsed.kind, parsed.data) {
