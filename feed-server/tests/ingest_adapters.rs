@@ -52,6 +52,8 @@ struct Served {
     asks: HashMap<usize, std::collections::BTreeMap<i64, i64>>,
     quotes: Vec<MarketEvent>,
     trades: Vec<MarketEvent>,
+    /// Re-syncs (each a fresh `book` for clients) per symbol.
+    resyncs: HashMap<usize, usize>,
 }
 
 impl Served {
@@ -86,6 +88,7 @@ impl Served {
                 }
                 MarketEvent::Trade { .. } => self.trades.push(event),
                 MarketEvent::Touch { .. } => panic!("an ingest makes no touch"),
+                MarketEvent::Resync { symbol } => *self.resyncs.entry(symbol).or_default() += 1,
             }
         }
     }
@@ -142,6 +145,8 @@ fn binance_books_synced_from_snapshot_and_diffs_equal_book_ticker_at_the_same_up
         out.clear();
     }
     assert_eq!(resyncs, Vec::<Resync>::new());
+    // The snapshot's sync replaced the opening book: clients got it as a fresh `book`, once.
+    assert_eq!(served.resyncs, HashMap::from([(0, 1)]));
     assert!(
         binance.cross_checked() >= 70,
         "{} bookTickers at the book's update id",

@@ -385,9 +385,11 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
         .await;
     let mut quotes = 0;
     let mut trades = 0;
+    let mut whole_books = 0;
     let want = last.top(10);
     until_book(&mut client, "BINANCE:BTCUSDT", &want, |message, books| {
         match message {
+            ServerMessage::Book(_) => whole_books += 1,
             ServerMessage::Quote(q) => {
                 quotes += 1;
                 let book = books.get("BINANCE:BTCUSDT").unwrap();
@@ -416,6 +418,9 @@ async fn binance_through_a_late_snapshot_a_dropped_diff_and_a_dropped_connection
     .await;
     let want_asks = want.1;
     assert!(quotes > 100, "{quotes} quotes");
+    // The subscription's `book`, then a fresh one for each re-sync: after the dropped diff and
+    // after the reconnect (and after the first snapshot, if it came after the subscription).
+    assert!((3..=4).contains(&whole_books), "{whole_books} books");
     // Paper trading: a market buy of the three best asks takes each at the venue's price and
     // size (the venue is quiet now; its book stays as it ended).
     let asks: Vec<(Decimal, Decimal)> = want_asks[..3].to_vec();
@@ -558,9 +563,11 @@ async fn kraken_through_a_bad_checksum_and_a_silent_stream() {
         .send(&support::books::books(&["KRAKEN:XMR/USD"], Some(10), true))
         .await;
     let mut trades = Vec::new();
+    let mut whole_books = 0;
     let want = after.last().unwrap().top(10);
     until_book(&mut client, "KRAKEN:XMR/USD", &want, |message, _| {
         match message {
+            ServerMessage::Book(_) => whole_books += 1,
             ServerMessage::Trade(t) => trades.push(t.clone()),
             ServerMessage::Error(e) => panic!("{e:?}"),
             ServerMessage::Snapshot(s) => {
@@ -572,6 +579,9 @@ async fn kraken_through_a_bad_checksum_and_a_silent_stream() {
         venue.connections() == 3
     })
     .await;
+    // The subscription's `book`, and a fresh one after the mismatch's snapshot and after the
+    // reconnect's (and after the first snapshot, if it came after the subscription).
+    assert!((3..=4).contains(&whole_books), "{whole_books} books");
     assert_eq!(trades.len(), 1);
     assert_eq!(trades[0].price, "354.11".parse::<Decimal>().unwrap());
     assert_eq!(trades[0].size, "0.89594024".parse::<Decimal>().unwrap());

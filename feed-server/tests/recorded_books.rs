@@ -304,6 +304,19 @@ async fn a_looping_replay_carries_each_book_into_the_next_pass() {
         .await;
     let (books, _) = support::books::follow(&mut client, 10, book_lines + 1).await;
     assert_eq!(books.len(), 2);
+    // Each pass's opening `book` lines reach the client as fresh `book`s, in step with the
+    // updates around them: two more passes give each symbol two more.
+    let mut books = books;
+    let mut fresh = std::collections::HashMap::<String, usize>::new();
+    while fresh.len() < 2 || fresh.values().any(|&n| n < 2) {
+        let message = client.next().await;
+        if let ServerMessage::Book(b) = &message {
+            *fresh.entry(b.symbol.to_string()).or_default() += 1;
+        }
+        if let Some(step) = books.apply(&message) {
+            assert_eq!(step, BookStep::InSync, "{message:?}");
+        }
+    }
     server.stop().await;
 }
 

@@ -266,7 +266,8 @@ async fn a_looping_replay_streams_the_recording_in_order_with_the_servers_own_se
                         )
                     }
                     protocol::recording::MarketEvent::Level { symbol, .. }
-                    | protocol::recording::MarketEvent::Touch { symbol, .. } => {
+                    | protocol::recording::MarketEvent::Touch { symbol, .. }
+                    | protocol::recording::MarketEvent::Resync { symbol } => {
                         panic!("a version 1 recording holds no book: {symbol}")
                     }
                 }

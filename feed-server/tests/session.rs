@@ -436,7 +436,9 @@ async fn the_same_seed_gives_the_same_events() {
         let server = start(feed_server::Config {
             synth: feed_server::SynthArgs {
                 seed,
-                rate: 20_000,
+                // 3,000 events take 1.5 s: the three servers' streams overlap however long
+                // each took to start and connect on a busy machine.
+                rate: 2_000,
                 ..feed_server::SynthArgs::default()
             },
             ..config()

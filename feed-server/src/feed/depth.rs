@@ -121,7 +121,9 @@ impl DepthSynth {
                 price,
                 size,
             } => return self.take(symbol, price, size),
-            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => return,
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } | MarketEvent::Resync { .. } => {
+                return;
+            }
         };
         if let Some(touch) = self.touches.get_mut(symbol) {
             *touch = (bid, bid_size, ask, ask_size);

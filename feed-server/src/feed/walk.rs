@@ -166,7 +166,9 @@ mod tests {
                     assert!(size > 0);
                     trades += 1;
                 }
-                MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {
+                MarketEvent::Level { .. }
+                | MarketEvent::Touch { .. }
+                | MarketEvent::Resync { .. } => {
                     panic!("the walk makes no book events")
                 }
             }

@@ -6,8 +6,9 @@
 //! top levels with the ones the server last heard of and emits only the differences as level
 //! events, removals first: a level that falls out of the window is removed, one that comes into
 //! it is added. A quote follows whenever the best bid or ask (price or size) changes, so the
-//! quote stream and the book agree. A re-sync replaces the venue book and flushes the same way:
-//! clients' books move from the old book to the new one without a gap.
+//! quote stream and the book agree. A re-sync replaces the venue book and flushes the same way,
+//! then ends with a [`MarketEvent::Resync`]: clients' books move from the old book to the new
+//! one without a gap, and each book subscriber is sent the new one as a fresh `book`.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -38,10 +39,19 @@ pub struct VenueBook {
     last_top: Option<Top>,
     /// Whether a flush follows a change of the best bid or ask with a quote.
     quotes: bool,
+    /// What the next flush has to do.
+    pending: Pending,
+}
+
+/// What changed since the last flush.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
     /// A side changed inside the window the server holds (or the window is not full): only
     /// then does a flush compare it, so a change deep in the book costs no diff.
-    dirty_bids: bool,
-    dirty_asks: bool,
+    bids: bool,
+    asks: bool,
+    /// The book was cleared for a snapshot: the flush ends with a re-sync.
+    replaced: bool,
 }
 
 impl VenueBook {
@@ -58,8 +68,11 @@ impl VenueBook {
             sent_asks: BTreeMap::from([(ask, size)]),
             last_top: None,
             quotes: true,
-            dirty_bids: true,
-            dirty_asks: true,
+            pending: Pending {
+                bids: true,
+                asks: true,
+                replaced: false,
+            },
         }
     }
 
@@ -72,12 +85,13 @@ impl VenueBook {
     }
 
     /// Empties the venue's side of the book (before a snapshot); the server's copy is left
-    /// until the next flush.
+    /// until the next flush, which ends with a re-sync.
     pub fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();
-        self.dirty_bids = true;
-        self.dirty_asks = true;
+        self.pending.bids = true;
+        self.pending.asks = true;
+        self.pending.replaced = true;
     }
 
     /// Sets a level from the venue's text: a size of zero, however written, removes it.
@@ -125,7 +139,7 @@ impl VenueBook {
                         .last_key_value()
                         .is_none_or(|(w, _)| price >= w.0)
                 {
-                    self.dirty_bids = true;
+                    self.pending.bids = true;
                 }
                 if size == 0 {
                     self.bids.remove(&Reverse(price));
@@ -144,7 +158,7 @@ impl VenueBook {
                         .last_key_value()
                         .is_none_or(|(w, _)| price <= *w)
                 {
-                    self.dirty_asks = true;
+                    self.pending.asks = true;
                 }
                 if size == 0 {
                     self.asks.remove(&price);
@@ -194,7 +208,8 @@ impl VenueBook {
     }
 
     /// Emits the level events that take the server's book to this book's top `depth` levels
-    /// (removals first), then a quote if the best bid or ask changed.
+    /// (removals first), a re-sync if the book was replaced, then a quote if the best bid or
+    /// ask changed.
     pub fn flush(&mut self, out: &mut Vec<MarketEvent>) {
         let symbol = self.symbol;
         let level = |side, price, size| MarketEvent::Level {
@@ -203,7 +218,7 @@ impl VenueBook {
             price,
             size,
         };
-        if std::mem::take(&mut self.dirty_bids) {
+        if std::mem::take(&mut self.pending.bids) {
             diff(
                 &mut self.sent_bids,
                 &self.bids,
@@ -213,10 +228,13 @@ impl VenueBook {
                 },
             );
         }
-        if std::mem::take(&mut self.dirty_asks) {
+        if std::mem::take(&mut self.pending.asks) {
             diff(&mut self.sent_asks, &self.asks, self.depth, |p, s| {
                 out.push(level(Side::Sell, p, s));
             });
+        }
+        if std::mem::take(&mut self.pending.replaced) {
+            out.push(MarketEvent::Resync { symbol });
         }
         let top = self.top();
         if self.quotes
@@ -308,6 +326,48 @@ mod tests {
                 ask: 97,
                 ask_size: 8
             })
+        );
+    }
+
+    #[test]
+    fn a_replaced_book_flushes_its_changes_then_one_resync_before_the_quote() {
+        let mut book = VenueBook::new(1, 3, (99, 100, 100));
+        book.set(Side::Buy, 95, 5);
+        book.set(Side::Sell, 97, 8);
+        let mut out = Vec::new();
+        book.flush(&mut out);
+        assert!(!out.contains(&MarketEvent::Resync { symbol: 1 }));
+        out.clear();
+        // A snapshot: 95 stays, 94 comes, the ask moves.
+        book.clear();
+        book.set(Side::Buy, 95, 5);
+        book.set(Side::Buy, 94, 1);
+        book.set(Side::Sell, 96, 2);
+        book.flush(&mut out);
+        assert_eq!(
+            changes(&out),
+            vec![(Side::Buy, 94, 1), (Side::Sell, 97, 0), (Side::Sell, 96, 2)]
+        );
+        let resync = out
+            .iter()
+            .position(|e| *e == MarketEvent::Resync { symbol: 1 });
+        assert_eq!(resync, Some(3), "{out:?}");
+        assert!(matches!(
+            out.get(4),
+            Some(MarketEvent::Quote { ask: 96, .. })
+        ));
+        // Once: the next flush is an ordinary one.
+        out.clear();
+        book.set(Side::Buy, 94, 2);
+        book.flush(&mut out);
+        assert_eq!(
+            out,
+            vec![MarketEvent::Level {
+                symbol: 1,
+                side: Side::Buy,
+                price: 94,
+                size: 2
+            }]
         );
     }
 

@@ -31,7 +31,7 @@ impl BookPast {
     /// What it counts for against `--history-bytes`.
     fn bytes(&self) -> usize {
         let levels = match &self.change {
-            BookChange::Level(_) => 0,
+            BookChange::Level(_) | BookChange::Resync => 0,
             BookChange::Touch(changes) => changes.len(),
         };
         std::mem::size_of::<Self>() + levels * std::mem::size_of::<super::book::LevelChange>()
@@ -146,6 +146,8 @@ impl BookHistory {
                         past.book.set(side, price, old);
                     }
                 }
+                // A re-sync changed nothing; it goes out again as the `book` it was.
+                (_, BookChange::Resync) => {}
                 _ => return None,
             }
         }

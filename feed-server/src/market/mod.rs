@@ -155,7 +155,9 @@ impl Core {
             MarketEvent::Trade { price, .. } => Some(price),
             MarketEvent::Quote { .. } => None,
             // The book's depth does not move the top the orders match against.
-            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => return,
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } | MarketEvent::Resync { .. } => {
+                return;
+            }
         };
         self.matching
             .on_market(symbol, &self.markets[symbol], traded, now, fill);

@@ -38,11 +38,13 @@ pub struct Market {
 }
 
 /// What a book event changed, as a client at some depth needs it: a level's size before it
-/// changed, or each level a quote's touch changed with its size before.
+/// changed, each level a quote's touch changed with its size before, or nothing (a re-sync,
+/// which every subscriber gets as a fresh `book`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookChange {
     Level(i64),
     Touch(Vec<super::book::LevelChange>),
+    Resync,
 }
 
 /// What a [`Market`] knows besides its instrument: what the core sends an edge that joins or
@@ -197,7 +199,7 @@ impl Market {
                 self.high = self.high.max(price);
                 self.low = self.low.min(price);
             }
-            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {}
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } | MarketEvent::Resync { .. } => {}
         }
         self.message(event, self.seq, ts_ns)
     }
@@ -216,6 +218,7 @@ impl Market {
                 ask_size,
                 ..
             } => BookChange::Touch(self.book.apply_touch(bid, bid_size, ask, ask_size)),
+            MarketEvent::Resync { .. } => BookChange::Resync,
             MarketEvent::Quote { .. } | MarketEvent::Trade { .. } => return None,
         };
         self.book_seq += 1;
@@ -277,7 +280,8 @@ impl Market {
         self.book_message(true, side(Side::Buy), side(Side::Sell), depth)
     }
 
-    /// What a client holding `depth` levels a side is sent of a book event just applied.
+    /// What a client holding `depth` levels a side is sent of a book event just applied: a
+    /// `book_update`, or after a re-sync the whole `book`.
     pub fn book_update(
         &self,
         event: &MarketEvent,
@@ -288,6 +292,7 @@ impl Market {
             side.iter().map(|&(p, s)| self.level(p, s)).collect()
         };
         let (bids, asks) = match (event, change) {
+            (_, BookChange::Resync) => return self.book(depth),
             (MarketEvent::Level { side, price, .. }, BookChange::Level(old)) => {
                 let changed = levels(&self.book.update_at_depth(*side, *price, *old, depth));
                 match side {
@@ -337,7 +342,7 @@ impl Market {
                 trade_id: None,
                 aggressor: None,
             }),
-            MarketEvent::Level { .. } | MarketEvent::Touch { .. } => {
+            MarketEvent::Level { .. } | MarketEvent::Touch { .. } | MarketEvent::Resync { .. } => {
                 // Only a marker of the change, made for nothing: what a client is sent of a
                 // level depends on its depth ([`Market::book_update`]), so the event travels as
                 // itself and each edge makes the updates, with their checksums.

@@ -35,6 +35,10 @@ pub enum MarketEvent {
         ask: i64,
         ask_size: i64,
     },
+    /// The book was replaced (a `book` line of a recording, a live venue's re-sync): the level
+    /// events before it took it to its new content, and every book subscriber is sent a fresh
+    /// `book` at this event's `seq`. It changes nothing itself.
+    Resync { symbol: usize },
 }
 
 /// What a live venue adds to a quote or trade, where it says: its own time of the event, its
@@ -142,7 +146,8 @@ impl MarketEvent {
             Self::Quote { symbol, .. }
             | Self::Trade { symbol, .. }
             | Self::Level { symbol, .. }
-            | Self::Touch { symbol, .. } => symbol,
+            | Self::Touch { symbol, .. }
+            | Self::Resync { symbol } => symbol,
         }
     }
 
@@ -150,7 +155,7 @@ impl MarketEvent {
     pub fn stream(&self) -> Stream {
         match self {
             Self::Quote { .. } | Self::Trade { .. } => Stream::Quotes,
-            Self::Level { .. } | Self::Touch { .. } => Stream::Book,
+            Self::Level { .. } | Self::Touch { .. } | Self::Resync { .. } => Stream::Book,
         }
     }
 }

@@ -449,6 +449,15 @@ impl Reader {
                 extras: Extras::NONE,
             });
         }
+        if whole {
+            // A `book` line is a fresh book for the replay's clients too.
+            self.pending.push_back(Recorded {
+                ts_ns: line.ts_ns,
+                seq: line.seq,
+                event: MarketEvent::Resync { symbol: i },
+                extras: Extras::NONE,
+            });
+        }
         Ok(())
     }
 }

@@ -38,7 +38,8 @@ pub struct Depth {
     pub symbol: Option<Symbol>,
     pub book: OrderBook,
     pub state: BookState,
-    /// Fresh books asked for after a gap or a mismatch, this session.
+    /// Fresh books this session: asked for after a gap or a mismatch, or sent unasked by the
+    /// server when its source re-synced the book (a live venue's snapshot).
     pub resyncs: u64,
 }
 
@@ -183,9 +184,12 @@ impl Depth {
         if !whole && self.state != BookState::InSync {
             return;
         }
+        // A `book` while in step is the server's re-sync, not an answer to ours.
+        let unasked = whole && self.state == BookState::InSync && self.book.seq().is_some();
         let mismatch = match self.book.apply(message, whole) {
             BookStep::InSync => {
                 self.state = BookState::InSync;
+                self.resyncs += u64::from(unasked);
                 return;
             }
             BookStep::Stale => return,
@@ -243,6 +247,15 @@ mod tests {
         depth.apply(&book(11, &[], &[], sum), false, &mut out);
         assert_eq!(depth.state, BookState::Resyncing { mismatch: false });
         assert_eq!((depth.resyncs, out.len()), (2, 2));
+        // The server's own re-sync (a live venue's snapshot): a fresh book while in step is
+        // counted, and nothing is asked for.
+        depth.apply(&book(12, &bids, &asks, sum), true, &mut out);
+        assert_eq!(depth.resyncs, 2, "the answer to our own resubscribe");
+        depth.apply(&book(14, &bids, &asks, sum), true, &mut out);
+        assert_eq!(
+            (depth.state, depth.resyncs, out.len()),
+            (BookState::InSync, 3, 2)
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ const KIND_TOUCH: u8 = 4;
 /// trade id.
 const KIND_QUOTE_VENUE: u8 = 5;
 const KIND_TRADE_VENUE: u8 = 6;
+/// A book re-sync: the head alone.
+const KIND_RESYNC: u8 = 7;
 /// Bytes of an encoded quote event (a trade is 16 shorter).
 pub const QUOTE_BYTES: usize = 3 + 4 + 8 + 8 + 4 * 8;
 /// Bytes of one encoded market state with an empty book (each level adds 16).
@@ -167,6 +169,10 @@ pub fn put_event(out: &mut Vec<u8>, event: &Sequenced) {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
+        MarketEvent::Resync { .. } => {
+            out.push(KIND_RESYNC);
+            put_head(out, symbol, event);
+        }
     }
 }
 
@@ -222,6 +228,7 @@ fn read_event(r: &mut Reader<'_>, symbols: usize) -> Result<Sequenced, WireError
             ask: r.i64()?,
             ask_size: r.i64()?,
         },
+        (STREAM_BOOK, KIND_RESYNC) => MarketEvent::Resync { symbol },
         _ => return Err(WireError::Kind(stream, kind)),
     };
     let extras = if kind == KIND_QUOTE_VENUE || kind == KIND_TRADE_VENUE {
@@ -517,7 +524,12 @@ mod tests {
             ),
             ..trade(1, 7)
         };
-        for e in [quote(3, 41), trade(0, u64::MAX), level, venue] {
+        let resync = Sequenced {
+            event: MarketEvent::Resync { symbol: 2 },
+            seq: 10,
+            ..level
+        };
+        for e in [quote(3, 41), trade(0, u64::MAX), level, venue, resync] {
             let mut body = Vec::new();
             put_event(&mut body, &e);
             assert_eq!(event(&body, 4), Ok(e));
