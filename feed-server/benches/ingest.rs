@@ -2,6 +2,11 @@
 //! capture from `../shared/realdata/exchanges/` start to end (its books kept exactly, level
 //! events and quotes made for the server), as messages per second and ns per message.
 //!
+//! The `parse` group reads the same messages with serde_json (what the adapters use, borrowing
+//! from the message's text) and with simd-json (which needs its own mutable copy of each
+//! message: a WebSocket message arrives shared and immutable), each into `IgnoredAny` (the
+//! JSON tokenizing alone) and each into its own document tree (`Value`, `BorrowedValue`).
+//!
 //! `cargo bench -p feed-server --bench ingest`
 
 #![allow(clippy::unwrap_used)]
@@ -164,5 +169,86 @@ fn coinbase(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, binance, kraken, coinbase);
+/// Every venue's captured messages, for the parse comparison.
+fn all_messages() -> Vec<(&'static str, Vec<String>)> {
+    let mut out = Vec::new();
+    if let Some(dir) = sample("binance/spot_btcusdt_2024-08-08_hftbacktest") {
+        let raw = flate2::read::GzDecoder::new(
+            std::fs::File::open(dir.join("raw_window.hftbacktest.txt.gz")).unwrap(),
+        );
+        let lines = BufReader::new(raw)
+            .lines()
+            .map(|l| l.unwrap().split_once(' ').unwrap().1.to_owned())
+            .filter(|l| l.starts_with("{\"stream\""))
+            .collect();
+        out.push(("binance", lines));
+    }
+    if let Some(path) = sample("kraken/v1_2021-04-17_cryptofeed/book.jsonl") {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines = text
+            .lines()
+            .filter_map(captures::KrakenV1::parse)
+            .map(|m| m.v2(&m.pair))
+            .collect();
+        out.push(("kraken", lines));
+    }
+    if let Some(dir) = sample("coinbase/exchange_2021-04-17_cryptofeed") {
+        let lines = std::fs::read_to_string(dir.join("level2.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        out.push(("coinbase", lines));
+    }
+    out
+}
+
+fn parse(c: &mut Criterion) {
+    use serde::de::IgnoredAny;
+    let mut group = c.benchmark_group("parse");
+    for (venue, messages) in all_messages() {
+        let bytes: u64 = messages.iter().map(|m| m.len() as u64).sum();
+        group.throughput(Throughput::Bytes(bytes));
+        group.bench_function(format!("{venue}/serde_json"), |b| {
+            b.iter(|| {
+                for m in &messages {
+                    let v: IgnoredAny = serde_json::from_str(black_box(m)).unwrap();
+                    black_box(v);
+                }
+            });
+        });
+        let mut buffer = Vec::new();
+        group.bench_function(format!("{venue}/simd-json"), |b| {
+            b.iter(|| {
+                for m in &messages {
+                    buffer.clear();
+                    buffer.extend_from_slice(black_box(m).as_bytes());
+                    let v: IgnoredAny = simd_json::serde::from_slice(&mut buffer).unwrap();
+                    black_box(v);
+                }
+            });
+        });
+        group.bench_function(format!("{venue}/serde_json Value"), |b| {
+            b.iter(|| {
+                for m in &messages {
+                    let v: serde_json::Value = serde_json::from_str(black_box(m)).unwrap();
+                    black_box(v);
+                }
+            });
+        });
+        group.bench_function(format!("{venue}/simd-json BorrowedValue"), |b| {
+            b.iter(|| {
+                for m in &messages {
+                    buffer.clear();
+                    buffer.extend_from_slice(black_box(m).as_bytes());
+                    let v = simd_json::to_borrowed_value(&mut buffer).unwrap();
+                    black_box(v);
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, binance, kraken, coinbase, parse);
 criterion_main!(benches);
