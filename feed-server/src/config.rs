@@ -394,6 +394,7 @@ impl Config {
             max_message_rate: self.max_message_rate,
             max_order_id: size(self.max_order_id_bytes),
             metrics,
+            stale: None,
         }
     }
 

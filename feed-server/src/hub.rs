@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::now_ns;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::bitset::BitSet;
 use crate::bus::{Batch, Delivery, ToCore, ToEdge, edge_of};
 use crate::edge::Command;
 use crate::edge::fanout::Fanout;
@@ -47,6 +48,9 @@ pub struct Hub {
     batch: Vec<Delivery>,
     /// Answers and fills for the other edges' connections, by edge, to send.
     outgoing: Vec<(usize, ToEdge)>,
+    /// Which symbols' source is stale (a live venue's stream that is down), where the source
+    /// can say.
+    stale: Option<watch::Receiver<BitSet>>,
 }
 
 impl Hub {
@@ -66,7 +70,15 @@ impl Hub {
             remotes: Vec::new(),
             batch: Vec::new(),
             outgoing: Vec::new(),
+            stale: None,
         }
+    }
+
+    /// Tells every client, on this edge and the others, when the set of stale sources changes.
+    #[must_use]
+    pub fn with_stale(mut self, stale: watch::Receiver<BitSet>) -> Self {
+        self.stale = Some(stale);
+        self
     }
 
     /// Feeds the other edges of the server too, edge `k` through `remotes[k - 1]`.
@@ -98,6 +110,7 @@ impl Hub {
         let mut source_open = true;
         let mut edges_open = !self.remotes.is_empty();
         let mut remote = Vec::with_capacity(64);
+        let mut stale = self.stale.take();
         loop {
             tokio::select! {
                 biased;
@@ -133,6 +146,14 @@ impl Hub {
                     self.send_out().await;
                 }
                 _ = retry.tick(), if self.fanout.owed() => self.deliver(&mut commands, &mut deferred).await,
+                Some(set) = next_stale(&mut stale) => {
+                    self.fanout.status(&set);
+                    self.fanout.remove_dropped();
+                    self.close_gone();
+                    for remote in &self.remotes {
+                        let _ = remote.send(ToEdge::Status(set.clone())).await;
+                    }
+                }
             }
         }
     }
@@ -361,6 +382,18 @@ impl Hub {
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
+}
+
+/// The set of stale sources once it changes; never, without a watch or once its sender is gone.
+async fn next_stale(stale: &mut Option<watch::Receiver<BitSet>>) -> Option<BitSet> {
+    let Some(rx) = stale.as_mut() else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *stale = None;
+        return std::future::pending().await;
+    }
+    Some(rx.borrow_and_update().clone())
 }
 
 #[cfg(test)]

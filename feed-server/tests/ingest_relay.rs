@@ -1,7 +1,8 @@
 //! `feed-server --ingest tickwire:URL`: a relay of another Tickwire server. Its clients keep
 //! their connection, their `seq`s and their books in sync while the link to the upstream is cut
 //! (the relay resumes in the same epoch: the upstream counts the resume) and while the upstream
-//! is replaced by a new one (a new epoch: the relay starts afresh).
+//! is replaced by a new one (a new epoch: the relay starts afresh). While the upstream is down,
+//! clients are told which symbols are stale (`status`).
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -100,6 +101,21 @@ async fn metric(server: &feed_server::ServerHandle, line: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn relay_of(proxy: &Proxy) -> Config {
+    Config {
+        ingest: IngestArgs {
+            specs: vec![
+                format!("tickwire:ws://{}/ws", proxy.addr)
+                    .parse::<Spec>()
+                    .unwrap(),
+            ],
+            ingest_start_timeout_ms: 5_000,
+            ..IngestArgs::default()
+        },
+        ..config()
+    }
+}
+
 fn upstream() -> Config {
     Config {
         synth: feed_server::SynthArgs {
@@ -194,4 +210,94 @@ async fn relay_clients_keep_their_connection_through_a_cut_link_and_a_new_upstre
         .await
         .unwrap();
     second.stop().await;
+}
+
+#[tokio::test]
+async fn relay_clients_are_told_which_symbols_are_stale_while_the_upstream_is_down() {
+    let first = start(upstream()).await;
+    let proxy = Proxy::start(first.addr).await;
+    // Two edges: the core's hub tells its own clients, and the other edge's through its queue.
+    let relay = start(Config {
+        edges: 2,
+        ..relay_of(&proxy)
+    })
+    .await;
+    let mut client = Client::connect(&relay).await;
+    let hello = client
+        .until(|m| match m {
+            ServerMessage::Hello(h) => Some(h),
+            _ => None,
+        })
+        .await;
+    client
+        .send(&protocol::ClientMessage::Subscribe(
+            protocol::Subscribe::to(vec!["AAPL".into()]),
+        ))
+        .await;
+    client
+        .until(|m| matches!(m, ServerMessage::Quote(_)).then_some(()))
+        .await;
+    // More clients while the link is up (no `status` after their `hello`), over both edges.
+    let mut others = Vec::new();
+    for _ in 0..7 {
+        let mut other = Client::connect(&relay).await;
+        other
+            .until(|m| matches!(m, ServerMessage::Hello(_)).then_some(()))
+            .await;
+        others.push(other);
+    }
+
+    // The upstream goes away for good: every relayed symbol is stale.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere_addr = nowhere.local_addr().unwrap();
+    drop(nowhere);
+    proxy.retarget(nowhere_addr);
+    proxy.cut();
+    let stale = client
+        .until(|m| match m {
+            ServerMessage::Status(s) if !s.stale.is_empty() => Some(s),
+            _ => None,
+        })
+        .await;
+    assert_eq!(stale.stale, hello.symbols);
+    for other in &mut others {
+        let told = other
+            .until(|m| match m {
+                ServerMessage::Status(s) if !s.stale.is_empty() => Some(s),
+                _ => None,
+            })
+            .await;
+        assert_eq!(told.stale, hello.symbols);
+    }
+    // A client that connects now is told right after `hello`.
+    let mut late = Client::connect(&relay).await;
+    assert!(matches!(late.next().await, ServerMessage::Hello(_)));
+    match late.next().await {
+        ServerMessage::Status(s) => assert_eq!(s.stale, hello.symbols),
+        other => panic!("{other:?}"),
+    }
+
+    // It comes back: live again, and quotes flow.
+    proxy.retarget(first.addr);
+    client
+        .until(|m| match m {
+            ServerMessage::Status(s) if s.stale.is_empty() => Some(()),
+            _ => None,
+        })
+        .await;
+    for other in &mut others {
+        other
+            .until(|m| match m {
+                ServerMessage::Status(s) if s.stale.is_empty() => Some(()),
+                _ => None,
+            })
+            .await;
+    }
+    client
+        .until(|m| matches!(m, ServerMessage::Quote(_)).then_some(()))
+        .await;
+    tokio::time::timeout(Duration::from_secs(10), relay.stop())
+        .await
+        .unwrap();
+    first.stop().await;
 }

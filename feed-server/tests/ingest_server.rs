@@ -796,6 +796,11 @@ async fn an_unreachable_venue_is_retried_and_shown_and_the_server_serves_on() {
         hello.symbols,
         vec![protocol::Symbol::from("BINANCE:BTCUSDT")]
     );
+    // Right after `hello`: the symbol's source is stale.
+    match client.next().await {
+        ServerMessage::Status(s) => assert_eq!(s.stale, hello.symbols),
+        other => panic!("{other:?}"),
+    }
     // The feed is retried with backoff while clients are served.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -31,6 +31,7 @@ const model = {
   epoch: null, // the epoch of the last hello: the rows' seqs are from it
   gaps: 0, // seq jumps seen outside a re-sync
   resumes: [], // what each resume got: {recovered, snapshot}
+  stale: new Set(), // symbols whose source the server says is stale (a live venue reconnecting)
   // The depth ladder of the selected symbol: its book, every checksum verified.
   depth: { symbol: null, book: new DepthBook(DEPTH), state: 'off', updates: 0, mismatches: 0, resyncs: 0, books: 0, bookResumes: 0, resumed: null },
 };
@@ -100,6 +101,8 @@ function onMessage(msg) {
       return onOrderReply(msg);
     case 'resumed':
       return onResumed(msg);
+    case 'status':
+      return onStatus(msg);
     case 'book':
       return onBook(msg, true);
     case 'book_update':
@@ -121,6 +124,8 @@ function onMessage(msg) {
 function onHello(hello) {
   feed.healthy();
   model.hellos++;
+  // A new connection: the server sends a `status` after `hello` if any source is stale.
+  onStatus({ stale: [] });
   model.authRequired = !!hello.auth_required;
   model.authorized = !model.authRequired;
   $('server').textContent = `${hello.server.name} ${hello.server.version}`;
@@ -490,11 +495,23 @@ function renderList() {
   $('sub-all').checked = model.subscribed?.size === model.symbols.length;
 }
 
+// Which symbols' venue stream is down: their rows are marked until it is back.
+function onStatus(status) {
+  const before = model.stale;
+  model.stale = new Set(status.stale);
+  for (const symbol of new Set([...before, ...model.stale])) {
+    if (before.has(symbol) !== model.stale.has(symbol)) dirty.rows.add(symbol);
+  }
+  if (before.size !== model.stale.size) log(`${model.stale.size} symbols stale at their source`);
+  schedule();
+}
+
 function renderRow(symbol) {
   const row = model.rows.get(symbol);
   if (!row?.el) return;
   const { el } = row;
   el.tr.classList.toggle('selected', symbol === model.selected);
+  el.tr.classList.toggle('stale', model.stale.has(symbol));
   el.tr.classList.toggle('off', !model.subscribed?.has(symbol));
   el.bid.textContent = row.bid ?? '–';
   el.ask.textContent = row.ask ?? '–';

@@ -187,6 +187,11 @@ export class BinaryDecoder {
           type: 'resumed', recovered, recovered_count: recoveredCount, snapshot, snapshot_count: snapshotCount,
         };
       }
+      case 0x11: {
+        const s = { type: 'status', ts_ns: r.u64(), stale: [] };
+        for (let n = r.u32(); n > 0; n--) s.stale.push(this.symbol(r.u32()));
+        return s;
+      }
       case 0x0f: case 0x10: {
         const b = {
           type: kind === 0x0f ? 'book' : 'book_update', symbol: this.symbol(r.u32()), seq: r.u64(),

@@ -244,6 +244,7 @@ pub enum ServerMessage {
     Resumed(Resumed),
     Book(Book),
     BookUpdate(BookUpdate),
+    Status(Status),
 }
 
 crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type`", {
@@ -261,6 +262,7 @@ crate::tagged::tagged_enum!(ServerMessage, "a server message object with a `type
     "resumed" => Resumed,
     "book" => Book,
     "book_update" => BookUpdate,
+    "status" => Status,
 });
 
 impl ServerMessage {
@@ -570,6 +572,15 @@ pub struct Canceled {
 /// The answer to an `auth` with the right token: orders and cancels are accepted from now on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authorized {
+    pub ts_ns: u64,
+}
+
+/// Which symbols' source is stale now: a live venue's stream that is down and reconnecting.
+/// Sent on every change and after `hello` while any is; the list is the whole set, so an empty
+/// one means every symbol is live again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub stale: Vec<Symbol>,
     pub ts_ns: u64,
 }
 

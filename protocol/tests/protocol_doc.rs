@@ -72,6 +72,7 @@ fn every_server_example_decodes_and_round_trips() {
         "resumed",
         "book",
         "book_update",
+        "status",
     ] {
         assert!(types.contains(t), "PROTOCOL.md has no `{t}` example");
     }

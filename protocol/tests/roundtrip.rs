@@ -255,6 +255,8 @@ fn server() -> impl Strategy<Value = ServerMessage> {
         (any::<u64>(), any::<u64>())
             .prop_map(|(sent_ns, ts_ns)| ServerMessage::Pong(Pong { sent_ns, ts_ns })),
         any::<u64>().prop_map(|ts_ns| ServerMessage::Authorized(protocol::Authorized { ts_ns })),
+        (prop::collection::vec(symbol(), 0..4), any::<u64>())
+            .prop_map(|(stale, ts_ns)| ServerMessage::Status(protocol::Status { stale, ts_ns })),
         (
             prop::collection::vec(symbol(), 0..3),
             any::<u64>(),
@@ -366,6 +368,7 @@ fn symbols_of(m: &ServerMessage) -> Vec<Symbol> {
         ServerMessage::Quote(q) => vec![q.symbol.clone()],
         ServerMessage::Trade(t) => vec![t.symbol.clone()],
         ServerMessage::Resumed(r) => r.recovered.iter().chain(&r.snapshot).cloned().collect(),
+        ServerMessage::Status(s) => s.stale.clone(),
         ServerMessage::Book(b) | ServerMessage::BookUpdate(b) => vec![b.symbol.clone()],
         _ => Vec::new(),
     }

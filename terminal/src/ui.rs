@@ -324,6 +324,24 @@ mod tests {
     }
 
     #[test]
+    fn a_symbol_whose_venue_stream_is_down_is_marked_stale() {
+        let mut s = sample();
+        s.apply(
+            crate::net::NetEvent::Frame {
+                messages: vec![protocol::ServerMessage::Status(protocol::Status {
+                    stale: vec!["AAPL".into()],
+                    ts_ns: 1,
+                })],
+                received_ns: 2,
+            },
+            crate::state::Now::read(),
+        );
+        let text = screen(80, 24, &s);
+        assert!(text.contains("AAPL stale"), "{text}");
+        insta::assert_snapshot!("watchlist_source_stale_80x24", text);
+    }
+
+    #[test]
     fn the_help_overlay_lists_every_key() {
         let mut s = sample();
         s.handle(crate::action::Action::ToggleHelp, crate::state::Now::read());

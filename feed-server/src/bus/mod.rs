@@ -59,6 +59,9 @@ pub enum ToEdge {
     /// The edge now follows these symbols (it asked with [`ToCore::Follow`]): their state is
     /// in its view and their events come.
     Following { symbols: BitSet, books: bool },
+    /// Which symbols' source is stale now (a live venue's stream that is down): the edge sends
+    /// its clients a `status`.
+    Status(BitSet),
     /// A resting order of one of the edge's connections filled.
     Fill {
         id: ConnId,

@@ -86,7 +86,7 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
     let mut buffered = early_frames;
 
     let mut ending = match endpoint {
-        Endpoint::Feed => link.write([handler.hello()]).await.err(),
+        Endpoint::Feed => link.write(handler.greeting()).await.err(),
         Endpoint::Echo => None,
     };
     // Registered once: creating the future each turn would lock the token's waiter list every time.

@@ -442,6 +442,23 @@ impl Fanout {
         Ok(())
     }
 
+    /// Sends every client the `status` of the sources: which symbols' venue stream is down. A
+    /// client that cannot take it (its answers unread) is dropped, as for a fill.
+    pub fn status(&mut self, stale: &BitSet) {
+        let message = super::handler::status(&self.universe, stale);
+        let ids = self.universe.ids();
+        let mut frames: [Option<Bytes>; 2] = [None, None];
+        for (&id, client) in &self.clients {
+            let frame = frames[client.encoding as usize]
+                .get_or_insert_with(|| payload::encode(client.encoding, &message, ids));
+            if client.outlet.reply(frame).is_ok() {
+                self.metrics.replied(frame.len());
+            } else {
+                self.dropped.push(id);
+            }
+        }
+    }
+
     /// Sends a connection the fill of its resting order. A client that cannot take it is
     /// dropped at the end of the event that filled it.
     pub fn fill(&mut self, id: ConnId, fill: &ServerMessage) {

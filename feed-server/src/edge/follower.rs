@@ -168,6 +168,11 @@ impl Follower {
                     self.handle(command);
                 }
             }
+            ToEdge::Status(stale) => {
+                self.fanout.status(&stale);
+                self.fanout.remove_dropped();
+                self.close_gone();
+            }
             ToEdge::Fill { id, fill } => {
                 self.fanout.fill(id, &fill);
                 self.fanout.remove_dropped();

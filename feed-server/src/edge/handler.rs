@@ -52,6 +52,10 @@ pub struct Context {
     pub max_message_rate: u32,
     pub max_order_id: usize,
     pub metrics: Arc<Metrics>,
+    /// Which symbols' source is stale (a live venue's stream that is down), for the `status`
+    /// after `hello`; `None` where the server cannot know (a synthesizer, a replay, an edge of
+    /// a cluster).
+    pub stale: Option<tokio::sync::watch::Receiver<BitSet>>,
 }
 
 /// One connection's request handling.
@@ -83,6 +87,18 @@ impl<'a> Handler<'a> {
             encoding,
             auth_failures: 0,
         }
+    }
+
+    /// What a connection is sent first: `hello`, then a `status` if some source is stale.
+    pub fn greeting(&self) -> Vec<Message> {
+        let mut out = vec![self.hello()];
+        if let Some(stale) = &self.cx.stale {
+            let set = stale.borrow().clone();
+            if !set.is_empty() {
+                out.push(self.text(&status(&self.cx.universe, &set)));
+            }
+        }
+        out
     }
 
     pub fn hello(&self) -> Message {
@@ -558,4 +574,16 @@ fn clip(text: &str) -> &str {
         Some((i, _)) => &text[..i],
         None => text,
     }
+}
+
+/// The `status` message of a set of stale symbols.
+pub fn status(universe: &Universe, stale: &BitSet) -> ServerMessage {
+    ServerMessage::Status(protocol::Status {
+        stale: stale
+            .iter()
+            .filter_map(|s| universe.instruments.get(s))
+            .map(|i| i.symbol.clone())
+            .collect(),
+        ts_ns: now_ns(),
+    })
 }

@@ -76,6 +76,7 @@ type Fetched = (u64, Fetch, Result<Vec<u8>, String>);
 pub async fn run(
     venue: &'static str,
     mut adapter: Box<dyn Adapter>,
+    stale: super::stale::VenueMark,
     settings: LinkSettings,
     events: mpsc::Sender<Vec<Due>>,
     metrics: Arc<IngestMetrics>,
@@ -95,6 +96,7 @@ pub async fn run(
             generation,
             fetch_failures: HashMap::new(),
             got_message: false,
+            stale: &stale,
         };
         let ended = link
             .session(adapter.as_mut(), &mut fetched_rx, &shutdown)
@@ -103,6 +105,7 @@ pub async fn run(
             .connected
             .get_or_create(&VenueLabel { venue })
             .set(0);
+        stale.set(true);
         match ended {
             Ended::Shutdown => return,
             Ended::Lost(why) => {
@@ -135,6 +138,8 @@ struct Link<'a> {
     /// Consecutive failed fetches per symbol, for their backoff.
     fetch_failures: HashMap<usize, u32>,
     got_message: bool,
+    /// The venue's symbols on the board of stale sources: live while connected.
+    stale: &'a super::stale::VenueMark,
 }
 
 impl Link<'_> {
@@ -169,6 +174,7 @@ impl Link<'_> {
         tracing::info!(venue = self.venue, %url, "connected");
         let label = VenueLabel { venue: self.venue };
         self.metrics.connected.get_or_create(&label).set(1);
+        self.stale.set(false);
         let mut out = Out::default();
         adapter.on_connected(&mut out);
         if let Err(why) = self.carry_out(&mut out, now_ns(), &mut ws).await {

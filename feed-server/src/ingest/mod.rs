@@ -19,6 +19,7 @@ pub(crate) mod link;
 pub mod meta;
 pub mod rest;
 pub mod spec;
+pub mod stale;
 pub mod tickwire;
 
 use std::sync::Arc;
@@ -177,11 +178,18 @@ pub(crate) struct Opened {
 /// The venues' connections, to start once the hub runs.
 #[derive(Debug)]
 pub(crate) struct Live {
-    adapters: Vec<(&'static str, Box<dyn Adapter>)>,
+    adapters: Vec<(&'static str, Box<dyn Adapter>, stale::VenueMark)>,
     settings: LinkSettings,
+    /// Which symbols' venue stream is down.
+    board: Arc<tokio::sync::watch::Sender<crate::bitset::BitSet>>,
 }
 
 impl Live {
+    /// Watches which symbols' venue stream is down (all of them until their venue connects).
+    pub fn stale(&self) -> tokio::sync::watch::Receiver<crate::bitset::BitSet> {
+        self.board.subscribe()
+    }
+
     /// Starts a connection task per venue on the current runtime.
     pub fn spawn(
         self,
@@ -192,17 +200,18 @@ impl Live {
         let now_ms = link_now_ms();
         let causes: Vec<&'static str> = adapter::Resync::ALL.iter().map(|c| c.label()).collect();
         metrics.start(
-            self.adapters.iter().map(|(v, _)| *v).collect(),
+            self.adapters.iter().map(|(v, ..)| *v).collect(),
             &causes,
             now_ms,
             u64::try_from(self.settings.silence.as_millis()).unwrap_or(u64::MAX),
         );
         self.adapters
             .into_iter()
-            .map(|(venue, adapter)| {
+            .map(|(venue, adapter, mark)| {
                 tokio::spawn(link::run(
                     venue,
                     adapter,
+                    mark,
                     self.settings.clone(),
                     events.clone(),
                     metrics.clone(),
@@ -306,10 +315,12 @@ pub(crate) async fn open(
     }
     let universe = Universe::from_instruments(instruments)?;
     let depth = usize::try_from(args.ingest_depth).unwrap_or(50);
+    let board = stale::board(universe.len());
     let adapters = per_venue
         .into_iter()
         .map(|(spec, metas)| {
             let venue = spec.venue;
+            let mark = stale::mark(&board, metas.iter().map(|m| m.index).collect());
             let (ws, rest) = (args.ws_url_of(spec), args.rest_url(venue));
             let adapter: Box<dyn Adapter> = match venue {
                 Venue::Tickwire => Box::new(tickwire::Tickwire::new(&ws, metas, depth)),
@@ -317,7 +328,7 @@ pub(crate) async fn open(
                 Venue::Coinbase => Box::new(coinbase::Coinbase::new(&ws, metas, depth)),
                 Venue::Kraken => Box::new(kraken_feed::Kraken::new(&ws, metas, depth)),
             };
-            (venue.key(), adapter)
+            (venue.key(), adapter, mark)
         })
         .collect();
     let info = SourceInfo {
@@ -334,6 +345,10 @@ pub(crate) async fn open(
     Ok(Opened {
         universe,
         info,
-        live: Live { adapters, settings },
+        live: Live {
+            adapters,
+            settings,
+            board,
+        },
     })
 }

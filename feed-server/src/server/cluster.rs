@@ -98,6 +98,8 @@ pub async fn run_edge(
             source: joined.hello.source.clone(),
             epoch: epoch.clone(),
             order_token: order_token.clone(),
+            // The bus does not carry which sources are stale (CLUSTER.md).
+            stale: None,
         };
         let serving = make_edge(
             0,

@@ -138,7 +138,15 @@ pub(crate) async fn serve(
         touch_from_quotes: !carries_books,
         ..config.core()
     };
-    let hub = Hub::new(universe.clone(), settings, metrics.clone()).with_remotes(to_edges);
+    // A live source says which symbols' venue stream is down; the hub tells the clients.
+    let stale = match &source {
+        Feed::Live(live) => Some(live.stale()),
+        Feed::Paced(_) => None,
+    };
+    let mut hub = Hub::new(universe.clone(), settings, metrics.clone()).with_remotes(to_edges);
+    if let Some(stale) = &stale {
+        hub = hub.with_stale(stale.clone());
+    }
     let epoch = hub.epoch().to_owned();
     let origin = pacer::Origin::now(origin_ns);
     if info.kind == "replay" {
@@ -213,6 +221,7 @@ pub(crate) async fn serve(
         source: info,
         epoch,
         order_token,
+        stale,
     };
     let capacity = edge::Capacity::new(&config.edge(), &metrics);
     let mut threads = Vec::with_capacity(others);
@@ -374,6 +383,8 @@ struct Greeting {
     source: SourceInfo,
     epoch: String,
     order_token: Option<Token>,
+    /// Which symbols' source is stale, where the source can say.
+    stale: Option<tokio::sync::watch::Receiver<crate::bitset::BitSet>>,
 }
 
 /// Edge `index` of a server: its settings from `config`, forwarding to `hub` (the hub itself for
@@ -394,8 +405,10 @@ fn make_edge(
         source,
         epoch,
         order_token,
+        stale,
     } = greeting.clone();
-    let context = config.context(universe, source, epoch, order_token, metrics.clone());
+    let mut context = config.context(universe, source, epoch, order_token, metrics.clone());
+    context.stale = stale;
     Arc::new(Edge::new(
         index,
         config.edge(),
@@ -671,6 +684,7 @@ mod tests {
             source: opened.info,
             epoch: "1".to_owned(),
             order_token: None,
+            stale: None,
         };
         let shutdown = Arc::new(Shutdown::default());
         let metrics: Arc<Metrics> = Arc::default();

@@ -12,7 +12,7 @@ use crate::error::DecodeError;
 use crate::types::{
     ALL_SYMBOLS, Ack, Auth, Authorized, Book, Cancel, Canceled, Channel, ErrorCode, ErrorReply,
     Fill, Hello, Level, Order, Ping, Pong, Quote, Reject, RejectCode, Resume, Resumed, ServerInfo,
-    Side, Snapshot, SourceInfo, Subscribe, Symbol, Trade, Unsubscribe,
+    Side, Snapshot, SourceInfo, Status, Subscribe, Symbol, Trade, Unsubscribe,
 };
 
 /// One message type's bytes after the 3-byte header.
@@ -543,6 +543,23 @@ impl Layout for Canceled {
             } else {
                 None
             },
+        })
+    }
+}
+
+impl Layout for Status {
+    fn put(&self, frame: &mut Vec<u8>, ids: &SymbolIds) -> Result<(), UnknownSymbol> {
+        let mut out = Out::begin(frame, Kind::Status);
+        out.u64(self.ts_ns);
+        put_ids(&mut out, ids, &self.stale)?;
+        out.finish();
+        Ok(())
+    }
+
+    fn get(r: &mut In<'_>, _: Kind, symbols: &[Symbol]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            ts_ns: r.u64()?,
+            stale: get_ids(r, symbols)?,
         })
     }
 }

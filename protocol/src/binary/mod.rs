@@ -79,6 +79,7 @@ kinds! {
     Resumed = 0x0E, "resumed";
     Book = 0x0F, "book";
     BookUpdate = 0x10, "book_update";
+    Status = 0x11, "status";
     // Client to server.
     Subscribe = 0x41, "subscribe";
     Unsubscribe = 0x42, "unsubscribe";
@@ -161,6 +162,7 @@ pub fn encode_server(
         ServerMessage::Resumed(m) => m.put(frame, ids),
         ServerMessage::Book(m) => layout::put_book(m, Kind::Book, frame, ids),
         ServerMessage::BookUpdate(m) => layout::put_book(m, Kind::BookUpdate, frame, ids),
+        ServerMessage::Status(m) => m.put(frame, ids),
     }
 }
 
@@ -264,6 +266,7 @@ impl ServerDecoder {
             Kind::Resumed => ServerMessage::Resumed(Layout::get(r, kind, symbols)?),
             Kind::Book => ServerMessage::Book(Layout::get(r, kind, symbols)?),
             Kind::BookUpdate => ServerMessage::BookUpdate(Layout::get(r, kind, symbols)?),
+            Kind::Status => ServerMessage::Status(Layout::get(r, kind, symbols)?),
             // A client's message in a server's frame: not for this decoder.
             Kind::Subscribe
             | Kind::Unsubscribe

@@ -117,6 +117,9 @@ pub struct State {
     pub available: Vec<Symbol>,
     /// What the server streams, from `hello`.
     pub source: Option<protocol::SourceInfo>,
+    /// Symbols whose source the server says is stale (a live venue's stream reconnecting), from
+    /// its last `status`.
+    pub stale_sources: std::collections::BTreeSet<Symbol>,
     /// The epoch of the server's `hello`: the rows' `seq`s are from it, and a reconnect to the
     /// same epoch resumes them.
     pub epoch: Option<String>,
@@ -169,6 +172,7 @@ impl State {
             view_at: None,
             available: Vec::new(),
             source: None,
+            stale_sources: std::collections::BTreeSet::new(),
             epoch: None,
             last_event_ns: 0,
             notice: None,
@@ -256,6 +260,8 @@ impl State {
             ServerMessage::Hello(h) => {
                 self.available = h.symbols;
                 self.source = h.source;
+                // A new connection: the server sends a `status` after `hello` if any is stale.
+                self.stale_sources.clear();
                 if self.watchlist.watch_all {
                     for s in &self.available {
                         self.watchlist.add(s.clone());
@@ -373,6 +379,7 @@ impl State {
             ServerMessage::Book(b) => self.depth.apply(&b, true, out),
             ServerMessage::BookUpdate(b) => self.depth.apply(&b, false, out),
             ServerMessage::Pong(_) => {}
+            ServerMessage::Status(s) => self.stale_sources = s.stale.into_iter().collect(),
             ServerMessage::Authorized(_) => {
                 self.notify("orders authorized".to_owned(), now.at);
             }

@@ -33,7 +33,11 @@ impl State {
     pub fn source_text(&self) -> Option<String> {
         let source = self.source.as_ref()?;
         if let Some(venues) = source.venues.as_ref().filter(|_| source.kind == "ingest") {
-            return Some(format!("ingest {}", venues.join(", ")));
+            let venues = venues.join(", ");
+            return Some(match self.stale_sources.len() {
+                0 => format!("ingest {venues}"),
+                n => format!("ingest {venues} · {n} stale"),
+            });
         }
         if source.kind != "replay" {
             return Some(match source.rate {

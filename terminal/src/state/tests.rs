@@ -457,6 +457,28 @@ fn the_status_shows_a_replays_file_speed_and_recording_clock() {
         venues: Some(vec!["BINANCE".into(), "KRAKEN".into()]),
     });
     assert_eq!(s.source_text().as_deref(), Some("ingest BINANCE, KRAKEN"));
+    // A venue's stream goes down: its symbols are marked, and the bar says how many.
+    s.apply(
+        frame(vec![ServerMessage::Status(protocol::Status {
+            stale: vec!["KRAKEN:BTC/USD".into()],
+            ts_ns: 1,
+        })]),
+        now(),
+    );
+    assert!(s.stale_sources.contains("KRAKEN:BTC/USD"));
+    assert_eq!(
+        s.source_text().as_deref(),
+        Some("ingest BINANCE, KRAKEN · 1 stale")
+    );
+    s.apply(
+        frame(vec![ServerMessage::Status(protocol::Status {
+            stale: Vec::new(),
+            ts_ns: 2,
+        })]),
+        now(),
+    );
+    assert!(s.stale_sources.is_empty());
+    assert_eq!(s.source_text().as_deref(), Some("ingest BINANCE, KRAKEN"));
 }
 
 #[test]

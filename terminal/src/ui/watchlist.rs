@@ -50,7 +50,13 @@ impl Widget for Watchlist<'_> {
         let mut alert = Column::new("Alert", 5, true);
         let order = state.watchlist.order();
         for r in order.iter().map(|&i| &state.watchlist.rows[i]) {
-            symbol.push(r.symbol.to_string(), Style::new());
+            // A symbol whose venue stream is down: marked, its prices dim.
+            let source_stale = state.stale_sources.contains(&r.symbol);
+            if source_stale {
+                symbol.push(format!("{} stale", r.symbol), theme::stale());
+            } else {
+                symbol.push(r.symbol.to_string(), Style::new());
+            }
             match state.alerts.get(&r.symbol) {
                 Some(a) if a.fired => alert.push(
                     format!("{}!", a.label()),
@@ -85,7 +91,7 @@ impl Widget for Watchlist<'_> {
                 Direction::Up
             };
             let sign = if dir == Direction::Up { "+" } else { "" };
-            let (dir_style, last_style, plain) = if stale_since.is_some() {
+            let (dir_style, last_style, plain) = if stale_since.is_some() || source_stale {
                 (theme::stale(), theme::stale(), theme::stale())
             } else if r.flashing(now) {
                 (

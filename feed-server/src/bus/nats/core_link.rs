@@ -201,7 +201,9 @@ impl Link {
             ToEdge::Restore { .. }
             | ToEdge::RestoreBook { .. }
             | ToEdge::Following { .. }
-            | ToEdge::Backfill { .. } => {}
+            | ToEdge::Backfill { .. }
+            // Not carried over NATS: an edge of a cluster sends no `status` (CLUSTER.md).
+            | ToEdge::Status(_) => {}
         }
     }
 
