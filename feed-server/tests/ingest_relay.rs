@@ -24,6 +24,8 @@ struct Proxy {
     target: Arc<Mutex<SocketAddr>>,
     links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
+    /// Connections accepted so far.
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Proxy {
@@ -32,9 +34,11 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let target = Arc::new(Mutex::new(target));
         let links = Arc::new(Mutex::new(Vec::new()));
-        let (t, l) = (target.clone(), links.clone());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (t, l, n) = (target.clone(), links.clone(), accepted.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let to = *t.lock().unwrap();
                 let link = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(to).await {
@@ -49,6 +53,7 @@ impl Proxy {
             target,
             links,
             accept,
+            accepted,
         }
     }
 
@@ -300,4 +305,58 @@ async fn relay_clients_are_told_which_symbols_are_stale_while_the_upstream_is_do
         .await
         .unwrap();
     first.stop().await;
+}
+
+#[tokio::test]
+async fn a_relay_whose_upstream_is_down_at_start_waits_for_it_and_then_serves() {
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere_addr = nowhere.local_addr().unwrap();
+    drop(nowhere);
+    let proxy = Proxy::start(nowhere_addr).await;
+    let relay = start(Config {
+        ingest: IngestArgs {
+            specs: vec![
+                format!("tickwire:ws://{}/ws", proxy.addr)
+                    .parse::<Spec>()
+                    .unwrap(),
+            ],
+            // Long past for a venue with its own symbol list; an upstream is waited for.
+            ingest_start_timeout_ms: 0,
+            ..IngestArgs::default()
+        },
+        ..config()
+    })
+    .await;
+    // It keeps asking (250 ms, then 500 ms apart) ...
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while proxy.accepted.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay stopped asking"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ... and once the upstream is there, serves its symbols.
+    let upstream = start(upstream()).await;
+    proxy.retarget(upstream.addr);
+    let mut client = Client::connect(&relay).await;
+    let hello = client
+        .until(|m| match m {
+            ServerMessage::Hello(h) => Some(h),
+            _ => None,
+        })
+        .await;
+    assert!(hello.symbols.iter().any(|s| s.as_str() == "AAPL"));
+    client
+        .send(&protocol::ClientMessage::Subscribe(
+            protocol::Subscribe::to(vec!["AAPL".into()]),
+        ))
+        .await;
+    client
+        .until(|m| matches!(m, ServerMessage::Quote(_)).then_some(()))
+        .await;
+    tokio::time::timeout(Duration::from_secs(10), relay.stop())
+        .await
+        .unwrap();
+    upstream.stop().await;
 }

@@ -42,7 +42,9 @@ pub enum MetaError {
     Unreachable(String),
 }
 
-/// The metadata of a spec's symbols, tried with backoff until `deadline` has passed.
+/// The metadata of a spec's symbols, tried with backoff until `deadline` has passed (for a
+/// relayed Tickwire upstream, until `shutdown`: without its answer there are no symbols to
+/// serve, as an edge of a cluster waits for its core).
 pub async fn fetch_within(
     spec: &Spec,
     ws: &str,
@@ -64,10 +66,16 @@ pub async fn fetch_within(
             Err(MetaError::Unreachable(why)) => {
                 let wait = backoff(settings, attempt);
                 attempt += 1;
-                if started.elapsed() + wait > deadline {
+                if spec.venue == Venue::Tickwire {
+                    tracing::warn!(
+                        "the upstream does not answer ({why}); its symbols are unknown until it does: waiting, trying again in {} ms",
+                        wait.as_millis()
+                    );
+                } else if started.elapsed() + wait > deadline {
                     return Err(MetaError::Unreachable(why));
+                } else {
+                    tracing::warn!(venue = %spec.venue, "instrument metadata: {why}; trying again");
                 }
-                tracing::warn!(venue = %spec.venue, "instrument metadata: {why}; trying again");
                 tokio::select! {
                     () = shutdown.cancelled() => return Err(MetaError::Unreachable("shutting down".to_owned())),
                     () = tokio::time::sleep(wait) => {}

@@ -87,7 +87,8 @@ pub struct IngestArgs {
     pub ingest_max_message_bytes: u64,
 
     /// How long start-up tries a venue's instrument metadata (tick and lot sizes); a venue
-    /// still unreachable then is served on a 10^-8 grid, and its feed is tried on.
+    /// still unreachable then is served on a 10^-8 grid, and its feed is tried on. A relayed
+    /// Tickwire upstream is waited for however long it takes: its symbols are its own.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub ingest_start_timeout_ms: u64,
 }
@@ -230,6 +231,7 @@ fn link_now_ms() -> u64 {
 
 /// Reads each venue's metadata and builds the universe and the adapters. A venue whose
 /// metadata cannot be had within `--ingest-start-timeout-ms` is served on [`Grid::fallback`];
+/// a relayed upstream is waited for until shutdown (its symbols are unknown until it answers);
 /// a symbol the venue says it does not list is an error.
 pub(crate) async fn open(
     args: &IngestArgs,
@@ -250,11 +252,11 @@ pub(crate) async fn open(
         let listed = match found {
             Ok(listed) => listed,
             Err(meta::MetaError::Unknown(why)) => return Err(why),
+            // Only on shutdown: an upstream is waited for.
             Err(meta::MetaError::Unreachable(why)) if spec.venue == Venue::Tickwire => {
                 return Err(format!(
-                    "the upstream {} did not answer within {} ms ({why}); its symbols are unknown until it does",
-                    args.ws_url_of(spec),
-                    deadline.as_millis()
+                    "the upstream {} never answered ({why})",
+                    args.ws_url_of(spec)
                 ));
             }
             Err(meta::MetaError::Unreachable(why)) => {

@@ -91,9 +91,12 @@ pub(crate) async fn serve(
 ) -> Result<(), ServerError> {
     let order_token = config.order_token().map_err(ServerError::Config)?;
     let (universe, source, origin_ns, mut info, carries_books) = if config.ingest.enabled() {
-        let opened = crate::ingest::open(&config.ingest, &shutdown)
-            .await
-            .map_err(ServerError::Source)?;
+        let opened = match crate::ingest::open(&config.ingest, &shutdown).await {
+            Ok(opened) => opened,
+            // Stopped while waiting for a venue: not a failure.
+            Err(_) if shutdown.is_cancelled() => return Ok(()),
+            Err(why) => return Err(ServerError::Source(why)),
+        };
         // Live books carry every change themselves, like a recording's book lines.
         (
             opened.universe,
