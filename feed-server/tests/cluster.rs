@@ -475,3 +475,45 @@ async fn an_edge_over_the_bus_serves_books_in_sync_and_takes_book_events_only_wh
     let (books, _) = support::books::follow(&mut client, 10, 2_000).await;
     assert_eq!(books.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_tells_its_clients_which_symbols_are_stale_when_its_core_loses_a_venue() {
+    let nats = Nats::start().await;
+    // The core relays another Tickwire server, the venue it ingests.
+    let upstream = support::start(support::config()).await;
+    let spec = format!("tickwire:ws://{}/ws", upstream.addr);
+    let _core = Node::core(&nats, &["--ingest", &spec]).await;
+    let port = free_port();
+    let mut edge = Node::edge(&nats, port, false).await;
+    // The core answers on the bus once it has the venue's symbols.
+    edge.logged("following the market core", Duration::from_secs(30))
+        .await;
+    let (mut client, _) = connect(port).await;
+    client
+        .send(&ClientMessage::Subscribe(Subscribe::to(vec![
+            "AAPL".into(),
+        ])))
+        .await;
+    client
+        .until(|m| matches!(m, ServerMessage::Quote(_)).then_some(()))
+        .await;
+    // The venue goes away: the core publishes its symbols as stale, and the edge tells its
+    // client, which stays connected.
+    upstream.stop().await;
+    let stale = client
+        .until(|m| match m {
+            ServerMessage::Status(s) if !s.stale.is_empty() => Some(s),
+            _ => None,
+        })
+        .await;
+    assert!(
+        stale.stale.iter().any(|s| s.as_str() == "AAPL"),
+        "{stale:?}"
+    );
+    // A client that connects to the edge now hears it right after `hello`.
+    let (mut late, _) = connect(port).await;
+    match late.next().await {
+        ServerMessage::Status(s) => assert_eq!(s.stale, stale.stale),
+        other => panic!("{other:?}"),
+    }
+}

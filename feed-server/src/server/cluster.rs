@@ -93,13 +93,15 @@ pub async fn run_edge(
         let (to_follower, from_core) = mpsc::channel(EDGE_BATCHES);
         let (commands_tx, commands_rx) = mpsc::channel(COMMANDS);
         let follower = Follower::new(universe.clone(), view, to_core, metrics.clone(), false);
+        // Which symbols' source is stale, as the core publishes it (an ingesting core).
+        let (stale_tx, stale_rx) =
+            tokio::sync::watch::channel(crate::bitset::BitSet::new(universe.len()));
         let greeting = Greeting {
             universe: universe.clone(),
             source: joined.hello.source.clone(),
             epoch: epoch.clone(),
             order_token: order_token.clone(),
-            // The bus does not carry which sources are stale (CLUSTER.md).
-            stale: None,
+            stale: Some(stale_rx),
         };
         let serving = make_edge(
             0,
@@ -123,6 +125,7 @@ pub async fn run_edge(
             to_follower,
             from_follower,
             metrics.clone(),
+            stale_tx,
             generation.token().clone(),
         );
         let accepting = edge::accept::run(&listener, serving);

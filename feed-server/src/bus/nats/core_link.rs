@@ -63,6 +63,10 @@ struct Link {
     next_tag: u64,
     decoder: Decoder,
     metrics: Arc<Metrics>,
+    /// Where the symbols whose source is stale are published, and the last set, once the
+    /// source has said (a live ingest; never for a synthesizer or a replay).
+    status: Subject,
+    stale: Option<crate::bitset::BitSet>,
 }
 
 /// Serves the bus for the core until `shutdown`: `from_hub` is the hub's queue for the bus edge
@@ -88,6 +92,7 @@ pub async fn run(
     let mut orders = client.subscribe(subjects.orders()).await?;
     let mut heartbeats = client.subscribe(subjects.edge_heartbeat()).await?;
     let core_heartbeat = Subject::from(subjects.core_heartbeat());
+    let status = Subject::from(subjects.status());
     let mut link = Link {
         event_subjects: universe
             .symbols()
@@ -111,6 +116,8 @@ pub async fn run(
         next_tag: 1,
         decoder: Decoder::new(),
         metrics,
+        status,
+        stale: None,
     };
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -134,6 +141,8 @@ pub async fn run(
             Some(request) = replays.next() => link.on_replay(request).await,
             _ = tick.tick() => {
                 let _ = client.publish(core_heartbeat.clone(), epoch.clone()).await;
+                // Again with every heartbeat, for edges that joined since it changed.
+                link.publish_status().await;
                 link.check_edges().await;
                 link.forget_old();
             }
@@ -201,9 +210,19 @@ impl Link {
             ToEdge::Restore { .. }
             | ToEdge::RestoreBook { .. }
             | ToEdge::Following { .. }
-            | ToEdge::Backfill { .. }
-            // Not carried over NATS: an edge of a cluster sends no `status` (CLUSTER.md).
-            | ToEdge::Status(_) => {}
+            | ToEdge::Backfill { .. } => {}
+            ToEdge::Status(stale) => {
+                self.stale = Some(stale);
+                self.publish_status().await;
+            }
+        }
+    }
+
+    /// Which symbols' source is stale, once the source has said.
+    async fn publish_status(&self) {
+        if let Some(stale) = &self.stale {
+            let body = Bytes::from(wire::put_status(stale));
+            let _ = self.client.publish(self.status.clone(), body).await;
         }
     }
 

@@ -52,6 +52,11 @@ impl Subjects {
         format!("{}.core.hb", self.prefix)
     }
 
+    /// Which symbols' source is stale (a live venue's stream that is down).
+    pub fn status(&self) -> String {
+        format!("{}.core.status", self.prefix)
+    }
+
     /// Every edge's heartbeat.
     pub fn edge_heartbeat(&self) -> String {
         format!("{}.edge.hb", self.prefix)

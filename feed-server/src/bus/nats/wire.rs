@@ -5,6 +5,7 @@
 //! Decoding never panics: a body that is short, long or of an unknown kind or version is an
 //! error that says so.
 
+use crate::bitset::BitSet;
 use crate::feed::event::{Extras, MarketEvent};
 use crate::market::book::{Ladder, MAX_LEVELS};
 use crate::market::{MarketState, Sequenced};
@@ -452,6 +453,33 @@ pub fn fill(body: &[u8]) -> Result<(u64, &[u8]), WireError> {
     Ok((conn, r.bytes(r.remaining())?))
 }
 
+/// The symbols whose source is stale: `u32` count, then each symbol's `u32` index.
+pub fn put_status(stale: &BitSet) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 4 * stale.len());
+    out.extend_from_slice(&u32::try_from(stale.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for s in stale.iter() {
+        out.extend_from_slice(&u32::try_from(s).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    out
+}
+
+/// A status body, every symbol checked against the universe's `symbols`.
+pub fn status(body: &[u8], symbols: usize) -> Result<BitSet, WireError> {
+    let mut r = Reader::new(body, "status");
+    let count = r.u32()?;
+    let mut stale = BitSet::new(symbols);
+    for _ in 0..count {
+        let raw = r.u32()?;
+        let symbol = usize::try_from(raw)
+            .ok()
+            .filter(|&s| s < symbols)
+            .ok_or(WireError::Symbol(raw))?;
+        stale.insert(symbol);
+    }
+    r.end()?;
+    Ok(stale)
+}
+
 /// An edge's heartbeat: its id and how many connections it serves.
 pub fn put_heartbeat(edge: u64, connections: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(16);
@@ -529,6 +557,15 @@ mod tests {
             seq: 10,
             ..level
         };
+        let mut stale = BitSet::new(5);
+        stale.insert(1);
+        stale.insert(4);
+        assert_eq!(status(&put_status(&stale), 5), Ok(stale.clone()));
+        assert_eq!(status(&put_status(&stale), 4), Err(WireError::Symbol(4)));
+        assert!(
+            status(&[9, 0, 0, 0, 1, 0, 0, 0], 5).is_err(),
+            "fewer than it counts"
+        );
         for e in [quote(3, 41), trade(0, u64::MAX), level, venue, resync] {
             let mut body = Vec::new();
             put_event(&mut body, &e);

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
 use protocol::recording::Stream;
 use protocol::{ClientMessage, Decoder, now_ns};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use join::{Joined, join};
@@ -87,6 +87,9 @@ struct Link {
     backfill: u64,
     names: Vec<protocol::Symbol>,
     metrics: Arc<Metrics>,
+    /// Which symbols' source is stale, as the core last published it; the edge's greetings
+    /// read it.
+    stale: watch::Sender<BitSet>,
 }
 
 /// Follows the core until `shutdown`, a new epoch, or the follower ends.
@@ -101,6 +104,7 @@ pub async fn run(
     to_follower: mpsc::Sender<ToEdge>,
     mut from_follower: mpsc::Receiver<ToCore>,
     metrics: Arc<Metrics>,
+    stale: watch::Sender<BitSet>,
     shutdown: CancellationToken,
 ) -> Ended {
     let Joined { hello, states, .. } = joined;
@@ -108,10 +112,11 @@ pub async fn run(
     let mut events = SelectAll::<Events>::new();
     let subjects = settings.subjects.clone();
     let replies = format!("{}.{edge:016x}", client.new_inbox());
-    let (Ok(mut answers), Ok(mut fills), Ok(mut core_beats)) = (
+    let (Ok(mut answers), Ok(mut fills), Ok(mut core_beats), Ok(mut statuses)) = (
         client.subscribe(format!("{replies}.*")).await,
         client.subscribe(subjects.fills(edge)).await,
         client.subscribe(subjects.core_heartbeat()).await,
+        client.subscribe(subjects.status()).await,
     ) else {
         tracing::error!("cannot subscribe on the bus");
         return Ended::Shutdown;
@@ -140,6 +145,7 @@ pub async fn run(
         backfill: u64::try_from(backfill).unwrap_or(u64::MAX),
         names: universe.names().to_vec(),
         metrics,
+        stale,
     };
     link.metrics.bus.enabled.store(true, Ordering::Relaxed);
     let mut beat = tokio::time::interval(HEARTBEAT);
@@ -188,6 +194,11 @@ pub async fn run(
             }
             Some(answer) = answers.next() => link.on_answer(&answer).await,
             Some(fill) = fills.next() => link.on_fill(&fill.payload).await,
+            Some(status) = statuses.next() => {
+                if !link.on_status(&status.payload).await {
+                    return Ended::FollowerGone;
+                }
+            }
             Some(beat) = core_beats.next() => {
                 link.core_seen = Instant::now();
                 let epoch = String::from_utf8_lossy(&beat.payload).into_owned();
@@ -202,6 +213,26 @@ pub async fn run(
 }
 
 impl Link {
+    /// The core published which symbols' source is stale: when that changed, the follower tells
+    /// the clients. False if the follower is gone.
+    async fn on_status(&mut self, body: &[u8]) -> bool {
+        let stale = match wire::status(body, self.names.len()) {
+            Ok(stale) => stale,
+            Err(e) => {
+                tracing::warn!("skipped a status from the bus: {e}");
+                return true;
+            }
+        };
+        let changed = self.stale.send_if_modified(|now| {
+            let changed = *now != stale;
+            if changed {
+                now.clone_from(&stale);
+            }
+            changed
+        });
+        !changed || self.to_follower.send(ToEdge::Status(stale)).await.is_ok()
+    }
+
     /// Starts following `symbols`: subscribes to each one's subject, then takes its state from
     /// the core (events that arrive meanwhile wait in the subscription, and those the state
     /// already holds are dropped by the `seq` check), then tells the follower. False if the
