@@ -53,8 +53,8 @@ pub struct Context {
     pub max_order_id: usize,
     pub metrics: Arc<Metrics>,
     /// Which symbols' source is stale (a live venue's stream that is down), for the `status`
-    /// after `hello`; `None` where the server cannot know (a synthesizer, a replay, an edge of
-    /// a cluster).
+    /// after `hello`: the ingest's board, or what the core last published on the bus; `None`
+    /// for a synthesizer or a replay.
     pub stale: Option<tokio::sync::watch::Receiver<BitSet>>,
 }
 
