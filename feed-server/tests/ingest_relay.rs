@@ -106,6 +106,13 @@ async fn metric(server: &feed_server::ServerHandle, line: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A loopback address nothing listens on.
+fn nowhere() -> SocketAddr {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap()
+}
+
+/// A relay of whatever the proxy leads to.
 fn relay_of(proxy: &Proxy) -> Config {
     Config {
         ingest: IngestArgs {
@@ -135,19 +142,7 @@ fn upstream() -> Config {
 async fn relay_clients_keep_their_connection_through_a_cut_link_and_a_new_upstream() {
     let first = start(upstream()).await;
     let proxy = Proxy::start(first.addr).await;
-    let relay = start(Config {
-        ingest: IngestArgs {
-            specs: vec![
-                format!("tickwire:ws://{}/ws", proxy.addr)
-                    .parse::<Spec>()
-                    .unwrap(),
-            ],
-            ingest_start_timeout_ms: 5_000,
-            ..IngestArgs::default()
-        },
-        ..config()
-    })
-    .await;
+    let relay = start(relay_of(&proxy)).await;
     let mut client = Client::connect(&relay).await;
     let hello = client
         .until(|m| match m {
@@ -253,10 +248,7 @@ async fn relay_clients_are_told_which_symbols_are_stale_while_the_upstream_is_do
     }
 
     // The upstream goes away for good: every relayed symbol is stale.
-    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nowhere_addr = nowhere.local_addr().unwrap();
-    drop(nowhere);
-    proxy.retarget(nowhere_addr);
+    proxy.retarget(nowhere());
     proxy.cut();
     let stale = client
         .until(|m| match m {
@@ -309,24 +301,11 @@ async fn relay_clients_are_told_which_symbols_are_stale_while_the_upstream_is_do
 
 #[tokio::test]
 async fn a_relay_whose_upstream_is_down_at_start_waits_for_it_and_then_serves() {
-    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nowhere_addr = nowhere.local_addr().unwrap();
-    drop(nowhere);
-    let proxy = Proxy::start(nowhere_addr).await;
-    let relay = start(Config {
-        ingest: IngestArgs {
-            specs: vec![
-                format!("tickwire:ws://{}/ws", proxy.addr)
-                    .parse::<Spec>()
-                    .unwrap(),
-            ],
-            // Long past for a venue with its own symbol list; an upstream is waited for.
-            ingest_start_timeout_ms: 0,
-            ..IngestArgs::default()
-        },
-        ..config()
-    })
-    .await;
+    let proxy = Proxy::start(nowhere()).await;
+    let mut config = relay_of(&proxy);
+    // Long past for a venue with its own symbol list; an upstream is waited for.
+    config.ingest.ingest_start_timeout_ms = 0;
+    let relay = start(config).await;
     // It keeps asking (250 ms, then 500 ms apart) ...
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while proxy.accepted.load(std::sync::atomic::Ordering::Relaxed) < 3 {
