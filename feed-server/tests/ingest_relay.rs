@@ -106,6 +106,16 @@ async fn metric(server: &feed_server::ServerHandle, line: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The stale symbols of the next `status` that has some (`stale`) or none.
+async fn next_status(client: &mut Client, stale: bool) -> Vec<protocol::Symbol> {
+    client
+        .until(|m| match m {
+            ServerMessage::Status(s) if s.stale.is_empty() != stale => Some(s.stale),
+            _ => None,
+        })
+        .await
+}
+
 /// A loopback address nothing listens on.
 fn nowhere() -> SocketAddr {
     let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -250,21 +260,8 @@ async fn relay_clients_are_told_which_symbols_are_stale_while_the_upstream_is_do
     // The upstream goes away for good: every relayed symbol is stale.
     proxy.retarget(nowhere());
     proxy.cut();
-    let stale = client
-        .until(|m| match m {
-            ServerMessage::Status(s) if !s.stale.is_empty() => Some(s),
-            _ => None,
-        })
-        .await;
-    assert_eq!(stale.stale, hello.symbols);
-    for other in &mut others {
-        let told = other
-            .until(|m| match m {
-                ServerMessage::Status(s) if !s.stale.is_empty() => Some(s),
-                _ => None,
-            })
-            .await;
-        assert_eq!(told.stale, hello.symbols);
+    for c in std::iter::once(&mut client).chain(&mut others) {
+        assert_eq!(next_status(c, true).await, hello.symbols);
     }
     // A client that connects now is told right after `hello`.
     let mut late = Client::connect(&relay).await;
@@ -276,19 +273,8 @@ async fn relay_clients_are_told_which_symbols_are_stale_while_the_upstream_is_do
 
     // It comes back: live again, and quotes flow.
     proxy.retarget(first.addr);
-    client
-        .until(|m| match m {
-            ServerMessage::Status(s) if s.stale.is_empty() => Some(()),
-            _ => None,
-        })
-        .await;
-    for other in &mut others {
-        other
-            .until(|m| match m {
-                ServerMessage::Status(s) if s.stale.is_empty() => Some(()),
-                _ => None,
-            })
-            .await;
+    for c in std::iter::once(&mut client).chain(&mut others) {
+        assert_eq!(next_status(c, false).await, Vec::<protocol::Symbol>::new());
     }
     client
         .until(|m| matches!(m, ServerMessage::Quote(_)).then_some(()))
