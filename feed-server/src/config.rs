@@ -18,6 +18,7 @@ use protocol::{SourceInfo, Token};
 use protocol::recording::RecordingError;
 
 use crate::edge::handler::Context;
+use crate::edge::sockets::AcceptMode;
 use crate::edge::tls::{Identity, Tls};
 use crate::edge::{self, outbox};
 use crate::feed::pacer::Pacing;
@@ -91,6 +92,12 @@ pub struct Config {
     /// one thread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub edges: u64,
+
+    /// How --edges N spreads connections over its edges: `reuse-port` gives each edge a
+    /// listener on the port and the kernel picks one per connection (SO_REUSEPORT); `round-robin`
+    /// has the first edge accept them all and hand them to the edges in turn.
+    #[arg(long, value_enum, default_value_t = AcceptMode::ReusePort)]
+    pub accept: AcceptMode,
 
     /// Most sockets still in their HTTP handshake at once. Past it accepted sockets wait in
     /// line for a slot (--max-waiting-sockets, --handshake-wait-ms); one that finds none in time
@@ -266,6 +273,7 @@ impl Default for Config {
             max_connections: 4_096,
             listen_backlog: 4_096,
             edges: 1,
+            accept: AcceptMode::ReusePort,
             max_handshakes: 256,
             max_waiting_sockets: 8_192,
             handshake_wait_ms: 3_000,

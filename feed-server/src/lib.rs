@@ -44,6 +44,7 @@ pub(crate) mod rate;
 pub use bus::nats::{BusSettings, Subjects};
 pub use config::Config;
 pub use edge::handler::SERVER_NAME;
+pub use edge::sockets::AcceptMode;
 #[doc(hidden)]
 pub use edge::tls::write_test_identity;
 pub use edge::tls::{Identity, Tls};

@@ -5,6 +5,7 @@
 
 mod support;
 
+use feed_server::AcceptMode;
 use support::trading::{subscribe_all, trade_twice};
 use support::{Client, config, start};
 
@@ -26,8 +27,18 @@ async fn per_edge(addr: std::net::SocketAddr, edges: u64) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
+    two_edges(AcceptMode::ReusePort).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_dealt_round_robin_to_two_edges_get_every_event_and_their_orders_and_fills() {
+    two_edges(AcceptMode::RoundRobin).await;
+}
+
+async fn two_edges(accept: AcceptMode) {
     let server = start(feed_server::Config {
         edges: 2,
+        accept,
         ..config()
     })
     .await;
@@ -37,7 +48,7 @@ async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
     for _ in 0..CLIENTS {
         clients.push(Client::connect(&server).await);
     }
-    // The kernel spread the connections over both edges' listeners. An edge counts a
+    // The connections are spread over both edges. An edge counts a
     // connection once it has taken it from its handshake, which can trail the client's view.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut counts = per_edge(server.addr, 2).await;
@@ -46,7 +57,12 @@ async fn clients_on_two_edges_get_every_event_and_their_orders_and_fills() {
         counts = per_edge(server.addr, 2).await;
     }
     assert_eq!(counts.iter().sum::<u64>(), CLIENTS as u64, "{counts:?}");
-    assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
+    match accept {
+        // The kernel's hash of each connection picks a listener.
+        AcceptMode::ReusePort => assert!(counts.iter().all(|&n| n > 0), "{counts:?}"),
+        // One after another, every other connection goes to the other edge.
+        AcceptMode::RoundRobin => assert_eq!(counts, [20, 20]),
+    }
 
     // Each client on its own task, so both of the runtime's threads read (40 clients of every
     // symbol are more than one debug thread decodes in time).

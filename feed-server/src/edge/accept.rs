@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::task::TaskTracker;
 
 use super::http::{self, NoUpgrade, Upgraded};
 use super::lobby::Lobby;
+use super::sockets::Sockets;
 use super::{Edge, connection};
 
 /// How long shutdown waits for connections to finish their close handshakes.
@@ -23,9 +24,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(1_500);
 /// The canned answer when `--max-handshakes` sockets are already in their handshake.
 pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 68\r\nconnection: close\r\n\r\ntoo many handshakes in progress (--max-handshakes); try again later\n";
 
-/// Serves `listener` until the edge stops, then waits (at most [`DRAIN_TIMEOUT`]) for its
+/// Serves the edge's `sockets` until it stops, then waits (at most [`DRAIN_TIMEOUT`]) for its
 /// connections to close.
-pub async fn run(listener: &TcpListener, edge: Arc<Edge>) {
+pub async fn run(sockets: &mut Sockets, edge: Arc<Edge>) {
     let handshakes = Arc::new(Semaphore::new(edge.settings.max_handshakes));
     let tracker = TaskTracker::new();
     let next_id = AtomicU64::new(crate::bus::first_id(edge.index));
@@ -53,7 +54,7 @@ pub async fn run(listener: &TcpListener, edge: Arc<Edge>) {
                 }
             }
             // A full lobby stops accepting: the kernel's backlog holds the rest.
-            accepted = listener.accept(), if !lobby.is_full() => match accepted {
+            accepted = sockets.accept(), if !lobby.is_full() => match accepted {
                 Ok((stream, peer)) => {
                     // Nobody jumps the line: a slot goes to a newcomer only if nobody waits.
                     let free = if lobby.is_empty() {
@@ -95,7 +96,7 @@ pub async fn run(listener: &TcpListener, edge: Arc<Edge>) {
         loop {
             tokio::select! {
                 () = &mut done => break,
-                accepted = listener.accept() => {
+                accepted = sockets.accept() => {
                     let Ok((stream, peer)) = accepted else { continue };
                     let Ok(permit) = handshakes.clone().try_acquire_owned() else { continue };
                     let id = next_id.fetch_add(1, Ordering::Relaxed);

@@ -33,6 +33,7 @@ pub mod lobby;
 pub mod outbox;
 pub mod page;
 pub mod payload;
+pub mod sockets;
 pub mod tls;
 
 use std::sync::Arc;

@@ -62,6 +62,7 @@ pub async fn run_edge(
     // Connection ids on the bus are this edge's own; a random id tells edges apart.
     let edge_id = rand::random::<u64>();
     let settings = config.core();
+    let mut sockets = edge::sockets::Sockets::Listener(listener);
     while !shutdown.is_cancelled() {
         let mut joined = match edge_link::join(&client, &bus, &shutdown).await {
             Ok(Some(joined)) => joined,
@@ -128,7 +129,7 @@ pub async fn run_edge(
             stale_tx,
             generation.token().clone(),
         );
-        let accepting = edge::accept::run(&listener, serving);
+        let accepting = edge::accept::run(&mut sockets, serving);
         tokio::pin!(link, accepting);
         let mut accepted = false;
         tokio::select! {

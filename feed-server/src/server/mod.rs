@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::edge::Command;
 use crate::edge::follower::Follower;
 use crate::edge::handshake::WS_PATH;
+use crate::edge::sockets::{AcceptMode, Sockets, Unstarted};
 use crate::edge::tls::Tls;
 use crate::edge::{self, Edge};
 use crate::feed::universe::Universe;
@@ -227,13 +228,29 @@ pub(crate) async fn serve(
         stale,
     };
     let capacity = edge::Capacity::new(&config.edge(), &metrics);
+    // The first edge's sockets, and how the others get theirs: their own listeners on the
+    // port, or from the first edge's hand.
+    let (mut sockets, mut dealt) = match listener {
+        Some(listener) if others > 0 && config.accept == AcceptMode::RoundRobin => {
+            let (dealer, queues) = Sockets::dealer(listener, others);
+            (
+                Some(dealer),
+                queues.into_iter().map(Unstarted::Dealt).collect(),
+            )
+        }
+        Some(listener) => (Some(Sockets::Listener(listener)), Vec::new()),
+        None => (None, Vec::new()),
+    };
     let mut threads = Vec::with_capacity(others);
     for (k, queue) in edge_queues.into_iter().enumerate() {
         let started = Other {
             index: k + 1,
-            listener: match &listener {
-                Some(listener) => bind_beside(listener, &config),
-                None => Err(std::io::Error::other("no --listen address")),
+            sockets: match (&sockets, dealt.is_empty()) {
+                (Some(_), false) => Ok(dealt.remove(0)),
+                (Some(Sockets::Listener(listener)), true) => {
+                    bind_beside(listener, &config).map(Unstarted::Listener)
+                }
+                _ => Err(std::io::Error::other("no --listen address")),
             },
             queue,
             to_core: to_core.clone(),
@@ -266,8 +283,8 @@ pub(crate) async fn serve(
         capacity,
     );
     let accepting = async {
-        match &listener {
-            Some(listener) => edge::accept::run(listener, edge).await,
+        match &mut sockets {
+            Some(sockets) => edge::accept::run(sockets, edge).await,
             None => shutdown.stopping().await,
         }
     };
@@ -311,13 +328,13 @@ const EDGE_BATCHES: usize = 1_024;
 /// An edge beyond the first, before its thread starts.
 struct Other {
     index: usize,
-    listener: std::io::Result<std::net::TcpListener>,
+    sockets: std::io::Result<Unstarted>,
     queue: mpsc::Receiver<ToEdge>,
     to_core: mpsc::Sender<ToCore>,
 }
 
 impl Other {
-    /// Starts the edge on its own thread and runtime: its accept loop on its listener, and its
+    /// Starts the edge on its own thread and runtime: its accept loop on its sockets, and its
     /// follower of the core's events.
     fn spawn(
         self,
@@ -330,11 +347,11 @@ impl Other {
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let Self {
             index,
-            listener,
+            sockets,
             queue,
             to_core,
         } = self;
-        let listener = listener?;
+        let sockets = sockets?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -364,15 +381,15 @@ impl Other {
             .name(format!("tickwire-edge-{index}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = match TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
+                    let mut sockets = match sockets.start() {
+                        Ok(sockets) => sockets,
                         Err(e) => {
                             tracing::error!(edge = index, "cannot listen: {e}");
                             return;
                         }
                     };
                     let following = tokio::spawn(follower.run(queue, commands_rx, token));
-                    edge::accept::run(&listener, edge).await;
+                    edge::accept::run(&mut sockets, edge).await;
                     let _ = following.await;
                 });
             })
@@ -538,7 +555,11 @@ fn bind_beside(first: &TcpListener, config: &Config) -> std::io::Result<std::net
 }
 
 fn bind_at(addr: SocketAddr, config: &Config) -> std::io::Result<std::net::TcpListener> {
-    bind_shared(addr, config, config.edges > 1)
+    bind_shared(
+        addr,
+        config,
+        config.edges > 1 && config.accept == AcceptMode::ReusePort,
+    )
 }
 
 /// Binds `addr`, sharing the port with other listeners when `reuse_port` (edges of one server,
@@ -705,7 +726,7 @@ mod tests {
         let (_source_ok, source_failed) = oneshot::channel();
         let server = tokio::spawn(async move {
             supervise(
-                edge::accept::run(&listener, edge),
+                edge::accept::run(&mut Sockets::Listener(listener), edge),
                 &shutdown,
                 hub_task,
                 source_failed,
