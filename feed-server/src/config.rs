@@ -94,9 +94,10 @@ pub struct Config {
     pub edges: u64,
 
     /// How --edges N spreads connections over its edges: `reuse-port` gives each edge a
-    /// listener on the port and the kernel picks one per connection (SO_REUSEPORT); `round-robin`
-    /// has the first edge accept them all and hand them to the edges in turn.
-    #[arg(long, value_enum, default_value_t = AcceptMode::ReusePort)]
+    /// listener on the port and the kernel picks one per connection (SO_REUSEPORT; the default
+    /// on Linux, where it measured faster); `round-robin` has the first edge accept them all and
+    /// hand them to the edges in turn (the default where the kernel does not balance).
+    #[arg(long, value_enum, default_value_t = AcceptMode::default())]
     pub accept: AcceptMode,
 
     /// Most sockets still in their HTTP handshake at once. Past it accepted sockets wait in
@@ -273,7 +274,7 @@ impl Default for Config {
             max_connections: 4_096,
             listen_backlog: 4_096,
             edges: 1,
-            accept: AcceptMode::ReusePort,
+            accept: AcceptMode::default(),
             max_handshakes: 256,
             max_waiting_sockets: 8_192,
             handshake_wait_ms: 3_000,

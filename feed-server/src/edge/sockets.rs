@@ -1,8 +1,8 @@
 //! Where an edge's new sockets come from. With `--edges N` there are two ways to spread
 //! connections over the edges' threads (`--accept`): each edge accepts on its own listener of
-//! the shared port and the kernel picks one per connection (`SO_REUSEPORT`, the default), or the
-//! first edge accepts them all and deals them round-robin to the others. CLUSTER.md has the
-//! measurement behind the default.
+//! the shared port and the kernel picks one per connection (`SO_REUSEPORT`, the default on
+//! Linux), or the first edge accepts them all and deals them round-robin to the others. CLUSTER.md
+//! has the measurement behind the default.
 
 use std::net::SocketAddr;
 
@@ -11,13 +11,25 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 /// How `--edges N` spreads connections over its edges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AcceptMode {
     /// Every edge has its own listener on the port; the kernel hashes each connection to one.
-    #[default]
     ReusePort,
     /// The first edge accepts every connection and hands them to the edges in turn.
     RoundRobin,
+}
+
+impl Default for AcceptMode {
+    /// `reuse-port` where the kernel balances connections over the listeners sharing a port
+    /// (Linux; measured faster, CLUSTER.md); elsewhere `SO_REUSEPORT` may hand every connection
+    /// to one listener, so the first edge deals them.
+    fn default() -> Self {
+        if cfg!(any(target_os = "linux", target_os = "freebsd", target_os = "android")) {
+            Self::ReusePort
+        } else {
+            Self::RoundRobin
+        }
+    }
 }
 
 /// Sockets dealt to one edge that it has not taken yet; past this the dealer keeps the socket.
