@@ -337,6 +337,7 @@ impl Config {
             speed: self.speed,
             window: self.batch_us.map(Duration::from_micros),
             realtime: self.realtime_pacer,
+            local_clients: true,
         }
     }
 

@@ -24,7 +24,11 @@ impl Default for AcceptMode {
     /// (Linux; measured faster, CLUSTER.md); elsewhere `SO_REUSEPORT` may hand every connection
     /// to one listener, so the first edge deals them.
     fn default() -> Self {
-        if cfg!(any(target_os = "linux", target_os = "freebsd", target_os = "android")) {
+        if cfg!(any(
+            target_os = "linux",
+            target_os = "freebsd",
+            target_os = "android"
+        )) {
             Self::ReusePort
         } else {
             Self::RoundRobin

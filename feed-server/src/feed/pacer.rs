@@ -7,7 +7,8 @@
 //! Events due together travel to the hub as one batch, and the hub writes each batch to its
 //! clients at once. At low rates every event is a batch of its own and leaves when due. At high
 //! rates a client's cost is its socket writes, not its events, so the pacer holds an event back
-//! for up to a window (`--batch-us`, or [`auto_window`] from the rate it sees) for the events due
+//! for up to a window (`--batch-us`, or [`auto_window`] from the rate it sees and the clients
+//! connected) for the events due
 //! within it to share the writes. A bounded channel makes `--speed max` run exactly as fast as the
 //! hub takes events. The thread reads the recording too, so file I/O and
 //! decompression never run on the server's runtime.
@@ -49,15 +50,37 @@ const ALONE_UP_TO_RATE: f64 = 1_500.0;
 const MIN_AUTO_WINDOW: Duration = Duration::from_millis(1);
 const MAX_AUTO_WINDOW: Duration = Duration::from_millis(3);
 
-/// How long an event may wait for later ones to share its writes, at `rate` events per second:
+/// What a pass costs the server besides its writes (the hand-over from this thread, the hub's
+/// turn), and what each socket write costs. Fitted to runs at 5,000 events/s on the development
+/// machine with 10, 30 and 100 clients and windows from 0.3 to 3 ms: 65-110 us and 4.6 us.
+const PASS_COST: Duration = Duration::from_micros(100);
+const WRITE_COST: Duration = Duration::from_micros(5);
+/// The share of a core the automatic window lets passes take: with the events' own cost (about
+/// 0.07 of a core at 5,000 events/s) the server stays near a fifth of a core.
+const PASS_BUDGET: f64 = 0.13;
+
+/// How long an event may wait for later ones to share its writes, at `rate` events per second
+/// with `clients` connected (`None` when they are another process's, as for a bus core):
 /// none up to 1,500/s, so that each event is written when due; above that one microsecond per
-/// event/s over 2,000, from 1 ms up to 3 ms (reached at 5,000 events/s). The writes per client
-/// then stay below about 1,500 a second whatever the rate.
-pub fn auto_window(rate: f64) -> Duration {
+/// event/s over 2,000, from 1 ms up to 3 ms (reached at 5,000 events/s), so that the writes per
+/// client stay below about 1,500 a second whatever the rate. But never longer than keeps a pass
+/// every window within [`PASS_BUDGET`] of a core (0.77 ms and 38 us per client): a few clients
+/// cost little however often they are written, so they are not made to wait as long (10
+/// clients: 1.15 ms; from 59 clients on, the rate's window).
+pub fn auto_window(rate: f64, clients: Option<u64>) -> Duration {
     if !rate.is_finite() || rate <= ALONE_UP_TO_RATE {
         return Duration::ZERO;
     }
-    Duration::from_secs_f64((rate - 2_000.0).max(0.0) / 1e6).clamp(MIN_AUTO_WINDOW, MAX_AUTO_WINDOW)
+    let by_rate = Duration::from_secs_f64((rate - 2_000.0).max(0.0) / 1e6)
+        .clamp(MIN_AUTO_WINDOW, MAX_AUTO_WINDOW);
+    match clients {
+        Some(clients) => {
+            let clients = u32::try_from(clients).unwrap_or(u32::MAX);
+            let pass = PASS_COST.saturating_add(WRITE_COST.saturating_mul(clients));
+            by_rate.min(pass.div_f64(PASS_BUDGET))
+        }
+        None => by_rate,
+    }
 }
 
 /// Least time between two lateness lines of a looping replay.
@@ -149,6 +172,9 @@ pub struct Pacing {
     pub window: Option<Duration>,
     /// Ask for a real-time priority (`--realtime-pacer`).
     pub realtime: bool,
+    /// Whether this process writes the events to its clients (a bus core does not: its edges
+    /// batch what arrives together), so the automatic window may follow their number.
+    pub local_clients: bool,
 }
 
 /// Starts the pacer thread. It ends when the source ends, `stop` is set, or the hub is gone; a
@@ -166,6 +192,7 @@ pub fn spawn(
         speed,
         window,
         realtime,
+        local_clients,
     } = pacing;
     let mut pacer = Pacer {
         source,
@@ -178,6 +205,7 @@ pub fn spawn(
         batch_due: Vec::with_capacity(MAX_BATCH),
         deadline: None,
         window,
+        local_clients,
         mean_gap_ns: None,
         pass: Lateness::default(),
         passes: 0,
@@ -215,6 +243,7 @@ struct Pacer {
     deadline: Option<Instant>,
     /// `--batch-us`, or `None` for [`auto_window`].
     window: Option<Duration>,
+    local_clients: bool,
     /// The mean gap between due times (an exponential average), for the automatic window.
     mean_gap_ns: Option<f64>,
     pass: Lateness,
@@ -349,8 +378,15 @@ impl Pacer {
 
     /// How long the batch that starts now may stay open.
     fn window(&self) -> Duration {
-        self.window
-            .unwrap_or_else(|| auto_window(self.mean_gap_ns.map_or(0.0, |gap| 1e9 / gap.max(1.0))))
+        self.window.unwrap_or_else(|| {
+            let clients = self
+                .local_clients
+                .then(|| u64::try_from(self.metrics.connections.get()).unwrap_or(0));
+            auto_window(
+                self.mean_gap_ns.map_or(0.0, |gap| 1e9 / gap.max(1.0)),
+                clients,
+            )
+        })
     }
 
     /// When an event at `at_ns` on the source clock is due: on the wall clock and as an instant.
@@ -478,7 +514,7 @@ mod tests {
 
     #[test]
     fn the_automatic_window_opens_above_1500_events_a_second_within_1_to_3_ms() {
-        let us = |rate: f64| auto_window(rate).as_micros();
+        let us = |rate: f64| auto_window(rate, None).as_micros();
         assert_eq!(
             (us(0.0), us(1_000.0), us(1_500.0), us(1_600.0), us(3_500.0)),
             (0, 0, 0, 1_000, 1_500)
@@ -487,5 +523,20 @@ mod tests {
             (us(5_000.0), us(20_000.0), us(f64::INFINITY)),
             (3_000, 3_000, 0)
         );
+    }
+
+    #[test]
+    fn a_few_clients_shorten_the_window_to_what_a_fifth_of_a_core_allows() {
+        let us = |rate: f64, clients: u64| auto_window(rate, Some(clients)).as_micros();
+        // From 59 clients on: the rate's window.
+        assert_eq!((us(5_000.0, 59), us(20_000.0, 1_000)), (3_000, 3_000));
+        // Fewer: 0.77 ms and 38 us each, however high the rate, but never past the rate's.
+        assert_eq!(
+            (us(5_000.0, 10), us(20_000.0, 30), us(5_000.0, 0)),
+            (1_153, 1_923, 769)
+        );
+        assert_eq!(us(2_500.0, 100), 1_000);
+        // Still no window at low rates, however many clients.
+        assert_eq!(us(1_000.0, 10_000), 0);
     }
 }

@@ -163,7 +163,11 @@ pub(crate) async fn serve(
         Feed::Paced(source) => {
             let pacer = pacer::spawn(
                 source,
-                config.pacing(),
+                pacer::Pacing {
+                    // Edges over the bus batch what arrives together; their clients are theirs.
+                    local_clients: bus.is_none(),
+                    ..config.pacing()
+                },
                 origin,
                 events_tx,
                 stop.clone(),
