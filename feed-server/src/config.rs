@@ -190,7 +190,8 @@ pub struct Config {
     /// frame per client for all of them). Shorter is lower latency, longer is cheaper per event.
     /// Default: from the rate the feed runs at: none up to 1,500 events/s (each event is written
     /// when due), then 1000, and one more microsecond per event/s above 3,000, up to 3000
-    /// (reached at 5,000 events/s).
+    /// (reached at 5,000 events/s); with fewer than 59 clients at most 770 plus 38 a client,
+    /// which keeps their writes within about 0.13 of a core.
     #[arg(long, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
     pub batch_us: Option<u64>,
 
