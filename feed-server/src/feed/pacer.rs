@@ -83,6 +83,21 @@ pub fn auto_window(rate: f64, clients: Option<u64>) -> Duration {
     }
 }
 
+/// `window` cut down to a whole number of `gap_ns` (when it spans one at least), and a little
+/// more. Events spread
+/// evenly (the synthesizer's) then end a batch just as it leaves instead of waiting nearly a
+/// whole window in the next: at 2,000 events/s a 0.81 ms window gives the same two events a
+/// batch as 0.5 ms, with the first waiting 0.81 ms instead of 0.5.
+fn whole_gaps(window: Duration, gap_ns: f64) -> Duration {
+    let window_ns = window.as_nanos() as f64;
+    if !gap_ns.is_finite() || gap_ns < 1.0 || window_ns < gap_ns {
+        return window;
+    }
+    // A sixteenth of a gap more, so that an event due right at the end still joins.
+    let whole = (window_ns / gap_ns).floor() * gap_ns + gap_ns / 16.0;
+    window.min(Duration::from_nanos(whole as u64))
+}
+
 /// Least time between two lateness lines of a looping replay.
 const LOOP_SUMMARY: Duration = Duration::from_secs(5);
 
@@ -382,10 +397,8 @@ impl Pacer {
             let clients = self
                 .local_clients
                 .then(|| u64::try_from(self.metrics.connections.get()).unwrap_or(0));
-            auto_window(
-                self.mean_gap_ns.map_or(0.0, |gap| 1e9 / gap.max(1.0)),
-                clients,
-            )
+            let gap = self.mean_gap_ns.unwrap_or(0.0);
+            whole_gaps(auto_window(1e9 / gap.max(1.0), clients), gap)
         })
     }
 
@@ -538,5 +551,20 @@ mod tests {
         assert_eq!(us(2_500.0, 100), 1_000);
         // Still no window at low rates, however many clients.
         assert_eq!(us(1_000.0, 10_000), 0);
+    }
+
+    #[test]
+    fn a_window_spans_whole_gaps_between_evenly_spread_events() {
+        let us = |window: u64, gap_us: f64| {
+            whole_gaps(Duration::from_micros(window), gap_us * 1e3).as_micros()
+        };
+        assert_eq!(
+            (us(810, 500.0), us(1_000, 500.0), us(3_000, 200.0)),
+            (531, 1_000, 3_000)
+        );
+        assert_eq!(
+            (us(1_150, 200.0), us(300, 500.0), us(300, 0.0)),
+            (1_012, 300, 300)
+        );
     }
 }
