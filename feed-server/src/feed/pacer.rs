@@ -8,9 +8,8 @@
 //! clients at once. At low rates every event is a batch of its own and leaves when due. At high
 //! rates a client's cost is its socket writes, not its events, so the pacer holds an event back
 //! for up to a window (`--batch-us`, or [`auto_window`] from the rate it sees and the clients
-//! connected) for the events due
-//! within it to share the writes. A bounded channel makes `--speed max` run exactly as fast as the
-//! hub takes events. The thread reads the recording too, so file I/O and
+//! connected) for the events due within it to share the writes. A bounded channel makes `--speed
+//! max` run exactly as fast as the hub takes events. The thread reads the recording too, so file I/O and
 //! decompression never run on the server's runtime.
 
 use std::sync::Arc;
@@ -84,10 +83,9 @@ pub fn auto_window(rate: f64, clients: Option<u64>) -> Duration {
 }
 
 /// `window` cut down to a whole number of `gap_ns` (when it spans one at least), and a little
-/// more. Events spread
-/// evenly (the synthesizer's) then end a batch just as it leaves instead of waiting nearly a
-/// whole window in the next: at 2,000 events/s a 0.81 ms window gives the same two events a
-/// batch as 0.5 ms, with the first waiting 0.81 ms instead of 0.5.
+/// more. Events spread evenly (the synthesizer's) then end a batch just as it leaves instead of
+/// waiting nearly a whole window in the next: at 2,000 events/s a 0.81 ms window gives the same
+/// two events a batch as 0.5 ms, with the first waiting 0.81 ms instead of 0.5.
 fn whole_gaps(window: Duration, gap_ns: f64) -> Duration {
     let window_ns = window.as_nanos() as f64;
     if !gap_ns.is_finite() || gap_ns < 1.0 || window_ns < gap_ns {
