@@ -139,8 +139,11 @@ async fn watch_buffered<T>(server: &Server, work: impl Future<Output = T>) -> (T
 
 /// What a flooder got back: the server's Close, after whatever it had queued.
 async fn close_of(raw: &mut Raw) -> (u16, String) {
-    raw.close_frame(true)
+    // The server closes a client that answers no pings within two heartbeats (30 s), however
+    // it reads: a test waits no longer than that and the Close's patience.
+    tokio::time::timeout(Duration::from_secs(45), raw.close_frame(true))
         .await
+        .expect("a Close within 45 s")
         .expect("a Close frame before the socket closes")
 }
 

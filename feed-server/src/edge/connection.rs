@@ -160,10 +160,18 @@ pub async fn serve(upgraded: Upgraded, edge: Arc<Edge>, id: ConnId, peer: Socket
             }
             _ = ticker.tick() => {
                 let silent = last_heard.elapsed();
+                let unanswered = |silent: Duration| Ending::server(close_code::POLICY, format!("no answer to pings for {} ms", silent.as_millis())).because("heartbeat");
                 ending = if silent > heartbeat * 2 {
-                    Some(Ending::server(close_code::POLICY, format!("no answer to pings for {} ms", silent.as_millis())).because("heartbeat"))
+                    Some(unanswered(silent))
                 } else {
-                    link.write([Message::Ping(tokio_tungstenite::tungstenite::Bytes::new())]).await.err()
+                    // The ping goes out behind what the outbox holds. A client that reads a
+                    // trickle keeps that write going (it never stalls) for as long as the hub
+                    // refills the outbox, so the write gets until the heartbeat runs out.
+                    let ping = link.write([Message::Ping(tokio_tungstenite::tungstenite::Bytes::new())]);
+                    match tokio::time::timeout((heartbeat * 2).saturating_sub(silent), ping).await {
+                        Ok(written) => written.err(),
+                        Err(_) => Some(unanswered(last_heard.elapsed())),
+                    }
                 };
             }
         }
