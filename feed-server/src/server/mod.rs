@@ -232,30 +232,35 @@ pub(crate) async fn serve(
         stale,
     };
     let capacity = edge::Capacity::new(&config.edge(), &metrics);
-    // The first edge's sockets, and how the others get theirs: their own listeners on the
-    // port, or from the first edge's hand.
-    let (mut sockets, mut dealt) = match listener {
+    // The first edge's sockets, and each other edge's: its own listener on the port, or what
+    // the first edge deals it.
+    let (mut sockets, beside): (Option<Sockets>, Vec<std::io::Result<Unstarted>>) = match listener {
         Some(listener) if others > 0 && config.accept == AcceptMode::RoundRobin => {
             let (dealer, queues) = Sockets::dealer(listener, others);
-            (
-                Some(dealer),
-                queues.into_iter().map(Unstarted::Dealt).collect(),
-            )
+            let dealt = queues
+                .into_iter()
+                .map(|q| Ok(Unstarted::Dealt(q)))
+                .collect();
+            (Some(dealer), dealt)
         }
-        Some(listener) => (Some(Sockets::Listener(listener)), Vec::new()),
-        None => (None, Vec::new()),
+        Some(listener) => {
+            let own = (0..others)
+                .map(|_| bind_beside(&listener, &config).map(Unstarted::Listener))
+                .collect();
+            (Some(Sockets::Listener(listener)), own)
+        }
+        None => {
+            let none = (0..others)
+                .map(|_| Err(std::io::Error::other("no --listen address")))
+                .collect();
+            (None, none)
+        }
     };
     let mut threads = Vec::with_capacity(others);
-    for (k, queue) in edge_queues.into_iter().enumerate() {
+    for (k, (queue, its_sockets)) in edge_queues.into_iter().zip(beside).enumerate() {
         let started = Other {
             index: k + 1,
-            sockets: match (&sockets, dealt.is_empty()) {
-                (Some(_), false) => Ok(dealt.remove(0)),
-                (Some(Sockets::Listener(listener)), true) => {
-                    bind_beside(listener, &config).map(Unstarted::Listener)
-                }
-                _ => Err(std::io::Error::other("no --listen address")),
-            },
+            sockets: its_sockets,
             queue,
             to_core: to_core.clone(),
         }
